@@ -1,0 +1,151 @@
+import KubeModel
+
+/// A printer column of a CRD (`additionalPrinterColumns`).
+public struct PrinterColumn: Hashable, Sendable {
+    public var name: String
+    public var type: String
+    public var jsonPath: String
+    public var priority: Int
+    public init(_ name: String, _ type: String, _ jsonPath: String, priority: Int = 0) {
+        self.name = name
+        self.type = type
+        self.jsonPath = jsonPath
+        self.priority = priority
+    }
+}
+
+/// What the API needs to know about one of our kinds: names, printer columns and schema.
+public struct KindInfo: Sendable {
+    public var kind: String
+    public var plural: String
+    public var singular: String
+    public var shortNames: [String]
+    public var printerColumns: [PrinterColumn]
+    public var schema: OpenAPISchema
+    public var group: String { "pingcap.com" }
+    public var version: String { "v1alpha1" }
+    public var crdName: String { "\(plural).\(group)" }
+
+    /// The schema as the CRD declares it: `metadata` is validated by the API server itself, so the CRD
+    /// declares it as a bare object.
+    public var crdSchema: OpenAPISchema {
+        var s = schema
+        s.setProperty("metadata", OpenAPISchema(type: .object))
+        return s
+    }
+}
+
+/// The pingcap.com/v1alpha1 kinds this product serves (reference 1.1), and their CRDs.
+public enum BRKinds {
+    public static let backup = KindInfo(
+        kind: "Backup", plural: "backups", singular: "backup", shortNames: ["bk"],
+        printerColumns: [
+            PrinterColumn("Type", "string", ".spec.backupType"),
+            PrinterColumn("Mode", "string", ".spec.backupMode"),
+            PrinterColumn("Status", "string", ".status.phase"),
+            PrinterColumn("BackupPath", "string", ".status.backupPath"),
+            PrinterColumn("BackupSize", "string", ".status.backupSizeReadable"),
+            PrinterColumn("IncrementalBackupSize", "string", ".status.incrementalBackupSizeReadable", priority: 10),
+            PrinterColumn("CommitTS", "string", ".status.commitTs"),
+            PrinterColumn("LogTruncateUntil", "string", ".status.logSuccessTruncateUntil"),
+            PrinterColumn("Started", "date", ".status.timeStarted", priority: 1),
+            PrinterColumn("Completed", "date", ".status.timeCompleted", priority: 1),
+            PrinterColumn("TimeTaken", "string", ".status.timeTaken"),
+            PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
+        ],
+        schema: topLevelSchema(Backup.self))
+
+    public static let backupSchedule = KindInfo(
+        kind: "BackupSchedule", plural: "backupschedules", singular: "backupschedule", shortNames: ["bks"],
+        printerColumns: [
+            PrinterColumn("Schedule", "string", ".spec.schedule"),
+            PrinterColumn("MaxBackups", "integer", ".spec.maxBackups"),
+            PrinterColumn("MaxReservedTime", "string", ".spec.maxReservedTime"),
+            PrinterColumn("LastBackup", "string", ".status.lastBackup", priority: 1),
+            PrinterColumn("LastBackupTime", "date", ".status.lastBackupTime", priority: 1),
+            PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
+        ],
+        schema: topLevelSchema(BackupSchedule.self))
+
+    public static let restore = KindInfo(
+        kind: "Restore", plural: "restores", singular: "restore", shortNames: ["rt"],
+        printerColumns: [
+            PrinterColumn("Status", "string", ".status.phase"),
+            PrinterColumn("Started", "date", ".status.timeStarted", priority: 1),
+            PrinterColumn("Completed", "date", ".status.timeCompleted", priority: 1),
+            PrinterColumn("TimeTaken", "string", ".status.timeTaken"),
+            PrinterColumn("CommitTS", "string", ".status.commitTs"),
+            PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
+        ],
+        schema: topLevelSchema(Restore.self))
+
+    public static let compactBackup = KindInfo(
+        kind: "CompactBackup", plural: "compactbackups", singular: "compactbackup", shortNames: ["cpbk"],
+        printerColumns: [
+            PrinterColumn("Status", "string", ".status.state"),
+            PrinterColumn("EndTs", "string", ".status.endTs"),
+            PrinterColumn("Progress", "string", ".status.progress"),
+            PrinterColumn("Message", "string", ".status.message"),
+        ],
+        schema: topLevelSchema(CompactBackup.self))
+
+    /// The kinds whose CRDs this product owns, in the order `manifests crds` prints them.
+    public static let all: [KindInfo] = [backup, backupSchedule, compactBackup, restore]
+
+    public static func info(forKind kind: String) -> KindInfo? { all.first { $0.kind == kind } }
+
+    public static func schema(forKind kind: String) -> OpenAPISchema? { info(forKind: kind)?.schema }
+
+    /// The schema of a whole object, `metadata` included as ObjectMeta (used for validation and
+    /// lossless writes).
+    static func topLevelSchema<T: KubeResource>(_ type: T.Type) -> OpenAPISchema {
+        var s = SchemaReflection.schema(for: type)
+        s.required = ["metadata", "spec"]
+        return s
+    }
+
+    /// The apiextensions.k8s.io/v1 CustomResourceDefinition of a kind, with a status subresource.
+    public static func crd(_ info: KindInfo) -> JSONValue {
+        let columns: [JSONValue] = info.printerColumns.map { c in
+            var o = JSONObject()
+            o["jsonPath"] = .string(c.jsonPath)
+            o["name"] = .string(c.name)
+            if c.priority != 0 { o["priority"] = .int(Int64(c.priority)) }
+            o["type"] = .string(c.type)
+            return .object(o)
+        }
+        let version: JSONValue = [
+            "name": .string(info.version),
+            "served": true,
+            "storage": true,
+            "additionalPrinterColumns": .array(columns),
+            "schema": ["openAPIV3Schema": info.crdSchema.jsonValue],
+            "subresources": ["status": .emptyObject],
+        ]
+        return [
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": [
+                "name": .string(info.crdName),
+                "labels": ["app.kubernetes.io/name": "tidb-backup-operator"],
+            ],
+            "spec": [
+                "group": .string(info.group),
+                "names": [
+                    "kind": .string(info.kind),
+                    "listKind": .string(info.kind + "List"),
+                    "plural": .string(info.plural),
+                    "singular": .string(info.singular),
+                    "shortNames": .array(info.shortNames.map { .string($0) }),
+                ],
+                "scope": "Namespaced",
+                "versions": [version],
+            ],
+        ]
+    }
+
+    /// All CRDs as one multi-document YAML stream.
+    public static func crdsYAML() -> String {
+        all.map { "---\n" + KubeYAML.emit(crd($0)) }.joined()
+    }
+}
