@@ -20,7 +20,9 @@ public enum KubeYAML {
     public static func documents(_ text: String) throws(YAMLError) -> [YAMLDocument] {
         do {
             var out: [YAMLDocument] = []
-            for node in try Yams.compose_all(yaml: text) {
+            // Yams' lazy compose_all stops silently at a syntax error; the parser loop throws it.
+            let parser = try Parser(yaml: text)
+            while let node = try parser.nextRoot() {
                 let line = node.mark.map { $0.line } ?? 1
                 let value = try convert(node)
                 if value.isNull { continue }
