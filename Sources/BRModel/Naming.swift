@@ -22,7 +22,7 @@ public enum BRLabels {
             name: "backup",
             managedBy: "backup-operator",
             instance: backup.metadata.labels?[instance] ?? backup.metadata.name ?? "",
-            component: component,
+            BRLabels.component: component,
             BRLabels.backup: backup.metadata.name ?? "",
         ]
         for (k, v) in backup.metadata.labels ?? [:] where labels[k] == nil { labels[k] = v }
@@ -35,7 +35,7 @@ public enum BRLabels {
             name: "restore",
             managedBy: "restore-operator",
             instance: restore.metadata.labels?[instance] ?? restore.metadata.name ?? "",
-            component: component,
+            BRLabels.component: component,
             BRLabels.restore: restore.metadata.name ?? "",
         ]
         for (k, v) in restore.metadata.labels ?? [:] where labels[k] == nil { labels[k] = v }
