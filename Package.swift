@@ -13,16 +13,33 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         .target(name: "KubeModel", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "Cron", dependencies: ["KubeModel"]),
         .target(name: "BRModel", dependencies: ["KubeModel", "Cron"]),
         .target(name: "ManifestTools", dependencies: ["KubeModel", "BRModel"]),
+        .target(
+            name: "StandaloneServer",
+            dependencies: [
+                "KubeModel", "BRModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
         .executableTarget(
             name: "TidbBackupOperator",
             dependencies: [
-                "KubeModel", "BRModel", "ManifestTools",
+                "KubeModel", "BRModel", "ManifestTools", "StandaloneServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -36,6 +53,7 @@ let package = Package(
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(name: "BRModelTests", dependencies: ["BRModel", "KubeModel", "ManifestTools"]),
+        .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

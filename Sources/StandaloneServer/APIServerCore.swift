@@ -1,0 +1,529 @@
+import BRModel
+import Foundation
+import KubeModel
+
+/// Kubernetes API semantics over the object store: defaults and validation from the CRD schemas,
+/// metadata (uid, generation, resourceVersion), optimistic concurrency, finalizers, deletion with
+/// propagation, garbage collection by owner references, namespaces, and the built-in defaults of the
+/// few core kinds the product uses.
+public final class APIServerCore: Sendable {
+    public let store: ObjectStore
+    public let registry: ResourceRegistry
+    public let hub = WatchHub()
+    let clock: @Sendable () -> Date
+
+    public enum FieldValidation: String, Sendable { case strict = "Strict", warn = "Warn", ignore = "Ignore" }
+
+    public struct WriteOptions: Sendable {
+        public var fieldValidation: FieldValidation = .warn
+        public var dryRun = false
+        public var fieldManager: String?
+        public init() {}
+    }
+
+    public struct Result: Sendable {
+        public var object: JSONValue
+        public var warnings: [String] = []
+        public var created = false
+    }
+
+    public init(store: ObjectStore, registry: ResourceRegistry = .standard, clock: @escaping @Sendable () -> Date = Date.init) throws {
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        for ns in ["default", "kube-system"] where try store.get(namespaceType.key, namespace: "", name: ns) == nil {
+            _ = try create(namespaceType, namespace: nil, body: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(ns)]])
+        }
+    }
+
+    var namespaceType: ResourceType { registry.find(group: "", version: "v1", plural: "namespaces")! }
+
+    func now() -> String { Time(clock()).description }
+
+    // MARK: Reads
+
+    public func get(_ type: ResourceType, namespace: String?, name: String) throws -> JSONValue {
+        guard let object = try store.get(type.key, namespace: namespace ?? "", name: name) else { throw APIError.notFound(type, name) }
+        return object
+    }
+
+    public struct ListResult: Sendable {
+        public var items: [JSONValue]
+        public var resourceVersion: Int64
+        public var continueToken: String?
+        public var remaining: Int?
+    }
+
+    public func list(_ type: ResourceType, namespace: String?, labelSelector: LabelSelector? = nil,
+                     fieldSelector: FieldSelector? = nil, limit: Int? = nil, continueToken: String? = nil) throws -> ListResult {
+        var after: (String, String)?
+        if let continueToken, !continueToken.isEmpty {
+            guard let data = Data(base64Encoded: Self.padBase64(continueToken.replacingOccurrences(of: "-", with: "+")
+                .replacingOccurrences(of: "_", with: "/"))), let token = try? JSONParser.parse(data).value,
+                let start = token["start"]?.stringValue
+            else { throw APIError.badRequest("continue key is not valid: illegal base64 data") }
+            let parts = start.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            after = parts.count == 2 ? (parts[0], parts[1]) : ("", start)
+        }
+        let listed = try store.list(type.key, namespace: namespace, after: after)
+        var items = listed.items.filter { object in
+            let labels = object.value(at: ["metadata", "labels"])?.objectValue.map { o in
+                Dictionary(uniqueKeysWithValues: o.compactMap { k, v in v.stringValue.map { (k, $0) } })
+            } ?? [:]
+            return (labelSelector?.matches(labels) ?? true) && (fieldSelector?.matches(object) ?? true)
+        }
+        var next: String?
+        var remaining: Int?
+        if let limit, limit > 0, items.count > limit {
+            remaining = items.count - limit
+            items = Array(items.prefix(limit))
+            let last = items.last!
+            let position = "\(last.value(at: ["metadata", "namespace"])?.stringValue ?? "")/\(last.value(at: ["metadata", "name"])?.stringValue ?? "")"
+            let token: JSONValue = ["v": "meta.k8s.io/v1", "rv": .int(listed.resourceVersion), "start": .string(position)]
+            next = Data(token.serialized().utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        return ListResult(items: items, resourceVersion: listed.resourceVersion, continueToken: next, remaining: remaining)
+    }
+
+    static func padBase64(_ s: String) -> String { s + String(repeating: "=", count: (4 - s.count % 4) % 4) }
+
+    // MARK: Writes
+
+    /// Schema checks of a body: unknown fields per `fieldValidation`, then types and required members.
+    func admit(_ type: ResourceType, _ body: JSONValue, name: String, options: WriteOptions) throws -> (JSONValue, [String]) {
+        guard let schema = type.schema else { return (body, []) }
+        var warnings: [String] = []
+        let (pruned, unknown) = schema.prune(body)
+        if !unknown.isEmpty {
+            switch options.fieldValidation {
+            case .strict:
+                throw APIError.badRequest(".\(unknown.map { "unknown field \"\($0)\"" }.joined(separator: ", "))")
+            case .warn: warnings += unknown.map { "unknown field \"\($0)\"" }
+            case .ignore: break
+            }
+        }
+        var errors = schema.validate(pruned).filter { $0.reason != .unknownField && !$0.field.hasPrefix("metadata.") }
+        if errors.isEmpty, type.kind == "Backup" || type.kind == "BackupSchedule" {
+            errors += celProblems(type, pruned)
+        }
+        if !errors.isEmpty { throw APIError.invalid(type, name, errors) }
+        return (schema.applyDefaults(to: pruned), warnings)
+    }
+
+    /// The one CEL rule of these CRDs (logStop and logSubcommand are exclusive), evaluated natively.
+    func celProblems(_ type: ResourceType, _ object: JSONValue) -> [FieldError] {
+        var specs: [(String, JSONValue?)] = []
+        if type.kind == "Backup" { specs = [("spec", object["spec"])] } else {
+            specs = [("spec.backupTemplate", object.value(at: ["spec", "backupTemplate"])),
+                     ("spec.logBackupTemplate", object.value(at: ["spec", "logBackupTemplate"]))]
+        }
+        return specs.compactMap { path, spec in
+            guard let spec, spec["logStop"] != nil, spec["logSubcommand"] != nil else { return nil }
+            return FieldError(field: path, reason: .invalid,
+                              message: "Invalid value: \"object\": Field `logStop` is the old version field, please use `logSubcommand` instead")
+        }
+    }
+
+    static func isDNSSubdomain(_ s: String) -> Bool {
+        guard !s.isEmpty, s.count <= 253, let f = s.first, let l = s.last, f.isLowercase || f.isNumber, l.isLowercase || l.isNumber
+        else { return false }
+        return s.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "." }
+    }
+
+    func checkKind(_ type: ResourceType, _ body: JSONValue, name: String) throws {
+        guard body.objectValue != nil else { throw APIError.badRequest("the body of the request must be a JSON object") }
+        let kind = body["kind"]?.stringValue ?? ""
+        let apiVersion = body["apiVersion"]?.stringValue ?? ""
+        if !kind.isEmpty && kind != type.kind {
+            throw APIError.invalid(type, name, [FieldError(field: "kind", reason: .invalid, message: "Invalid value: \"\(kind)\": must be \(type.kind)")])
+        }
+        if !apiVersion.isEmpty && apiVersion != type.groupVersion {
+            throw APIError.invalid(type, name, [FieldError(field: "apiVersion", reason: .invalid,
+                                                           message: "Invalid value: \"\(apiVersion)\": must be \(type.groupVersion)")])
+        }
+    }
+
+    func checkNamespace(_ type: ResourceType, _ namespace: String?, body: inout JSONValue) throws {
+        guard type.namespaced, let namespace else { return }
+        if let bodyNS = body.value(at: ["metadata", "namespace"])?.stringValue, !bodyNS.isEmpty, bodyNS != namespace {
+            throw APIError.badRequest("the namespace of the provided object does not match the namespace sent on the request")
+        }
+        body["metadata"]?["namespace"] = .string(namespace)
+        guard let ns = try store.get(namespaceType.key, namespace: "", name: namespace) else {
+            throw APIError(code: 404, reason: "NotFound", message: "namespaces \"\(namespace)\" not found",
+                           details: ["name": .string(namespace), "kind": "namespaces"])
+        }
+        if ns.value(at: ["metadata", "deletionTimestamp"]) != nil {
+            throw APIError(code: 403, reason: "Forbidden",
+                           message: "\(type.plural) \"\(body.value(at: ["metadata", "name"])?.stringValue ?? "")\" is forbidden: unable to create new content in namespace \(namespace) because it is being terminated",
+                           details: ["causes": [["reason": "NamespaceTerminating", "field": "metadata.namespace"]]])
+        }
+    }
+
+    public func create(_ type: ResourceType, namespace: String?, body input: JSONValue, options: WriteOptions = WriteOptions()) throws -> Result {
+        var body = input
+        if body["metadata"] == nil { body["metadata"] = .emptyObject }
+        var name = body.value(at: ["metadata", "name"])?.stringValue ?? ""
+        if name.isEmpty, let prefix = body.value(at: ["metadata", "generateName"])?.stringValue, !prefix.isEmpty {
+            name = prefix + String(UUID().uuidString.lowercased().prefix(5).filter { $0.isLetter || $0.isNumber })
+            body["metadata"]?["name"] = .string(name)
+        }
+        try checkKind(type, body, name: name)
+        guard !name.isEmpty else {
+            throw APIError.invalid(type, name, [FieldError(field: "metadata.name", reason: .required, message: "Required value: name or generateName is required")])
+        }
+        guard Self.isDNSSubdomain(name) else {
+            throw APIError.invalid(type, name, [FieldError(field: "metadata.name", reason: .invalid,
+                message: "Invalid value: \"\(name)\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character")])
+        }
+        try checkNamespace(type, namespace, body: &body)
+        var (object, warnings) = try admit(type, body, name: name, options: options)
+        object["apiVersion"] = .string(type.groupVersion)
+        object["kind"] = .string(type.kind)
+        object["metadata"]?["uid"] = .string(UUID().uuidString.lowercased())
+        object["metadata"]?["creationTimestamp"] = .string(now())
+        object["metadata"]?["resourceVersion"] = nil
+        object["metadata"]?["deletionTimestamp"] = nil
+        if type.isCustom || type.kind == "Job" { object["metadata"]?["generation"] = 1 }
+        if type.hasStatusSubresource && type.isCustom { object["status"] = nil }
+        object = try builtinDefaults(type, object)
+        if options.dryRun { return Result(object: object, warnings: warnings, created: true) }
+        let ns = type.namespaced ? (namespace ?? "") : ""
+        var existed = false
+        let event = try store.write(type.key, namespace: ns, name: name) { existing in
+            if existing != nil { existed = true; return existing }
+            return object
+        }
+        if existed { throw APIError.alreadyExists(type, name) }
+        guard let event else { throw APIError.alreadyExists(type, name) }
+        hub.publish(event)
+        return Result(object: event.object, warnings: warnings, created: true)
+    }
+
+    /// What the API server adds to the built-in kinds this product creates.
+    func builtinDefaults(_ type: ResourceType, _ input: JSONValue) throws -> JSONValue {
+        var object = input
+        switch type.kind {
+        case "Secret":
+            var data = object["data"]?.objectValue ?? JSONObject()
+            for (k, v) in data {
+                guard let s = v.stringValue, Data(base64Encoded: s) != nil else {
+                    throw APIError.badRequest("Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data in data.\(k)")
+                }
+            }
+            for (k, v) in object["stringData"]?.objectValue ?? JSONObject() {
+                data[k] = .string(Data((v.stringValue ?? "").utf8).base64EncodedString())
+            }
+            object["stringData"] = nil
+            if !data.isEmpty { object["data"] = .object(data) }
+            if object["type"] == nil { object["type"] = "Opaque" }
+        case "Namespace":
+            if object["spec"] == nil { object["spec"] = ["finalizers": ["kubernetes"]] }
+            object["status"] = ["phase": "Active"]
+        case "Job":
+            let uid = object.value(at: ["metadata", "uid"])?.stringValue ?? ""
+            let name = object.value(at: ["metadata", "name"])?.stringValue ?? ""
+            if object.value(at: ["spec", "selector"]) == nil {
+                object["spec"]?["selector"] = ["matchLabels": ["batch.kubernetes.io/controller-uid": .string(uid)]]
+                object["spec"]?["manualSelector"] = false
+            }
+            var labels = object.value(at: ["spec", "template", "metadata", "labels"])?.objectValue ?? JSONObject()
+            for (k, v) in [("batch.kubernetes.io/controller-uid", uid), ("batch.kubernetes.io/job-name", name),
+                           ("controller-uid", uid), ("job-name", name)] where labels[k] == nil { labels[k] = .string(v) }
+            if object.value(at: ["spec", "template", "metadata"]) == nil { object["spec"]?["template"]?["metadata"] = .emptyObject }
+            object["spec"]?["template"]?["metadata"]?["labels"] = .object(labels)
+            if object.value(at: ["spec", "backoffLimit"]) == nil { object["spec"]?["backoffLimit"] = 6 }
+            if object.value(at: ["spec", "completionMode"]) == nil { object["spec"]?["completionMode"] = "NonIndexed" }
+            if object["status"] == nil { object["status"] = .emptyObject }
+        case "Pod":
+            if object["status"] == nil { object["status"] = ["phase": "Pending"] }
+        case "Event":
+            if let ns = object.value(at: ["involvedObject", "namespace"])?.stringValue, !ns.isEmpty,
+               ns != object.value(at: ["metadata", "namespace"])?.stringValue {
+                throw APIError.invalid(type, object.value(at: ["metadata", "name"])?.stringValue ?? "", [
+                    FieldError(field: "involvedObject.namespace", reason: .invalid,
+                               message: "Invalid value: \"\(ns)\": does not match event.namespace")])
+            }
+            if object["source"] == nil { object["source"] = .emptyObject }
+        default: break
+        }
+        return object
+    }
+
+    /// PUT, or the main or status subresource after a patch was applied.
+    public func update(_ type: ResourceType, namespace: String?, name: String, body input: JSONValue, subresource: String? = nil,
+                       requireResourceVersion: Bool? = nil, options: WriteOptions = WriteOptions()) throws -> Result {
+        var body = input
+        if body["metadata"] == nil { body["metadata"] = .emptyObject }
+        if let bodyName = body.value(at: ["metadata", "name"])?.stringValue, bodyName != name {
+            throw APIError.badRequest("the name of the object (\(bodyName)) does not match the name on the URL (\(name))")
+        }
+        body["metadata"]?["name"] = .string(name)
+        try checkKind(type, body, name: name)
+        try checkNamespace(type, namespace, body: &body)
+        let sentRV = body.value(at: ["metadata", "resourceVersion"])?.stringValue
+        if (requireResourceVersion ?? type.isCustom) && (sentRV ?? "").isEmpty {
+            throw APIError.invalid(type, name, [FieldError(field: "metadata.resourceVersion", reason: .invalid,
+                message: "Invalid value: 0x0: must be specified for an update")])
+        }
+        var (admitted, warnings) = try admit(type, body, name: name, options: options)
+        let ns = type.namespaced ? (namespace ?? "") : ""
+        var failure: APIError?
+        var finalObject: JSONValue?
+        let event = try store.write(type.key, namespace: ns, name: name) { existing -> JSONValue? in
+            guard let existing else { failure = .notFound(type, name); return nil }
+            if let sentRV, !sentRV.isEmpty, existing.value(at: ["metadata", "resourceVersion"])?.stringValue != sentRV {
+                failure = .conflict(type, name)
+                return existing
+            }
+            var next = existing
+            if subresource == "status" {
+                next["status"] = admitted["status"]
+            } else {
+                next = admitted
+                if type.hasStatusSubresource { next["status"] = existing["status"] }
+                // Immutable metadata comes from the stored object.
+                for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace"] {
+                    next["metadata"]?[key] = existing.value(at: ["metadata", key])
+                }
+                next["apiVersion"] = existing["apiVersion"]
+                next["kind"] = existing["kind"]
+                if type.kind == "Secret" { next = (try? self.builtinDefaults(type, next)) ?? next }
+            }
+            let deleting = existing.value(at: ["metadata", "deletionTimestamp"]) != nil
+            if deleting {
+                let before = Set(existing.value(at: ["metadata", "finalizers"])?.arrayValue?.compactMap(\.stringValue) ?? [])
+                let after = Set(next.value(at: ["metadata", "finalizers"])?.arrayValue?.compactMap(\.stringValue) ?? [])
+                if !after.subtracting(before).isEmpty {
+                    failure = .invalid(type, name, [FieldError(field: "metadata.finalizers", reason: .forbidden,
+                        message: "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers \(after.subtracting(before).sorted())")])
+                    return existing
+                }
+            }
+            // Generation counts spec changes; without a status subresource any change counts (reference fixture 17).
+            let specChanged = type.hasStatusSubresource ? existing["spec"] != next["spec"]
+                : Self.withoutMeta(existing) != Self.withoutMeta(next)
+            if specChanged, let g = existing.value(at: ["metadata", "generation"]), case .int(let gen) = g {
+                next["metadata"]?["generation"] = .int(gen + 1)
+            }
+            var comparable = next
+            comparable["metadata"]?["resourceVersion"] = existing.value(at: ["metadata", "resourceVersion"])
+            if comparable == existing {
+                finalObject = existing
+                return existing
+            }
+            if options.dryRun {
+                finalObject = next
+                return existing
+            }
+            if deleting && (next.value(at: ["metadata", "finalizers"])?.arrayValue ?? []).isEmpty {
+                finalObject = next
+                return nil
+            }
+            return next
+        }
+        if let failure { throw failure }
+        if let event, finalObject == nil || event.kind == .deleted {
+            hub.publish(event)
+            if event.kind == .deleted { try collectGarbage() }
+            return Result(object: event.kind == .deleted ? (finalObject ?? event.object) : event.object, warnings: warnings)
+        }
+        admitted = finalObject ?? admitted
+        return Result(object: admitted, warnings: warnings)
+    }
+
+    static func withoutMeta(_ o: JSONValue) -> JSONValue {
+        var c = o
+        c["metadata"] = nil
+        return c
+    }
+
+    public enum PatchType: String, Sendable {
+        case merge = "application/merge-patch+json"
+        case json = "application/json-patch+json"
+        case strategic = "application/strategic-merge-patch+json"
+        case apply = "application/apply-patch+yaml"
+    }
+
+    public func patch(_ type: ResourceType, namespace: String?, name: String, patchType: PatchType, patch: JSONValue,
+                      subresource: String? = nil, options: WriteOptions = WriteOptions()) throws -> Result {
+        if patchType == .strategic && type.isCustom {
+            throw APIError(code: 415, reason: "UnsupportedMediaType",
+                           message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+        }
+        for _ in 0..<10 {
+            let current: JSONValue
+            if patchType == .apply, (try store.get(type.key, namespace: namespace ?? "", name: name)) == nil {
+                guard options.fieldManager != nil else {
+                    throw APIError.invalid(type, name, [FieldError(field: "fieldManager", reason: .required,
+                        message: "Required value: is required for apply patch")])
+                }
+                return try create(type, namespace: namespace, body: patch, options: options)
+            }
+            current = try get(type, namespace: namespace, name: name)
+            var next: JSONValue
+            switch patchType {
+            case .merge, .apply: next = JSONPatching.mergePatch(current, with: patch)
+            case .strategic: next = JSONPatching.strategicMergePatch(current, with: patch)
+            case .json:
+                do { next = try JSONPatching.jsonPatch(current, with: patch) } catch {
+                    throw APIError(code: 422, reason: "Invalid", message: error.description)
+                }
+            }
+            // A resourceVersion inside the patch is a precondition; otherwise the patch applies to what was read.
+            let explicitRV = patch.value(at: ["metadata", "resourceVersion"]) != nil && patchType != .json
+            if !explicitRV { next["metadata"]?["resourceVersion"] = current.value(at: ["metadata", "resourceVersion"]) }
+            do {
+                return try update(type, namespace: namespace, name: name, body: next, subresource: subresource,
+                                  requireResourceVersion: false, options: options)
+            } catch let e as APIError where e.code == 409 && !explicitRV {
+                continue
+            }
+        }
+        throw APIError.conflict(type, name)
+    }
+
+    public struct DeleteOptions: Sendable {
+        public var propagationPolicy: String?
+        public var preconditionUID: String?
+        public var preconditionResourceVersion: String?
+        public var dryRun = false
+        public init() {}
+    }
+
+    /// Deletes an object. Returns the object when finalizers keep it, or `nil` when it is gone.
+    public func delete(_ type: ResourceType, namespace: String?, name: String, options: DeleteOptions = DeleteOptions()) throws -> (JSONValue, gone: Bool) {
+        let policy = options.propagationPolicy ?? "Background"
+        guard ["Background", "Foreground", "Orphan"].contains(policy) else {
+            throw APIError.invalid(type, name, [FieldError(field: "propagationPolicy", reason: .notSupported,
+                message: "Unsupported value: \"\(policy)\": supported values: \"Foreground\", \"Background\", \"Orphan\"")])
+        }
+        let ns = type.namespaced ? (namespace ?? "") : ""
+        var failure: APIError?
+        var result: JSONValue?
+        var gone = false
+        let event = try store.write(type.key, namespace: ns, name: name) { existing -> JSONValue? in
+            guard let existing else { failure = .notFound(type, name); return nil }
+            if let uid = options.preconditionUID, existing.value(at: ["metadata", "uid"])?.stringValue != uid {
+                failure = APIError(code: 409, reason: "Conflict",
+                    message: "Operation cannot be fulfilled on \(type.qualifiedName) \"\(name)\": Precondition failed: UID in precondition: \(uid), UID in object meta: \(existing.value(at: ["metadata", "uid"])?.stringValue ?? "")")
+                return existing
+            }
+            if let rv = options.preconditionResourceVersion, existing.value(at: ["metadata", "resourceVersion"])?.stringValue != rv {
+                failure = .conflict(type, name)
+                return existing
+            }
+            var next = existing
+            var finalizers = existing.value(at: ["metadata", "finalizers"])?.arrayValue?.compactMap(\.stringValue) ?? []
+            if policy == "Foreground" && !finalizers.contains("foregroundDeletion") { finalizers.append("foregroundDeletion") }
+            if policy == "Orphan" && !finalizers.contains("orphan") { finalizers.append("orphan") }
+            if type.kind == "Namespace" && !finalizers.contains("kubernetes") { finalizers.append("kubernetes") }
+            if finalizers.isEmpty {
+                result = existing
+                gone = true
+                return options.dryRun ? existing : nil
+            }
+            next["metadata"]?["finalizers"] = .array(finalizers.map { .string($0) })
+            if existing.value(at: ["metadata", "deletionTimestamp"]) == nil {
+                next["metadata"]?["deletionTimestamp"] = .string(now())
+                next["metadata"]?["deletionGracePeriodSeconds"] = 0
+                if case .int(let g)? = existing.value(at: ["metadata", "generation"]) { next["metadata"]?["generation"] = .int(g + 1) }
+                if type.kind == "Namespace" { next["status"] = ["phase": "Terminating"] }
+            }
+            result = next
+            return options.dryRun ? existing : next
+        }
+        if let failure { throw failure }
+        if let event, !options.dryRun {
+            hub.publish(event)
+            try collectGarbage()
+        }
+        return (result ?? .null, gone)
+    }
+
+    /// The garbage collector and namespace controller, run after deletions: dependents of deleted owners
+    /// are deleted (or orphaned), foreground owners go once their dependents are gone, and terminating
+    /// namespaces are emptied and removed.
+    public func collectGarbage() throws {
+        for _ in 0..<100 {
+            var changed = false
+            for type in registry.types {
+                for object in try store.list(type.key, namespace: nil).items {
+                    changed = try collect(type, object) || changed
+                }
+            }
+            if !changed { return }
+        }
+    }
+
+    private func collect(_ type: ResourceType, _ object: JSONValue) throws -> Bool {
+        let meta = object["metadata"] ?? .emptyObject
+        let name = meta["name"]?.stringValue ?? ""
+        let ns = meta["namespace"]?.stringValue
+        let uid = meta["uid"]?.stringValue ?? ""
+        let finalizers = meta["finalizers"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let deleting = meta["deletionTimestamp"] != nil
+        if deleting && finalizers.contains("orphan") {
+            for (key, dep) in try store.dependents(ofUID: uid) {
+                guard let depType = registry.types.first(where: { $0.key == key }) else { continue }
+                var refs = dep.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []
+                refs.removeAll { $0["uid"]?.stringValue == uid }
+                _ = try patch(depType, namespace: dep.value(at: ["metadata", "namespace"])?.stringValue,
+                              name: dep.value(at: ["metadata", "name"])?.stringValue ?? "", patchType: .merge,
+                              patch: ["metadata": ["ownerReferences": refs.isEmpty ? .null : .array(refs)]])
+            }
+            _ = try removeFinalizer(type, ns, name, "orphan")
+            return true
+        }
+        if deleting && finalizers.contains("foregroundDeletion") {
+            let dependents = try store.dependents(ofUID: uid)
+            if dependents.isEmpty {
+                _ = try removeFinalizer(type, ns, name, "foregroundDeletion")
+                return true
+            }
+            var changed = false
+            for (key, dep) in dependents where dep.value(at: ["metadata", "deletionTimestamp"]) == nil {
+                guard let depType = registry.types.first(where: { $0.key == key }) else { continue }
+                var o = DeleteOptions()
+                o.propagationPolicy = "Foreground"
+                _ = try? delete(depType, namespace: dep.value(at: ["metadata", "namespace"])?.stringValue,
+                                name: dep.value(at: ["metadata", "name"])?.stringValue ?? "", options: o)
+                changed = true
+            }
+            return changed
+        }
+        if type.kind == "Namespace" && deleting {
+            var remaining = 0
+            for t in registry.types where t.namespaced {
+                for item in try store.list(t.key, namespace: name).items {
+                    remaining += 1
+                    if item.value(at: ["metadata", "deletionTimestamp"]) == nil {
+                        _ = try? delete(t, namespace: name, name: item.value(at: ["metadata", "name"])?.stringValue ?? "")
+                    }
+                }
+            }
+            if remaining == 0 {
+                _ = try removeFinalizer(type, nil, name, "kubernetes")
+                return true
+            }
+            return false
+        }
+        // An object whose every owner is gone is deleted in the background.
+        let owners = meta["ownerReferences"]?.arrayValue?.compactMap { $0["uid"]?.stringValue } ?? []
+        if !owners.isEmpty && !deleting, try owners.allSatisfy({ try !store.exists(uid: $0) }) {
+            _ = try? delete(type, namespace: ns, name: name)
+            return true
+        }
+        return false
+    }
+
+    private func removeFinalizer(_ type: ResourceType, _ ns: String?, _ name: String, _ finalizer: String) throws -> Result? {
+        guard let current = try? get(type, namespace: ns, name: name) else { return nil }
+        var list = current.value(at: ["metadata", "finalizers"])?.arrayValue ?? []
+        list.removeAll { $0.stringValue == finalizer }
+        var next = current
+        next["metadata"]?["finalizers"] = list.isEmpty ? nil : .array(list)
+        return try update(type, namespace: ns, name: name, body: next, requireResourceVersion: false)
+    }
+}

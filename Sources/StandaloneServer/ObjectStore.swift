@@ -1,0 +1,160 @@
+import Foundation
+import GRDB
+import KubeModel
+
+/// One stored change, as watchers see it.
+public struct StoredEvent: Sendable {
+    public enum Kind: String, Sendable { case added = "ADDED", modified = "MODIFIED", deleted = "DELETED" }
+    public var kind: Kind
+    public var resourceKey: String
+    public var namespace: String
+    public var name: String
+    public var resourceVersion: Int64
+    public var object: JSONValue
+}
+
+/// Objects in SQLite: one row per object and a bounded history of changes for watches.
+///
+/// The database runs in WAL mode with `synchronous=NORMAL`: a committed transaction survives the
+/// process being killed at any moment (the WAL is in the operating system's cache), which is the
+/// guarantee the server gives for every acknowledged write. The resourceVersion is one counter for the
+/// whole store, persisted in the same transaction as each change, so it never goes backwards.
+public final class ObjectStore: Sendable {
+    let pool: DatabasePool
+    let historyLimit: Int
+
+    public struct NotFound: Error {}
+    public struct AlreadyExists: Error {}
+    public struct Conflict: Error {}
+
+    public init(path: String, historyLimit: Int = 20_000) throws {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        self.historyLimit = historyLimit
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE objects (
+                  resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+                  uid TEXT NOT NULL, rv INTEGER NOT NULL, owners TEXT NOT NULL DEFAULT '', data BLOB NOT NULL,
+                  PRIMARY KEY (resource, namespace, name));
+                CREATE INDEX objects_uid ON objects(uid);
+                CREATE TABLE history (
+                  rv INTEGER PRIMARY KEY, resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+                  type TEXT NOT NULL, data BLOB NOT NULL);
+                CREATE TABLE counter (id INTEGER PRIMARY KEY CHECK (id = 1), rv INTEGER NOT NULL);
+                INSERT INTO counter (id, rv) VALUES (1, 1);
+                """)
+        }
+        try migrator.migrate(pool)
+    }
+
+    public var currentResourceVersion: Int64 {
+        get throws { try pool.read { db in try Int64.fetchOne(db, sql: "SELECT rv FROM counter WHERE id = 1") ?? 1 } }
+    }
+
+    /// The oldest resourceVersion a watch can resume from.
+    public var oldestWatchableResourceVersion: Int64 {
+        get throws {
+            try pool.read { db in
+                let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(rv) FROM history")
+                let current = try Int64.fetchOne(db, sql: "SELECT rv FROM counter WHERE id = 1") ?? 1
+                return (oldest ?? current + 1) - 1
+            }
+        }
+    }
+
+    public func get(_ resourceKey: String, namespace: String, name: String) throws -> JSONValue? {
+        try pool.read { db in
+            guard let data = try Data.fetchOne(db, sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+                                               arguments: [resourceKey, namespace, name]) else { return nil }
+            return try JSONParser.parse(data).value
+        }
+    }
+
+    /// Objects of a resource, optionally in one namespace, ordered by namespace and name, starting after
+    /// `after` (the continue position).
+    public func list(_ resourceKey: String, namespace: String?, after: (String, String)? = nil) throws -> (items: [JSONValue], resourceVersion: Int64) {
+        try pool.read { db in
+            var sql = "SELECT data FROM objects WHERE resource = ?"
+            var args: [any DatabaseValueConvertible] = [resourceKey]
+            if let namespace { sql += " AND namespace = ?"; args.append(namespace) }
+            if let after { sql += " AND (namespace, name) > (?, ?)"; args.append(after.0); args.append(after.1) }
+            sql += " ORDER BY namespace, name"
+            let rows = try Data.fetchAll(db, sql: sql, arguments: StatementArguments(args))
+            let rv = try Int64.fetchOne(db, sql: "SELECT rv FROM counter WHERE id = 1") ?? 1
+            return (try rows.map { try JSONParser.parse($0).value }, rv)
+        }
+    }
+
+    /// Objects whose ownerReferences name `uid`.
+    public func dependents(ofUID uid: String) throws -> [(resourceKey: String, object: JSONValue)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT resource, data FROM objects WHERE owners LIKE ?", arguments: ["% \(uid) %"]).map {
+                ($0["resource"] as String, try JSONParser.parse($0["data"] as Data).value)
+            }
+        }
+    }
+
+    public func exists(uid: String) throws -> Bool {
+        try pool.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM objects WHERE uid = ?)", arguments: [uid]) ?? false }
+    }
+
+    /// Applies one change atomically. `change` receives the stored object (or nil) and returns the new
+    /// state (nil deletes); the store assigns the next resourceVersion and records the event.
+    @discardableResult
+    public func write(_ resourceKey: String, namespace: String, name: String,
+                      _ change: (JSONValue?) throws -> JSONValue?) throws -> StoredEvent? {
+        try pool.write { db -> StoredEvent? in
+            let existing = try Data.fetchOne(db, sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+                                             arguments: [resourceKey, namespace, name]).map { try JSONParser.parse($0).value }
+            let next = try change(existing)
+            if next == nil && existing == nil { return nil }
+            let rv = (try Int64.fetchOne(db, sql: "SELECT rv FROM counter WHERE id = 1") ?? 1) + 1
+            try db.execute(sql: "UPDATE counter SET rv = ? WHERE id = 1", arguments: [rv])
+            let kind: StoredEvent.Kind
+            var stored: JSONValue
+            if var object = next {
+                object["metadata"]?["resourceVersion"] = .string(String(rv))
+                stored = object
+                let uid = object.value(at: ["metadata", "uid"])?.stringValue ?? ""
+                let owners = (object.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? [])
+                    .compactMap { $0["uid"]?.stringValue }
+                let ownerText = owners.isEmpty ? "" : " " + owners.joined(separator: " ") + " "
+                try db.execute(sql: """
+                    INSERT INTO objects (resource, namespace, name, uid, rv, owners, data) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(resource, namespace, name) DO UPDATE SET uid = excluded.uid, rv = excluded.rv,
+                      owners = excluded.owners, data = excluded.data
+                    """, arguments: [resourceKey, namespace, name, uid, rv, ownerText, object.data()])
+                kind = existing == nil ? .added : .modified
+            } else {
+                // The DELETED event carries the last stored state with the deletion's resourceVersion.
+                stored = existing!
+                stored["metadata"]?["resourceVersion"] = .string(String(rv))
+                try db.execute(sql: "DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+                               arguments: [resourceKey, namespace, name])
+                kind = .deleted
+            }
+            try db.execute(sql: "INSERT INTO history (rv, resource, namespace, name, type, data) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [rv, resourceKey, namespace, name, kind.rawValue, stored.data()])
+            if rv % 1000 == 0 {
+                try db.execute(sql: "DELETE FROM history WHERE rv <= ?", arguments: [rv - Int64(historyLimit)])
+            }
+            return StoredEvent(kind: kind, resourceKey: resourceKey, namespace: namespace, name: name, resourceVersion: rv, object: stored)
+        }
+    }
+
+    /// Recorded changes of a resource after `resourceVersion`, oldest first.
+    public func history(_ resourceKey: String, after resourceVersion: Int64) throws -> [StoredEvent] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT rv, namespace, name, type, data FROM history WHERE resource = ? AND rv > ? ORDER BY rv",
+                             arguments: [resourceKey, resourceVersion]).map { row in
+                StoredEvent(kind: StoredEvent.Kind(rawValue: row["type"])!, resourceKey: resourceKey, namespace: row["namespace"],
+                            name: row["name"], resourceVersion: row["rv"], object: try JSONParser.parse(row["data"] as Data).value)
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import KubeModel
+import Logging
+import NIOCore
+
+/// The standalone control plane's API server: Kubernetes REST over TLS with a bearer token.
+public struct StandaloneAPIServer: Sendable {
+    public struct Configuration: Sendable {
+        public var dataDirectory: DataDirectory
+        public var host: String
+        public var port: Int
+        public var bookmarkInterval: Duration = .seconds(60)
+        public init(dataDirectory: DataDirectory, host: String = "127.0.0.1", port: Int = StandaloneAPIServer.defaultPort) {
+            self.dataDirectory = dataDirectory
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// The documented default port of `tidb-backup-operator standalone`.
+    public static let defaultPort = 16443
+
+    public let core: APIServerCore
+    public let configuration: Configuration
+
+    public init(configuration: Configuration) throws {
+        try configuration.dataDirectory.create()
+        self.configuration = configuration
+        core = try APIServerCore(store: ObjectStore(path: configuration.dataDirectory.database))
+    }
+
+    /// Serves until the task is cancelled. `onListening` receives the bound port (useful with port 0)
+    /// after the kubeconfig has been written.
+    public func run(logger: Logger = Logger(label: "standalone-api"), onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let dir = configuration.dataDirectory
+        let token = try dir.token()
+        let (certPEM, keyPEM) = try dir.tlsMaterial(hosts: [configuration.host])
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(certPEM.utf8), format: .pem))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)))
+        tls.applicationProtocols = ["http/1.1"]
+        let host = configuration.host
+        let displayHost = host == "0.0.0.0" ? "127.0.0.1" : host
+        let handler = HTTPHandler(core: core, token: token, presentation: Presentation(registry: core.registry, serverAddress: "\(displayHost):\(configuration.port)"),
+                                  bookmarkInterval: configuration.bookmarkInterval)
+        let responder = CallbackResponder<BasicRequestContext> { request, _ in await handler.respond(request) }
+        let app = Application(
+            responder: responder,
+            server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: .init(address: .hostname(host, port: configuration.port), serverName: "tidb-backup-operator"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                do {
+                    try dir.writeKubeconfig(server: "https://\(displayHost):\(port)", token: token)
+                } catch {
+                    logger.error("cannot write kubeconfig", metadata: ["error": "\(error)"])
+                }
+                await onListening(port)
+            },
+            logger: logger)
+        try await app.run()
+        core.hub.finishAll()
+    }
+}

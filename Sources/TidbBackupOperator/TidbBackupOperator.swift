@@ -1,0 +1,89 @@
+import ArgumentParser
+import BRModel
+import Foundation
+import KubeModel
+import ManifestTools
+import StandaloneServer
+
+@main
+struct TidbBackupOperatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tidb-backup-operator",
+        abstract: "TiDB backup & restore operator (pingcap.com/v1alpha1 Backup, Restore, BackupSchedule).",
+        subcommands: [Standalone.self, Validate.self, Manifests.self])
+}
+
+struct Standalone: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the embedded Kubernetes-compatible API server on SQLite; use kubectl with DIR/kubeconfig.")
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the database, TLS certificate, token and kubeconfig.")
+    var dataDir = ".tidb-backup"
+
+    @Option(help: "Address to listen on, HOST:PORT.")
+    var listen = "127.0.0.1:\(StandaloneAPIServer.defaultPort)"
+
+    @Flag(name: .customLong("allow-remote"), help: "Allow listening on an address other than loopback.")
+    var allowRemote = false
+
+    func run() async throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, got \(listen)")
+        }
+        let host = String(listen[..<colon])
+        let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        guard loopback || allowRemote else {
+            throw ValidationError("--listen \(listen) is not a loopback address; add --allow-remote to serve other machines")
+        }
+        let server = try StandaloneAPIServer(configuration: .init(dataDirectory: DataDirectory(dataDir), host: host, port: port))
+        let dir = server.configuration.dataDirectory
+        try await server.run { bound in
+            let banner = """
+                tidb-backup-operator standalone: serving https://\(host):\(bound)
+                kubeconfig: \(dir.kubeconfig)
+                try: kubectl --kubeconfig \(dir.kubeconfig) get backups
+
+                """
+            FileHandle.standardOutput.write(Data(banner.utf8))
+        }
+    }
+}
+
+struct Validate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check manifests offline against the CRD schemas and the operator's validation rules.",
+        discussion: """
+            Prints one `kind/namespace/name: field.path: message` line per problem.
+            Exit status: 0 all valid, 1 some object invalid, 2 a file could not be read or parsed.
+            """)
+
+    @Option(name: [.customShort("f"), .customLong("filename")], parsing: .singleValue,
+            help: "A file, a directory (searched for .yaml, .yml, .json) or - for standard input. Repeatable.")
+    var files: [String] = []
+
+    @Argument(help: "More files or directories.")
+    var paths: [String] = []
+
+    func run() async throws {
+        let all = files + paths
+        guard !all.isEmpty else { throw ValidationError("give at least one file with -f (or - for standard input)") }
+        let report = ManifestValidator().validate(paths: all)
+        for line in report.unreadable { FileHandle.standardError.write(Data("error: \(line)\n".utf8)) }
+        for line in report.problems { print(line) }
+        if report.exitCode == 0 { print("\(report.checked) object(s) valid") }
+        throw ExitCode(report.exitCode)
+    }
+}
+
+struct Manifests: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print deployment manifests generated from the API model.", subcommands: [CRDs.self])
+
+    struct CRDs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "crds", abstract: "Print the CustomResourceDefinitions of Backup, BackupSchedule, CompactBackup, Restore.")
+
+        func run() throws { print(BRKinds.crdsYAML(), terminator: "") }
+    }
+}
+
