@@ -79,7 +79,7 @@ enum KubeProtobuf {
             switch (kind, n) {
             case (_, 1): object["metadata"] = try metadata(b ?? [])
             case ("Secret", 2): let (k, val) = try mapEntry(b ?? []); data[k] = .string(Data(val).base64EncodedString())
-            case ("Secret", 3): object["type"] = .string(string(b))
+            case ("Secret", 3): if !(b ?? []).isEmpty { object["type"] = .string(string(b)) }
             case ("Secret", 4): let (k, val) = try mapEntry(b ?? []); stringData[k] = .string(string(val))
             case ("Secret", 5), ("ConfigMap", 3): object["immutable"] = .bool(v != 0)
             case ("ConfigMap", 2): let (k, val) = try mapEntry(b ?? []); data[k] = .string(string(val))
@@ -110,9 +110,10 @@ enum KubeProtobuf {
         while !r.atEnd {
             let (n, _, b, _) = try r.field()
             switch n {
-            case 1: meta["name"] = .string(string(b))
-            case 2: meta["generateName"] = .string(string(b))
-            case 3: meta["namespace"] = .string(string(b))
+            // proto2 writes empty optional strings; an empty string means unset.
+            case 1 where !(b ?? []).isEmpty: meta["name"] = .string(string(b))
+            case 2 where !(b ?? []).isEmpty: meta["generateName"] = .string(string(b))
+            case 3 where !(b ?? []).isEmpty: meta["namespace"] = .string(string(b))
             case 11: let (k, v) = try mapEntry(b ?? []); labels[k] = .string(string(v))
             case 12: let (k, v) = try mapEntry(b ?? []); annotations[k] = .string(string(v))
             default: break

@@ -10,7 +10,7 @@ struct JSONTests {
         let text = #"{"z":1,"a":[true,null,1.5,-2],"m":{"k":"v\n\"q\" é \u00e9"},"e":{},"l":[]}"#
         let value = try JSONParser.parse(text)
         #expect(value["z"] == .int(1))
-        #expect(value["a"] == [true, nil, 1.5, -2])
+        #expect(value["a"] == [true, .null, 1.5, -2])
         #expect(value.objectValue?.keys == ["z", "a", "m", "e", "l"])
         #expect(value.serialized() == #"{"z":1,"a":[true,null,1.5,-2],"m":{"k":"v\n\"q\" é é"},"e":{},"l":[]}"#)
         #expect(try JSONParser.parse(value.serialized(pretty: true)) == value)
@@ -128,7 +128,7 @@ struct YAMLTests {
     func emitRoundTrip() throws {
         let value: JSONValue = [
             "s": ["true", "4000", "", "- x", "a: b", "null", "0x10", "1.5", "plain", "x #y", "multi\nline"],
-            "n": ["a": 1, "b": 2.5, "c": false, "d": nil, "e": [:], "f": []],
+            "n": ["a": 1, "b": 2.5, "c": false, "d": .null, "e": [:], "f": []],
             "list": [["k": "v", "k2": ["nested"]], [1, 2]],
         ]
         let text = KubeYAML.emit(value)
