@@ -12,6 +12,7 @@ public struct StandaloneAPIServer: Sendable {
         public var host: String
         public var port: Int
         public var bookmarkInterval: Duration = .seconds(60)
+        public var jobs = JobRunner.Configuration()
         public init(dataDirectory: DataDirectory, host: String = "127.0.0.1", port: Int = StandaloneAPIServer.defaultPort) {
             self.dataDirectory = dataDirectory
             self.host = host
@@ -60,7 +61,13 @@ public struct StandaloneAPIServer: Sendable {
                 await onListening(port)
             },
             logger: logger)
-        try await app.run()
-        core.hub.finishAll()
+        let runner = JobRunner(core: core, workRoot: dir.jobsDirectory, configuration: configuration.jobs)
+        defer { core.hub.finishAll() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            group.addTask { try await runner.run() }
+            try await group.next()
+            group.cancelAll()
+        }
     }
 }

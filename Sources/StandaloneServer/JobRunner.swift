@@ -1,0 +1,322 @@
+import Foundation
+import KubeModel
+import Logging
+
+/// Runs batch/v1 Jobs as local processes: one Pod object per attempt, the pod template's main container
+/// command run with its environment (Secret and ConfigMap references resolved from the store) in a
+/// working directory of its own, output kept as the pod log, and Job status kept as the job controller
+/// keeps it (active, succeeded, failed, start and completion times, Complete / Failed conditions,
+/// `backoffLimit`, `activeDeadlineSeconds`).
+public actor JobRunner {
+    public struct Configuration: Sendable {
+        /// How many processes run at once; more Jobs wait with a Pending pod.
+        public var maxConcurrentJobs: Int = 4
+        /// Executables that stand for images: the first entry whose key is contained in the image wins.
+        public var images: [(imageContains: String, executable: String)] = []
+        /// Directories searched for a container command's executable before PATH.
+        public var searchPaths: [String] = [JobRunner.siblingDirectory]
+        /// Time between SIGTERM and SIGKILL when a Job is deleted or runs past its deadline.
+        public var terminationGrace: Duration = .seconds(10)
+        public init() {}
+    }
+
+    /// The directory of the running executable (where `tidb-backup-manager` sits beside the operator).
+    public static var siblingDirectory: String {
+        (CommandLine.arguments.first.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().deletingLastPathComponent().path }) ?? "."
+    }
+
+    let core: APIServerCore
+    let configuration: Configuration
+    let workRoot: String
+    let logger: Logger
+    var running: [String: Process] = [:]  // pod key -> process
+    var killRequested: Set<String> = []
+
+    public init(core: APIServerCore, workRoot: String, configuration: Configuration = Configuration(),
+                logger: Logger = Logger(label: "job-runner")) {
+        self.core = core
+        self.configuration = configuration
+        self.workRoot = workRoot
+        self.logger = logger
+    }
+
+    var jobType: ResourceType { core.registry.find(group: "batch", version: "v1", plural: "jobs")! }
+    var podType: ResourceType { core.registry.find(group: "", version: "v1", plural: "pods")! }
+
+    /// Watches Jobs and Pods until cancelled.
+    public func run() async throws {
+        try recoverAfterRestart()
+        let (jobs, cancelJobs) = core.hub.subscribe(jobType.key)
+        let (pods, cancelPods) = core.hub.subscribe(podType.key)
+        defer {
+            cancelJobs()
+            cancelPods()
+        }
+        try await reconcileAll()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in jobs { try? await self.reconcileAll() } }
+            group.addTask { for await e in pods where e.kind == .deleted { await self.podDeleted(e) } }
+            group.addTask {
+                // Deadlines and waiting jobs are looked at every second too.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    try? await self.reconcileAll()
+                }
+            }
+            await group.waitForAll()
+        }
+        for (_, p) in running where p.isRunning { p.terminate() }
+    }
+
+    static func key(_ o: JSONValue) -> String {
+        "\(o.value(at: ["metadata", "namespace"])?.stringValue ?? "")/\(o.value(at: ["metadata", "name"])?.stringValue ?? "")"
+    }
+
+    /// Pods left Running or Pending by a previous server process have no process any more: they fail.
+    func recoverAfterRestart() throws {
+        for pod in try core.list(podType, namespace: nil).items {
+            let phase = pod.value(at: ["status", "phase"])?.stringValue ?? ""
+            guard phase == "Running" || phase == "Pending" else { continue }
+            _ = try core.patch(podType, namespace: pod.value(at: ["metadata", "namespace"])?.stringValue,
+                               name: pod.value(at: ["metadata", "name"])?.stringValue ?? "", patchType: .merge,
+                               patch: ["status": ["phase": "Failed", "reason": "ProcessLost",
+                                                  "message": "the standalone server restarted while this pod's process was running"]],
+                               subresource: "status")
+        }
+    }
+
+    func podDeleted(_ e: StoredEvent) {
+        let key = "\(e.namespace)/\(e.name)"
+        if let p = running[key], p.isRunning { terminate(key, p) }
+    }
+
+    func terminate(_ key: String, _ p: Process) {
+        killRequested.insert(key)
+        p.terminate()
+        let pid = p.processIdentifier
+        let grace = configuration.terminationGrace
+        Task {
+            try? await Task.sleep(for: grace)
+            if p.isRunning { kill(pid, SIGKILL) }
+        }
+    }
+
+    func reconcileAll() async throws {
+        for job in try core.list(jobType, namespace: nil).items { try reconcile(job) }
+    }
+
+    func podsOf(_ job: JSONValue) throws -> [JSONValue] {
+        let uid = job.value(at: ["metadata", "uid"])?.stringValue ?? ""
+        return try core.list(podType, namespace: job.value(at: ["metadata", "namespace"])?.stringValue,
+                             labelSelector: LabelSelector(equalTo: ["batch.kubernetes.io/controller-uid": uid])).items
+    }
+
+    func reconcile(_ job: JSONValue) throws {
+        let ns = job.value(at: ["metadata", "namespace"])?.stringValue ?? ""
+        let name = job.value(at: ["metadata", "name"])?.stringValue ?? ""
+        let conditions = job.value(at: ["status", "conditions"])?.arrayValue ?? []
+        let finished = conditions.contains { ($0["type"] == "Complete" || $0["type"] == "Failed") && $0["status"] == "True" }
+        let pods = try podsOf(job)
+        let active = pods.filter { ["Pending", "Running"].contains($0.value(at: ["status", "phase"])?.stringValue ?? "Pending") }
+        if job.value(at: ["metadata", "deletionTimestamp"]) != nil || finished {
+            for pod in active { if let p = running[Self.key(pod)], p.isRunning { terminate(Self.key(pod), p) } }
+            return
+        }
+        let succeeded = pods.filter { $0.value(at: ["status", "phase"]) == "Succeeded" }.count
+        let failed = pods.filter { $0.value(at: ["status", "phase"]) == "Failed" }.count
+        var status = job["status"]?.objectValue ?? JSONObject()
+        let now = Time(Date()).description
+        if status["startTime"] == nil { status["startTime"] = .string(now) }
+        status["active"] = active.isEmpty ? nil : .int(Int64(active.count))
+        status["succeeded"] = succeeded == 0 ? nil : .int(Int64(succeeded))
+        status["failed"] = failed == 0 ? nil : .int(Int64(failed))
+        let backoffLimit: Int64 = { if case .int(let v)? = job.value(at: ["spec", "backoffLimit"]) { return v }; return 6 }()
+        var terminal: (String, String, String)?
+        if succeeded > 0 {
+            terminal = ("Complete", "", "")
+        } else if Int64(failed) > backoffLimit {
+            terminal = ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+        } else if case .int(let deadline)? = job.value(at: ["spec", "activeDeadlineSeconds"]),
+                  let start = status["startTime"]?.stringValue.flatMap(Time.init(rfc3339:)),
+                  Int64(Date().timeIntervalSince1970) - start.unixSeconds > deadline {
+            terminal = ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+            for pod in active { if let p = running[Self.key(pod)], p.isRunning { terminate(Self.key(pod), p) } }
+        }
+        if let (type, reason, message) = terminal {
+            var c: JSONObject = ["type": .string(type), "status": "True", "lastProbeTime": .string(now), "lastTransitionTime": .string(now)]
+            if !reason.isEmpty { c["reason"] = .string(reason); c["message"] = .string(message) }
+            status["conditions"] = .array(conditions + [.object(c)])
+            if type == "Complete" { status["completionTime"] = .string(now) }
+            status["active"] = nil
+        } else if active.isEmpty {
+            if running.values.filter(\.isRunning).count < configuration.maxConcurrentJobs {
+                try startPod(job, attempt: failed)
+                status["active"] = 1
+            }
+        } else {
+            for pod in active where pod.value(at: ["status", "phase"]) == "Pending" && running[Self.key(pod)] == nil {
+                if running.values.filter(\.isRunning).count < configuration.maxConcurrentJobs { try launch(pod, job: job) }
+            }
+        }
+        if .object(status) != (job["status"] ?? .emptyObject) {
+            _ = try core.patch(jobType, namespace: ns, name: name, patchType: .merge, patch: ["status": .object(status)], subresource: "status")
+        }
+    }
+
+    func startPod(_ job: JSONValue, attempt: Int) throws {
+        let ns = job.value(at: ["metadata", "namespace"])?.stringValue ?? ""
+        let jobName = job.value(at: ["metadata", "name"])?.stringValue ?? ""
+        let podName = "\(jobName)-\(String(UUID().uuidString.lowercased().filter { $0.isLetter || $0.isNumber }.prefix(5)))"
+        let dir = "\(workRoot)/\(ns)/\(podName)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var meta = job.value(at: ["spec", "template", "metadata"])?.objectValue ?? JSONObject()
+        meta["name"] = .string(podName)
+        meta["namespace"] = .string(ns)
+        var annotations = meta["annotations"]?.objectValue ?? JSONObject()
+        annotations[PodLogs.annotation] = .string("\(dir)/log")
+        meta["annotations"] = .object(annotations)
+        meta["ownerReferences"] = [["apiVersion": "batch/v1", "kind": "Job", "name": .string(jobName),
+                                    "uid": job.value(at: ["metadata", "uid"]) ?? "", "controller": true, "blockOwnerDeletion": true]]
+        let pod: JSONValue = ["apiVersion": "v1", "kind": "Pod", "metadata": .object(meta),
+                              "spec": job.value(at: ["spec", "template", "spec"]) ?? .emptyObject]
+        let created = try core.create(podType, namespace: ns, body: pod).object
+        if running.values.filter(\.isRunning).count < configuration.maxConcurrentJobs { try launch(created, job: job) }
+    }
+
+    /// Starts the main container's process for a Pending pod.
+    func launch(_ pod: JSONValue, job: JSONValue) throws {
+        let ns = pod.value(at: ["metadata", "namespace"])?.stringValue ?? ""
+        let podName = pod.value(at: ["metadata", "name"])?.stringValue ?? ""
+        let key = "\(ns)/\(podName)"
+        let logPath = pod.value(at: ["metadata", "annotations", PodLogs.annotation])?.stringValue ?? "\(workRoot)/\(ns)/\(podName)/log"
+        let dir = (logPath as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        guard let container = pod.value(at: ["spec", "containers"])?.arrayValue?.first else {
+            try finishPod(ns, podName, exitCode: 127, reason: "NoContainer", message: "the pod template has no containers")
+            return
+        }
+        let command = (container["command"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let args = (container["args"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let argv = command + args
+        let image = container["image"]?.stringValue ?? ""
+        guard let executable = resolveExecutable(image: image, argv: argv) else {
+            try appendLog(logPath, "standalone job runner: no local executable for image \(image) and command \(argv.first ?? "<none>")\n")
+            try finishPod(ns, podName, exitCode: 127, reason: "ExecutableNotFound",
+                          message: "no local executable stands for image \(image); configure one")
+            return
+        }
+        let env: [String: String]
+        do { env = try environment(container, pod: pod) } catch {
+            try appendLog(logPath, "standalone job runner: \(error)\n")
+            try finishPod(ns, podName, exitCode: 1, reason: "CreateContainerConfigError", message: "\(error)")
+            return
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        // The executable stands for the command's first word; the rest and `args` are its arguments.
+        process.arguments = Array(command.dropFirst()) + args
+        process.environment = env
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let handle = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        process.terminationHandler = { [weak self] p in
+            let code = p.terminationStatus
+            let signaled = p.terminationReason == .uncaughtSignal
+            try? handle?.close()
+            Task { await self?.exited(key: key, ns: ns, pod: podName, code: code, signaled: signaled) }
+        }
+        do {
+            try process.run()
+        } catch {
+            try appendLog(logPath, "standalone job runner: cannot start \(executable): \(error)\n")
+            try finishPod(ns, podName, exitCode: 126, reason: "StartError", message: "cannot start \(executable)")
+            return
+        }
+        running[key] = process
+        _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge, patch: [
+            "status": ["phase": "Running", "startTime": .string(Time(Date()).description), "hostIP": "127.0.0.1",
+                       "containerStatuses": [["name": container["name"] ?? "main", "ready": true, "restartCount": 0,
+                                              "state": ["running": ["startedAt": .string(Time(Date()).description)]]]]],
+        ], subresource: "status")
+    }
+
+    func exited(key: String, ns: String, pod: String, code: Int32, signaled: Bool) {
+        running[key] = nil
+        let killed = killRequested.remove(key) != nil
+        let reason = code == 0 && !signaled ? "Completed" : (killed ? "Killed" : "Error")
+        try? finishPod(ns, pod, exitCode: signaled ? 128 + code : code, reason: reason, message: "")
+        Task { try? await self.reconcileAll() }
+    }
+
+    func finishPod(_ ns: String, _ pod: String, exitCode: Int32, reason: String, message: String) throws {
+        var terminated: JSONObject = ["exitCode": .int(Int64(exitCode)), "reason": .string(reason), "finishedAt": .string(Time(Date()).description)]
+        if !message.isEmpty { terminated["message"] = .string(message) }
+        _ = try? core.patch(podType, namespace: ns, name: pod, patchType: .merge, patch: [
+            "status": ["phase": exitCode == 0 ? "Succeeded" : "Failed",
+                       "containerStatuses": [["name": "main", "ready": false, "restartCount": 0, "state": ["terminated": .object(terminated)]]]],
+        ], subresource: "status")
+    }
+
+    func appendLog(_ path: String, _ text: String) throws {
+        let h = FileHandle(forWritingAtPath: path)
+        try h?.seekToEnd()
+        try h?.write(contentsOf: Data(text.utf8))
+        try h?.close()
+    }
+
+    /// The local program for a container: a configured image mapping, else the command's base name in
+    /// the search paths (the operator's own directory first), else PATH.
+    func resolveExecutable(image: String, argv: [String]) -> String? {
+        if let mapped = configuration.images.first(where: { image.contains($0.imageContains) }) { return mapped.executable }
+        guard let command = argv.first else { return nil }
+        if command.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: command) { return command }
+        let base = (command as NSString).lastPathComponent
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
+        for dir in configuration.searchPaths + path {
+            let candidate = (dir as NSString).appendingPathComponent(base)
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    struct EnvError: Error, CustomStringConvertible { var description: String }
+
+    /// The container's environment with references resolved from the store. Values are never logged.
+    func environment(_ container: JSONValue, pod: JSONValue) throws -> [String: String] {
+        var env: [String: String] = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+                                     "HOME": ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"]
+        let ns = pod.value(at: ["metadata", "namespace"])?.stringValue
+        let secretType = core.registry.find(group: "", version: "v1", plural: "secrets")!
+        let configMapType = core.registry.find(group: "", version: "v1", plural: "configmaps")!
+        for item in container["env"]?.arrayValue ?? [] {
+            guard let name = item["name"]?.stringValue else { continue }
+            if let v = item["value"]?.stringValue { env[name] = v; continue }
+            guard let from = item["valueFrom"] else { continue }
+            if let ref = from["secretKeyRef"] {
+                let secretName = ref["name"]?.stringValue ?? ""
+                let key = ref["key"]?.stringValue ?? ""
+                let optional = ref["optional"] == .bool(true)
+                guard let secret = try? core.get(secretType, namespace: ns, name: secretName),
+                      let b64 = secret.value(at: ["data", key])?.stringValue, let data = Data(base64Encoded: b64) else {
+                    if optional { continue }
+                    throw EnvError(description: "secret \"\(secretName)\" key \"\(key)\" not found for env \(name)")
+                }
+                env[name] = String(decoding: data, as: UTF8.self)
+            } else if let ref = from["configMapKeyRef"] {
+                let cmName = ref["name"]?.stringValue ?? ""
+                let key = ref["key"]?.stringValue ?? ""
+                guard let cm = try? core.get(configMapType, namespace: ns, name: cmName), let v = cm.value(at: ["data", key])?.stringValue else {
+                    if ref["optional"] == .bool(true) { continue }
+                    throw EnvError(description: "configmap \"\(cmName)\" key \"\(key)\" not found for env \(name)")
+                }
+                env[name] = v
+            } else if let path = from.value(at: ["fieldRef", "fieldPath"])?.stringValue {
+                env[name] = pod.value(at: path.split(separator: ".").map(String.init))?.stringValue ?? ""
+            }
+        }
+        return env
+    }
+}
