@@ -29,7 +29,7 @@ public actor JobRunner {
     let configuration: Configuration
     let workRoot: String
     let logger: Logger
-    var running: [String: Process] = [:]  // pod key -> process
+    var running: [String: LocalProcess] = [:]  // pod key -> process
     var killRequested: Set<String> = []
 
     public init(core: APIServerCore, workRoot: String, configuration: Configuration = Configuration(),
@@ -65,7 +65,7 @@ public actor JobRunner {
             }
             await group.waitForAll()
         }
-        for (_, p) in running where p.isRunning { p.terminate() }
+        for (_, p) in running where p.isRunning { p.signal(SIGTERM) }
     }
 
     static func key(_ o: JSONValue) -> String {
@@ -87,17 +87,17 @@ public actor JobRunner {
 
     func podDeleted(_ e: StoredEvent) {
         let key = "\(e.namespace)/\(e.name)"
+        logger.debug("pod deleted", metadata: ["pod": "\(key)", "running": "\(running[key]?.isRunning ?? false)"])
         if let p = running[key], p.isRunning { terminate(key, p) }
     }
 
-    func terminate(_ key: String, _ p: Process) {
+    func terminate(_ key: String, _ p: LocalProcess) {
         killRequested.insert(key)
-        p.terminate()
-        let pid = p.processIdentifier
+        p.signal(SIGTERM)
         let grace = configuration.terminationGrace
         Task {
             try? await Task.sleep(for: grace)
-            if p.isRunning { kill(pid, SIGKILL) }
+            p.signal(SIGKILL)
         }
     }
 
@@ -212,24 +212,13 @@ public actor JobRunner {
             try finishPod(ns, podName, exitCode: 1, reason: "CreateContainerConfigError", message: "\(error)")
             return
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        // The executable stands for the command's first word; the rest and `args` are its arguments.
-        process.arguments = Array(command.dropFirst()) + args
-        process.environment = env
-        process.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let handle = FileHandle(forWritingAtPath: logPath)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        process.terminationHandler = { [weak self] p in
-            let code = p.terminationStatus
-            let signaled = p.terminationReason == .uncaughtSignal
-            try? handle?.close()
-            Task { await self?.exited(key: key, ns: ns, pod: podName, code: code, signaled: signaled) }
-        }
+        let process: LocalProcess
         do {
-            try process.run()
+            // The executable stands for the command's first word; the rest and `args` are its arguments.
+            process = try LocalProcess(executable: executable, arguments: Array(command.dropFirst()) + args, environment: env,
+                                       directory: dir, logPath: logPath) { [weak self] code, signaled in
+                Task { await self?.exited(key: key, ns: ns, pod: podName, code: code, signaled: signaled) }
+            }
         } catch {
             try appendLog(logPath, "standalone job runner: cannot start \(executable): \(error)\n")
             try finishPod(ns, podName, exitCode: 126, reason: "StartError", message: "cannot start \(executable)")

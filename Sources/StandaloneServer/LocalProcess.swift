@@ -1,0 +1,83 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A child process started with `posix_spawn`, in a process group of its own, with an empty signal
+/// mask and default signal dispositions.
+///
+/// Foundation's `Process` hands the spawning thread's signal mask to the child; server threads block
+/// SIGTERM, so such a child would ignore the termination request. Signalling the group reaches the
+/// tools the job binary runs (br, dumpling) too.
+final class LocalProcess: @unchecked Sendable {
+    let pid: pid_t
+    private let lock = NSLock()
+    private var exitStatus: Int32?
+
+    struct SpawnError: Error, CustomStringConvertible { var description: String }
+
+    /// Starts `executable` with `arguments`; stdout and stderr go to `logPath` (appended), stdin is empty.
+    init(executable: String, arguments: [String], environment: [String: String], directory: String, logPath: String,
+         onExit: @escaping @Sendable (Int32, Bool) -> Void) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGTERM, SIGINT, SIGPIPE, SIGHUP, SIGQUIT, SIGCHLD] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        // posix_spawn has no portable chdir action; a shell changes directory and then replaces itself
+        // with the program, which receives its arguments as positional parameters (no quoting involved).
+        let argv = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory, executable] + arguments
+        let envp = environment.map { "\($0.key)=\($0.value)" }
+        var cArgs = argv.map { strdup($0) } + [nil]
+        var cEnv = envp.map { strdup($0) } + [nil]
+        defer {
+            for p in cArgs { free(p) }
+            for p in cEnv { free(p) }
+        }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, "/bin/sh", &actions, &attributes, &cArgs, &cEnv)
+        guard rc == 0 else { throw SpawnError(description: "posix_spawn \(executable): \(String(cString: strerror(rc)))") }
+        pid = child
+        let me = self
+        let waited = child
+        // One thread per child waits for it; children are few (bounded by the runner's concurrency).
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(waited, &status, 0) == -1 && errno == EINTR {}
+            let signaled = (status & 0x7F) != 0 && (status & 0x7F) != 0x7F
+            let code = signaled ? (status & 0x7F) : ((status >> 8) & 0xFF)
+            me.lock.lock()
+            me.exitStatus = code
+            me.lock.unlock()
+            onExit(code, signaled)
+        }
+    }
+
+    var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return exitStatus == nil
+    }
+
+    /// Signals the whole process group.
+    func signal(_ sig: Int32) {
+        if isRunning { kill(-pid, sig) }
+    }
+}
