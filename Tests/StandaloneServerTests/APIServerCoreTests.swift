@@ -1,0 +1,159 @@
+import Foundation
+import KubeModel
+import Testing
+
+@testable import StandaloneServer
+
+@Suite("API semantics of the standalone server")
+struct APIServerCoreTests {
+    func makeCore(historyLimit: Int = 20_000) throws -> APIServerCore {
+        let dir = Harness.temporaryDirectory()
+        return try APIServerCore(store: ObjectStore(path: dir + "/s.sqlite", historyLimit: historyLimit))
+    }
+
+    var backups: ResourceType { ResourceRegistry.standard.find(group: "pingcap.com", version: "v1alpha1", plural: "backups")! }
+    var namespaces: ResourceType { ResourceRegistry.standard.find(group: "", version: "v1", plural: "namespaces")! }
+
+    func backup(_ name: String, labels: JSONValue = .emptyObject) -> JSONValue {
+        ["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup", "metadata": ["name": .string(name), "labels": labels],
+         "spec": ["br": ["cluster": "c"], "s3": ["provider": "aws", "bucket": "b"]]]
+    }
+
+    @Test("create fills uid, creationTimestamp, generation 1, resourceVersion and CRD defaults; status is dropped")
+    func create() throws {
+        let core = try makeCore()
+        var body = backup("b1")
+        body["status"] = ["phase": "Complete"]
+        let created = try core.create(backups, namespace: "default", body: body).object
+        #expect(created.value(at: ["metadata", "uid"])?.stringValue?.count == 36)
+        #expect(created.value(at: ["metadata", "generation"]) == 1)
+        #expect(created.value(at: ["metadata", "resourceVersion"]) != nil)
+        #expect(created.value(at: ["spec", "backupMode"]) == "snapshot")
+        #expect(created.value(at: ["spec", "volumeBackupInitJobMaxActiveSeconds"]) == 600)
+        #expect(created["status"] == nil)
+        #expect(throws: APIError.self) { try core.create(backups, namespace: "default", body: backup("b1")) }
+        do { _ = try core.create(backups, namespace: "nope", body: backup("b2")) } catch let e as APIError {
+            #expect(e.code == 404)
+            #expect(e.message == "namespaces \"nope\" not found")
+        }
+    }
+
+    @Test("bad input: invalid name 422, namespace mismatch 400, wrong kind 422, schema errors 422 with causes")
+    func badInput() throws {
+        let core = try makeCore()
+        func code(_ body: JSONValue, namespace: String = "default") -> Int? {
+            do { _ = try core.create(backups, namespace: namespace, body: body); return nil } catch let e as APIError { return e.code } catch { return -1 }
+        }
+        #expect(code(backup("Bad_Name")) == 422)
+        var other = backup("b")
+        other["metadata"]?["namespace"] = "test1"
+        #expect(code(other) == 400)
+        var wrongKind = backup("b")
+        wrongKind["kind"] = "Restore"
+        #expect(code(wrongKind) == 422)
+        var invalid = backup("b")
+        invalid["spec"]?["br"] = ["concurrency": "four"]
+        invalid["spec"]?["cleanPolicy"] = "Sometimes"
+        do { _ = try core.create(backups, namespace: "default", body: invalid); Issue.record("expected 422") } catch let e as APIError {
+            #expect(e.code == 422)
+            let fields = e.details?["causes"]?.arrayValue?.compactMap { $0["field"]?.stringValue } ?? []
+            #expect(Set(fields) == ["spec.br.cluster", "spec.br.concurrency", "spec.cleanPolicy"])
+            #expect(e.message.hasPrefix("Backup.pingcap.com \"b\" is invalid: "))
+        }
+        var both = backup("b")
+        both["spec"]?["logStop"] = true
+        both["spec"]?["logSubcommand"] = "log-stop"
+        #expect(code(both) == 422)
+    }
+
+    @Test("unknown fields: Strict rejects with 400, Warn prunes and warns, Ignore prunes silently")
+    func fieldValidation() throws {
+        let core = try makeCore()
+        var body = backup("b")
+        body["spec"]?["notAField"] = 1
+        var strict = APIServerCore.WriteOptions()
+        strict.fieldValidation = .strict
+        do { _ = try core.create(backups, namespace: "default", body: body, options: strict); Issue.record("expected 400") } catch let e as APIError {
+            #expect(e.code == 400)
+            #expect(e.message.contains("unknown field \"spec.notAField\""))
+        }
+        let warned = try core.create(backups, namespace: "default", body: body)
+        #expect(warned.warnings == ["unknown field \"spec.notAField\""])
+        #expect(warned.object.value(at: ["spec", "notAField"]) == nil)
+        var ignore = APIServerCore.WriteOptions()
+        ignore.fieldValidation = .ignore
+        body["metadata"]?["name"] = "b2"
+        #expect(try core.create(backups, namespace: "default", body: body, options: ignore).warnings.isEmpty)
+    }
+
+    @Test("updates need a resourceVersion, a stale one conflicts, and only spec changes bump generation")
+    func updates() throws {
+        let core = try makeCore()
+        let created = try core.create(backups, namespace: "default", body: backup("b")).object
+        var noRV = created
+        noRV["metadata"]?["resourceVersion"] = nil
+        #expect(throws: APIError.self) { try core.update(backups, namespace: "default", name: "b", body: noRV) }
+        var changed = created
+        changed["spec"]?["backupType"] = "db"
+        let updated = try core.update(backups, namespace: "default", name: "b", body: changed).object
+        #expect(updated.value(at: ["metadata", "generation"]) == 2)
+        do { _ = try core.update(backups, namespace: "default", name: "b", body: changed); Issue.record("expected 409") } catch let e as APIError {
+            #expect(e.code == 409)
+            #expect(e.reason == "Conflict")
+        }
+        let status = try core.patch(backups, namespace: "default", name: "b", patchType: .merge, patch: ["status": ["phase": "Running"]],
+                                    subresource: "status").object
+        #expect(status.value(at: ["status", "phase"]) == "Running")
+        #expect(status.value(at: ["metadata", "generation"]) == 2)
+        // The main resource ignores status; the status subresource ignores spec.
+        let ignored = try core.patch(backups, namespace: "default", name: "b", patchType: .merge, patch: ["status": ["phase": "Failed"]]).object
+        #expect(ignored.value(at: ["status", "phase"]) == "Running")
+        #expect(throws: APIError.self) {
+            try core.patch(backups, namespace: "default", name: "b", patchType: .strategic, patch: ["spec": .emptyObject])
+        }
+    }
+
+    @Test("lists filter by label and field selectors and paginate with continue tokens")
+    func lists() throws {
+        let core = try makeCore()
+        for i in 0..<25 {
+            _ = try core.create(backups, namespace: "default", body: backup(String(format: "b%02d", i), labels: ["parity": .string(i % 2 == 0 ? "even" : "odd")]))
+        }
+        #expect(try core.list(backups, namespace: "default", labelSelector: LabelSelector(parsing: "parity=even")).items.count == 13)
+        #expect(try core.list(backups, namespace: "default", labelSelector: LabelSelector(parsing: "parity in (odd),!missing")).items.count == 12)
+        #expect(try core.list(backups, namespace: "default", fieldSelector: FieldSelector(parsing: "metadata.name=b07")).items.count == 1)
+        var names: [String] = []
+        var token: String?
+        repeat {
+            let page = try core.list(backups, namespace: "default", limit: 10, continueToken: token)
+            names += page.items.compactMap { $0.value(at: ["metadata", "name"])?.stringValue }
+            token = page.continueToken
+        } while token != nil
+        #expect(names == (0..<25).map { String(format: "b%02d", $0) })
+    }
+
+    @Test("deleting a namespace deletes what it contains, then the namespace")
+    func namespaceDeletion() throws {
+        let core = try makeCore()
+        _ = try core.create(namespaces, namespace: nil, body: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "gone"]])
+        _ = try core.create(backups, namespace: "gone", body: backup("b"))
+        _ = try core.delete(namespaces, namespace: nil, name: "gone")
+        #expect(try core.list(backups, namespace: "gone").items.isEmpty)
+        #expect(throws: APIError.self) { try core.get(namespaces, namespace: nil, name: "gone") }
+    }
+
+    @Test("the resourceVersion never goes backwards across a reopen, and old history is trimmed")
+    func resourceVersions() throws {
+        let dir = Harness.temporaryDirectory()
+        var last: Int64 = 0
+        do {
+            let core = try APIServerCore(store: ObjectStore(path: dir + "/s.sqlite", historyLimit: 10))
+            for i in 0..<1_005 { _ = try core.create(backups, namespace: "default", body: backup("b\(i)")) }
+            last = try core.store.currentResourceVersion
+            #expect(try core.store.oldestWatchableResourceVersion > 900)
+        }
+        let reopened = try APIServerCore(store: ObjectStore(path: dir + "/s.sqlite"))
+        let created = try reopened.create(backups, namespace: "default", body: backup("after")).object
+        #expect(Int64(created.value(at: ["metadata", "resourceVersion"])?.stringValue ?? "") ?? 0 > last)
+    }
+}
