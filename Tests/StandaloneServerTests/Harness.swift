@@ -32,6 +32,14 @@ final class Harness: @unchecked Sendable {
         self.port = port
     }
 
+    /// A handle on a server some other process runs (only `eventually` and paths are usable).
+    init(directory: String, reuse port: Int) async throws {
+        self.directory = directory
+        server = try StandaloneAPIServer(configuration: .init(dataDirectory: DataDirectory(Harness.temporaryDirectory()), port: 0))
+        task = Task {}
+        self.port = port
+    }
+
     func stop() async {
         task.cancel()
         _ = await task.result
