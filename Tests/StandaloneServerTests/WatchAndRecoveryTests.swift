@@ -1,0 +1,154 @@
+import Foundation
+import KubeModel
+import Testing
+
+@testable import StandaloneServer
+
+@Suite("Watches over HTTP and job recovery", .serialized)
+struct WatchAndRecoveryTests {
+    func curl(_ h: Harness, _ path: String, maxTime: Int = 10) async throws -> String {
+        let token = try DataDirectory(h.directory).token()
+        return try await Harness.runAsync("/usr/bin/env", [
+            "curl", "-s", "-N", "--max-time", String(maxTime), "--cacert", DataDirectory(h.directory).certificate,
+            "-H", "Authorization: Bearer \(token)", "https://127.0.0.1:\(h.port)\(path)",
+        ], timeout: Double(maxTime + 5)).stdout
+    }
+
+    var backups: ResourceType { ResourceRegistry.standard.find(group: "pingcap.com", version: "v1alpha1", plural: "backups")! }
+
+    func backup(_ name: String) -> JSONValue {
+        ["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup", "metadata": ["name": .string(name)],
+         "spec": ["br": ["cluster": "c"], "s3": ["provider": "aws", "bucket": "b"]]]
+    }
+
+    @Test("a watch from a resourceVersion replays later changes, sends bookmarks, and ends at timeoutSeconds")
+    func watchFromResourceVersion() async throws {
+        let h = try await Harness()
+        defer { Task { await h.stop() } }
+        let first = try h.server.core.create(backups, namespace: "default", body: backup("a")).object
+        let rv = first.value(at: ["metadata", "resourceVersion"])?.stringValue ?? ""
+        _ = try h.server.core.create(backups, namespace: "default", body: backup("b"))
+        _ = try h.server.core.delete(backups, namespace: "default", name: "a")
+        let out = try await curl(h, "/apis/pingcap.com/v1alpha1/namespaces/default/backups?watch=1&resourceVersion=\(rv)&allowWatchBookmarks=true&timeoutSeconds=3")
+        let events = try out.split(separator: "\n").map { try JSONParser.parse(String($0)) }
+        let summary = events.map { "\($0["type"]?.stringValue ?? "")/\($0.value(at: ["object", "metadata", "name"])?.stringValue ?? "")" }
+        #expect(Array(summary.prefix(2)) == ["ADDED/b", "DELETED/a"])
+        #expect(summary.contains("BOOKMARK/"), "\(summary)")
+        let bookmark = events.first { $0["type"] == "BOOKMARK" }
+        #expect(bookmark?.value(at: ["object", "kind"]) == "Backup")
+        #expect(bookmark?.value(at: ["object", "metadata", "resourceVersion"]) != nil)
+    }
+
+    @Test("a watch without a resourceVersion starts with ADDED for every object; a too-old one gets a 410 ERROR event")
+    func initialAndGone() async throws {
+        let dir = Harness.temporaryDirectory()
+        // A short history so that early resourceVersions fall out of it.
+        _ = try ObjectStore(path: DataDirectory(dir).database, historyLimit: 10)
+        let h = try await Harness(directory: dir)
+        defer { Task { await h.stop() } }
+        for i in 0..<3 { _ = try h.server.core.create(backups, namespace: "default", body: backup("x\(i)")) }
+        let initial = try await curl(h, "/apis/pingcap.com/v1alpha1/namespaces/default/backups?watch=1&timeoutSeconds=1")
+        #expect(initial.split(separator: "\n").filter { $0.contains("\"ADDED\"") }.count == 3)
+
+        let store = try ObjectStore(path: DataDirectory(dir).database, historyLimit: 10)
+        let core = try APIServerCore(store: store)
+        for i in 0..<1_000 { _ = try core.create(backups, namespace: "default", body: backup("y\(i)")) }
+        let gone = try await curl(h, "/apis/pingcap.com/v1alpha1/namespaces/default/backups?watch=1&resourceVersion=2&timeoutSeconds=1")
+        let event = try JSONParser.parse(gone.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(event["type"] == "ERROR")
+        #expect(event.value(at: ["object", "code"]) == 410)
+        #expect(event.value(at: ["object", "reason"]) == "Expired")
+    }
+
+    @Test("unknown paths are plain-text 404s; requests without the token get 401; /version needs none")
+    func errorsAndAuth() async throws {
+        let h = try await Harness()
+        defer { Task { await h.stop() } }
+        #expect(try await curl(h, "/apis/nope.example.com/v1/widgets") == "404 page not found\n")
+        #expect(try await curl(h, "/apis/pingcap.com/v1alpha1/namespaces/default/bk") == "404 page not found\n")
+        let anonymous = try await Harness.runAsync("/usr/bin/env", ["curl", "-s", "--cacert", DataDirectory(h.directory).certificate,
+                                                                    "https://127.0.0.1:\(h.port)/api/v1/namespaces"]).stdout
+        #expect(try JSONParser.parse(anonymous)["code"] == 401)
+        let version = try await Harness.runAsync("/usr/bin/env", ["curl", "-s", "--cacert", DataDirectory(h.directory).certificate,
+                                                                  "https://127.0.0.1:\(h.port)/version"]).stdout
+        #expect(try JSONParser.parse(version)["major"] == "1")
+        let attributes = try FileManager.default.attributesOfItem(atPath: DataDirectory(h.directory).tokenFile)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+    }
+
+    @Test("after a crash, pods left Running fail with ProcessLost and their Job follows backoffLimit")
+    func restartRecovery() async throws {
+        let dir = Harness.temporaryDirectory()
+        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        let pods = ResourceRegistry.standard.find(group: "", version: "v1", plural: "pods")!
+        do {
+            // The state a killed server leaves: a Job with a Running pod whose process is gone.
+            let core = try APIServerCore(store: ObjectStore(path: DataDirectory(dir).database))
+            let job = try core.create(jobs, namespace: "default", body: [
+                "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "long"],
+                "spec": ["backoffLimit": 0, "template": ["spec": ["containers": [["name": "main", "image": "busybox", "command": ["true"]]]]]],
+            ]).object
+            let uid = job.value(at: ["metadata", "uid"]) ?? ""
+            _ = try core.create(pods, namespace: "default", body: [
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": ["name": "long-abcde", "labels": ["batch.kubernetes.io/controller-uid": uid, "job-name": "long"],
+                             "ownerReferences": [["apiVersion": "batch/v1", "kind": "Job", "name": "long", "uid": uid, "controller": true]]],
+                "spec": ["containers": [["name": "main", "image": "busybox", "command": ["true"]]]],
+            ])
+            _ = try core.patch(pods, namespace: "default", name: "long-abcde", patchType: .merge, patch: ["status": ["phase": "Running"]],
+                               subresource: "status")
+        }
+        let h = try await Harness(directory: dir)
+        defer { Task { await h.stop() } }
+        #expect(try await h.eventually {
+            let job = try h.server.core.get(jobs, namespace: "default", name: "long")
+            return job.value(at: ["status", "conditions"])?.arrayValue?.first?["reason"] == "BackoffLimitExceeded"
+        })
+        let pod = try h.server.core.get(pods, namespace: "default", name: "long-abcde")
+        #expect(pod.value(at: ["status", "phase"]) == "Failed")
+        #expect(pod.value(at: ["status", "reason"]) == "ProcessLost")
+        #expect(try h.server.core.list(pods, namespace: "default").items.count == 1, "no second attempt with backoffLimit 0")
+    }
+
+    @Test("activeDeadlineSeconds stops a Job that runs too long")
+    func deadline() async throws {
+        let h = try await Harness(jobs: { var c = JobRunner.Configuration(); c.terminationGrace = .seconds(1); return c }())
+        defer { Task { await h.stop() } }
+        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        _ = try h.server.core.create(jobs, namespace: "default", body: [
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "slow"],
+            "spec": ["activeDeadlineSeconds": 1, "template": ["spec": ["containers": [["name": "main", "image": "busybox", "command": ["sleep", "3601.5"]]]]]],
+        ])
+        #expect(try await h.eventually {
+            try h.server.core.get(jobs, namespace: "default", name: "slow").value(at: ["status", "conditions"])?.arrayValue?.first?["reason"]
+                == "DeadlineExceeded"
+        })
+        #expect(try await h.eventually(5) {
+            try await Harness.runAsync("/bin/sh", ["-c", "ps -eo args | grep -c 'sleep 3601.5$'"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0"
+        })
+    }
+
+    @Test("no more than maxConcurrentJobs processes run at once; the rest wait")
+    func concurrencyLimit() async throws {
+        let h = try await Harness(jobs: { var c = JobRunner.Configuration(); c.maxConcurrentJobs = 2; return c }())
+        defer { Task { await h.stop() } }
+        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        for i in 0..<4 {
+            _ = try h.server.core.create(jobs, namespace: "default", body: [
+                "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": .string("j\(i)")],
+                "spec": ["template": ["spec": ["containers": [["name": "main", "image": "busybox", "command": ["sleep", "1.2"]]]]]],
+            ])
+        }
+        var maxSeen = 0
+        let allDone = try await h.eventually(30) {
+            let running = try await Harness.runAsync("/bin/sh", ["-c", "ps -eo args | grep -c '^/usr/bin/sleep 1.2$'"]).stdout
+            maxSeen = max(maxSeen, Int(running.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
+            return try (0..<4).allSatisfy { i in
+                try h.server.core.get(jobs, namespace: "default", name: "j\(i)").value(at: ["status", "succeeded"]) == 1
+            }
+        }
+        #expect(allDone)
+        #expect(maxSeen <= 2)
+        #expect(maxSeen >= 1)
+    }
+}
