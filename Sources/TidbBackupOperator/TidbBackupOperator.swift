@@ -26,6 +26,17 @@ struct Standalone: AsyncParsableCommand {
     @Flag(name: .customLong("allow-remote"), help: "Allow listening on an address other than loopback.")
     var allowRemote = false
 
+    @Option(name: .customLong("max-jobs"), help: "Jobs that run at once as local processes; more wait as pending.")
+    var maxJobs = 4
+
+    @Option(name: .customLong("image"), parsing: .singleValue,
+            help: "IMAGE=PATH: run PATH for containers whose image contains IMAGE (e.g. tidb-backup-manager=/opt/bin/tidb-backup-manager). Repeatable.")
+    var images: [String] = []
+
+    @Option(name: .customLong("tool-path"), parsing: .singleValue,
+            help: "A directory searched for container commands (br, dumpling, tidb-lightning) before PATH. Repeatable.")
+    var toolPaths: [String] = []
+
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("--listen must be HOST:PORT, got \(listen)")
@@ -35,7 +46,19 @@ struct Standalone: AsyncParsableCommand {
         guard loopback || allowRemote else {
             throw ValidationError("--listen \(listen) is not a loopback address; add --allow-remote to serve other machines")
         }
-        let server = try StandaloneAPIServer(configuration: .init(dataDirectory: DataDirectory(dataDir), host: host, port: port))
+        guard maxJobs >= 1 else { throw ValidationError("--max-jobs must be at least 1, got \(maxJobs)") }
+        var config = StandaloneAPIServer.Configuration(dataDirectory: DataDirectory(dataDir), host: host, port: port)
+        config.jobs.maxConcurrentJobs = maxJobs
+        for mapping in images {
+            guard let eq = mapping.firstIndex(of: "="), !mapping[..<eq].isEmpty, !mapping[mapping.index(after: eq)...].isEmpty else {
+                throw ValidationError("--image must be IMAGE=PATH, got \(mapping)")
+            }
+            let path = String(mapping[mapping.index(after: eq)...])
+            guard FileManager.default.isExecutableFile(atPath: path) else { throw ValidationError("--image \(mapping): \(path) is not an executable file") }
+            config.jobs.images.append((imageContains: String(mapping[..<eq]), executable: path))
+        }
+        config.jobs.searchPaths = toolPaths + config.jobs.searchPaths
+        let server = try StandaloneAPIServer(configuration: config)
         let dir = server.configuration.dataDirectory
         try await server.run { bound in
             let banner = """
