@@ -65,7 +65,9 @@ public final class APIServerCore: Sendable {
             let parts = start.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             after = parts.count == 2 ? (parts[0], parts[1]) : ("", start)
         }
-        let listed = try store.list(type.key, namespace: namespace, after: after)
+        // Without selectors the page size goes down to SQLite; with them every row must be looked at.
+        let pushDown = labelSelector == nil && fieldSelector == nil && (limit ?? 0) > 0
+        let listed = try store.list(type.key, namespace: namespace, after: after, limit: pushDown ? limit! + 1 : nil)
         var items = listed.items.filter { object in
             let labels = object.value(at: ["metadata", "labels"])?.objectValue.map { o in
                 Dictionary(uniqueKeysWithValues: o.compactMap { k, v in v.stringValue.map { (k, $0) } })
@@ -75,7 +77,7 @@ public final class APIServerCore: Sendable {
         var next: String?
         var remaining: Int?
         if let limit, limit > 0, items.count > limit {
-            remaining = items.count - limit
+            remaining = items.count - limit + (pushDown ? listed.remaining : 0)
             items = Array(items.prefix(limit))
             let last = items.last!
             let position = "\(last.value(at: ["metadata", "namespace"])?.stringValue ?? "")/\(last.value(at: ["metadata", "name"])?.stringValue ?? "")"
@@ -161,12 +163,20 @@ public final class APIServerCore: Sendable {
         }
     }
 
-    public func create(_ type: ResourceType, namespace: String?, body input: JSONValue, options: WriteOptions = WriteOptions()) throws -> Result {
+    /// Five characters from Kubernetes' alphabet without vowels (27^5 names per prefix).
+    static func randomSuffix() -> String {
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        return String((0..<5).map { _ in alphabet.randomElement()! })
+    }
+
+    public func create(_ type: ResourceType, namespace: String?, body input: JSONValue, options: WriteOptions = WriteOptions(),
+                       attempt: Int = 0) throws -> Result {
         var body = input
         if body["metadata"] == nil { body["metadata"] = .emptyObject }
         var name = body.value(at: ["metadata", "name"])?.stringValue ?? ""
-        if name.isEmpty, let prefix = body.value(at: ["metadata", "generateName"])?.stringValue, !prefix.isEmpty {
-            name = prefix + String(UUID().uuidString.lowercased().prefix(5).filter { $0.isLetter || $0.isNumber })
+        let generatePrefix = name.isEmpty ? (body.value(at: ["metadata", "generateName"])?.stringValue ?? "") : ""
+        if !generatePrefix.isEmpty {
+            name = generatePrefix + Self.randomSuffix()
             body["metadata"]?["name"] = .string(name)
         }
         try checkKind(type, body, name: name)
@@ -195,7 +205,15 @@ public final class APIServerCore: Sendable {
             if existing != nil { existed = true; return existing }
             return object
         }
-        if existed { throw APIError.alreadyExists(type, name) }
+        if existed || event == nil {
+            // A generated name that collides is generated again, as the API server does.
+            if !generatePrefix.isEmpty && attempt < 8 {
+                var retry = input
+                retry["metadata"]?["name"] = nil
+                return try create(type, namespace: namespace, body: retry, options: options, attempt: attempt + 1)
+            }
+            throw APIError.alreadyExists(type, name)
+        }
         guard let event else { throw APIError.alreadyExists(type, name) }
         hub.publish(event)
         return Result(object: event.object, warnings: warnings, created: true)

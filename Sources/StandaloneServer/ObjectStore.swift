@@ -77,16 +77,25 @@ public final class ObjectStore: Sendable {
 
     /// Objects of a resource, optionally in one namespace, ordered by namespace and name, starting after
     /// `after` (the continue position).
-    public func list(_ resourceKey: String, namespace: String?, after: (String, String)? = nil) throws -> (items: [JSONValue], resourceVersion: Int64) {
+    /// With `limit`, at most that many rows are read (the page size pushed down to SQLite) and
+    /// `remaining` counts the rows after them.
+    public func list(_ resourceKey: String, namespace: String?, after: (String, String)? = nil,
+                     limit: Int? = nil) throws -> (items: [JSONValue], resourceVersion: Int64, remaining: Int) {
         try pool.read { db in
-            var sql = "SELECT data FROM objects WHERE resource = ?"
+            var filter = "WHERE resource = ?"
             var args: [any DatabaseValueConvertible] = [resourceKey]
-            if let namespace { sql += " AND namespace = ?"; args.append(namespace) }
-            if let after { sql += " AND (namespace, name) > (?, ?)"; args.append(after.0); args.append(after.1) }
-            sql += " ORDER BY namespace, name"
+            if let namespace { filter += " AND namespace = ?"; args.append(namespace) }
+            if let after { filter += " AND (namespace, name) > (?, ?)"; args.append(after.0); args.append(after.1) }
+            var sql = "SELECT data FROM objects \(filter) ORDER BY namespace, name"
+            if let limit { sql += " LIMIT \(limit)" }
             let rows = try Data.fetchAll(db, sql: sql, arguments: StatementArguments(args))
+            var remaining = 0
+            if let limit, rows.count == limit {
+                let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM objects \(filter)", arguments: StatementArguments(args)) ?? 0
+                remaining = total - rows.count
+            }
             let rv = try Int64.fetchOne(db, sql: "SELECT rv FROM counter WHERE id = 1") ?? 1
-            return (try rows.map { try JSONParser.parse($0).value }, rv)
+            return (try rows.map { try JSONParser.parse($0).value }, rv, remaining)
         }
     }
 
