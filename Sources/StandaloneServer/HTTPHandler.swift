@@ -409,6 +409,13 @@ struct HTTPHandler: Sendable {
                                                "metadata": ["resourceVersion": .string(String(lastSent))]]
                     try await writer.write(frame("BOOKMARK", bookmark))
                 case .timeout:
+                    // A client that allows bookmarks learns where to resume, as the API server tells it
+                    // shortly before timeoutSeconds runs out.
+                    if bookmarks {
+                        let bookmark: JSONValue = ["apiVersion": .string(type.groupVersion), "kind": .string(type.kind),
+                                                   "metadata": ["resourceVersion": .string(String(lastSent))]]
+                        try await writer.write(frame("BOOKMARK", bookmark))
+                    }
                     break loop
                 }
             }

@@ -31,6 +31,13 @@ public final class WatchHub: Sendable {
         return (stream, cancel)
     }
 
+    /// Open watches on a resource (tests use it to know a client is watching).
+    public func watcherCount(_ resourceKey: String) -> Int {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        return state.subscribers.values.filter { $0.0 == resourceKey }.count
+    }
+
     public func publish(_ event: StoredEvent) {
         state.lock.lock()
         let targets = state.subscribers.values.filter { $0.0 == event.resourceKey }.map(\.1)

@@ -80,11 +80,13 @@ struct KubectlTests {
                 "namespace test1 does not exist yet")
         #expect(try await h.kubectl(["create", "namespace", "test1"]).code == 0)
         #expect(try await h.kubectl(["apply", "-f", RepoPaths.path("examples/backup-local.yaml")]).code == 0)
-        let watcher = Task { try await h.kubectl(["get", "bk", "-n", "test1", "-w", "--request-timeout=8s"], timeout: 10) }
-        try await Task.sleep(for: .seconds(3))
+        let backups = "pingcap.com/backups"
+        let before = h.server.core.hub.watcherCount(backups)
+        let watcher = Task { try await h.kubectl(["get", "bk", "-n", "test1", "-w", "--request-timeout=12s"], timeout: 20) }
+        // Change the object only once kubectl is watching, so the change must arrive through the watch.
+        #expect(await h.eventually(20) { h.server.core.hub.watcherCount(backups) > before })
         #expect(try await h.kubectl(["patch", "bk", "demo1-backup-local", "-n", "test1", "--type=merge", "--subresource=status",
                                "-p", #"{"status":{"phase":"Running"}}"#]).code == 0)
-        try await Task.sleep(for: .seconds(1))
         #expect(try await h.kubectl(["patch", "bk", "demo1-backup-local", "-n", "test1", "--type=merge", "--subresource=status",
                                "-p", #"{"status":{"phase":"Complete"}}"#]).code == 0)
         let out = try await watcher.value
