@@ -24,6 +24,7 @@ let package = Package(
         .target(name: "Cron", dependencies: ["KubeModel"]),
         .target(name: "BRModel", dependencies: ["KubeModel", "Cron"]),
         .target(name: "ManifestTools", dependencies: ["KubeModel", "BRModel"]),
+        .target(name: "AWSSigning", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "StandaloneServer",
             dependencies: [
@@ -53,6 +54,7 @@ let package = Package(
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(name: "BRModelTests", dependencies: ["BRModel", "KubeModel", "ManifestTools"]),
+        .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning"], resources: [.copy("Vectors")]),
         .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel"]),
     ],
     swiftLanguageModes: [.v6]
