@@ -114,6 +114,13 @@ public struct BROperation: Codable, Hashable, Sendable {
     public var startedAt: Time?
     public var command: String?
     @EmitNull public var observedAt: Time?
+
+    public init(operationID: String?, startedAt: Time?, command: String?, observedAt: Time?) {
+        self.operationID = operationID
+        self.startedAt = startedAt
+        self.command = command
+        self.observedAt = observedAt
+    }
 }
 
 /// `core/v1.ResourceRequirements`; always present on the wire as `resources: {}`.
