@@ -1,5 +1,10 @@
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// AWS access keys. The secret is never printed: `description` shows the key id only.
 public struct AWSCredentials: Sendable, Hashable, CustomStringConvertible {
@@ -62,23 +67,13 @@ public struct SigV4Signer: Sendable {
         return out
     }
 
+    /// `20150830T123600Z` and `20150830` in UTC.
     static func timestamps(_ date: Date) -> (amzDate: String, day: String) {
-        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
-        let days = Int64((Double(seconds) / 86400).rounded(.down))
-        var rem = seconds - days * 86400
-        if rem < 0 { rem += 86400 }
-        // Civil date from days since the epoch.
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        let day = String(format: "%04d%02d%02d", y, m, d)
-        return (day + String(format: "T%02d%02d%02dZ", rem / 3600, rem % 3600 / 60, rem % 60), day)
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        let day = String(format: "%04d%02d%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday))
+        return (day + String(format: "T%02d%02d%02dZ", Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec)), day)
     }
 
     /// The path part of the canonical request: each segment encoded (twice for non-S3 services).
