@@ -36,7 +36,11 @@ struct MotoSignatureTests {
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
-        defer { server.terminate() }
+        // SIGKILL: a child of the test process inherits its blocked signal mask and would ignore SIGTERM.
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
         let endpoint = "http://127.0.0.1:\(port)"
         var ready = false
         for _ in 0..<100 where !ready {
