@@ -23,10 +23,6 @@ public final class ObjectStore: Sendable {
     let pool: DatabasePool
     let historyLimit: Int
 
-    public struct NotFound: Error {}
-    public struct AlreadyExists: Error {}
-    public struct Conflict: Error {}
-
     public init(path: String, historyLimit: Int = 20_000) throws {
         var config = Configuration()
         config.prepareDatabase { db in

@@ -64,7 +64,7 @@ struct CrashTests {
         }
         let writers = (1...3).map { w in Task { try await Harness.runAsync("/bin/sh", ["-c", writer(w)], timeout: 120) } }
         // Let some writes land, then kill the server without warning.
-        _ = try await Harness(directory: dir, reuse: port).eventually(30) {
+        _ = await eventually(30) {
             (try? String(contentsOfFile: acked + ".1", encoding: .utf8))?.split(separator: "\n").count ?? 0 >= 40
         }
         kill(server.processIdentifier, SIGKILL)

@@ -32,14 +32,6 @@ final class Harness: @unchecked Sendable {
         self.port = port
     }
 
-    /// A handle on a server some other process runs (only `eventually` and paths are usable).
-    init(directory: String, reuse port: Int) async throws {
-        self.directory = directory
-        server = try StandaloneAPIServer(configuration: .init(dataDirectory: DataDirectory(Harness.temporaryDirectory()), port: 0))
-        task = Task {}
-        self.port = port
-    }
-
     func stop() async {
         task.cancel()
         _ = await task.result
@@ -112,16 +104,16 @@ final class Harness: @unchecked Sendable {
         group.wait()
         return Output(code: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
     }
+}
 
-    /// Polls until `condition` holds (bounded), for state that changes asynchronously (job processes).
-    func eventually(_ timeout: TimeInterval = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return try await condition()
+/// Polls until `condition` holds (bounded), for state that changes asynchronously (job processes).
+func eventually(_ timeout: TimeInterval = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(100))
     }
+    return try await condition()
 }
 
 enum RepoPaths {

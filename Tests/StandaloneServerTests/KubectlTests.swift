@@ -84,7 +84,7 @@ struct KubectlTests {
         let before = h.server.core.hub.watcherCount(backups)
         let watcher = Task { try await h.kubectl(["get", "bk", "-n", "test1", "-w", "--request-timeout=12s"], timeout: 20) }
         // Change the object only once kubectl is watching, so the change must arrive through the watch.
-        #expect(await h.eventually(20) { h.server.core.hub.watcherCount(backups) > before })
+        #expect(await eventually(20) { h.server.core.hub.watcherCount(backups) > before })
         #expect(try await h.kubectl(["patch", "bk", "demo1-backup-local", "-n", "test1", "--type=merge", "--subresource=status",
                                "-p", #"{"status":{"phase":"Running"}}"#]).code == 0)
         #expect(try await h.kubectl(["patch", "bk", "demo1-backup-local", "-n", "test1", "--type=merge", "--subresource=status",
@@ -125,8 +125,8 @@ struct KubectlTests {
         #expect(try await h.kubectl(["apply", "-f", "-"], input: job("ok", exit: 0)).code == 0)
         #expect(try await h.kubectl(["apply", "-f", "-"], input: job("bad", exit: 1)).code == 0)
         let jsonpath = "jsonpath={.status.conditions[0].type}/{.status.conditions[0].reason}"
-        #expect(try await h.eventually { try await h.kubectl(["get", "job", "ok", "-n", "test1", "-o", jsonpath]).stdout == "Complete/" })
-        #expect(try await h.eventually { try await h.kubectl(["get", "job", "bad", "-n", "test1", "-o", jsonpath]).stdout == "Failed/BackoffLimitExceeded" })
+        #expect(try await eventually { try await h.kubectl(["get", "job", "ok", "-n", "test1", "-o", jsonpath]).stdout == "Complete/" })
+        #expect(try await eventually { try await h.kubectl(["get", "job", "bad", "-n", "test1", "-o", jsonpath]).stdout == "Failed/BackoffLimitExceeded" })
         let logs = try await h.kubectl(["logs", "job/ok", "-n", "test1"])
         #expect(logs.stdout.contains("started ok-"), "\(logs.stderr)")
         #expect(logs.stdout.contains("key length 6"))
@@ -172,10 +172,10 @@ struct KubectlTests {
             """
         #expect(try await h.kubectl(["apply", "-f", "-"], input: job).code == 0)
         func processAlive() async throws -> Bool { try await Harness.runAsync("/bin/sh", ["-c", "ps -eo args | grep -c '\(marker)$'"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) != "0" }
-        #expect(try await h.eventually { try await processAlive() })
+        #expect(try await eventually { try await processAlive() })
         #expect(try await h.kubectl(["get", "pods", "-n", "test1", "-l", "job-name=backup-demo1-backup-local", "-o", "name"]).stdout.contains("pod/"))
         #expect(try await h.kubectl(["delete", "bk", "demo1-backup-local", "-n", "test1"]).code == 0)
-        #expect(try await h.eventually { try await h.kubectl(["get", "jobs,pods", "-n", "test1", "-o", "name"]).stdout.isEmpty })
-        #expect(try await h.eventually(5) { try await !processAlive() })
+        #expect(try await eventually { try await h.kubectl(["get", "jobs,pods", "-n", "test1", "-o", "name"]).stdout.isEmpty })
+        #expect(try await eventually(5) { try await !processAlive() })
     }
 }

@@ -100,7 +100,7 @@ struct WatchAndRecoveryTests {
         }
         let h = try await Harness(directory: dir)
         defer { Task { await h.stop() } }
-        #expect(try await h.eventually {
+        #expect(try await eventually {
             let job = try h.server.core.get(jobs, namespace: "default", name: "long")
             return job.value(at: ["status", "conditions"])?.arrayValue?.first?["reason"] == "BackoffLimitExceeded"
         })
@@ -119,11 +119,11 @@ struct WatchAndRecoveryTests {
             "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "slow"],
             "spec": ["activeDeadlineSeconds": 1, "template": ["spec": ["containers": [["name": "main", "image": "busybox", "command": ["sleep", "3601.5"]]]]]],
         ])
-        #expect(try await h.eventually {
+        #expect(try await eventually {
             try h.server.core.get(jobs, namespace: "default", name: "slow").value(at: ["status", "conditions"])?.arrayValue?.first?["reason"]
                 == "DeadlineExceeded"
         })
-        #expect(try await h.eventually(5) {
+        #expect(try await eventually(5) {
             try await Harness.runAsync("/bin/sh", ["-c", "ps -eo args | grep -c 'sleep 3601.5$'"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0"
         })
     }
@@ -140,7 +140,7 @@ struct WatchAndRecoveryTests {
             ])
         }
         var maxSeen = 0
-        let allDone = try await h.eventually(30) {
+        let allDone = try await eventually(30) {
             let running = try await Harness.runAsync("/bin/sh", ["-c", "ps -eo args | grep -c '^/usr/bin/sleep 1.2$'"]).stdout
             maxSeen = max(maxSeen, Int(running.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
             return try (0..<4).allSatisfy { i in
