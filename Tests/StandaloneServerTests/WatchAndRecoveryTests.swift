@@ -6,7 +6,9 @@ import Testing
 
 @Suite("Watches over HTTP and job recovery", .serialized)
 struct WatchAndRecoveryTests {
-    func curl(_ h: Harness, _ path: String, maxTime: Int = 10) async throws -> String {
+    /// Watches here end by their own `timeoutSeconds`; the generous client limit only guards against a
+    /// hang, because CPU-heavy suites running in parallel can delay the in-process server by seconds.
+    func curl(_ h: Harness, _ path: String, maxTime: Int = 90) async throws -> String {
         let token = try DataDirectory(h.directory).token()
         return try await Harness.runAsync("/usr/bin/env", [
             "curl", "-s", "-N", "--max-time", String(maxTime), "--cacert", DataDirectory(h.directory).certificate,
