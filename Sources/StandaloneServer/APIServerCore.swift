@@ -88,6 +88,48 @@ public final class APIServerCore: Sendable {
         return ListResult(items: items, resourceVersion: listed.resourceVersion, continueToken: next, remaining: remaining)
     }
 
+    /// An open watch: the events to send first (current objects as ADDED, or recorded history after
+    /// `from`), then the live changes; `matches` tells which live events the watcher may see.
+    public struct WatchSession: Sendable {
+        public var initial: [StoredEvent]
+        public var startRV: Int64
+        public var live: AsyncStream<StoredEvent>
+        public var cancel: @Sendable () -> Void
+        public var matches: @Sendable (JSONValue) -> Bool
+    }
+
+    /// Subscribes before reading, so no change falls between the initial events and the live ones.
+    /// Throws `410 Expired` when `from` is older than the kept history.
+    public func openWatch(_ type: ResourceType, namespace: String?, labels: LabelSelector?, fields: FieldSelector?,
+                          from: Int64?) throws -> WatchSession {
+        let (stream, cancel) = hub.subscribe(type.key)
+        let matches: @Sendable (JSONValue) -> Bool = { object in
+            if let namespace, object.value(at: ["metadata", "namespace"])?.stringValue != namespace { return false }
+            let l = object.value(at: ["metadata", "labels"])?.objectValue.map { o in
+                Dictionary(uniqueKeysWithValues: o.compactMap { k, v in v.stringValue.map { (k, $0) } })
+            } ?? [:]
+            return (labels?.matches(l) ?? true) && (fields?.matches(object) ?? true)
+        }
+        do {
+            if let from {
+                let oldest = try store.oldestWatchableResourceVersion
+                if from < oldest { throw APIError.gone("too old resource version: \(from) (\(oldest))") }
+                let initial = try store.history(type.key, after: from).filter { matches($0.object) }
+                return WatchSession(initial: initial, startRV: max(from, initial.last?.resourceVersion ?? from),
+                                    live: stream, cancel: cancel, matches: matches)
+            }
+            let listed = try list(type, namespace: namespace, labelSelector: labels, fieldSelector: fields)
+            let initial = listed.items.map { object in
+                StoredEvent(kind: .added, resourceKey: type.key, namespace: object.value(at: ["metadata", "namespace"])?.stringValue ?? "",
+                            name: object.value(at: ["metadata", "name"])?.stringValue ?? "", resourceVersion: listed.resourceVersion, object: object)
+            }
+            return WatchSession(initial: initial, startRV: listed.resourceVersion, live: stream, cancel: cancel, matches: matches)
+        } catch {
+            cancel()
+            throw error
+        }
+    }
+
     static func padBase64(_ s: String) -> String { s + String(repeating: "=", count: (4 - s.count % 4) % 4) }
 
     // MARK: Writes

@@ -330,33 +330,16 @@ struct HTTPHandler: Sendable {
         let core = self.core
         let presentation = self.presentation
         let bookmarkInterval = self.bookmarkInterval
-        let (stream, cancel) = core.hub.subscribe(type.key)
-        let matches: @Sendable (JSONValue) -> Bool = { object in
-            if let namespace, object.value(at: ["metadata", "namespace"])?.stringValue != namespace { return false }
-            let l = object.value(at: ["metadata", "labels"])?.objectValue.map { o in
-                Dictionary(uniqueKeysWithValues: o.compactMap { k, v in v.stringValue.map { (k, $0) } })
-            } ?? [:]
-            return (labels?.matches(l) ?? true) && (fields?.matches(object) ?? true)
+        let session: APIServerCore.WatchSession
+        do {
+            session = try core.openWatch(type, namespace: namespace, labels: labels, fields: fields, from: from)
+        } catch let error as APIError where error.code == 410 {
+            let line = JSONValue.object(["type": "ERROR", "object": error.status]).serialized() + "\n"
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: line)))
         }
-        // Initial events: synthetic ADDED for a watch without a resourceVersion, recorded history otherwise.
-        var initial: [(String, JSONValue, Int64)] = []
-        var lastRV: Int64
-        if let from {
-            if from < (try core.store.oldestWatchableResourceVersion) {
-                let status = APIError.gone("too old resource version: \(from) (\(try core.store.oldestWatchableResourceVersion))").status
-                cancel()
-                let line = JSONValue.object(["type": "ERROR", "object": status]).serialized() + "\n"
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: line)))
-            }
-            for e in try core.store.history(type.key, after: from) where matches(e.object) {
-                initial.append((e.kind.rawValue, e.object, e.resourceVersion))
-            }
-            lastRV = max(from, initial.last?.2 ?? from)
-        } else {
-            let listed = try core.list(type, namespace: namespace, labelSelector: labels, fieldSelector: fields)
-            initial = listed.items.map { ("ADDED", $0, listed.resourceVersion) }
-            lastRV = listed.resourceVersion
-        }
+        let (stream, cancel, matches) = (session.live, session.cancel, session.matches)
+        let lastRV = session.startRV
+        let initial = session.initial.map { ($0.kind.rawValue, $0.object, $0.resourceVersion) }
         let startRV = lastRV
         let initialEvents = initial
         let body = ResponseBody { writer in

@@ -118,6 +118,9 @@ public final class ObjectStore: Sendable {
                                              arguments: [resourceKey, namespace, name]).map { try JSONParser.parse($0).value }
             let next = try change(existing)
             if next == nil && existing == nil { return nil }
+            // Handing back the stored object unchanged (a refused create or update) is not a write: no new
+            // resourceVersion, no event.
+            if let next, let existing, next == existing { return nil }
             let rv = (try Int64.fetchOne(db, sql: "SELECT rv FROM counter WHERE id = 1") ?? 1) + 1
             try db.execute(sql: "UPDATE counter SET rv = ? WHERE id = 1", arguments: [rv])
             let kind: StoredEvent.Kind
@@ -145,7 +148,7 @@ public final class ObjectStore: Sendable {
             }
             try db.execute(sql: "INSERT INTO history (rv, resource, namespace, name, type, data) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [rv, resourceKey, namespace, name, kind.rawValue, stored.data()])
-            if rv % 1000 == 0 {
+            if rv % Int64(max(1, min(1000, historyLimit / 4))) == 0 {
                 try db.execute(sql: "DELETE FROM history WHERE rv <= ?", arguments: [rv - Int64(historyLimit)])
             }
             return StoredEvent(kind: kind, resourceKey: resourceKey, namespace: namespace, name: name, resourceVersion: rv, object: stored)

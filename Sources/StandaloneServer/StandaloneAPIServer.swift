@@ -13,6 +13,8 @@ public struct StandaloneAPIServer: Sendable {
         public var port: Int
         public var bookmarkInterval: Duration = .seconds(60)
         public var jobs = JobRunner.Configuration()
+        /// Changes kept for resuming watches; older resource versions get 410 Gone.
+        public var watchHistory = 20_000
         public init(dataDirectory: DataDirectory, host: String = "127.0.0.1", port: Int = StandaloneAPIServer.defaultPort) {
             self.dataDirectory = dataDirectory
             self.host = host
@@ -29,7 +31,7 @@ public struct StandaloneAPIServer: Sendable {
     public init(configuration: Configuration) throws {
         try configuration.dataDirectory.create()
         self.configuration = configuration
-        core = try APIServerCore(store: ObjectStore(path: configuration.dataDirectory.database))
+        core = try APIServerCore(store: ObjectStore(path: configuration.dataDirectory.database, historyLimit: configuration.watchHistory))
     }
 
     /// Serves until the task is cancelled. `onListening` receives the bound port (useful with port 0)
