@@ -42,6 +42,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "ControllerKit",
+            dependencies: ["KubeAPI", "KubeModel", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(name: "KubeTesting", dependencies: ["KubeAPI", "KubeModel"]),
         .target(name: "AWSSigning", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(

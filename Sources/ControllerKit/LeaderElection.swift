@@ -1,0 +1,162 @@
+import Foundation
+import KubeAPI
+import KubeModel
+import Logging
+
+/// Lease-based leader election (coordination.k8s.io/v1), with client-go's rules: a lease held by
+/// someone else is taken over only after it has gone unrenewed for `leaseDuration` as observed
+/// locally (so clock skew between machines does not matter); the leader renews every `retryPeriod` and
+/// steps down when it could not renew for `renewDeadline`; a leader that shuts down releases the lease
+/// so the next one need not wait.
+public final class LeaderElector: Sendable {
+    public struct Configuration: Sendable {
+        public var leaseName: String
+        public var namespace: String
+        public var identity: String
+        public var leaseDuration: Duration = .seconds(15)
+        public var renewDeadline: Duration = .seconds(10)
+        public var retryPeriod: Duration = .seconds(2)
+        public init(leaseName: String, namespace: String, identity: String) {
+            self.leaseName = leaseName
+            self.namespace = namespace
+            self.identity = identity
+        }
+    }
+
+    public enum ElectionError: Error, CustomStringConvertible {
+        case lostLease(String)
+        public var description: String {
+            switch self {
+            case .lostLease(let m): "lost the leader lease: \(m)"
+            }
+        }
+    }
+
+    let api: any KubeAPI
+    public let configuration: Configuration
+    let clock: any ControllerClock
+    let logger: Logger
+
+    public init(api: any KubeAPI, configuration: Configuration, clock: any ControllerClock = SystemClock(),
+                logger: Logger = Logger(label: "leader-election")) {
+        self.api = api
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+    }
+
+    static func microTime(_ date: Date) -> String {
+        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let micros = Int((date.timeIntervalSince1970 - Double(seconds)) * 1_000_000)
+        var text = Time(unixSeconds: seconds).description
+        text.removeLast()
+        return text + String(format: ".%06dZ", micros)
+    }
+
+    /// Waits to become leader, runs `work` while leading, and returns when `work` returns. Throws
+    /// `ElectionError.lostLease` (after cancelling `work`) when the lease cannot be renewed.
+    public func run(_ work: @escaping @Sendable () async throws -> Void) async throws {
+        var observed: (record: JSONValue?, at: Date)? = nil
+        // Acquire.
+        while true {
+            try Task.checkCancellation()
+            if try await tryAcquireOrRenew(&observed) { break }
+            try await clock.sleep(for: configuration.retryPeriod)
+        }
+        logger.info("became leader", metadata: ["lease": "\(configuration.namespace)/\(configuration.leaseName)",
+                                                "identity": "\(configuration.identity)"])
+        let acquired = observed
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                var observed = acquired
+                var lastRenew = self.clock.now()
+                while true {
+                    try await self.clock.sleep(for: self.configuration.retryPeriod)
+                    let renewed = (try? await self.tryAcquireOrRenew(&observed)) ?? false
+                    if renewed {
+                        lastRenew = self.clock.now()
+                    } else if self.clock.now().timeIntervalSince(lastRenew) >= self.configuration.renewDeadline.seconds {
+                        throw ElectionError.lostLease("not renewed for \(self.configuration.renewDeadline)")
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            do {
+                try await group.next()
+            } catch is CancellationError {
+                await release()
+                throw CancellationError()
+            } catch let error as ElectionError {
+                logger.error("stepping down", metadata: ["error": "\(error)"])
+                throw error
+            }
+            await release()
+        }
+    }
+
+    func tryAcquireOrRenew(_ observed: inout (record: JSONValue?, at: Date)?) async throws -> Bool {
+        let c = configuration
+        let now = clock.now()
+        let lease: JSONValue
+        do {
+            lease = try await api.get(.leases, namespace: c.namespace, name: c.leaseName)
+        } catch let error as KubeAPIError where error.isNotFound {
+            let fresh: JSONValue = [
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": ["name": .string(c.leaseName), "namespace": .string(c.namespace)],
+                "spec": ["holderIdentity": .string(c.identity), "leaseDurationSeconds": .int(Int64(c.leaseDuration.seconds)),
+                         "acquireTime": .string(Self.microTime(now)), "renewTime": .string(Self.microTime(now)), "leaseTransitions": 0],
+            ]
+            do {
+                let created = try await api.create(.leases, namespace: c.namespace, object: fresh)
+                observed = (created["spec"], now)
+                return true
+            } catch let e as KubeAPIError where e.isAlreadyExists { return false }
+        }
+        let spec = lease["spec"] ?? .emptyObject
+        if observed?.record != spec { observed = (spec, now) }
+        let holder = spec["holderIdentity"]?.stringValue ?? ""
+        let iHold = holder == c.identity
+        if !holder.isEmpty && !iHold {
+            var duration = c.leaseDuration.seconds
+            if case .int(let s)? = spec["leaseDurationSeconds"] { duration = TimeInterval(s) }
+            if let since = observed?.at, now.timeIntervalSince(since) < duration { return false }
+        }
+        var next = lease
+        next["spec"]?["holderIdentity"] = .string(c.identity)
+        next["spec"]?["leaseDurationSeconds"] = .int(Int64(c.leaseDuration.seconds))
+        next["spec"]?["renewTime"] = .string(Self.microTime(now))
+        if !iHold {
+            next["spec"]?["acquireTime"] = .string(Self.microTime(now))
+            var transitions: Int64 = 0
+            if case .int(let t)? = spec["leaseTransitions"] { transitions = t }
+            next["spec"]?["leaseTransitions"] = .int(transitions + (holder.isEmpty ? 0 : 1))
+        }
+        do {
+            let updated = try await api.update(.leases, namespace: c.namespace, object: next)
+            observed = (updated["spec"], now)
+            return true
+        } catch let e as KubeAPIError where e.isConflict {
+            return false
+        }
+    }
+
+    /// Gives the lease up so a successor need not wait for it to expire.
+    func release() async {
+        let c = configuration
+        do {
+            var lease = try await api.get(.leases, namespace: c.namespace, name: c.leaseName)
+            guard lease.value(at: ["spec", "holderIdentity"])?.stringValue == c.identity else { return }
+            let now = Self.microTime(clock.now())
+            lease["spec"]?["holderIdentity"] = .null
+            lease["spec"]?["leaseDurationSeconds"] = 1
+            lease["spec"]?["renewTime"] = .string(now)
+            lease["spec"]?["acquireTime"] = .string(now)
+            _ = try await api.update(.leases, namespace: c.namespace, object: lease)
+            logger.info("released the leader lease")
+        } catch {
+            logger.warning("cannot release the leader lease", metadata: ["error": "\(error)"])
+        }
+    }
+}
