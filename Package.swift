@@ -79,6 +79,7 @@ let package = Package(
         .testTarget(name: "BRModelTests", dependencies: ["BRModel", "KubeModel", "ManifestTools"]),
         .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning"], resources: [.copy("Vectors")]),
         .testTarget(name: "KubeContractTests", dependencies: ["KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
+        .testTarget(name: "ControllerKitTests", dependencies: ["ControllerKit", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
         .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,153 @@
+import ControllerKit
+import Foundation
+import KubeAPI
+import KubeModel
+import KubeTesting
+import Synchronization
+import Testing
+
+@Suite struct WorkQueueTests {
+    @Test func aKeyIsQueuedOnceAndNeverHandedOutTwiceAtOnce() async throws {
+        let q = WorkQueue<String>(name: "t")
+        await q.add("a")
+        await q.add("a")
+        await q.add("b")
+        #expect(await q.depth == 2)
+        let first = await q.next()
+        #expect(first == "a")
+        // Added again while being processed: held back until done.
+        await q.add("a")
+        #expect(await q.depth == 1)
+        #expect(await q.next() == "b")
+        #expect(await q.depth == 0)
+        await q.done("a")
+        #expect(await q.depth == 1)
+        #expect(await q.next() == "a")
+        await q.done("a")
+        await q.done("b")
+        #expect(await q.depth == 0)
+    }
+
+    @Test func delayedAddsWaitAndTheEarliestDeadlineWins() async throws {
+        let q = WorkQueue<String>(name: "t")
+        await q.add("late", after: .seconds(60))
+        await q.add("soon", after: .milliseconds(50))
+        await q.add("late", after: .milliseconds(100))
+        #expect(await q.depth == 0)
+        let a = await q.next()
+        let b = await q.next()
+        #expect(a == "soon" && b == "late")
+    }
+
+    @Test func failuresBackOffPerKeyUntilForgotten() async throws {
+        let q = WorkQueue<String>(name: "t", backoff: .init(base: .milliseconds(10), cap: .milliseconds(40)))
+        for _ in 0..<5 { await q.addRateLimited("x") }
+        #expect(await q.failureCount("x") == 5)
+        #expect(await q.failureCount("y") == 0)
+        #expect(await q.next() == "x")
+        await q.forget("x")
+        #expect(await q.failureCount("x") == 0)
+    }
+
+    @Test func shutDownReleasesWaitingWorkers() async throws {
+        let q = WorkQueue<String>(name: "t")
+        async let waiting = q.next()
+        try await Task.sleep(for: .milliseconds(50))
+        await q.shutDown()
+        #expect(await waiting == nil)
+    }
+}
+
+/// Counts reconciles and how many ran at once for one key.
+final class ProbeReconciler: Reconciler, @unchecked Sendable {
+    struct State {
+        var running: [ObjectKey: Int] = [:]
+        var maxConcurrentPerKey = 0
+        var calls: [ObjectKey: Int] = [:]
+        var failuresLeft = 0
+        var conflictsLeft = 0
+    }
+    let state = Mutex(State())
+
+    func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
+        let (fail, conflict) = state.withLock { s -> (Bool, Bool) in
+            s.running[key, default: 0] += 1
+            s.maxConcurrentPerKey = max(s.maxConcurrentPerKey, s.running[key]!)
+            s.calls[key, default: 0] += 1
+            let fail = s.failuresLeft > 0
+            if fail { s.failuresLeft -= 1 }
+            let conflict = !fail && s.conflictsLeft > 0
+            if conflict { s.conflictsLeft -= 1 }
+            return (fail, conflict)
+        }
+        try await Task.sleep(for: .milliseconds(20))
+        state.withLock { $0.running[key]! -= 1 }
+        if fail { throw KubeAPIError(code: 500, reason: "InternalError", message: "boom") }
+        if conflict { throw KubeAPIError(code: 409, reason: "Conflict", message: "modified") }
+        return .done
+    }
+}
+
+@Suite struct ControllerTests {
+    @Test func workersNeverReconcileOneKeyConcurrentlyAndRetryFailures() async throws {
+        let probe = ProbeReconciler()
+        probe.state.withLock {
+            $0.failuresLeft = 2
+            $0.conflictsLeft = 1
+        }
+        let metrics = MetricsRegistry()
+        let controller = Controller(name: "probe", reconciler: probe, workers: 4,
+                                    backoff: .init(base: .milliseconds(10), cap: .milliseconds(50)), metrics: metrics)
+        let run = Task { await controller.run() }
+        let key = ObjectKey(namespace: "ns", name: "a")
+        for _ in 0..<20 {
+            await controller.enqueue(key)
+            await controller.enqueue(ObjectKey(namespace: "ns", name: "b"))
+            try await Task.sleep(for: .milliseconds(3))
+        }
+        let settled = try await eventually {
+            let calls = probe.state.withLock { $0.calls[key] ?? 0 }
+            let idle = await controller.queue.depth == 0
+            return calls >= 4 && idle && (metrics.value("controller_reconcile_total", ["controller": "probe", "result": "error"]) ?? 0) == 2
+        }
+        #expect(settled)
+        #expect(probe.state.withLock { $0.maxConcurrentPerKey } == 1)
+        // 20 adds collapse into far fewer reconciles.
+        #expect(probe.state.withLock { $0.calls[key] ?? 0 } < 20)
+        #expect(metrics.value("controller_reconcile_total", ["controller": "probe", "result": "conflict"]) == 1)
+        run.cancel()
+        await run.value
+        let text = metrics.exposition()
+        #expect(text.contains("# TYPE controller_reconcile_total counter"))
+        #expect(text.contains("controller_reconcile_total{controller=\"probe\",result=\"error\"} 2"))
+        #expect(text.contains("controller_reconcile_duration_seconds_bucket{controller=\"probe\",le=\"+Inf\"}"))
+    }
+}
+
+@Suite struct EventRecorderTests {
+    @Test func repeatsAreCountedOnOneEvent() async throws {
+        let api = InMemoryKubeAPI()
+        let recorder = EventRecorder(api: api)
+        let object: JSONValue = ["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup",
+                                 "metadata": ["name": "b1", "namespace": "ns", "uid": "u1"]]
+        await recorder.record(object, .warning, reason: "BackupFailed", message: "br exited with 1")
+        await recorder.record(object, .warning, reason: "BackupFailed", message: "br exited with 1")
+        await recorder.record(object, .normal, reason: "BackupComplete", message: "done")
+        let events = api.objects(.events, namespace: "ns")
+        #expect(events.count == 2)
+        let failed = events.first { $0["reason"]?.stringValue == "BackupFailed" }
+        #expect(failed?["count"] == .int(2))
+        #expect(failed?["type"]?.stringValue == "Warning")
+        #expect(failed?.value(at: ["involvedObject", "kind"])?.stringValue == "Backup")
+        #expect(failed?.value(at: ["involvedObject", "uid"])?.stringValue == "u1")
+    }
+}
+
+func eventually(_ timeout: TimeInterval = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
