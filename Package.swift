@@ -44,7 +44,15 @@ let package = Package(
         ),
         .target(
             name: "ControllerKit",
-            dependencies: ["KubeAPI", "KubeModel", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "KubeAPI", "KubeModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "BackupOperator",
+            dependencies: ["BRModel", "Cron", "KubeAPI", "KubeModel", "ControllerKit", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "KubeTesting", dependencies: ["KubeAPI", "KubeModel"]),
         .target(name: "AWSSigning", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
@@ -80,6 +88,7 @@ let package = Package(
         .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning"], resources: [.copy("Vectors")]),
         .testTarget(name: "KubeContractTests", dependencies: ["KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
         .testTarget(name: "ControllerKitTests", dependencies: ["ControllerKit", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
+        .testTarget(name: "BackupOperatorTests", dependencies: ["BackupOperator", "BRModel", "ControllerKit", "KubeAPI", "KubeModel", "KubeTesting"]),
         .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel"]),
     ],
     swiftLanguageModes: [.v6]

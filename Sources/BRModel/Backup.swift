@@ -150,4 +150,14 @@ public struct BackoffRetryRecord: Codable, Hashable, Sendable {
     public var realRetryAt: Time?
     public var retryReason: String?
     public var originalReason: String?
+
+    public init(retryNum: Int? = nil, detectFailedAt: Time? = nil, expectedRetryAt: Time? = nil, realRetryAt: Time? = nil,
+                retryReason: String? = nil, originalReason: String? = nil) {
+        self.retryNum = retryNum
+        self.detectFailedAt = detectFailedAt
+        self.expectedRetryAt = expectedRetryAt
+        self.realRetryAt = realRetryAt
+        self.retryReason = retryReason
+        self.originalReason = originalReason
+    }
 }

@@ -74,6 +74,49 @@ public struct BackupScheduleStatus: Codable, Hashable, Sendable, EmptyInitializa
     public var lastCompactProgress: Time?
     public var lastCompactExecutionTs: Time?
     public var allBackupCleanTime: Time?
+    /// Our addition: when the next Backup is due (absent while paused or invalid).
+    public var nextScheduledTime: Time?
+    /// Our addition: `Invalid` (bad cron or time zone), `NotSupported` (parts this version skips).
+    public var conditions: [ScheduleCondition]?
 
     public init() {}
+}
+
+/// A condition of a BackupSchedule (our addition; TiDB Operator's schedules have none).
+public struct ScheduleCondition: Codable, Hashable, Sendable {
+    public var type: String
+    public var status: ConditionStatus
+    @EmitNull public var lastTransitionTime: Time?
+    public var reason: String?
+    public var message: String?
+
+    public init(type: String, status: ConditionStatus = .true, reason: String? = nil, message: String? = nil, lastTransitionTime: Time? = nil) {
+        self.type = type
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.lastTransitionTime = lastTransitionTime
+    }
+}
+
+extension BackupScheduleStatus {
+    /// Sets a condition (unique by type), keeping its time when the status does not change.
+    public mutating func set(_ condition: ScheduleCondition, now: Time) {
+        var list = conditions ?? []
+        var c = condition
+        c.lastTransitionTime = now
+        if let i = list.firstIndex(where: { $0.type == c.type }) {
+            if list[i].status == c.status { c.lastTransitionTime = list[i].lastTransitionTime }
+            list[i] = c
+        } else {
+            list.append(c)
+        }
+        conditions = list
+    }
+
+    /// Drops a condition type.
+    public mutating func clear(_ type: String) {
+        conditions?.removeAll { $0.type == type }
+        if conditions?.isEmpty == true { conditions = nil }
+    }
 }

@@ -1,0 +1,340 @@
+import BRModel
+import ControllerKit
+import Foundation
+import KubeAPI
+import KubeModel
+import Logging
+
+/// The Backup controller (reference 3) for BR snapshot backups and Dumpling exports.
+///
+/// Where it differs from TiDB Operator, on purpose: it watches its Jobs (not only their deletion), so
+/// a failed Job is seen at once rather than on a 30 s resync; an Invalid Backup is validated again
+/// when its spec changes; the back-off retry state lives in the retry records, not in the overloaded
+/// `RetryFailed` phase; and every non-terminal state has a way to Failed (a vanished Job, a pod that
+/// never starts, a run past its deadline).
+public final class BackupReconciler: Reconciler {
+    let api: any KubeAPI
+    let jobs: JobBuilder
+    let events: EventRecorder
+    let clock: any ControllerClock
+    let timeouts: OperatorTimeouts
+    let logger: Logger
+
+    public init(api: any KubeAPI, jobs: JobBuilder, events: EventRecorder, clock: any ControllerClock = SystemClock(),
+                timeouts: OperatorTimeouts = OperatorTimeouts(), logger: Logger = Logger(label: "backup-controller")) {
+        self.api = api
+        self.jobs = jobs
+        self.events = events
+        self.clock = clock
+        self.timeouts = timeouts
+        self.logger = logger
+    }
+
+    var now: Time { Time(clock.now()) }
+
+    public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
+        guard var backup = try await api.getIfPresent(Backup.self, namespace: key.namespace, name: key.name) else { return .done }
+        if backup.metadata.deletionTimestamp != nil { return try await cleanUp(backup) }
+
+        if backup.isCleanCandidate && !backup.metadata.hasFinalizer(BRLabels.backupFinalizer) {
+            backup.metadata.addFinalizer(BRLabels.backupFinalizer)
+            backup = try await api.update(backup)
+        }
+        let mode = backup.spec.effectiveBackupMode
+        if mode == .log || mode == .volumeSnapshot {
+            try await setCondition(backup, BackupCondition(type: .invalid, reason: "NotSupported",
+                message: "backupMode \(mode.rawValue) is not supported by this version of tidb-backup-operator yet; the Backup is kept unchanged"))
+            return .done
+        }
+        if backup.status.phase == .complete || backup.status.phase == .failed { return .done }
+
+        // Validation, with the cluster BR will use.
+        var cluster: TidbCluster?
+        if let br = backup.spec.br, !br.cluster.isEmpty {
+            let clusterNamespace = (br.clusterNamespace ?? "").isEmpty ? backup.namespace : br.clusterNamespace!
+            cluster = try await api.getIfPresent(TidbCluster.self, namespace: clusterNamespace, name: br.cluster)
+            if cluster == nil {
+                try await setCondition(backup, BackupCondition(type: .retryFailed, reason: "TidbClusterNotFound",
+                    message: "TidbCluster \(clusterNamespace)/\(br.cluster) not found: create it (for a cluster outside Kubernetes, a TidbCluster with spec.pdAddresses and spec.version)"))
+                return .requeue(after: .seconds(30))
+            }
+        }
+        let problems = BRValidation.validate(backup, tikvImage: cluster?.tikvImage, cluster: cluster)
+        if let first = problems.first {
+            if try await setCondition(backup, BackupCondition(type: .invalid, reason: "InvalidSpec", message: first.message)) {
+                await events.record(KubeCodec.encode(backup), .warning, reason: "InvalidSpec", message: first.message)
+            }
+            return .done
+        }
+        if backup.status.phase == .invalid {
+            // Fixed by a spec edit: TiDB Operator never looks again; we carry on.
+            backup = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
+                b.status.conditions = b.status.conditions?.map { c in
+                    var c = c
+                    if c.type == .invalid { c.status = .false }
+                    return c
+                }
+                b.status.phase = nil
+            } ?? backup
+        }
+        if let cluster, let conditions = cluster.status?["conditions"]?.arrayValue, !conditions.isEmpty, !cluster.isReady {
+            // A cluster managed by TiDB Operator reports readiness; an external one (pdAddresses) has no status.
+            return .requeue(after: .seconds(15))
+        }
+
+        let jobName = backup.jobName
+        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: jobName))
+        if job.exists {
+            if job.deleting { return .requeue(after: .seconds(2)) }
+            if job.failed || hasPendingRetry(backup) { return try await handleFailure(backup, job: job) }
+            if backup.status.phase == nil || backup.status.phase == .invalid {
+                // The Job was created but the status write after it was lost (a crash, a conflict).
+                try await setCondition(backup, BackupCondition(type: .scheduled))
+            }
+            return try await watchRun(backup, job: job)
+        }
+        if hasPendingRetry(backup) { return try await handleFailure(backup, job: job) }
+        if [.scheduled, .prepare, .running].contains(backup.status.phase) {
+            try await fail(backup, reason: "JobNotFound", message: "Job \(jobName) no longer exists while the backup was \(backup.status.phase!.rawValue)")
+            return .done
+        }
+        return try await createJob(backup, cluster: cluster)
+    }
+
+    // MARK: Job creation
+
+    func createJob(_ backup: Backup, cluster: TidbCluster?) async throws -> ReconcileOutcome {
+        let job: JSONValue
+        do {
+            if backup.spec.br == nil {
+                job = try await jobs.exportJob(backup)
+            } else {
+                job = try await jobs.brBackupJob(backup, cluster: cluster!)
+            }
+        } catch let e as JobBuildError {
+            try await setCondition(backup, BackupCondition(type: .retryFailed, reason: e.reason, message: e.message))
+            throw e
+        }
+        do {
+            _ = try await api.create(.jobs, namespace: backup.namespace, object: job)
+            await events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulCreate",
+                                message: "create job \(backup.namespace)/\(backup.jobName) for cluster \(BRLabels.backupJobLabels(backup)[BRLabels.instance] ?? "") backup successful")
+        } catch let e as KubeAPIError where e.isAlreadyExists {
+            // Created by an earlier reconcile whose status write was lost: the Job is ours (same name).
+        } catch let e as KubeAPIError {
+            let message = "create backup \(backup.namespace)/\(backup.name) job \(backup.jobName) failed, err: \(e.message)"
+            try await setCondition(backup, BackupCondition(type: .retryFailed, reason: "CreateBackupJobFailed", message: message))
+            await events.record(KubeCodec.encode(backup), .warning, reason: "FailedCreate", message: message)
+            throw e
+        }
+        try await setCondition(backup, BackupCondition(type: .scheduled))
+        return .requeue(after: timeouts.podStart)
+    }
+
+    // MARK: A running Job
+
+    /// Deadlines for a Job that has not failed: a pod that never reports, a run that goes on too long,
+    /// a Job that succeeded without its pod writing the result.
+    func watchRun(_ backup: Backup, job: JobState) async throws -> ReconcileOutcome {
+        let now = clock.now()
+        let phase = backup.status.phase
+        let since = backup.status.conditions?.first { $0.type == phase }?.lastTransitionTime?.date ?? now
+        let verdict = RunVerdict.of(jobName: backup.jobName, job: job, waitingForPod: phase == .scheduled || phase == .retryFailed || phase == nil,
+                                    phaseSince: since, started: backup.status.timeStarted?.date, now: now, timeouts: timeouts, what: "backup")
+        switch verdict {
+        case .wait(let d): return .requeue(after: d)
+        case .fail(let reason, let message, let deleteJob):
+            if deleteJob { try await self.deleteJob(backup, backup.jobName) }
+            try await fail(backup, reason: reason, message: message)
+            return .done
+        }
+    }
+
+    // MARK: Back-off retry (reference 3.3)
+
+    /// A retry is under way: records exist and the last one has not been carried out.
+    func hasPendingRetry(_ backup: Backup) -> Bool {
+        guard let last = backup.status.backoffRetryStatus?.last else { return false }
+        return last.realRetryAt == nil
+    }
+
+    func handleFailure(_ backup: Backup, job: JobState) async throws -> ReconcileOutcome {
+        var backup = backup
+        let jobName = backup.jobName
+        let now = self.now
+        let policy = backup.spec.effectiveBackoffRetryPolicy
+        let minRetry = (try? GoDuration(parsing: policy.minRetryDuration ?? BRDefaults.minRetryDuration)) ?? GoDuration(seconds: 300)
+        let retryTimeout = (try? GoDuration(parsing: policy.retryTimeout ?? BRDefaults.retryTimeout)) ?? GoDuration(seconds: 1800)
+        let maxRetries = policy.maxRetryTimes ?? BRDefaults.maxRetryTimes
+
+        // Detection: a failed Job not yet recorded gets a record.
+        if !hasPendingRetry(backup) {
+            guard job.failed else { return .done }
+            let records = backup.status.backoffRetryStatus ?? []
+            let n = records.count + 1
+            let delay = minRetry.wholeSeconds * Int64(1 << min(n - 1, 30))
+            let record = BackoffRetryRecord(retryNum: n, detectFailedAt: now, expectedRetryAt: Time(unixSeconds: now.unixSeconds + delay),
+                                            realRetryAt: nil, retryReason: "Job \(jobName) has failed", originalReason: job.failureReason)
+            backup = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
+                b.status.backoffRetryStatus = (b.status.backoffRetryStatus ?? []) + [record]
+            } ?? backup
+            await events.record(KubeCodec.encode(backup), .warning, reason: "BackupJobFailed",
+                                message: "Job \(jobName) has failed (\(job.failureReason)); retry \(n) of \(maxRetries) at \(record.expectedRetryAt!)")
+        }
+        let records = backup.status.backoffRetryStatus ?? []
+        guard let first = records.first, let last = records.last else { return .done }
+        let reasons = "failed reason \(last.retryReason ?? ""), original reason \(last.originalReason ?? "")"
+        let retryingNow = backup.status.phase == .retryFailed
+            && backup.status.conditions?.first(where: { $0.type == .retryFailed })?.reason == "RetryFailedBackup"
+        if retryingNow {
+            if job.exists {
+                // Its deletion (foreground: the pod goes first) brings us back; the next pass records Restart.
+                try await deleteJob(backup, jobName)
+                return .requeue(after: .zero)
+            }
+            _ = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
+                _ = b.status.apply(BackupCondition(type: .restart), now: now)
+                if var list = b.status.backoffRetryStatus, !list.isEmpty {
+                    list[list.count - 1].realRetryAt = now
+                    b.status.backoffRetryStatus = list
+                }
+            }
+            return .requeue(after: .zero)
+        }
+        let elapsed = now.unixSeconds - (first.detectFailedAt?.unixSeconds ?? now.unixSeconds)
+        if elapsed > retryTimeout.wholeSeconds {
+            try await fail(backup, reason: "AlreadyFailed", message: "retry timeout, max is \(retryTimeout), \(reasons)")
+            return .done
+        }
+        if (last.retryNum ?? 0) > maxRetries {
+            try await fail(backup, reason: "AlreadyFailed", message: "exceed retry times, max is \(maxRetries), \(reasons)")
+            return .done
+        }
+        let expected = last.expectedRetryAt?.unixSeconds ?? now.unixSeconds
+        if now.unixSeconds > expected {
+            try await setCondition(backup, BackupCondition(type: .retryFailed, reason: "RetryFailedBackup",
+                                                           message: "reason \(last.retryReason ?? ""), original reason \(last.originalReason ?? "")"))
+            return .requeue(after: .zero)
+        }
+        let untilRetry = expected - now.unixSeconds + 1
+        let untilTimeout = retryTimeout.wholeSeconds - elapsed + 1
+        return .requeue(after: .seconds(max(1, min(untilRetry, untilTimeout))))
+    }
+
+    // MARK: Deletion (reference 3.7, snapshot modes)
+
+    func cleanUp(_ backup: Backup) async throws -> ReconcileOutcome {
+        guard backup.metadata.hasFinalizer(BRLabels.backupFinalizer) else { return .done }
+        let policy = backup.spec.effectiveCleanPolicy
+        let mustClean = policy == .delete || (policy == .onFailure && backup.status.phase == .failed)
+        if !mustClean || backup.status.has(.clean) {
+            try await removeFinalizer(backup)
+            return .done
+        }
+        // The backup's own Job must be finished (or gone) before its data is deleted.
+        let backupJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName))
+        if backupJob.exists && !backupJob.finished {
+            if !backupJob.deleting { try await deleteJob(backup, backup.jobName) }
+            return .requeue(after: .seconds(2))
+        }
+        if (backup.status.backupPath ?? "").isEmpty {
+            try await setCondition(backup, BackupCondition(type: .clean, reason: "NothingToClean", message: "the backup has no backupPath"))
+            try await removeFinalizer(backup)
+            return .done
+        }
+        let cleanJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.cleanJobName))
+        if cleanJob.exists {
+            if cleanJob.failed && !backup.status.has(.cleanFailed) {
+                try await setCondition(backup, BackupCondition(type: .cleanFailed, reason: "CleanJobFailed",
+                    message: "Job \(backup.cleanJobName) failed (\(cleanJob.failureReason)); the data is kept and the finalizer stays: delete Job \(backup.cleanJobName) to try again, or remove the finalizer to give up"))
+                await events.record(KubeCodec.encode(backup), .warning, reason: "CleanFailed", message: "Job \(backup.cleanJobName) failed")
+            }
+            return cleanJob.finished ? .done : .requeue(after: .seconds(30))
+        }
+        let job: JSONValue
+        do {
+            job = try await jobs.cleanJob(backup)
+        } catch let e as JobBuildError {
+            try await setCondition(backup, BackupCondition(type: .retryFailed, reason: e.reason, message: e.message))
+            throw e
+        }
+        do {
+            _ = try await api.create(.jobs, namespace: backup.namespace, object: job)
+            await events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulCreate",
+                                message: "create clean job \(backup.namespace)/\(backup.cleanJobName) successful")
+        } catch let e as KubeAPIError where e.isAlreadyExists {
+        } catch let e as KubeAPIError where Self.namespaceTerminating(e) {
+            // The namespace is going away: no Job can start there any more. Keep the data, let the Backup go.
+            await events.record(KubeCodec.encode(backup), .warning, reason: "CleanSkipped",
+                                message: "namespace \(backup.namespace) is being deleted, so clean job \(backup.cleanJobName) cannot run; the backup data at \(backup.status.backupPath ?? "") was kept")
+            try await removeFinalizer(backup)
+            return .done
+        } catch let e as KubeAPIError {
+            try await setCondition(backup, BackupCondition(type: .retryFailed, reason: "CreateCleanJobFailed",
+                message: "create clean job \(backup.namespace)/\(backup.cleanJobName) failed, err: \(e.message)"))
+            throw e
+        }
+        try await setCondition(backup, BackupCondition(type: .clean, status: .false))
+        return .requeue(after: .seconds(60))
+    }
+
+    static func namespaceTerminating(_ e: KubeAPIError) -> Bool {
+        (e.isForbidden && e.message.contains("being terminated")) || (e.isNotFound && e.message.contains("namespaces"))
+    }
+
+    func removeFinalizer(_ backup: Backup) async throws {
+        for attempt in 0..<5 {
+            guard var current = try await api.getIfPresent(Backup.self, namespace: backup.namespace, name: backup.name),
+                  current.metadata.hasFinalizer(BRLabels.backupFinalizer) else { return }
+            current.metadata.removeFinalizer(BRLabels.backupFinalizer)
+            do {
+                _ = try await api.update(current)
+                return
+            } catch let e as KubeAPIError where e.isConflict && attempt < 4 {
+                continue
+            } catch let e as KubeAPIError where e.isNotFound {
+                return
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    func deleteJob(_ backup: Backup, _ name: String) async throws {
+        do {
+            _ = try await api.delete(.jobs, namespace: backup.namespace, name: name, options: DeleteOptions(propagationPolicy: .foreground))
+            await events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulDelete",
+                                message: "delete job \(backup.namespace)/\(name) for backup \(backup.name) successful")
+        } catch let e as KubeAPIError where e.isNotFound {}
+    }
+
+    func fail(_ backup: Backup, reason: String, message: String) async throws {
+        if try await setCondition(backup, BackupCondition(type: .failed, reason: reason, message: message)) {
+            await events.record(KubeCodec.encode(backup), .warning, reason: reason, message: message)
+        }
+    }
+
+    /// Applies a condition through the status writer; returns whether it changed anything.
+    @discardableResult
+    func setCondition(_ backup: Backup, _ condition: BackupCondition) async throws -> Bool {
+        let now = self.now
+        var changed = false
+        _ = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
+            changed = b.status.apply(condition, now: now)
+        }
+        return changed
+    }
+}
+
+extension Backup {
+    /// Backups that get the protection finalizer (reference 3.4).
+    var isCleanCandidate: Bool {
+        spec.effectiveBackupMode == .log || spec.effectiveCleanPolicy == .delete || spec.effectiveCleanPolicy == .onFailure
+    }
+}
+
+extension KubeAPI {
+    func getIfPresent(_ type: JSONValue.Type, _ kind: ResourceKind, namespace: String, name: String) async throws -> JSONValue? {
+        do { return try await get(kind, namespace: namespace, name: name) } catch let e as KubeAPIError where e.isNotFound { return nil }
+    }
+}

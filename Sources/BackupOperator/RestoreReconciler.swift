@@ -1,0 +1,131 @@
+import BRModel
+import ControllerKit
+import Foundation
+import KubeAPI
+import KubeModel
+import Logging
+
+/// The Restore controller (reference 4) for BR snapshot restores and Lightning imports. Restores have
+/// no finalizer: their Jobs go with them through owner references.
+public final class RestoreReconciler: Reconciler {
+    let api: any KubeAPI
+    let jobs: JobBuilder
+    let events: EventRecorder
+    let clock: any ControllerClock
+    let timeouts: OperatorTimeouts
+
+    public init(api: any KubeAPI, jobs: JobBuilder, events: EventRecorder, clock: any ControllerClock = SystemClock(),
+                timeouts: OperatorTimeouts = OperatorTimeouts()) {
+        self.api = api
+        self.jobs = jobs
+        self.events = events
+        self.clock = clock
+        self.timeouts = timeouts
+    }
+
+    public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
+        guard let restore = try await api.getIfPresent(Restore.self, namespace: key.namespace, name: key.name) else { return .done }
+        let mode = restore.spec.effectiveRestoreMode
+        if mode.rawValue != "snapshot" {
+            try await setCondition(restore, RestoreCondition(type: .invalid, reason: "NotSupported",
+                message: "restoreMode \(mode.rawValue) is not supported by this version of tidb-backup-operator yet; the Restore is kept unchanged"))
+            return .done
+        }
+        if let phase = restore.status.phase, [.complete, .failed].contains(phase) { return .done }
+
+        var cluster: TidbCluster?
+        if let br = restore.spec.br, !br.cluster.isEmpty {
+            let clusterNamespace = (br.clusterNamespace ?? "").isEmpty ? restore.namespace : br.clusterNamespace!
+            cluster = try await api.getIfPresent(TidbCluster.self, namespace: clusterNamespace, name: br.cluster)
+            if cluster == nil {
+                try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "TidbClusterNotFound",
+                    message: "TidbCluster \(clusterNamespace)/\(br.cluster) not found: create it (for a cluster outside Kubernetes, a TidbCluster with spec.pdAddresses and spec.version)"))
+                return .requeue(after: .seconds(30))
+            }
+        }
+        let problems = BRValidation.validate(restore, tikvImage: cluster?.tikvImage, cluster: cluster)
+        if let first = problems.first {
+            if try await setCondition(restore, RestoreCondition(type: .invalid, reason: "InvalidSpec", message: first.message)) {
+                await events.record(KubeCodec.encode(restore), .warning, reason: "InvalidSpec", message: first.message)
+            }
+            return .done
+        }
+
+        let jobName = restore.jobName
+        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: restore.namespace, name: jobName))
+        if job.exists {
+            if job.deleting { return .requeue(after: .seconds(2)) }
+            if job.failed {
+                try await fail(restore, reason: "AlreadyFailed", message: "Job \(jobName) has failed: \(job.failureReason)")
+                return .done
+            }
+            if restore.status.phase == nil || restore.status.phase == .invalid || restore.status.phase == .retryFailed {
+                // The Job was created but the status write after it was lost.
+                try await setCondition(restore, RestoreCondition(type: .scheduled))
+                return .requeue(after: timeouts.podStart)
+            }
+            let now = clock.now()
+            let phase = restore.status.phase
+            let since = restore.status.conditions?.first { $0.type == phase }?.lastTransitionTime?.date ?? now
+            switch RunVerdict.of(jobName: jobName, job: job, waitingForPod: phase == .scheduled || phase == nil || phase == .invalid,
+                                 phaseSince: since, started: restore.status.timeStarted?.date, now: now, timeouts: timeouts, what: "restore") {
+            case .wait(let d): return .requeue(after: d)
+            case .fail(let reason, let message, let deleteJob):
+                if deleteJob {
+                    _ = try? await api.delete(.jobs, namespace: restore.namespace, name: jobName,
+                                              options: DeleteOptions(propagationPolicy: .foreground))
+                }
+                try await fail(restore, reason: reason, message: message)
+                return .done
+            }
+        }
+        if let phase = restore.status.phase, [.scheduled, .running].contains(phase) {
+            try await fail(restore, reason: "JobNotFound", message: "Job \(jobName) no longer exists while the restore was \(phase.rawValue)")
+            return .done
+        }
+        let built: JSONValue
+        do {
+            built = restore.spec.br == nil ? try await jobs.importJob(restore) : try await jobs.brRestoreJob(restore, cluster: cluster!)
+        } catch let e as JobBuildError {
+            try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: e.reason, message: e.message))
+            throw e
+        }
+        do {
+            _ = try await api.create(.jobs, namespace: restore.namespace, object: built)
+            await events.record(KubeCodec.encode(restore), .normal, reason: "SuccessfulCreate",
+                                message: "create job \(restore.namespace)/\(jobName) for restore \(restore.name) successful")
+        } catch let e as KubeAPIError where e.isAlreadyExists {
+        } catch let e as KubeAPIError {
+            let message = "create restore \(restore.namespace)/\(restore.name) job \(jobName) failed, err: \(e.message)"
+            try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "CreateRestoreJobFailed", message: message))
+            await events.record(KubeCodec.encode(restore), .warning, reason: "FailedCreate", message: message)
+            throw e
+        }
+        if !restore.status.hasCondition(.scheduled) || restore.status.phase != .scheduled {
+            try await setCondition(restore, RestoreCondition(type: .scheduled))
+        }
+        return .requeue(after: timeouts.podStart)
+    }
+
+    func fail(_ restore: Restore, reason: String, message: String) async throws {
+        if try await setCondition(restore, RestoreCondition(type: .failed, reason: reason, message: message)) {
+            await events.record(KubeCodec.encode(restore), .warning, reason: reason, message: message)
+        }
+    }
+
+    @discardableResult
+    func setCondition(_ restore: Restore, _ condition: RestoreCondition) async throws -> Bool {
+        let now = Time(clock.now())
+        var changed = false
+        _ = try await StatusWriter.update(api, Restore.self, namespace: restore.namespace, name: restore.name) { r in
+            changed = r.status.apply(condition, now: now)
+        }
+        return changed
+    }
+}
+
+extension RestoreStatus {
+    func hasCondition(_ type: RestoreConditionType) -> Bool {
+        conditions?.contains { $0.type == type && $0.status == .true } ?? false
+    }
+}

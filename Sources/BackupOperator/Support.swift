@@ -1,0 +1,99 @@
+import BRModel
+import ControllerKit
+import Foundation
+import KubeAPI
+import KubeModel
+
+extension Backup: APIObject { public static var resource: ResourceKind { .backups } }
+extension Restore: APIObject { public static var resource: ResourceKind { .restores } }
+extension BackupSchedule: APIObject { public static var resource: ResourceKind { .backupSchedules } }
+extension TidbCluster: APIObject { public static var resource: ResourceKind { .tidbClusters } }
+
+/// What a Job's status says, as far as the controllers care.
+struct JobState {
+    var exists: Bool
+    var failed: Bool
+    var succeeded: Bool
+    var deleting: Bool
+    var failureReason: String
+    var object: JSONValue
+
+    init(_ job: JSONValue?) {
+        object = job ?? .null
+        exists = job != nil
+        let conditions = job?.value(at: ["status", "conditions"])?.arrayValue ?? []
+        func holds(_ type: String) -> JSONValue? { conditions.first { $0["type"]?.stringValue == type && $0["status"]?.stringValue == "True" } }
+        let failedCondition = holds("Failed")
+        failed = failedCondition != nil
+        failureReason = failedCondition?["reason"]?.stringValue ?? ""
+        succeeded = holds("Complete") != nil
+        deleting = job?.value(at: ["metadata", "deletionTimestamp"]) != nil
+    }
+
+    var finished: Bool { failed || succeeded }
+}
+
+/// Writes an object's status: re-read, apply the change, skip when nothing changed, retry on conflict.
+/// The one way every controller writes status (reference 3.10, without TiDB Operator's blind retries
+/// on any error: only conflicts are retried here; other errors go back to the work queue).
+enum StatusWriter {
+    @discardableResult
+    static func update<T: APIObject>(_ api: any KubeAPI, _ type: T.Type, namespace: String, name: String,
+                                     _ change: (inout T) -> Void) async throws -> T? where T: Equatable {
+        for attempt in 0..<5 {
+            guard var current = try await api.getIfPresent(T.self, namespace: namespace, name: name) else { return nil }
+            let before = current
+            change(&current)
+            if current == before { return current }
+            do {
+                return try await api.updateStatus(current)
+            } catch let e as KubeAPIError where e.isConflict && attempt < 4 {
+                continue
+            }
+        }
+        return nil
+    }
+}
+
+/// How a failing Job's or object's problem is reported to the user.
+public struct OperatorTimeouts: Sendable {
+    /// A Backup or Restore still `Scheduled` (its pod never reported) after this long is failed.
+    public var podStart: Duration = .seconds(30 * 60)
+    /// A run still `Prepare`/`Running` after this long is failed and its Job deleted.
+    public var run: Duration = .seconds(72 * 3600)
+    /// How long a Job may have succeeded while the status still is not terminal (the pod writes the
+    /// result before exiting, so this only covers a lost write).
+    public var resultGrace: Duration = .seconds(120)
+    public init() {}
+}
+
+/// The deadlines of a Job that has not failed (shared by Backup and Restore): a pod that never
+/// reports, a run that goes on too long, a Job that succeeded without the pod writing its result.
+enum RunVerdict: Equatable {
+    case wait(Duration)
+    case fail(reason: String, message: String, deleteJob: Bool)
+
+    static func of(jobName: String, job: JobState, waitingForPod: Bool, phaseSince: Date, started: Date?, now: Date,
+                   timeouts: OperatorTimeouts, what: String) -> RunVerdict {
+        func wait(_ seconds: Double) -> RunVerdict { .wait(.seconds(Int64(max(1, seconds.rounded(.up))))) }
+        if job.succeeded {
+            let finished = job.object.value(at: ["status", "completionTime"])?.stringValue.flatMap(Time.init(rfc3339:))?.date ?? now
+            let left = timeouts.resultGrace.seconds - now.timeIntervalSince(finished)
+            return left <= 0 ? .fail(reason: "JobSucceededWithoutResult",
+                                     message: "Job \(jobName) completed but the \(what) result was never written to the status", deleteJob: false)
+                : wait(left)
+        }
+        if waitingForPod {
+            let left = timeouts.podStart.seconds - now.timeIntervalSince(phaseSince)
+            return left <= 0 ? .fail(reason: "PodNotStarted",
+                                     message: "the pod of Job \(jobName) did not start within \(GoDuration(seconds: Int64(timeouts.podStart.seconds)))",
+                                     deleteJob: true)
+                : wait(left)
+        }
+        let left = timeouts.run.seconds - now.timeIntervalSince(started ?? phaseSince)
+        return left <= 0 ? .fail(reason: "DeadlineExceeded",
+                                 message: "the \(what) ran longer than \(GoDuration(seconds: Int64(timeouts.run.seconds))); Job \(jobName) was deleted",
+                                 deleteJob: true)
+            : wait(left)
+    }
+}
