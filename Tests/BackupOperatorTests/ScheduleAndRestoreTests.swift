@@ -1,0 +1,301 @@
+import BRModel
+import BackupOperator
+import ControllerKit
+import Foundation
+import KubeAPI
+import KubeModel
+import KubeTesting
+import Testing
+
+extension World {
+    func scheduleYAML(_ name: String, cron: String, extra: String = "", template: String = "") -> String {
+        """
+        apiVersion: pingcap.com/v1alpha1
+        kind: BackupSchedule
+        metadata: {name: \(name), namespace: ns}
+        spec:
+          schedule: "\(cron)"
+        \(extra)
+          backupTemplate:
+            cleanPolicy: Retain
+            br: {cluster: basic}
+            s3: {provider: aws, bucket: b, prefix: p, secretName: s3-secret}
+        \(template)
+        """
+    }
+
+    func schedules(_ name: String) async throws -> ReconcileOutcome {
+        try await schedule.reconcile(ObjectKey(namespace: "ns", name: name))
+    }
+
+    func backupNames() -> [String] { api.objects(.backups, namespace: "ns").map { $0.objectKey.name }.sorted() }
+
+    func markAll(_ type: BackupConditionType, commitTs: (String) -> String? = { _ in nil }) async throws {
+        for name in backupNames() {
+            var b = try await getBackup(name)
+            guard b.status.phase == nil else { continue }
+            b.status.apply(BackupCondition(type: type), now: Time(clock.now()))
+            b.status.commitTs = commitTs(name)
+            _ = try await api.updateStatus(b)
+        }
+    }
+}
+
+@Suite struct ScheduleControllerTests {
+    @Test func wakesAtTheNextSlotAndNamesTheBackupAfterIt() async throws {
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))  // 2024-01-01T00:00:00Z
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("daily", cron: "0 2 * * *"))
+        #expect(try await w.schedules("daily") == .requeue(after: .seconds(7200)))
+        #expect(w.backupNames().isEmpty)
+        var bs = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "daily")
+        #expect(bs.status.nextScheduledTime?.description == "2024-01-01T02:00:00Z")
+        w.clock.advance(by: 7200.4)
+        guard case .requeue(let wake) = try await w.schedules("daily") else { Issue.record("no requeue"); return }
+        #expect(abs(wake.seconds - 86_399.6) < 0.01, "wakes at the next slot: \(wake)")
+        #expect(w.backupNames() == ["daily-2024-01-01t02-00-00"])
+        let backup = try await w.getBackup("daily-2024-01-01t02-00-00")
+        #expect(backup.spec.s3?.prefix == "p/basic-pd.ns-2379-2024-01-01t02-00-00")
+        #expect(backup.metadata.labels?["tidb.pingcap.com/backup-schedule"] == "daily")
+        bs = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "daily")
+        #expect(bs.status.lastBackup == "daily-2024-01-01t02-00-00")
+        #expect(bs.status.lastBackupTime?.description == "2024-01-01T02:00:00Z")
+        #expect(bs.status.nextScheduledTime?.description == "2024-01-02T02:00:00Z")
+        // Reconciling again in the same slot changes nothing.
+        w.api.resetCalls()
+        _ = try await w.schedules("daily")
+        #expect(w.writes.isEmpty, "\(w.writes)")
+    }
+
+    @Test func slotsFollowTheScheduleTimeZoneAcrossDaylightSaving() async throws {
+        // New York springs forward on 2024-03-10: 02:30 local does not exist that day.
+        let w = World(start: Date(timeIntervalSince1970: 1_709_856_000))  // 2024-03-08T00:00:00Z
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("ny", cron: "30 2 * * *", extra: "  timeZone: America/New_York"))
+        var created: [String] = []
+        for _ in 0..<8 {
+            let outcome = try await w.schedules("ny")
+            try await w.markAll(.complete)
+            guard case .requeue(let after) = outcome else { break }
+            w.clock.advance(by: after.seconds + 0.5)
+            created = w.backupNames()
+        }
+        // 02:30 EST = 07:30Z before the change, 02:30 EDT = 06:30Z after; nothing on the 10th.
+        #expect(Array(created.prefix(4)) == ["ny-2024-03-08t07-30-00", "ny-2024-03-09t07-30-00", "ny-2024-03-11t06-30-00", "ny-2024-03-12t06-30-00"])
+    }
+
+    @Test func anInvalidTimeZoneIsAnInvalidCondition() async throws {
+        let w = World()
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("tz", cron: "0 * * * *", extra: "  timeZone: Mars/Olympus_Mons"))
+        #expect(try await w.schedules("tz") == .done)
+        let bs = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "tz")
+        #expect(bs.status.conditions?.first?.type == "Invalid")
+        #expect(bs.status.conditions?.first?.message?.contains("spec.timeZone") == true)
+    }
+
+    @Test func afterALongPauseOnlyTheLatestSlotRuns() async throws {
+        let start = Date(timeIntervalSince1970: 1_704_067_200)
+        let w = World(start: start)
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("hourly", cron: "0 * * * *", extra: "  pause: true"))
+        _ = try await w.schedules("hourly")
+        var bs = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "hourly")
+        #expect(bs.status.nextScheduledTime == nil)
+        w.clock.advance(by: 2 * 366 * 86400 + 1800)  // two years: 17,000+ missed slots
+        _ = try await w.schedules("hourly")
+        #expect(w.backupNames().isEmpty, "paused")
+        bs = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "hourly")
+        bs.spec.pause = false
+        _ = try await w.api.update(bs)
+        _ = try await w.schedules("hourly")
+        #expect(w.backupNames() == ["hourly-2026-01-02t00-00-00"])
+    }
+
+    @Test func oneBackupAtATimeAndAFailedOneDoesNotBlock() async throws {
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("s", cron: "@every 1m"))
+        w.clock.advance(by: 61)
+        _ = try await w.schedules("s")
+        #expect(w.backupNames().count == 1)
+        w.clock.advance(by: 60)
+        #expect(try await w.schedules("s") == .requeue(after: .seconds(10)))
+        #expect(w.backupNames().count == 1, "the first is still running")
+        // Deliberate difference from TiDB Operator (8.4 row 4): Failed without ever being Scheduled does not block.
+        try await w.markAll(.failed)
+        _ = try await w.schedules("s")
+        #expect(w.backupNames().count == 2)
+    }
+
+    @Test func groupMembersWaitForEachOther() async throws {
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))
+        for name in ["g1", "g2"] {
+            var yaml = w.scheduleYAML(name, cron: "@every 1m")
+            yaml = yaml.replacingOccurrences(of: "metadata: {name: \(name), namespace: ns}",
+                                             with: "metadata: {name: \(name), namespace: ns, labels: {tidb.pingcap.com/backup-schedule-group: grp}}")
+            _ = try await w.apply(.backupSchedules, yaml)
+        }
+        w.clock.advance(by: 61)
+        _ = try await w.schedules("g1")
+        #expect(try await w.schedules("g2") == .requeue(after: .seconds(10)))
+        #expect(w.backupNames().count == 1)
+        try await w.markAll(.complete)
+        _ = try await w.schedules("g2")
+        #expect(w.backupNames().count == 2)
+    }
+
+    @Test func aRestartInTheMiddleOfASlotNeverMakesTwoBackups() async throws {
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("r", cron: "*/5 * * * *"))
+        w.clock.advance(by: 301)
+        // The Backup is created, then the status write is lost.
+        w.api.failNext(.update, resource: .backupSchedules, subresource: .some("status"))
+        await #expect(throws: KubeAPIError.self) { _ = try await w.schedules("r") }
+        #expect(w.backupNames() == ["r-2024-01-01t00-05-00"])
+        w.clock.advance(by: 20)
+        _ = try await w.schedules("r")
+        #expect(w.backupNames() == ["r-2024-01-01t00-05-00"], "adopted, not created again")
+        let bs = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "r")
+        #expect(bs.status.lastBackup == "r-2024-01-01t00-05-00")
+    }
+
+    @Test func aNameTakenBySomeoneElseIsSkippedWithAWarning() async throws {
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("t", cron: "*/5 * * * *"))
+        try await w.seedCluster()
+        _ = try await w.apply(.backups, World.brBackup("t-2024-01-01t00-05-00", cleanPolicy: "Retain"))
+        w.clock.advance(by: 301)
+        _ = try await w.schedules("t")
+        #expect(w.eventReasons().contains("BackupNameTaken"))
+        let bs = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "t")
+        #expect(bs.status.lastBackupTime?.description == "2024-01-01T00:05:00Z")
+        #expect(bs.status.lastBackup == nil)
+    }
+
+    @Test func aSlotPastTheStartingDeadlineIsSkipped() async throws {
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("late", cron: "0 * * * *", extra: "  startingDeadlineSeconds: 60"))
+        w.clock.advance(by: 3600 + 120)
+        _ = try await w.schedules("late")
+        #expect(w.backupNames().isEmpty)
+        #expect(w.eventReasons().contains("MissedSchedule"))
+        w.clock.advance(by: 3600 - 120 + 30)
+        _ = try await w.schedules("late")
+        #expect(w.backupNames() == ["late-2024-01-01t02-00-00"])
+    }
+
+    @Test func countRetentionKeepsRunningBackupsAndTheNewestComplete() async throws {
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("keep", cron: "@every 1h", extra: "  maxBackups: 2"))
+        for _ in 0..<5 {
+            w.clock.advance(by: 3601)
+            _ = try await w.schedules("keep")
+            try await w.markAll(.complete)
+        }
+        #expect(w.backupNames().count == 2)
+        // Now the newest two fail: the newest Complete one must survive although it is past maxBackups.
+        for _ in 0..<2 {
+            w.clock.advance(by: 3601)
+            _ = try await w.schedules("keep")
+            try await w.markAll(.failed)
+        }
+        _ = try await w.schedules("keep")
+        let names = w.backupNames()
+        #expect(names.count == 3)
+        let complete = try await names.asyncFilter { try await w.getBackup($0).status.phase == .complete }
+        #expect(complete.count == 1)
+    }
+
+    @Test func timeRetentionFollowsCommitTimestamps() throws {
+        // Reference 8.5 [derived]: now 2024-03-10T00:00Z, 72h → delete 03-05 and 03-06 only.
+        func backup(_ name: String, created: Int64, commit: String, phase: BackupConditionType) -> Backup {
+            var b = Backup(name: name, namespace: "ns", spec: BackupSpec())
+            b.metadata.creationTimestamp = Time(unixSeconds: created)
+            b.status.phase = phase
+            b.status.commitTs = commit
+            return b
+        }
+        let day: Int64 = 86400, mar5: Int64 = 1_709_596_800
+        let list = [backup("a", created: mar5, commit: "2024-03-05 00:00:00", phase: .complete),
+                    backup("b", created: mar5 + day, commit: "2024-03-06 00:00:00", phase: .complete),
+                    backup("c", created: mar5 + 3 * day, commit: "2024-03-08 00:00:00", phase: .complete),
+                    backup("d", created: mar5 + 4 * day, commit: "", phase: .failed)]
+        let expired = ScheduleReconciler.expiredByTime(list, reserved: GoDuration(seconds: 72 * 3600),
+                                                       now: Date(timeIntervalSince1970: TimeInterval(mar5 + 5 * day)))
+        #expect(expired.map(\.name) == ["a", "b"])
+        // The newest Complete one is kept even when everything has expired.
+        let all = ScheduleReconciler.expiredByTime(Array(list.prefix(3)), reserved: GoDuration(seconds: 3600),
+                                                   now: Date(timeIntervalSince1970: TimeInterval(mar5 + 30 * day)))
+        #expect(all.map(\.name) == ["a", "b"])
+    }
+}
+
+extension Array {
+    func asyncFilter(_ predicate: (Element) async throws -> Bool) async rethrows -> [Element] {
+        var out: [Element] = []
+        for e in self where try await predicate(e) { out.append(e) }
+        return out
+    }
+}
+
+@Suite struct RestoreControllerTests {
+    static let restoreYAML = """
+        apiVersion: pingcap.com/v1alpha1
+        kind: Restore
+        metadata: {name: r1, namespace: ns}
+        spec:
+          br: {cluster: basic}
+          s3: {provider: aws, region: us-west-2, bucket: my-bucket, prefix: my-folder, secretName: s3-secret}
+        """
+
+    @Test func aBRRestoreGetsItsJobAndAFailedJobFailsIt() async throws {
+        let w = World()
+        try await w.seedCluster()
+        _ = try await w.apply(.restores, Self.restoreYAML)
+        _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "r1"))
+        let job = try #require(w.job("restore-r1"))
+        let container = try #require(job.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first)
+        #expect(container["args"] == ["restore", "--namespace=ns", "--restoreName=r1", "--tikvVersion=v8.5.0", "--mode=snapshot"])
+        #expect(container["name"] == "restore")
+        #expect(job.value(at: ["spec", "template", "spec", "terminationGracePeriodSeconds"]) == .int(10))
+        var r = try await w.api.get(Restore.self, namespace: "ns", name: "r1")
+        #expect(r.status.phase == .scheduled)
+        // Twice: nothing changes.
+        w.api.resetCalls()
+        _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "r1"))
+        #expect(w.writes.isEmpty)
+        try await w.finishJob("restore-r1", failed: true)
+        _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "r1"))
+        r = try await w.api.get(Restore.self, namespace: "ns", name: "r1")
+        #expect(r.status.phase == .failed)
+        #expect(r.status.conditions?.last?.reason == "AlreadyFailed")
+        #expect(r.status.conditions?.last?.message == "Job restore-r1 has failed: BackoffLimitExceeded")
+    }
+
+    @Test func aCrashBetweenJobCreationAndTheStatusWriteIsHarmless() async throws {
+        let w = World()
+        try await w.seedCluster()
+        _ = try await w.apply(.restores, Self.restoreYAML)
+        w.api.failNext(.update, resource: .restores, subresource: .some("status"))
+        await #expect(throws: KubeAPIError.self) { _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "r1")) }
+        #expect(w.job("restore-r1") != nil)
+        _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "r1"))
+        #expect(try await w.api.get(Restore.self, namespace: "ns", name: "r1").status.phase == .scheduled)
+        #expect(w.api.objects(.jobs, namespace: "ns").count == 1)
+    }
+
+    @Test func aLightningImportGetsItsPVCAndImportJob() async throws {
+        let w = World()
+        try await w.seedCluster()
+        _ = try await w.apply(.restores, """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: imp, namespace: ns}
+            spec:
+              to: {host: 10.0.0.2, port: 4000, user: root, secretName: backup-tidb-secret}
+              storageSize: 20Gi
+              s3: {provider: aws, path: s3://dumps/export-1/, secretName: s3-secret}
+            """)
+        _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "imp"))
+        let job = try #require(w.job("restore-imp"))
+        #expect(job.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first?["args"]
+            == ["import", "--namespace=ns", "--restoreName=imp", "--backupPath=s3://dumps/export-1/"])
+        #expect(w.api.objects(.persistentVolumeClaims, namespace: "ns").first?.objectKey.name.hasPrefix("restore-pvc-") == true)
+    }
+}
