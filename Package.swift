@@ -71,8 +71,11 @@ let package = Package(
         .executableTarget(
             name: "TidbBackupOperator",
             dependencies: [
-                "KubeModel", "BRModel", "ManifestTools", "StandaloneServer",
+                "KubeModel", "BRModel", "ManifestTools", "StandaloneServer", "KubeAPI", "KubeClient", "ControllerKit", "BackupOperator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(

@@ -35,13 +35,19 @@ public final class ControllerManager: Service, Sendable {
         return parts.withLock { $0.informers.allSatisfy(\.hasSynced) } && isLeading
     }
 
+    /// Returns normally on a graceful shutdown; throws when leadership is lost (the process should exit
+    /// and be restarted, as controller-runtime does, rather than keep running without the lease).
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            if let election = self.election {
-                try await election.run { try await self.runControllers() }
-            } else {
-                try await self.runControllers()
+        do {
+            try await cancelWhenGracefulShutdown {
+                if let election = self.election {
+                    try await election.run { try await self.runControllers() }
+                } else {
+                    try await self.runControllers()
+                }
             }
+        } catch is CancellationError {
+            logger.info("controllers stopped")
         }
     }
 

@@ -85,13 +85,14 @@ public final class LeaderElector: Sendable {
             do {
                 try await group.next()
             } catch is CancellationError {
-                await release()
+                // Released from a fresh task: this one is cancelled, and its requests would be too.
+                await Task { await self.release() }.value
                 throw CancellationError()
             } catch let error as ElectionError {
                 logger.error("stepping down", metadata: ["error": "\(error)"])
                 throw error
             }
-            await release()
+            await Task { await self.release() }.value
         }
     }
 
@@ -149,7 +150,7 @@ public final class LeaderElector: Sendable {
             var lease = try await api.get(.leases, namespace: c.namespace, name: c.leaseName)
             guard lease.value(at: ["spec", "holderIdentity"])?.stringValue == c.identity else { return }
             let now = Self.microTime(clock.now())
-            lease["spec"]?["holderIdentity"] = .null
+            lease["spec"]?["holderIdentity"] = ""
             lease["spec"]?["leaseDurationSeconds"] = 1
             lease["spec"]?["renewTime"] = .string(now)
             lease["spec"]?["acquireTime"] = .string(now)

@@ -17,6 +17,9 @@ public actor JobRunner {
         public var searchPaths: [String] = [JobRunner.siblingDirectory]
         /// Time between SIGTERM and SIGKILL when a Job is deleted or runs past its deadline.
         public var terminationGrace: Duration = .seconds(10)
+        /// Variables every local process gets unless its container sets them: how a job reaches this
+        /// server (`KUBECONFIG`), as a pod reaches the API through its service-account mount.
+        public var baseEnvironment: [String: String] = [:]
         public init() {}
     }
 
@@ -277,6 +280,7 @@ public actor JobRunner {
     func environment(_ container: JSONValue, pod: JSONValue) throws -> [String: String] {
         var env: [String: String] = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
                                      "HOME": ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"]
+        for (k, v) in configuration.baseEnvironment { env[k] = v }
         let ns = pod.value(at: ["metadata", "namespace"])?.stringValue
         let secretType = core.registry.find(group: "", version: "v1", plural: "secrets")!
         let configMapType = core.registry.find(group: "", version: "v1", plural: "configmaps")!

@@ -63,7 +63,11 @@ public struct StandaloneAPIServer: Sendable {
                 await onListening(port)
             },
             logger: logger)
-        let runner = JobRunner(core: core, workRoot: dir.jobsDirectory, configuration: configuration.jobs)
+        var jobs = configuration.jobs
+        if jobs.baseEnvironment["KUBECONFIG"] == nil {
+            jobs.baseEnvironment["KUBECONFIG"] = URL(fileURLWithPath: dir.kubeconfig).standardizedFileURL.path
+        }
+        let runner = JobRunner(core: core, workRoot: dir.jobsDirectory, configuration: jobs)
         defer { core.hub.finishAll() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import BRModel
+import BackupOperator
+import ControllerKit
 import Foundation
 import KubeModel
 import ManifestTools
@@ -10,7 +12,7 @@ struct TidbBackupOperatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tidb-backup-operator",
         abstract: "TiDB backup & restore operator (pingcap.com/v1alpha1 Backup, Restore, BackupSchedule).",
-        subcommands: [Standalone.self, Validate.self, Manifests.self])
+        subcommands: [Standalone.self, Run.self, Validate.self, Manifests.self])
 }
 
 struct Standalone: AsyncParsableCommand {
@@ -32,6 +34,12 @@ struct Standalone: AsyncParsableCommand {
     @Option(name: .customLong("image"), parsing: .singleValue,
             help: "IMAGE=PATH: run PATH for containers whose image contains IMAGE (e.g. tidb-backup-manager=/opt/bin/tidb-backup-manager). Repeatable.")
     var images: [String] = []
+
+    @Option(name: .customLong("backup-manager-image"), help: "Image named in the Jobs the controllers create.")
+    var backupManagerImage = BRDefaults.backupManagerImage
+
+    @Flag(name: .customLong("no-controllers"), help: "Serve the API and run Jobs only; do not run the Backup, Restore and BackupSchedule controllers.")
+    var noControllers = false
 
     @Option(name: .customLong("tool-path"), parsing: .singleValue,
             help: "A directory searched for container commands (br, dumpling, tidb-lightning) before PATH. Repeatable.")
@@ -58,16 +66,35 @@ struct Standalone: AsyncParsableCommand {
             config.jobs.images.append((imageContains: String(mapping[..<eq]), executable: path))
         }
         config.jobs.searchPaths = toolPaths + config.jobs.searchPaths
+        // The Jobs' image runs tidb-backup-manager: by default the one installed beside this binary.
+        let sibling = JobRunner.siblingDirectory + "/tidb-backup-manager"
+        if !config.jobs.images.contains(where: { backupManagerImage.contains($0.imageContains) }),
+           FileManager.default.isExecutableFile(atPath: sibling) {
+            config.jobs.images.append((imageContains: "tidb-backup-manager", executable: sibling))
+        }
         let server = try StandaloneAPIServer(configuration: config)
         let dir = server.configuration.dataDirectory
-        try await server.run { bound in
-            let banner = """
-                tidb-backup-operator standalone: serving https://\(host):\(bound)
-                kubeconfig: \(dir.kubeconfig)
-                try: kubectl --kubeconfig \(dir.kubeconfig) get backups
+        let metrics = MetricsRegistry()
+        let manager = ControllerManager(metrics: metrics)
+        var options = OperatorSetup.Options()
+        options.jobs.backupManagerImage = backupManagerImage
+        OperatorSetup(api: StoreKubeAPI(core: server.core), options: options, metrics: metrics).install(into: manager)
+        let runControllers = !noControllers
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await server.run { bound in
+                    let banner = """
+                        tidb-backup-operator standalone: serving https://\(host):\(bound)
+                        kubeconfig: \(dir.kubeconfig)
+                        try: kubectl --kubeconfig \(dir.kubeconfig) get backups
 
-                """
-            FileHandle.standardOutput.write(Data(banner.utf8))
+                        """
+                    FileHandle.standardOutput.write(Data(banner.utf8))
+                }
+            }
+            if runControllers { group.addTask { try await manager.run() } }
+            try await group.next()
+            group.cancelAll()
         }
     }
 }

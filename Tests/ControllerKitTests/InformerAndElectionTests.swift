@@ -221,7 +221,8 @@ final class SeverableAPI: KubeAPI, Sendable {
         b.cancel()
         _ = await b.result
         let released = try await store.get(.leases, namespace: "ns", name: "tidb-backup-operator")
-        #expect(released.value(at: ["spec", "holderIdentity"]) == nil || released.value(at: ["spec", "holderIdentity"])?.isNull == true)
+        #expect(released.value(at: ["spec", "holderIdentity"])?.stringValue == "")
+        #expect(released.value(at: ["spec", "leaseDurationSeconds"]) == .int(1))
         let c = Self.campaign(Self.elector(store, "c"), log)
         #expect(try await eventually(2) { log.leaders == ["c"] })
         c.cancel()

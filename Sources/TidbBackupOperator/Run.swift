@@ -1,0 +1,146 @@
+import ArgumentParser
+import BRModel
+import BackupOperator
+import ControllerKit
+import Foundation
+import Hummingbird
+import KubeAPI
+import KubeClient
+import KubeModel
+import Logging
+import ServiceLifecycle
+
+/// `tidb-backup-operator run`: the controllers against a Kubernetes API server.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the controllers against a Kubernetes cluster (in-cluster, --kubeconfig, or $KUBECONFIG).")
+
+    @Option(help: "Path to a kubeconfig; default: $KUBECONFIG, then in-cluster, then ~/.kube/config.")
+    var kubeconfig: String?
+
+    @Option(help: "The kubeconfig context to use.")
+    var context: String?
+
+    @Option(help: "Watch only this namespace (default: all namespaces).")
+    var namespace: String?
+
+    @Flag(name: .customLong("leader-elect"), help: "Elect one active replica through a coordination.k8s.io Lease.")
+    var leaderElect = false
+
+    @Option(name: .customLong("leader-election-namespace"), help: "Namespace of the Lease (default: --namespace, else the pod's namespace).")
+    var leaderElectionNamespace: String?
+
+    @Option(name: .customLong("leader-election-id"), help: "Name of the Lease.")
+    var leaderElectionID = "tidb-backup-operator"
+
+    @Option(help: "Workers per controller.")
+    var workers = 4
+
+    @Option(name: .customLong("metrics-addr"), help: "HOST:PORT for /metrics; empty to disable.")
+    var metricsAddr = "0.0.0.0:8080"
+
+    @Option(name: .customLong("health-addr"), help: "HOST:PORT for /healthz and /readyz.")
+    var healthAddr = "0.0.0.0:8081"
+
+    @Option(name: .customLong("backup-manager-image"), help: "Image of the job containers (runs tidb-backup-manager).")
+    var backupManagerImage = BRDefaults.backupManagerImage
+
+    @Option(name: .customLong("kube-api-qps"), help: "Client-side request rate to the API server.")
+    var qps: Double = 50
+
+    @Option(name: .customLong("kube-api-burst"), help: "Client-side request burst to the API server.")
+    var burst = 100
+
+    @Option(name: .customLong("pod-start-timeout"), help: "Fail a Backup/Restore whose pod has not reported after this Go duration.")
+    var podStartTimeout = "30m"
+
+    @Option(name: .customLong("run-timeout"), help: "Fail a Backup/Restore still running after this Go duration.")
+    var runTimeout = "72h"
+
+    func validate() throws {
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard qps > 0, burst >= 1 else { throw ValidationError("--kube-api-qps must be > 0 and --kube-api-burst >= 1") }
+        for (flag, value) in [("--pod-start-timeout", podStartTimeout), ("--run-timeout", runTimeout)] {
+            guard let d = try? GoDuration(parsing: value), d.nanoseconds > 0 else {
+                throw ValidationError("\(flag) must be a positive Go duration such as 30m, got \(value)")
+            }
+        }
+        for (flag, value) in [("--metrics-addr", metricsAddr), ("--health-addr", healthAddr)] where !value.isEmpty {
+            _ = try HostPort(flag: flag, value)
+        }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let logger = Logger(label: "tidb-backup-operator")
+        let config: KubeConfig
+        do { config = try KubeConfig.resolve(kubeconfig: kubeconfig, context: context) } catch {
+            throw ValidationError("\(error)")
+        }
+        var clientOptions = KubeClient.Options()
+        clientOptions.qps = qps
+        clientOptions.burst = burst
+        let api = try KubeClient(config: config, options: clientOptions, logger: logger)
+
+        let metrics = MetricsRegistry()
+        var election: LeaderElector?
+        if leaderElect {
+            let identity = "\(ProcessInfo.processInfo.hostName)_\(UUID().uuidString.prefix(8).lowercased())"
+            let lease = LeaderElector.Configuration(leaseName: leaderElectionID,
+                                                    namespace: leaderElectionNamespace ?? namespace ?? config.namespace, identity: identity)
+            election = LeaderElector(api: api, configuration: lease, logger: logger)
+        }
+        let manager = ControllerManager(election: election, metrics: metrics, logger: logger)
+        var options = OperatorSetup.Options()
+        options.namespace = namespace
+        options.workers = workers
+        options.jobs.backupManagerImage = backupManagerImage
+        options.timeouts.podStart = .seconds(try GoDuration(parsing: podStartTimeout).wholeSeconds)
+        options.timeouts.run = .seconds(try GoDuration(parsing: runTimeout).wholeSeconds)
+        OperatorSetup(api: api, options: options, metrics: metrics, logger: logger).install(into: manager)
+
+        var services: [any Service] = [manager]
+        services.append(try ProbeServer.application(address: HostPort(flag: "--health-addr", healthAddr), manager: manager, metrics: nil, logger: logger))
+        if !metricsAddr.isEmpty {
+            services.append(try ProbeServer.application(address: HostPort(flag: "--metrics-addr", metricsAddr), manager: nil, metrics: metrics, logger: logger))
+        }
+        logger.info("starting", metadata: ["server": "\(config.server)", "namespace": "\(namespace ?? "<all>")", "leaderElect": "\(leaderElect)"])
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+struct HostPort {
+    var host: String
+    var port: Int
+    init(flag: String, _ value: String) throws {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("\(flag) must be HOST:PORT, got \(value)")
+        }
+        let host = String(value[..<colon])
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = port
+    }
+}
+
+/// `/healthz`, `/readyz` and `/metrics` over plain HTTP.
+enum ProbeServer {
+    static func application(address: HostPort, manager: ControllerManager?, metrics: MetricsRegistry?, logger: Logger) throws -> some Service {
+        let router = Router()
+        router.get("healthz") { _, _ in "ok" }
+        if let manager {
+            router.get("readyz") { _, _ -> Response in
+                manager.isReady ? Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok")))
+                    : Response(status: .serviceUnavailable, body: ResponseBody(byteBuffer: ByteBuffer(string: "informers not synced")))
+            }
+        }
+        if let metrics {
+            router.get("metrics") { _, _ -> Response in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                         body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
+            }
+        }
+        return Application(router: router, configuration: .init(address: .hostname(address.host, port: address.port)), logger: logger)
+    }
+}
