@@ -11,6 +11,8 @@ import Testing
 /// the Job controller and the backup-manager pod.
 struct World {
     let api: InMemoryKubeAPI
+    /// What the operator's components call (the test's own calls go to `api` directly).
+    let operatorAPI: RecordingKubeAPI
     let clock: ManualClock
     let backup: BackupReconciler
     let restore: RestoreReconciler
@@ -22,15 +24,18 @@ struct World {
     init(start: Date = World.t0, timeouts: OperatorTimeouts = OperatorTimeouts(), zone: TimeZone = TimeZone(identifier: "UTC")!) {
         let clock = ManualClock(start)
         self.clock = clock
-        api = InMemoryKubeAPI(clock: { clock.now() })
-        events = EventRecorder(api: api, clock: clock)
+        let api = InMemoryKubeAPI(clock: { clock.now() })
+        self.api = api
+        let operatorAPI = RecordingKubeAPI(api)
+        self.operatorAPI = operatorAPI
+        events = EventRecorder(api: operatorAPI, clock: clock)
         var settings = JobSettings()
         settings.backupManagerImage = "pingcap/tidb-backup-manager:v1.6.1"
         settings.timeZone = nil
-        let jobs = JobBuilder(api: api, settings: settings)
-        backup = BackupReconciler(api: api, jobs: jobs, events: events, clock: clock, timeouts: timeouts)
-        restore = RestoreReconciler(api: api, jobs: jobs, events: events, clock: clock, timeouts: timeouts)
-        schedule = ScheduleReconciler(api: api, events: events, clock: clock, defaultZone: zone)
+        let jobs = JobBuilder(api: operatorAPI, settings: settings)
+        backup = BackupReconciler(api: operatorAPI, jobs: jobs, events: events, clock: clock, timeouts: timeouts)
+        restore = RestoreReconciler(api: operatorAPI, jobs: jobs, events: events, clock: clock, timeouts: timeouts)
+        schedule = ScheduleReconciler(api: operatorAPI, events: events, clock: clock, defaultZone: zone)
     }
 
     static func yaml(_ text: String) -> JSONValue { try! KubeYAML.documents(text)[0].value }

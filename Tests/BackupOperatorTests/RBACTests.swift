@@ -1,0 +1,102 @@
+import BRModel
+import BackupOperator
+import ControllerKit
+import Foundation
+import KubeAPI
+import KubeModel
+import KubeTesting
+import Testing
+
+/// The ClusterRole in deploy/operator/rbac.yaml allows every call the operator makes: run the
+/// controllers, informers and leader election through their paths and check each recorded call.
+@Suite struct RBACTests {
+    struct Rule {
+        var groups: Set<String>
+        var resources: Set<String>
+        var verbs: Set<String>
+    }
+
+    static func clusterRoleRules() throws -> [Rule] {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("deploy/operator/rbac.yaml").path
+        let docs = try KubeYAML.documents(String(contentsOfFile: path, encoding: .utf8))
+        let role = try #require(docs.first { $0.value["kind"]?.stringValue == "ClusterRole" }?.value)
+        return (role["rules"]?.arrayValue ?? []).map { r in
+            func set(_ k: String) -> Set<String> { Set(r[k]?.arrayValue?.compactMap(\.stringValue) ?? []) }
+            return Rule(groups: set("apiGroups"), resources: set("resources"), verbs: set("verbs"))
+        }
+    }
+
+    static func allowed(_ call: InMemoryKubeAPI.Call, _ rules: [Rule]) -> Bool {
+        let parts = call.resource.split(separator: ".", maxSplits: 1).map(String.init)
+        let plural = parts[0], group = parts.count > 1 ? parts[1] : ""
+        let resource = call.subresource.map { "\(plural)/\($0)" } ?? plural
+        return rules.contains { $0.groups.contains(group) && $0.resources.contains(resource) && $0.verbs.contains(call.verb.rawValue) }
+    }
+
+    @Test func theOperatorNeverNeedsMoreThanItsClusterRole() async throws {
+        let rules = try Self.clusterRoleRules()
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))
+        try await w.seedCluster()
+        w.api.resetCalls()
+
+        // Informers and leader election, as the manager runs them.
+        let setup = OperatorSetup(api: w.operatorAPI, options: OperatorSetup.Options(), metrics: MetricsRegistry())
+        let informing = Task { await withTaskGroup(of: Void.self) { g in for i in setup.informers { g.addTask { await i.run() } } } }
+        var lease = LeaderElector.Configuration(leaseName: "tidb-backup-operator", namespace: "ns", identity: "me")
+        lease.retryPeriod = .milliseconds(50)
+        let elector = LeaderElector(api: w.operatorAPI, configuration: lease)
+        let leading = Task { try await elector.run { try await Task.sleep(for: .seconds(60)) } }
+
+        // A backup's whole life: job, failure and retry, deletion with cleaning.
+        _ = try await w.apply(.backups, World.brBackup("b"))
+        try await w.settleBackup("b")
+        try await w.finishJob("backup-b", failed: true)
+        try await w.settleBackup("b")
+        w.clock.advance(by: 301)
+        try await w.settleBackup("b")
+        try await w.podReports("b", .complete) { $0.backupPath = "s3://my-bucket/my-folder/" }
+        _ = try await w.api.delete(.backups, namespace: "ns", name: "b")
+        try await w.settleBackup("b")
+        try await w.settleBackup("b")
+        // An export (PVC), a restore, an import.
+        _ = try await w.apply(.backups, """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: e, namespace: ns}
+            spec:
+              from: {host: h, secretName: backup-tidb-secret}
+              storageSize: 1Gi
+              s3: {provider: aws, bucket: x, secretName: s3-secret}
+            """)
+        try await w.settleBackup("e")
+        _ = try await w.apply(.restores, RestoreControllerTests.restoreYAML)
+        _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "r1"))
+        try await w.finishJob("restore-r1", failed: true)
+        _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "r1"))
+        // A schedule creating and retiring backups.
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("s", cron: "@every 1m", extra: "  maxBackups: 1"))
+        for _ in 0..<3 {
+            w.clock.advance(by: 61)
+            _ = try await w.schedules("s")
+            try await w.markAll(.complete)
+        }
+        _ = try await w.schedules("s")
+
+        try await Task.sleep(for: .milliseconds(300))
+        leading.cancel()
+        _ = await leading.result
+        informing.cancel()
+        await informing.value
+
+        let calls = w.operatorAPI.calls
+        #expect(calls.count > 50)
+        let verbs = Set(calls.map { "\($0.verb.rawValue) \($0.resource)\($0.subresource.map { "/\($0)" } ?? "")" })
+        for needed in ["watch jobs.batch", "create leases.coordination.k8s.io", "update backups.pingcap.com/status", "delete backups.pingcap.com",
+                       "create persistentvolumeclaims", "get secrets", "create events"] {
+            #expect(verbs.contains(needed), "the scenario exercised \(needed)")
+        }
+        let denied = Set(calls.filter { !Self.allowed($0, rules) }.map { "\($0.verb.rawValue) \($0.resource)\($0.subresource.map { "/\($0)" } ?? "")" })
+        #expect(denied.isEmpty, "refused by deploy/operator/rbac.yaml: \(denied.sorted())")
+    }
+}
