@@ -32,7 +32,7 @@ public extension Duration {
 public final class ManualClock: ControllerClock, @unchecked Sendable {
     private let lock = NSLock()
     private var current: Date
-    private var sleepers: [(deadline: Date, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var sleepers: [(id: UUID, deadline: Date, continuation: CheckedContinuation<Void, any Error>)] = []
 
     public init(_ start: Date) { current = start }
 
@@ -43,19 +43,40 @@ public final class ManualClock: ControllerClock, @unchecked Sendable {
     }
 
     public func sleep(until deadline: Date) async throws {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            lock.lock()
-            if deadline <= current {
+        let id = UUID()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                lock.lock()
+                if Task.isCancelled {
+                    lock.unlock()
+                    c.resume(throwing: CancellationError())
+                    return
+                }
+                if deadline <= current {
+                    lock.unlock()
+                    c.resume()
+                    return
+                }
+                sleepers.append((id, deadline, c))
                 lock.unlock()
-                c.resume()
-                return
             }
-            sleepers.append((deadline, c))
+        } onCancel: {
+            lock.lock()
+            let index = sleepers.firstIndex { $0.id == id }
+            let sleeper = index.map { sleepers.remove(at: $0) }
             lock.unlock()
+            sleeper?.continuation.resume(throwing: CancellationError())
         }
     }
 
     public func advance(by seconds: TimeInterval) { set(now().addingTimeInterval(seconds)) }
+
+    /// How many callers are waiting in `sleep` (tests step time once every sleeper has gone back to sleep).
+    public var sleeperCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return sleepers.count
+    }
 
     public func set(_ date: Date) {
         lock.lock()

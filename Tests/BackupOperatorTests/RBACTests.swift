@@ -83,7 +83,13 @@ import Testing
         }
         _ = try await w.schedules("s")
 
-        try await Task.sleep(for: .milliseconds(300))
+        // Wait (bounded) until the informers have watched and the elector holds the lease.
+        for _ in 0..<900 {
+            let seen = Set(w.operatorAPI.calls.map { "\($0.verb.rawValue) \($0.resource)" })
+            if seen.contains("watch jobs.batch") && seen.contains("watch backupschedules.pingcap.com")
+                && seen.contains("create leases.coordination.k8s.io") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         leading.cancel()
         _ = await leading.result
         informing.cancel()

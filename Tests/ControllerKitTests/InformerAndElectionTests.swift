@@ -168,24 +168,40 @@ final class SeverableAPI: KubeAPI, Sendable {
     }
 }
 
+final class Counter: Sendable { let value = Atomic<Int>(0) }
+
 @Suite struct LeaderElectionTests {
-    static func elector(_ api: any KubeAPI, _ identity: String) -> LeaderElector {
+    static func elector(_ api: any KubeAPI, _ identity: String, _ clock: ManualClock) -> LeaderElector {
         var c = LeaderElector.Configuration(leaseName: "tidb-backup-operator", namespace: "ns", identity: identity)
         c.leaseDuration = .seconds(3)
         c.renewDeadline = .seconds(2)
         c.retryPeriod = .milliseconds(250)
-        return LeaderElector(api: api, configuration: c)
+        return LeaderElector(api: api, configuration: c, clock: clock)
     }
 
-    static func campaign(_ elector: LeaderElector, _ log: LeadershipLog) -> Task<Void, any Error> {
+    static func campaign(_ elector: LeaderElector, _ log: LeadershipLog, done: Counter) -> Task<Void, any Error> {
         let who = elector.configuration.identity
         return Task {
+            defer { done.value.add(1, ordering: .relaxed) }
             try await elector.run {
                 log.begin(who)
                 defer { log.end(who) }
-                while true { try await Task.sleep(for: .milliseconds(50)) }
+                while true { try await Task.sleep(for: .milliseconds(20)) }
             }
         }
+    }
+
+    /// Moves the manual clock in retry-period steps, each time waiting until every running elector is
+    /// asleep again, so the election runs on clock time however loaded the machine is.
+    static func step(_ clock: ManualClock, until condition: () -> Bool, live: () -> Int, maxSeconds: Double) async throws -> Double {
+        var elapsed = 0.0
+        while !condition() && elapsed < maxSeconds {
+            for _ in 0..<6000 where clock.sleeperCount < live() { try await Task.sleep(for: .milliseconds(10)) }
+            clock.advance(by: 0.25)
+            elapsed += 0.25
+            for _ in 0..<6000 where clock.sleeperCount < live() && !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        return elapsed
     }
 
     @Test func onlyOneLeadsAndAKilledLeaderIsReplacedWithinTheLeaseDuration() async throws {
@@ -194,22 +210,25 @@ final class SeverableAPI: KubeAPI, Sendable {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = StoreKubeAPI(core: try APIServerCore(store: ObjectStore(path: dir + "/db.sqlite")))
         _ = try await store.create(.namespaces, namespace: nil, object: ["metadata": ["name": "ns"]])
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_700_000_000))
         let log = LeadershipLog()
+        let finished = Counter()
         let apiA = SeverableAPI(store)
-        let a = Self.campaign(Self.elector(apiA, "a"), log)
+        let a = Self.campaign(Self.elector(apiA, "a", clock), log, done: finished)
         #expect(try await eventually { log.leaders == ["a"] })
-        let b = Self.campaign(Self.elector(store, "b"), log)
-        try await Task.sleep(for: .seconds(2))
+        let b = Self.campaign(Self.elector(store, "b", clock), log, done: finished)
+        let live = { 2 - finished.value.load(ordering: .relaxed) }
+        // Ten lease durations of clock time: b never takes over while a renews.
+        _ = try await Self.step(clock, until: { false }, live: live, maxSeconds: 30)
         #expect(log.leaders == ["a"], "b waits while a renews")
 
-        // Kill a: it can no longer reach the API (no release).
+        // Kill a: it can no longer reach the API (so it cannot release the lease either).
         apiA.severed.store(true, ordering: .relaxed)
-        let killed = Date()
-        #expect(try await eventually(10) { log.leaders == ["b"] })
-        let takeover = Date().timeIntervalSince(killed)
-        // Lease 3 s, observed locally and checked every 0.25 s; a stepped down after its 2 s renew deadline.
-        #expect(takeover < 3 + 0.25 + 2.5, "took \(takeover) s")
-        print("leader_takeover_seconds: \(takeover)")
+        let takeover = try await Self.step(clock, until: { log.leaders == ["b"] }, live: live, maxSeconds: 30)
+        #expect(log.leaders == ["b"])
+        // a stepped down at its 2 s renew deadline; b took over once the lease went 3 s unrenewed.
+        #expect(takeover <= 3 + 0.25, "took \(takeover) s of clock time")
+        print("leader_takeover_clock_seconds: \(takeover)")
         #expect(log.overlaps == 0)
         let aResult = await a.result
         #expect(throws: LeaderElector.ElectionError.self) { try aResult.get() }
@@ -217,14 +236,14 @@ final class SeverableAPI: KubeAPI, Sendable {
         #expect(lease.value(at: ["spec", "holderIdentity"])?.stringValue == "b")
         #expect(lease.value(at: ["spec", "leaseTransitions"]) == .int(1))
 
-        // A leader that shuts down releases the lease: the next one need not wait for it to expire.
+        // A leader that shuts down releases the lease: the next one takes it on its first try.
         b.cancel()
         _ = await b.result
         let released = try await store.get(.leases, namespace: "ns", name: "tidb-backup-operator")
         #expect(released.value(at: ["spec", "holderIdentity"])?.stringValue == "")
         #expect(released.value(at: ["spec", "leaseDurationSeconds"]) == .int(1))
-        let c = Self.campaign(Self.elector(store, "c"), log)
-        #expect(try await eventually(2) { log.leaders == ["c"] })
+        let c = Self.campaign(Self.elector(store, "c", clock), log, done: finished)
+        #expect(try await eventually { log.leaders == ["c"] })
         c.cancel()
         _ = await c.result
         #expect(log.overlaps == 0)

@@ -143,7 +143,7 @@ final class ProbeReconciler: Reconciler, @unchecked Sendable {
     }
 }
 
-func eventually(_ timeout: TimeInterval = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {
+func eventually(_ timeout: TimeInterval = 90, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try await condition() { return true }
