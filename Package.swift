@@ -92,6 +92,10 @@ let package = Package(
         .testTarget(name: "KubeContractTests", dependencies: ["KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
         .testTarget(name: "ControllerKitTests", dependencies: ["ControllerKit", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
         .testTarget(name: "BackupOperatorTests", dependencies: ["BackupOperator", "BRModel", "ControllerKit", "KubeAPI", "KubeModel", "KubeTesting"]),
+        .testTarget(
+            name: "KubeClientTests",
+            dependencies: ["KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird")]
+        ),
         .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel"]),
     ],
     swiftLanguageModes: [.v6]
