@@ -34,6 +34,27 @@ public actor JobRunner {
     let logger: Logger
     var running: [String: LocalProcess] = [:]  // pod key -> process
     var killRequested: Set<String> = []
+    /// Jobs with a Pending pod that waits for a free slot, oldest first.
+    var waiting: [String] = []
+    var waitingSet: Set<String> = []
+
+    var hasFreeSlot: Bool { running.values.filter(\.isRunning).count < configuration.maxConcurrentJobs }
+
+    func wait(_ job: JSONValue) {
+        let key = Self.key(job)
+        if waitingSet.insert(key).inserted { waiting.append(key) }
+    }
+
+    /// Starts waiting Jobs while slots are free.
+    func startWaiting() async {
+        while hasFreeSlot, !waiting.isEmpty {
+            let key = waiting.removeFirst()
+            waitingSet.remove(key)
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            try? await reconcile(namespace: parts[0], name: parts[1])
+        }
+    }
 
     public init(core: APIServerCore, workRoot: String, configuration: Configuration = Configuration(),
                 logger: Logger = Logger(label: "job-runner")) {
@@ -57,13 +78,15 @@ public actor JobRunner {
         }
         try await reconcileAll()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { for await _ in jobs { try? await self.reconcileAll() } }
+            group.addTask {
+                for await e in jobs where e.kind != .deleted { try? await self.reconcile(namespace: e.namespace, name: e.name) }
+            }
             group.addTask { for await e in pods where e.kind == .deleted { await self.podDeleted(e) } }
             group.addTask {
                 // Deadlines and waiting jobs are looked at every second too.
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(1))
-                    try? await self.reconcileAll()
+                    try? await self.reconcileTimed()
                 }
             }
             await group.waitForAll()
@@ -104,14 +127,46 @@ public actor JobRunner {
         }
     }
 
+    /// Looks at every Job that is not finished (finished ones need nothing unless a process of theirs
+    /// still runs): new Jobs waiting for a free slot, deadlines.
     func reconcileAll() async throws {
-        for job in try core.list(jobType, namespace: nil).items { try reconcile(job) }
+        for job in try core.list(jobType, namespace: nil).items where !Self.isFinished(job) || hasProcess(job) { try reconcile(job) }
+        await startWaiting()
     }
 
+    /// The periodic pass: only Jobs that have something time-based (a deadline) or a process to watch.
+    func reconcileTimed() async throws {
+        for job in try core.list(jobType, namespace: nil).items
+        where hasProcess(job) || (job.value(at: ["spec", "activeDeadlineSeconds"]) != nil && !Self.isFinished(job)) {
+            try reconcile(job)
+        }
+        await startWaiting()
+    }
+
+    func reconcile(namespace: String, name: String) async throws {
+        guard let job = try? core.get(jobType, namespace: namespace, name: name) else { return }
+        try reconcile(job)
+    }
+
+    static func isFinished(_ job: JSONValue) -> Bool {
+        (job.value(at: ["status", "conditions"])?.arrayValue ?? []).contains {
+            ($0["type"] == "Complete" || $0["type"] == "Failed") && $0["status"] == "True"
+        }
+    }
+
+    func hasProcess(_ job: JSONValue) -> Bool {
+        let prefix = "\(job.value(at: ["metadata", "namespace"])?.stringValue ?? "")/\(job.value(at: ["metadata", "name"])?.stringValue ?? "")-"
+        return running.keys.contains { $0.hasPrefix(prefix) }
+    }
+
+    /// The Job's pods: named `<job>-<suffix>`, so found through the name index, then checked by owner uid.
     func podsOf(_ job: JSONValue) throws -> [JSONValue] {
         let uid = job.value(at: ["metadata", "uid"])?.stringValue ?? ""
-        return try core.list(podType, namespace: job.value(at: ["metadata", "namespace"])?.stringValue,
-                             labelSelector: LabelSelector(equalTo: ["batch.kubernetes.io/controller-uid": uid])).items
+        let ns = job.value(at: ["metadata", "namespace"])?.stringValue ?? ""
+        let name = job.value(at: ["metadata", "name"])?.stringValue ?? ""
+        return try core.store.list(podType.key, namespace: ns, namePrefix: name + "-").filter {
+            $0.value(at: ["metadata", "labels", "batch.kubernetes.io/controller-uid"])?.stringValue == uid
+        }
     }
 
     func reconcile(_ job: JSONValue) throws {
@@ -152,13 +207,11 @@ public actor JobRunner {
             if type == "Complete" { status["completionTime"] = .string(now) }
             status["active"] = nil
         } else if active.isEmpty {
-            if running.values.filter(\.isRunning).count < configuration.maxConcurrentJobs {
-                try startPod(job, attempt: failed)
-                status["active"] = 1
-            }
+            try startPod(job, attempt: failed)
+            status["active"] = 1
         } else {
             for pod in active where pod.value(at: ["status", "phase"]) == "Pending" && running[Self.key(pod)] == nil {
-                if running.values.filter(\.isRunning).count < configuration.maxConcurrentJobs { try launch(pod, job: job) }
+                if hasFreeSlot { try launch(pod, job: job) } else { wait(job) }
             }
         }
         if .object(status) != (job["status"] ?? .emptyObject) {
@@ -183,7 +236,7 @@ public actor JobRunner {
         let pod: JSONValue = ["apiVersion": "v1", "kind": "Pod", "metadata": .object(meta),
                               "spec": job.value(at: ["spec", "template", "spec"]) ?? .emptyObject]
         let created = try core.create(podType, namespace: ns, body: pod).object
-        if running.values.filter(\.isRunning).count < configuration.maxConcurrentJobs { try launch(created, job: job) }
+        if hasFreeSlot { try launch(created, job: job) } else { wait(job) }
     }
 
     /// Starts the main container's process for a Pending pod.
@@ -240,7 +293,12 @@ public actor JobRunner {
         let killed = killRequested.remove(key) != nil
         let reason = code == 0 && !signaled ? "Completed" : (killed ? "Killed" : "Error")
         try? finishPod(ns, pod, exitCode: signaled ? 128 + code : code, reason: reason, message: "")
-        Task { try? await self.reconcileAll() }
+        // Its Job first, then whatever waits for the slot it freed.
+        let jobName = pod.count > 6 ? String(pod.dropLast(6)) : pod
+        Task {
+            try? await self.reconcile(namespace: ns, name: jobName)
+            await self.startWaiting()
+        }
     }
 
     func finishPod(_ ns: String, _ pod: String, exitCode: Int32, reason: String, message: String) throws {

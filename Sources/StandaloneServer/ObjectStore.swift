@@ -95,6 +95,15 @@ public final class ObjectStore: Sendable {
         }
     }
 
+    /// Objects of one namespace whose names start with `prefix`, through the (namespace, name) index.
+    public func list(_ resourceKey: String, namespace: String, namePrefix prefix: String) throws -> [JSONValue] {
+        try pool.read { db in
+            try Data.fetchAll(db, sql: """
+                SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name >= ? AND name < ? ORDER BY name
+                """, arguments: [resourceKey, namespace, prefix, prefix + "\u{7F}"]).map { try JSONParser.parse($0).value }
+        }
+    }
+
     /// Objects whose ownerReferences name `uid`.
     public func dependents(ofUID uid: String) throws -> [(resourceKey: String, object: JSONValue)] {
         try pool.read { db in
