@@ -31,6 +31,7 @@ public final class APIServerCore: Sendable {
         self.store = store
         self.registry = registry
         self.clock = clock
+        store.onCommit { [hub] event in hub.publish(event) }
         for ns in ["default", "kube-system"] where try store.get(namespaceType.key, namespace: "", name: ns) == nil {
             _ = try create(namespaceType, namespace: nil, body: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(ns)]])
         }
@@ -257,7 +258,6 @@ public final class APIServerCore: Sendable {
             throw APIError.alreadyExists(type, name)
         }
         guard let event else { throw APIError.alreadyExists(type, name) }
-        hub.publish(event)
         return Result(object: event.object, warnings: warnings, created: true)
     }
 
@@ -385,7 +385,6 @@ public final class APIServerCore: Sendable {
         }
         if let failure { throw failure }
         if let event, finalObject == nil || event.kind == .deleted {
-            hub.publish(event)
             if event.kind == .deleted { try collectGarbage() }
             return Result(object: event.kind == .deleted ? (finalObject ?? event.object) : event.object, warnings: warnings)
         }
@@ -495,8 +494,7 @@ public final class APIServerCore: Sendable {
             return options.dryRun ? existing : next
         }
         if let failure { throw failure }
-        if let event, !options.dryRun {
-            hub.publish(event)
+        if event != nil, !options.dryRun {
             try collectGarbage()
         }
         return (result ?? .null, gone)

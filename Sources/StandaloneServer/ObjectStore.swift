@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import KubeModel
 
 /// One stored change, as watchers see it.
@@ -117,6 +118,16 @@ public final class ObjectStore: Sendable {
         try pool.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM objects WHERE uid = ?)", arguments: [uid]) ?? false }
     }
 
+    private let listeners = Mutex<[@Sendable (StoredEvent) -> Void]>([])
+
+    /// Calls `listener` with every committed change, in resourceVersion order: it runs on the writer's
+    /// queue right after the commit, before the next write can start. (Publishing after `write`
+    /// returns would let two concurrent writers publish out of order, and a watcher that skips
+    /// versions it has passed would lose the earlier one.)
+    public func onCommit(_ listener: @escaping @Sendable (StoredEvent) -> Void) {
+        listeners.withLock { $0.append(listener) }
+    }
+
     /// Applies one change atomically. `change` receives the stored object (or nil) and returns the new
     /// state (nil deletes); the store assigns the next resourceVersion and records the event.
     @discardableResult
@@ -160,7 +171,10 @@ public final class ObjectStore: Sendable {
             if rv % Int64(max(1, min(1000, historyLimit / 4))) == 0 {
                 try db.execute(sql: "DELETE FROM history WHERE rv <= ?", arguments: [rv - Int64(historyLimit)])
             }
-            return StoredEvent(kind: kind, resourceKey: resourceKey, namespace: namespace, name: name, resourceVersion: rv, object: stored)
+            let event = StoredEvent(kind: kind, resourceKey: resourceKey, namespace: namespace, name: name, resourceVersion: rv, object: stored)
+            let listeners = self.listeners.withLock { $0 }
+            if !listeners.isEmpty { db.afterNextTransaction(onCommit: { _ in for l in listeners { l(event) } }) }
+            return event
         }
     }
 

@@ -29,14 +29,18 @@ import Testing
     }
 
     @Test func delayedAddsWaitAndTheEarliestDeadlineWins() async throws {
-        let q = WorkQueue<String>(name: "t")
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_700_000_000))
+        let q = WorkQueue<String>(name: "t", clock: clock)
         await q.add("late", after: .seconds(60))
         await q.add("soon", after: .milliseconds(50))
         await q.add("late", after: .milliseconds(100))
+        #expect(try await eventually { clock.sleeperCount == 2 }, "the 60 s wait gave way to the 100 ms one")
         #expect(await q.depth == 0)
-        let a = await q.next()
-        let b = await q.next()
-        #expect(a == "soon" && b == "late")
+        clock.advance(by: 0.06)
+        #expect(try await eventually { await q.depth == 1 })
+        #expect(await q.next() == "soon")
+        clock.advance(by: 0.05)
+        #expect(await q.next() == "late")
     }
 
     @Test func failuresBackOffPerKeyUntilForgotten() async throws {
