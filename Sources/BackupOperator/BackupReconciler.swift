@@ -49,16 +49,12 @@ public final class BackupReconciler: Reconciler {
         if backup.status.phase == .complete || backup.status.phase == .failed { return .done }
 
         // Validation, with the cluster BR will use.
-        var cluster: TidbCluster?
-        if let br = backup.spec.br, !br.cluster.isEmpty {
-            let clusterNamespace = (br.clusterNamespace ?? "").isEmpty ? backup.namespace : br.clusterNamespace!
-            cluster = try await api.getIfPresent(TidbCluster.self, namespace: clusterNamespace, name: br.cluster)
-            if cluster == nil {
-                try await setCondition(backup, BackupCondition(type: .retryFailed, reason: "TidbClusterNotFound",
-                    message: "TidbCluster \(clusterNamespace)/\(br.cluster) not found: create it (for a cluster outside Kubernetes, a TidbCluster with spec.pdAddresses and spec.version)"))
-                return .requeue(after: .seconds(30))
-            }
+        let lookup = try await ClusterLookup.find(api, br: backup.spec.br, clusterNamespace: backup.clusterNamespace)
+        if case .missing(let message) = lookup {
+            try await setCondition(backup, BackupCondition(type: .retryFailed, reason: "TidbClusterNotFound", message: message))
+            return .requeue(after: .seconds(30))
         }
+        let cluster = lookup.cluster
         let problems = BRValidation.validate(backup, tikvImage: cluster?.tikvImage, cluster: cluster)
         if let first = problems.first {
             if try await setCondition(backup, BackupCondition(type: .invalid, reason: "InvalidSpec", message: first.message)) {
@@ -330,11 +326,5 @@ extension Backup {
     /// Backups that get the protection finalizer (reference 3.4).
     var isCleanCandidate: Bool {
         spec.effectiveBackupMode == .log || spec.effectiveCleanPolicy == .delete || spec.effectiveCleanPolicy == .onFailure
-    }
-}
-
-extension KubeAPI {
-    func getIfPresent(_ type: JSONValue.Type, _ kind: ResourceKind, namespace: String, name: String) async throws -> JSONValue? {
-        do { return try await get(kind, namespace: namespace, name: name) } catch let e as KubeAPIError where e.isNotFound { return nil }
     }
 }

@@ -255,6 +255,34 @@ public struct JobBuilder: Sendable {
          "volumeMounts": [mount((dir as NSString).lastPathComponent, dir)], "resources": encode(resources)]
     }
 
+    /// A tool copied into the pod by an init container from its image: an emptyDir at `dir`, mounted
+    /// in the main container, filled from `from` (`br`, `dumpling`, `tidb-lightning`).
+    static func addBinaryCopy(_ tool: String, image: String, from: String, dir: String, resources: ResourceRequirements,
+                              parts: inout PodParts) {
+        let volume = (dir as NSString).lastPathComponent
+        parts.volumes.append(emptyDir(volume))
+        parts.mounts.append(mount(volume, dir))
+        parts.initContainer = copyInit(tool, image: image, from: from, to: dir, resources: resources)
+    }
+
+    /// The TiDB client certificate of a Dumpling or Lightning job, when one is named.
+    static func addClientTLSSecret(_ secret: String?, parts: inout PodParts) {
+        guard let secret, !secret.isEmpty else { return }
+        parts.volumes.append(secretVolume("tidb-client-tls", secret))
+        parts.mounts.append(mount("tidb-client-tls", "/var/lib/tidb-client-tls", readOnly: true))
+    }
+
+    /// The environment of a BR job: the TiDB password when the object names a TiDB, the storage
+    /// credentials, and `BR_LOG_TO_TERM`.
+    func brEnv(namespace: String, objectName: String, kind: String, access: TiDBAccessConfig?, storage: StorageProvider,
+               useKMS: Bool) async throws -> [EnvVar] {
+        var env: [EnvVar] = []
+        if let access { env += try await passwordEnv(namespace: namespace, objectName: objectName, kind: kind, access: access, useKMS: useKMS) }
+        env += try await storageEnv(namespace: namespace, storage: storage, useKMS: useKMS)
+        env.append(Self.brLogToTerm)
+        return env
+    }
+
     /// TLS switches and volumes shared by BR backup and restore jobs (reference 3.6.2).
     func brTLS(cluster: TidbCluster, access: TiDBAccessConfig?, parts: inout PodParts) {
         let name = cluster.metadata.name ?? ""
@@ -297,23 +325,17 @@ public struct JobBuilder: Sendable {
     /// `backup-<name>` running BR (snapshot mode).
     public func brBackupJob(_ backup: Backup, cluster: TidbCluster) async throws -> JSONValue {
         let ns = backup.namespace
-        var env: [EnvVar] = []
-        if let from = backup.spec.from {
-            env += try await passwordEnv(namespace: ns, objectName: backup.name, kind: "backup", access: from, useKMS: backup.spec.useKMS ?? false)
-        }
-        env += try await storageEnv(namespace: ns, storage: backup.spec.storage, useKMS: backup.spec.useKMS ?? false)
-        env.append(Self.brLogToTerm)
+        let env = try await brEnv(namespace: ns, objectName: backup.name, kind: "backup", access: backup.spec.from,
+                                  storage: backup.spec.storage, useKMS: backup.spec.useKMS ?? false)
         let tag = Self.tag(of: cluster.tikvImage)
         var parts = PodParts(env: merged(env, user: backup.spec.env),
                              args: ["backup", "--namespace=\(ns)", "--backupName=\(backup.name)"], containerName: "backup")
         if !tag.isEmpty { parts.args.append("--tikvVersion=\(tag)") }
         parts.args.append("--mode=snapshot")
         brTLS(cluster: cluster, access: backup.spec.from, parts: &parts)
-        parts.volumes.append(Self.emptyDir("br-bin"))
-        parts.mounts.append(Self.mount("br-bin", "/var/lib/br-bin"))
+        Self.addBinaryCopy("br", image: Self.toolImage(backup.spec.toolImage, default: "pingcap/br", tikvTag: tag), from: "/br",
+                           dir: "/var/lib/br-bin", resources: backup.spec.resources, parts: &parts)
         additional(backup.spec.additionalVolumes, backup.spec.additionalVolumeMounts, local: backup.spec.local, parts: &parts)
-        parts.initContainer = Self.copyInit("br", image: Self.toolImage(backup.spec.toolImage, default: "pingcap/br", tikvTag: tag),
-                                            from: "/br", to: "/var/lib/br-bin", resources: backup.spec.resources)
         return job(common(backup, name: backup.jobName, component: "backup", backoffLimit: 0), parts)
     }
 
@@ -340,14 +362,10 @@ public struct JobBuilder: Sendable {
         parts.volumes.append(["name": "backup", "persistentVolumeClaim": ["claimName": .string(backup.dumplingPVCName)]])
         parts.mounts.append(Self.mount("backup", "/backup"))
         additional(backup.spec.additionalVolumes, backup.spec.additionalVolumeMounts, local: nil, parts: &parts)
-        if let tls = from.tlsClientSecretName, !tls.isEmpty {
-            parts.volumes.append(Self.secretVolume("tidb-client-tls", tls))
-            parts.mounts.append(Self.mount("tidb-client-tls", "/var/lib/tidb-client-tls", readOnly: true))
-        }
+        Self.addClientTLSSecret(from.tlsClientSecretName, parts: &parts)
         if let tool = backup.spec.toolImage, !tool.isEmpty {
-            parts.volumes.append(Self.emptyDir("dumpling-bin"))
-            parts.mounts.append(Self.mount("dumpling-bin", "/var/lib/dumpling-bin"))
-            parts.initContainer = Self.copyInit("dumpling", image: tool, from: "/dumpling", to: "/var/lib/dumpling-bin", resources: backup.spec.resources)
+            Self.addBinaryCopy("dumpling", image: tool, from: "/dumpling", dir: "/var/lib/dumpling-bin", resources: backup.spec.resources,
+                               parts: &parts)
         }
         return job(common(backup, name: backup.jobName, component: "backup", backoffLimit: 0), parts)
     }
@@ -380,12 +398,8 @@ public struct JobBuilder: Sendable {
     /// `restore-<name>` running BR (reference 4.4).
     public func brRestoreJob(_ restore: Restore, cluster: TidbCluster) async throws -> JSONValue {
         let ns = restore.namespace
-        var env: [EnvVar] = []
-        if let to = restore.spec.to {
-            env += try await passwordEnv(namespace: ns, objectName: restore.name, kind: "restore", access: to, useKMS: restore.spec.useKMS ?? false)
-        }
-        env += try await storageEnv(namespace: ns, storage: restore.spec.storage, useKMS: restore.spec.useKMS ?? false)
-        env.append(Self.brLogToTerm)
+        let env = try await brEnv(namespace: ns, objectName: restore.name, kind: "restore", access: restore.spec.to,
+                                  storage: restore.spec.storage, useKMS: restore.spec.useKMS ?? false)
         let tag = Self.tag(of: cluster.tikvImage)
         var parts = PodParts(env: merged(env, user: restore.spec.env),
                              args: ["restore", "--namespace=\(ns)", "--restoreName=\(restore.name)"], containerName: "restore")
@@ -397,11 +411,9 @@ public struct JobBuilder: Sendable {
             parts.args.append("--mode=snapshot")
         }
         brTLS(cluster: cluster, access: restore.spec.to, parts: &parts)
-        parts.volumes.append(Self.emptyDir("br-bin"))
-        parts.mounts.append(Self.mount("br-bin", "/var/lib/br-bin"))
+        Self.addBinaryCopy("br", image: Self.toolImage(restore.spec.toolImage, default: "pingcap/br", tikvTag: tag), from: "/br",
+                           dir: "/var/lib/br-bin", resources: restore.spec.resources, parts: &parts)
         additional(restore.spec.additionalVolumes, restore.spec.additionalVolumeMounts, local: restore.spec.local, parts: &parts)
-        parts.initContainer = Self.copyInit("br", image: Self.toolImage(restore.spec.toolImage, default: "pingcap/br", tikvTag: tag),
-                                            from: "/br", to: "/var/lib/br-bin", resources: restore.spec.resources)
         return job(restoreCommon(restore, name: restore.jobName), parts)
     }
 
@@ -434,15 +446,10 @@ public struct JobBuilder: Sendable {
         parts.volumes.append(["name": "restore", "persistentVolumeClaim": ["claimName": .string(restore.lightningPVCName)]])
         parts.mounts.append(Self.mount("restore", "/backup"))
         additional(restore.spec.additionalVolumes, restore.spec.additionalVolumeMounts, local: nil, parts: &parts)
-        if let tls = to.tlsClientSecretName, !tls.isEmpty {
-            parts.volumes.append(Self.secretVolume("tidb-client-tls", tls))
-            parts.mounts.append(Self.mount("tidb-client-tls", "/var/lib/tidb-client-tls", readOnly: true))
-        }
+        Self.addClientTLSSecret(to.tlsClientSecretName, parts: &parts)
         if let tool = restore.spec.toolImage, !tool.isEmpty {
-            parts.volumes.append(Self.emptyDir("lightning-bin"))
-            parts.mounts.append(Self.mount("lightning-bin", "/var/lib/lightning-bin"))
-            parts.initContainer = Self.copyInit("lightning", image: tool, from: "/tidb-lightning", to: "/var/lib/lightning-bin",
-                                                resources: restore.spec.resources)
+            Self.addBinaryCopy("lightning", image: tool, from: "/tidb-lightning", dir: "/var/lib/lightning-bin",
+                               resources: restore.spec.resources, parts: &parts)
         }
         var c = restoreCommon(restore, name: restore.jobName)
         c.backoffLimit = 0

@@ -33,16 +33,12 @@ public final class RestoreReconciler: Reconciler {
         }
         if let phase = restore.status.phase, [.complete, .failed].contains(phase) { return .done }
 
-        var cluster: TidbCluster?
-        if let br = restore.spec.br, !br.cluster.isEmpty {
-            let clusterNamespace = (br.clusterNamespace ?? "").isEmpty ? restore.namespace : br.clusterNamespace!
-            cluster = try await api.getIfPresent(TidbCluster.self, namespace: clusterNamespace, name: br.cluster)
-            if cluster == nil {
-                try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "TidbClusterNotFound",
-                    message: "TidbCluster \(clusterNamespace)/\(br.cluster) not found: create it (for a cluster outside Kubernetes, a TidbCluster with spec.pdAddresses and spec.version)"))
-                return .requeue(after: .seconds(30))
-            }
+        let lookup = try await ClusterLookup.find(api, br: restore.spec.br, clusterNamespace: restore.clusterNamespace)
+        if case .missing(let message) = lookup {
+            try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "TidbClusterNotFound", message: message))
+            return .requeue(after: .seconds(30))
         }
+        let cluster = lookup.cluster
         let problems = BRValidation.validate(restore, tikvImage: cluster?.tikvImage, cluster: cluster)
         if let first = problems.first {
             if try await setCondition(restore, RestoreCondition(type: .invalid, reason: "InvalidSpec", message: first.message)) {
@@ -101,7 +97,7 @@ public final class RestoreReconciler: Reconciler {
             await events.record(KubeCodec.encode(restore), .warning, reason: "FailedCreate", message: message)
             throw e
         }
-        if !restore.status.hasCondition(.scheduled) || restore.status.phase != .scheduled {
+        if !restore.hasCondition(.scheduled) || restore.status.phase != .scheduled {
             try await setCondition(restore, RestoreCondition(type: .scheduled))
         }
         return .requeue(after: timeouts.podStart)
@@ -121,11 +117,5 @@ public final class RestoreReconciler: Reconciler {
             changed = r.status.apply(condition, now: now)
         }
         return changed
-    }
-}
-
-extension RestoreStatus {
-    func hasCondition(_ type: RestoreConditionType) -> Bool {
-        conditions?.contains { $0.type == type && $0.status == .true } ?? false
     }
 }

@@ -9,6 +9,13 @@ extension Restore: APIObject { public static var resource: ResourceKind { .resto
 extension BackupSchedule: APIObject { public static var resource: ResourceKind { .backupSchedules } }
 extension TidbCluster: APIObject { public static var resource: ResourceKind { .tidbClusters } }
 
+extension KubeAPI {
+    /// An untyped object, or nil when it does not exist (Jobs, which have no Swift model here).
+    func getIfPresent(_ type: JSONValue.Type, _ kind: ResourceKind, namespace: String, name: String) async throws -> JSONValue? {
+        do { return try await get(kind, namespace: namespace, name: name) } catch let e as KubeAPIError where e.isNotFound { return nil }
+    }
+}
+
 /// What a Job's status says, as far as the controllers care.
 struct JobState {
     var exists: Bool
@@ -95,5 +102,27 @@ enum RunVerdict: Equatable {
                                  message: "the \(what) ran longer than \(GoDuration(seconds: Int64(timeouts.run.seconds))); Job \(jobName) was deleted",
                                  deleteJob: true)
             : wait(left)
+    }
+}
+
+/// The TidbCluster a BR Backup or Restore names (`spec.br.cluster` in its `clusterNamespace`).
+enum ClusterLookup {
+    enum Result {
+        /// No BR section (Dumpling / Lightning): no cluster needed.
+        case notNeeded
+        case found(TidbCluster)
+        /// The message for the `TidbClusterNotFound` condition, saying what to create.
+        case missing(String)
+
+        var cluster: TidbCluster? {
+            if case .found(let c) = self { return c }
+            return nil
+        }
+    }
+
+    static func find(_ api: any KubeAPI, br: BRConfig?, clusterNamespace: String) async throws -> Result {
+        guard let br, !br.cluster.isEmpty else { return .notNeeded }
+        if let cluster = try await api.getIfPresent(TidbCluster.self, namespace: clusterNamespace, name: br.cluster) { return .found(cluster) }
+        return .missing("TidbCluster \(clusterNamespace)/\(br.cluster) not found: create it (for a cluster outside Kubernetes, a TidbCluster with spec.pdAddresses and spec.version)")
     }
 }

@@ -147,11 +147,3 @@ final class ProbeReconciler: Reconciler, @unchecked Sendable {
     }
 }
 
-func eventually(_ timeout: TimeInterval = 90, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
-}

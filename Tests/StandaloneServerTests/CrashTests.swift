@@ -1,5 +1,6 @@
 import Foundation
 import KubeModel
+import KubeTesting
 import Testing
 
 @testable import StandaloneServer

@@ -106,15 +106,6 @@ final class Harness: @unchecked Sendable {
     }
 }
 
-/// Polls until `condition` holds (bounded), for state that changes asynchronously (job processes).
-func eventually(_ timeout: TimeInterval = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(100))
-    }
-    return try await condition()
-}
 
 enum RepoPaths {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
