@@ -57,6 +57,29 @@ let package = Package(
         .target(name: "KubeTesting", dependencies: ["KubeAPI", "KubeModel"]),
         .target(name: "AWSSigning", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
+            name: "AWSCore",
+            dependencies: [
+                "AWSSigning",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "BackupStorage",
+            dependencies: [
+                "AWSCore", "AWSSigning", "BRModel",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
+        .target(name: "TestServers"),
+        .target(
             name: "StandaloneServer",
             dependencies: [
                 "KubeModel", "BRModel", "KubeAPI",
@@ -96,6 +119,7 @@ let package = Package(
             name: "KubeClientTests",
             dependencies: ["KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird")]
         ),
+        .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "BRModel", "KubeModel", "TestServers"]),
         .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel", "KubeTesting"]),
     ],
     swiftLanguageModes: [.v6]

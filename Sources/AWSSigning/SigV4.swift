@@ -102,7 +102,7 @@ public struct SigV4Signer: Sendable {
         }
     }
 
-    static func hostHeader(_ url: URL) -> String {
+    public static func hostHeader(_ url: URL) -> String {
         let host: String = url.host(percentEncoded: false) ?? ""
         guard let port = url.port else { return host }
         let scheme: String = url.scheme ?? ""

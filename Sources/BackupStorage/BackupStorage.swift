@@ -1,0 +1,111 @@
+import Foundation
+
+/// An object under a storage's prefix. `key` is relative to the prefix.
+public struct StoredObject: Sendable, Hashable {
+    public var key: String
+    public var size: Int64
+
+    public init(key: String, size: Int64) {
+        self.key = key
+        self.size = size
+    }
+}
+
+public struct StorageListPage: Sendable {
+    public var objects: [StoredObject]
+    /// nil when the listing is complete.
+    public var next: String?
+
+    public init(objects: [StoredObject], next: String?) {
+        self.objects = objects
+        self.next = next
+    }
+}
+
+public struct DeleteFailure: Sendable, Hashable, CustomStringConvertible {
+    public var key: String
+    public var message: String
+
+    public init(key: String, message: String) {
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { "\(key): \(message)" }
+}
+
+public struct StorageError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// One place where backups live: an S3 bucket and prefix, a GCS bucket and prefix, an Azure
+/// container and prefix, or a directory. Keys are relative to the prefix and use `/`.
+public protocol BackupStorage: Sendable {
+    /// `s3://bucket/prefix` and so on, for messages.
+    var location: String { get }
+    /// Whether `deleteBatch` sends one request per batch (S3 DeleteObjects) rather than one per key.
+    var batchDeleteSize: Int? { get }
+
+    /// Up to `limit` objects whose keys start with `prefix`, in key order, from the position `token`.
+    func listPage(prefix: String, token: String?, limit: Int) async throws -> StorageListPage
+    /// The object's bytes; throws when it does not exist.
+    func read(_ key: String) async throws -> Data
+    /// The object's size, or nil when it does not exist.
+    func size(of key: String) async throws -> Int64?
+    func write(_ key: String, data: Data) async throws
+    /// Streams a local file up (multipart where the service has it).
+    func upload(file: String, to key: String) async throws
+    /// Streams an object down into a local file.
+    func download(_ key: String, to file: String) async throws
+    func delete(_ key: String) async throws
+    /// Deletes up to `batchDeleteSize` keys in one request; answers the keys that failed.
+    func deleteBatch(_ keys: [String]) async throws -> [DeleteFailure]
+}
+
+extension BackupStorage {
+    public var batchDeleteSize: Int? { nil }
+
+    public func deleteBatch(_ keys: [String]) async throws -> [DeleteFailure] {
+        var failures: [DeleteFailure] = []
+        for key in keys {
+            do { try await delete(key) } catch { failures.append(DeleteFailure(key: key, message: "\(error)")) }
+        }
+        return failures
+    }
+
+    /// Every object under `prefix`.
+    public func listAll(prefix: String = "", pageSize: Int = 1000) async throws -> [StoredObject] {
+        var all: [StoredObject] = []
+        var token: String?
+        repeat {
+            let page = try await listPage(prefix: prefix, token: token, limit: pageSize)
+            all += page.objects
+            token = page.next
+        } while token != nil
+        return all
+    }
+
+    /// The count and total bytes of the objects under `prefix`.
+    public func measure(prefix: String = "") async throws -> (objects: Int, bytes: Int64) {
+        var count = 0
+        var bytes: Int64 = 0
+        var token: String?
+        repeat {
+            let page = try await listPage(prefix: prefix, token: token, limit: 1000)
+            count += page.objects.count
+            bytes += page.objects.reduce(0) { $0 + $1.size }
+            token = page.next
+        } while token != nil
+        return (count, bytes)
+    }
+
+    public func exists(_ key: String) async throws -> Bool { try await size(of: key) != nil }
+}
+
+/// Joins a storage prefix and a relative key the way TiDB Operator's prefixed bucket does:
+/// the prefix trimmed of `/` and suffixed with one, unless it is empty.
+public func joinKey(_ prefix: String, _ key: String) -> String {
+    let p = prefix.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+    return p.isEmpty ? key : p + "/" + key
+}

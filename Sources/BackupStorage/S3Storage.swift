@@ -1,0 +1,52 @@
+import AWSCore
+import Foundation
+
+/// An S3 bucket and prefix.
+public struct S3Storage: BackupStorage {
+    public var client: S3Client
+    public var bucket: String
+    public var prefix: String
+    public var writeOptions: S3WriteOptions
+
+    public init(client: S3Client, bucket: String, prefix: String, writeOptions: S3WriteOptions = S3WriteOptions()) {
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        self.writeOptions = writeOptions
+    }
+
+    public var location: String { "s3://\(bucket)" + (prefix.isEmpty ? "" : "/\(prefix)") }
+    public var batchDeleteSize: Int? { 1000 }
+
+    func absolute(_ key: String) -> String { joinKey(prefix, key) }
+    var keyBase: String { prefix.isEmpty ? "" : prefix + "/" }
+
+    public func listPage(prefix sub: String, token: String?, limit: Int) async throws -> StorageListPage {
+        var objects: [StoredObject] = []
+        var next = token
+        repeat {
+            let page = try await client.listObjects(bucket: bucket, prefix: keyBase + sub, continuationToken: next, maxKeys: min(1000, limit - objects.count))
+            objects += page.objects.map { StoredObject(key: String($0.key.dropFirst(keyBase.count)), size: $0.size) }
+            next = page.nextContinuationToken
+        } while next != nil && objects.count < limit
+        return StorageListPage(objects: objects, next: next)
+    }
+
+    public func read(_ key: String) async throws -> Data { try await client.getObject(bucket: bucket, key: absolute(key)) }
+    public func size(of key: String) async throws -> Int64? { try await client.headObject(bucket: bucket, key: absolute(key)) }
+    public func write(_ key: String, data: Data) async throws {
+        try await client.putObject(bucket: bucket, key: absolute(key), data: data, options: writeOptions)
+    }
+    public func upload(file: String, to key: String) async throws {
+        try await client.uploadFile(file, bucket: bucket, key: absolute(key), options: writeOptions)
+    }
+    public func download(_ key: String, to file: String) async throws {
+        try await client.downloadFile(bucket: bucket, key: absolute(key), to: file)
+    }
+    public func delete(_ key: String) async throws { try await client.deleteObject(bucket: bucket, key: absolute(key)) }
+
+    public func deleteBatch(_ keys: [String]) async throws -> [DeleteFailure] {
+        let failures = try await client.deleteObjects(bucket: bucket, keys: keys.map(absolute))
+        return failures.map { DeleteFailure(key: String($0.key.dropFirst(keyBase.count)), message: "code:\($0.code) msg:\($0.message)") }
+    }
+}

@@ -1,0 +1,99 @@
+import AWSCore
+import AsyncHTTPClient
+import BRModel
+import Foundation
+
+/// Builds the storage a Backup or Restore spec names, with credentials from the process environment
+/// (the Job's env: keys from the Secret, or the pod's identity).
+public struct StorageFactory: Sendable {
+    public var environment: [String: String]
+    public var http: HTTPClient
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, http: HTTPClient = .shared) {
+        self.environment = environment
+        self.http = http
+    }
+
+    /// The bucket and prefix after TiDB Operator's normalisation (reference 6.4.1): sub-paths of the
+    /// bucket move into the prefix.
+    public static func normalise(bucket: String, prefix: String) -> (bucket: String, prefix: String) {
+        let trim = CharacterSet(charactersIn: "/")
+        let joined = bucket.trimmingCharacters(in: trim) + "/" + prefix.trimmingCharacters(in: trim)
+        guard let slash = joined.firstIndex(of: "/") else { return (joined, "") }
+        return (String(joined[..<slash]), String(joined[joined.index(after: slash)...]).trimmingCharacters(in: trim))
+    }
+
+    /// The endpoint of an S3 provider (seed 000's list) when the spec gives none.
+    public static func defaultEndpoint(provider: String, region: String) -> String? {
+        switch provider {
+        case "aws", "": region == "us-east-1" ? "https://s3.amazonaws.com" : "https://s3.\(region).amazonaws.com"
+        case "alibaba": "https://oss-\(region).aliyuncs.com"
+        case "digitalocean": "https://\(region).digitaloceanspaces.com"
+        case "dreamhost": "https://objects-us-east-1.dream.io"
+        case "ibmcos": "https://s3.\(region).cloud-object-storage.appdomain.cloud"
+        case "netease": "https://nos-\(region).126.net"
+        case "wasabi": region == "us-east-1" ? "https://s3.wasabisys.com" : "https://s3.\(region).wasabisys.com"
+        default: nil
+        }
+    }
+
+    /// Path-style unless the provider is one that only serves virtual-host addressing;
+    /// `forcePathStyle` wins (reference 6.4.1).
+    public static func pathStyle(provider: String, forcePathStyle: Bool?) -> Bool {
+        forcePathStyle ?? !(provider == "alibaba" || provider == "netease")
+    }
+
+    public func s3Endpoint(_ s3: S3StorageProvider) throws -> S3Endpoint {
+        let region = nonEmpty(s3.region) ?? nonEmpty(environment["AWS_REGION"]) ?? "us-east-1"
+        let provider = s3.provider.rawValue
+        let text: String
+        if let endpoint = nonEmpty(s3.endpoint) {
+            text = endpoint
+        } else if let fallback = Self.defaultEndpoint(provider: provider, region: region) {
+            text = fallback
+        } else {
+            throw StorageError("spec.s3.endpoint is required for provider \(provider)")
+        }
+        guard let url = URL(string: text), let scheme = url.scheme, scheme == "http" || scheme == "https", url.host != nil else {
+            throw StorageError("spec.s3.endpoint \(text) is not an http(s) URL with a host")
+        }
+        return S3Endpoint(base: url, region: region, pathStyle: Self.pathStyle(provider: provider, forcePathStyle: s3.forcePathStyle))
+    }
+
+    /// The storage for a spec; `prefix` overrides the spec's prefix when given.
+    public func make(_ spec: StorageProvider, credentials: CredentialProvider? = nil) throws -> any BackupStorage {
+        switch spec.type {
+        case .s3:
+            let s3 = spec.s3!
+            let (bucket, prefix) = Self.normalise(bucket: s3.bucket ?? "", prefix: s3.prefix ?? "")
+            guard !bucket.isEmpty else { throw StorageError("spec.s3.bucket is empty") }
+            let client = S3Client(endpoint: try s3Endpoint(s3), credentials: credentials ?? CredentialProvider.defaultChain(environment: environment, http: http),
+                                  http: http)
+            let options = S3WriteOptions(acl: nonEmpty(s3.acl), storageClass: nonEmpty(s3.storageClass), sse: nonEmpty(s3.sse))
+            return S3Storage(client: client, bucket: bucket, prefix: prefix, writeOptions: options)
+        case .local:
+            let local = spec.local!
+            return LocalStorage(root: cleanPath(local.volumeMount.mountPath + "/" + (local.prefix ?? "")))
+        case .gcs, .azblob:
+            throw StorageError("storage \(spec.type.rawValue) is not supported by this build yet")
+        case .unknown:
+            throw StorageError("no storage given: set one of spec.s3, spec.gcs, spec.azblob, spec.local")
+        }
+    }
+}
+
+func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
+
+/// `path.Clean` for absolute and relative paths: no empty or `.` segments, `..` resolved.
+func cleanPath(_ p: String) -> String {
+    let absolute = p.hasPrefix("/")
+    var parts: [Substring] = []
+    for part in p.split(separator: "/") {
+        if part == "." { continue }
+        if part == "..", let last = parts.last, last != ".." { parts.removeLast(); continue }
+        if part == "..", absolute { continue }
+        parts.append(part)
+    }
+    let joined = parts.joined(separator: "/")
+    return absolute ? "/" + joined : (joined.isEmpty ? "." : joined)
+}

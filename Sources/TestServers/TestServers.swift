@@ -1,0 +1,131 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Servers the tests run against (moto for S3/STS/EC2, a GCS emulator), started on 127.0.0.1 once
+/// per test process and killed when it exits.
+public enum TestServers {
+    /// `Tests/Fixtures` of this package.
+    public static let fixtures: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Tests/Fixtures").path
+    }()
+
+    public struct Moto: Sendable {
+        public var endpoint: String
+        public var port: Int
+        public var accessKeyID: String
+        public var secretAccessKey: String
+        public var roleArn: String
+    }
+
+    public struct GCS: Sendable {
+        public var endpoint: String
+    }
+
+    static let motoTask = Task { try startMoto() }
+    static let gcsTask = Task { try startGCS() }
+
+    /// The shared moto server, with signature checks on after its set-up actions.
+    public static func moto() async throws -> Moto { try await motoTask.value }
+    public static func gcs() async throws -> GCS { try await gcsTask.value }
+
+    nonisolated(unsafe) static var children: [pid_t] = []
+    static let lock = NSLock()
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Starts a long-running child; it is SIGKILLed when the test process exits.
+    static func spawn(_ args: [String], environment: [String: String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = FileHandle(forWritingAtPath: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        lock.lock()
+        children.append(p.processIdentifier)
+        let first = children.count == 1
+        lock.unlock()
+        if first {
+            atexit {
+                TestServers.lock.lock()
+                for pid in TestServers.children { kill(pid, SIGKILL) }
+                TestServers.lock.unlock()
+            }
+        }
+        return p
+    }
+
+    public static func run(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func waitForHTTP(_ url: String, process: Process, name: String) throws {
+        for _ in 0..<300 {
+            if !process.isRunning { throw ServerError("\(name) exited at start") }
+            if (try? run(["curl", "-s", "-o", "/dev/null", url]))?.status == 0 { return }
+            usleep(100_000)
+        }
+        throw ServerError("\(name) did not answer at \(url) within 30 s")
+    }
+
+    public struct ServerError: Error, CustomStringConvertible {
+        public var description: String
+        init(_ d: String) { description = d }
+    }
+
+    static func startMoto() throws -> Moto {
+        let port = freePort()
+        let endpoint = "http://127.0.0.1:\(port)"
+        // Seven set-up actions (IAM) go through unsigned; everything after is signature-checked.
+        let process = try spawn(["python3", fixtures + "/moto_server.py", "-H", "127.0.0.1", "-p", String(port)],
+                                environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "7", "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"],
+                                log: NSTemporaryDirectory() + "moto-\(port).log")
+        try waitForHTTP("\(endpoint)/moto-api/", process: process, name: "moto (pip install 'moto[server]')")
+        let (status, output) = try run(["python3", fixtures + "/moto_setup.py", endpoint])
+        guard status == 0, let line = output.split(separator: "\n").last,
+              let doc = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String],
+              let id = doc["accessKeyId"], let secret = doc["secretAccessKey"], let role = doc["roleArn"]
+        else { throw ServerError("moto set-up failed: \(output)") }
+        return Moto(endpoint: endpoint, port: port, accessKeyID: id, secretAccessKey: secret, roleArn: role)
+    }
+
+    static func startGCS() throws -> GCS {
+        let port = freePort()
+        let endpoint = "http://127.0.0.1:\(port)"
+        let process = try spawn(["gcp-storage-emulator", "start", "--host", "127.0.0.1", "--port", String(port), "--in-memory"],
+                                environment: [:], log: NSTemporaryDirectory() + "gcs-\(port).log")
+        try waitForHTTP("\(endpoint)/", process: process, name: "GCS emulator (pip install gcp-storage-emulator)")
+        return GCS(endpoint: endpoint)
+    }
+}
