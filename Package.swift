@@ -79,6 +79,7 @@ let package = Package(
             ]
         ),
         .target(name: "TestServers"),
+        .target(name: "BackupManager", dependencies: ["BRModel", "BackupOperator", "BackupStorage", "KubeAPI", "KubeModel"]),
         .target(
             name: "StandaloneServer",
             dependencies: [
@@ -104,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "TidbBackupManager",
             dependencies: [
-                "KubeModel", "BRModel",
+                "KubeModel", "BRModel", "BackupManager", "KubeAPI", "KubeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -120,6 +121,8 @@ let package = Package(
             dependencies: ["KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "BRModel", "KubeModel", "TestServers"]),
+        .testTarget(name: "BackupManagerTests", dependencies: ["BackupManager", "BRModel", "KubeModel", "KubeTesting", "KubeAPI", "BackupStorage"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "AWSCore", "AWSSigning", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "TestServers"]),
         .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel", "KubeTesting"]),
     ],
     swiftLanguageModes: [.v6]

@@ -41,20 +41,7 @@ extension BackupStatus {
     /// Records a step of progress (reference 6.5): a new step closes the previous one at 100%; an
     /// existing step only moves forward.
     public mutating func recordProgress(step: String, percent: Double, now: Time) {
-        var list = progresses ?? []
-        if let i = list.firstIndex(where: { $0.step == step }) {
-            if percent > (list[i].progress ?? 0) {
-                list[i].progress = percent
-                list[i].lastTransitionTime = now
-            }
-        } else {
-            if !list.isEmpty, (list[list.count - 1].progress ?? 0) < 100 {
-                list[list.count - 1].progress = 100
-                list[list.count - 1].lastTransitionTime = now
-            }
-            list.append(Progress(step: step, progress: percent, lastTransitionTime: now))
-        }
-        progresses = list
+        BRStatusMath.record(&progresses, step: step, percent: percent, now: now)
     }
 
     /// Records a BR operation (reference 6.5): newest first, unique by id, at most 10; empty ids ignored.
@@ -77,6 +64,11 @@ extension BackupStatus {
 }
 
 extension RestoreStatus {
+    /// Records a step of progress, as for Backups.
+    public mutating func recordProgress(step: String, percent: Double, now: Time) {
+        BRStatusMath.record(&progresses, step: step, percent: percent, now: now)
+    }
+
     /// Applies a condition with the Restore rules of reference 1.9: the phase always follows the type
     /// (even for status False); conditions are unique by type; the old time is kept when the status is
     /// unchanged. Returns whether anything changed.
@@ -103,6 +95,24 @@ extension RestoreStatus {
 
 /// Figures written into status (reference 8.12).
 public enum BRStatusMath {
+    /// A new step closes the previous one at 100%; an existing step only moves forward (reference 6.5).
+    public static func record(_ progresses: inout [Progress]?, step: String, percent: Double, now: Time) {
+        var list = progresses ?? []
+        if let i = list.firstIndex(where: { $0.step == step }) {
+            if percent > (list[i].progress ?? 0) {
+                list[i].progress = percent
+                list[i].lastTransitionTime = now
+            }
+        } else {
+            if !list.isEmpty, (list[list.count - 1].progress ?? 0) < 100 {
+                list[list.count - 1].progress = 100
+                list[list.count - 1].lastTransitionTime = now
+            }
+            list.append(Progress(step: step, progress: percent, lastTransitionTime: now))
+        }
+        progresses = list
+    }
+
     /// `timeCompleted - timeStarted` as Go prints durations (`4m0s`, `1h2m3s`, `45s`).
     public static func timeTaken(from start: Time, to end: Time) -> String {
         GoDuration(seconds: end.unixSeconds - start.unixSeconds).description

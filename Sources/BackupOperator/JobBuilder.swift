@@ -266,6 +266,12 @@ public struct JobBuilder: Sendable {
     }
 
     /// The TiDB client certificate of a Dumpling or Lightning job, when one is named.
+    /// A cluster outside Kubernetes names its PD endpoints (`spec.pdAddresses`); the backup manager
+    /// then uses them instead of the `<cluster>-pd.<namespace>:2379` service name.
+    static func addPD(_ cluster: TidbCluster, _ parts: inout PodParts) {
+        if let pds = cluster.spec.pdAddresses?.filter({ !$0.isEmpty }), !pds.isEmpty { parts.args.append("--pd=\(pds.joined(separator: ","))") }
+    }
+
     static func addClientTLSSecret(_ secret: String?, parts: inout PodParts) {
         guard let secret, !secret.isEmpty else { return }
         parts.volumes.append(secretVolume("tidb-client-tls", secret))
@@ -332,6 +338,7 @@ public struct JobBuilder: Sendable {
                              args: ["backup", "--namespace=\(ns)", "--backupName=\(backup.name)"], containerName: "backup")
         if !tag.isEmpty { parts.args.append("--tikvVersion=\(tag)") }
         parts.args.append("--mode=snapshot")
+        Self.addPD(cluster, &parts)
         brTLS(cluster: cluster, access: backup.spec.from, parts: &parts)
         Self.addBinaryCopy("br", image: Self.toolImage(backup.spec.toolImage, default: "pingcap/br", tikvTag: tag), from: "/br",
                            dir: "/var/lib/br-bin", resources: backup.spec.resources, parts: &parts)
@@ -404,6 +411,7 @@ public struct JobBuilder: Sendable {
         var parts = PodParts(env: merged(env, user: restore.spec.env),
                              args: ["restore", "--namespace=\(ns)", "--restoreName=\(restore.name)"], containerName: "restore")
         if !tag.isEmpty { parts.args.append("--tikvVersion=\(tag)") }
+        Self.addPD(cluster, &parts)
         if restore.spec.effectiveRestoreMode.rawValue == "pitr" {
             parts.args.append("--mode=pitr")
             if let ts = restore.spec.pitrRestoredTs, !ts.isEmpty { parts.args.append("--pitrRestoredTs=\(ts)") }

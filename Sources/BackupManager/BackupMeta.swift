@@ -1,0 +1,133 @@
+import Foundation
+
+/// The protobuf wire format, read only (varints, fixed 32/64, length-delimited).
+struct ProtoReader {
+    let bytes: [UInt8]
+    var i = 0
+
+    init(_ data: Data) { bytes = Array(data) }
+    init(_ bytes: ArraySlice<UInt8>) { self.bytes = Array(bytes) }
+
+    var atEnd: Bool { i >= bytes.count }
+
+    mutating func varint() throws -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            i += 1
+            result |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return result }
+            shift += 7
+            if shift > 63 { throw ArgumentError("backupmeta: varint too long") }
+        }
+        throw ArgumentError("backupmeta: truncated varint")
+    }
+
+    /// The next field: (number, wire type, varint value or nil, bytes or nil).
+    mutating func field() throws -> (number: UInt64, varint: UInt64?, bytes: ArraySlice<UInt8>?) {
+        let key = try varint()
+        let number = key >> 3
+        switch key & 7 {
+        case 0: return (number, try varint(), nil)
+        case 1:
+            guard i + 8 <= bytes.count else { throw ArgumentError("backupmeta: truncated fixed64") }
+            var v: UInt64 = 0
+            for k in 0..<8 { v |= UInt64(bytes[i + k]) << (8 * UInt64(k)) }
+            i += 8
+            return (number, v, nil)
+        case 2:
+            let n = Int(try varint())
+            guard n >= 0, i + n <= bytes.count else { throw ArgumentError("backupmeta: truncated field \(number)") }
+            defer { i += n }
+            return (number, nil, bytes[i..<i + n])
+        case 5:
+            guard i + 4 <= bytes.count else { throw ArgumentError("backupmeta: truncated fixed32") }
+            var v: UInt64 = 0
+            for k in 0..<4 { v |= UInt64(bytes[i + k]) << (8 * UInt64(k)) }
+            i += 4
+            return (number, v, nil)
+        default:
+            throw ArgumentError("backupmeta: unsupported wire type \(key & 7) for field \(number)")
+        }
+    }
+}
+
+/// What we read of BR's `backupmeta` (kvproto `backup.BackupMeta`): the versions, the declared size,
+/// and the data files, either inline (`files`, field 4) or in the split format (`file_index`, field 13,
+/// whose `meta_files` name further MetaFile objects in storage).
+public struct BackupMetaSummary: Sendable, Equatable {
+    public var startVersion: UInt64 = 0
+    public var endVersion: UInt64 = 0
+    /// `backup_size` (field 25), written by newer BR.
+    public var backupSize: UInt64 = 0
+    /// Sum of `size` of the inline files.
+    public var inlineFilesSize: UInt64 = 0
+    /// Sum of `size` of the data files listed in `file_index`.
+    public var indexedFilesSize: UInt64 = 0
+    /// Names of further MetaFile objects (split format).
+    public var metaFileNames: [String] = []
+    public var encodedSize: Int = 0
+    public var clusterVersion: String = ""
+
+    public init() {}
+
+    public static func parse(_ data: Data) throws -> BackupMetaSummary {
+        var summary = BackupMetaSummary()
+        summary.encodedSize = data.count
+        var r = ProtoReader(data)
+        while !r.atEnd {
+            let f = try r.field()
+            switch f.number {
+            case 2: summary.clusterVersion = String(decoding: f.bytes ?? [], as: UTF8.self)
+            case 4: summary.inlineFilesSize += try fileSize(f.bytes ?? [])
+            case 5: summary.startVersion = f.varint ?? 0
+            case 6: summary.endVersion = f.varint ?? 0
+            case 13:
+                let (size, names) = try metaFile(f.bytes ?? [])
+                summary.indexedFilesSize += size
+                summary.metaFileNames += names
+            case 25: summary.backupSize = f.varint ?? 0
+            default: break
+            }
+        }
+        return summary
+    }
+
+    /// `File.size` (field 11) and `File.name` (field 1).
+    static func file(_ bytes: ArraySlice<UInt8>) throws -> (name: String, size: UInt64) {
+        var r = ProtoReader(bytes)
+        var name = ""
+        var size: UInt64 = 0
+        while !r.atEnd {
+            let f = try r.field()
+            if f.number == 1 { name = String(decoding: f.bytes ?? [], as: UTF8.self) }
+            if f.number == 11 { size = f.varint ?? 0 }
+        }
+        return (name, size)
+    }
+
+    static func fileSize(_ bytes: ArraySlice<UInt8>) throws -> UInt64 { try file(bytes).size }
+
+    /// A MetaFile: data file sizes (field 2) and the names of nested meta files (field 1).
+    public static func metaFile(_ bytes: ArraySlice<UInt8>) throws -> (dataSize: UInt64, metaFiles: [String]) {
+        var r = ProtoReader(bytes)
+        var size: UInt64 = 0
+        var names: [String] = []
+        while !r.atEnd {
+            let f = try r.field()
+            if f.number == 1 { names.append(try file(f.bytes ?? []).name) }
+            if f.number == 2 { size += try fileSize(f.bytes ?? []) }
+        }
+        return (size, names)
+    }
+}
+
+/// Dumpling's `metadata` file: the `Pos:` line holds the snapshot TSO (reference 6.5).
+public func dumplingCommitTs(_ metadata: String) -> String? {
+    for line in metadata.split(whereSeparator: \.isNewline) where line.contains("Pos") {
+        let parts = line.split(separator: ":", omittingEmptySubsequences: false)
+        if parts.count == 2 { return parts[1].trimmingCharacters(in: .whitespaces) }
+    }
+    return nil
+}

@@ -1,0 +1,468 @@
+import BRModel
+import BackupOperator
+import BackupStorage
+import Foundation
+import KubeAPI
+import KubeModel
+
+/// Where the tools are: TiDB Operator's in-pod paths first, then a configured command (which may be
+/// a launcher such as `tiup br:v8.5.0`), then `PATH`.
+public struct ToolLocator: Sendable {
+    public var environment: [String: String]
+    public var fileExists: @Sendable (String) -> Bool
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment,
+                fileExists: @escaping @Sendable (String) -> Bool = { FileManager.default.isExecutableFile(atPath: $0) }) {
+        self.environment = environment
+        self.fileExists = fileExists
+    }
+
+    public enum Tool: String, Sendable {
+        case br, dumpling, lightning = "tidb-lightning"
+        var inPodPaths: [String] {
+            switch self {
+            case .br: ["/var/lib/br-bin/br"]
+            case .dumpling: ["/var/lib/dumpling-bin/dumpling", "/dumpling"]
+            case .lightning: ["/var/lib/lightning-bin/tidb-lightning", "/tidb-lightning"]
+            }
+        }
+        var configVariable: String {
+            switch self {
+            case .br: "TIDB_BACKUP_MANAGER_BR"
+            case .dumpling: "TIDB_BACKUP_MANAGER_DUMPLING"
+            case .lightning: "TIDB_BACKUP_MANAGER_LIGHTNING"
+            }
+        }
+    }
+
+    /// The executable and the arguments that come before the tool's own.
+    public func locate(_ tool: Tool) throws -> (executable: String, prefix: [String]) {
+        for path in tool.inPodPaths where fileExists(path) { return (path, []) }
+        if let configured = environment[tool.configVariable], !configured.isEmpty {
+            let words = configured.split(separator: " ").map(String.init)
+            return (try resolve(words[0], tool: tool), Array(words.dropFirst()))
+        }
+        return (try resolve(tool.rawValue, tool: tool), [])
+    }
+
+    func resolve(_ name: String, tool: Tool) throws -> String {
+        if name.contains("/") {
+            guard fileExists(name) else { throw ArgumentError("\(tool.configVariable) names \(name), which is not an executable file") }
+            return name
+        }
+        for dir in (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where fileExists("\(dir)/\(name)") {
+            return "\(dir)/\(name)"
+        }
+        throw ArgumentError("\(tool.rawValue) not found: looked in \(tool.inPodPaths.joined(separator: ", ")), \(tool.configVariable) and PATH")
+    }
+}
+
+/// Flags shared by the sub-commands, as TiDB Operator's Job passes them.
+public struct ManagerOptions: Sendable {
+    public var namespace: String
+    public var name: String
+    public var tikvVersion: String = "4.0"
+    public var clientTLS = false
+    public var clusterTLS = false
+    public var skipClientCA = false
+    public var mode: String = "snapshot"
+    public var pitrRestoredTs: String = "0"
+    /// PD addresses given by the operator (a TidbCluster's `spec.pdAddresses`); otherwise derived.
+    public var pd: String?
+    public var dryRun = false
+
+    public init(namespace: String, name: String) {
+        self.namespace = namespace
+        self.name = name
+    }
+}
+
+public struct ManagerError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The job side: reads its object, runs the tool, writes the conditions and results.
+public struct Manager: Sendable {
+    public var api: any KubeAPI
+    public var storageFactory: StorageFactory
+    public var tools: ToolLocator
+    public var environment: [String: String]
+    public var log: @Sendable (String) -> Void
+    public var now: @Sendable () -> Date = Date.init
+    /// Delays between `backupmeta` read attempts (reference 6.2: 1 s doubling, 6 steps).
+    public var metaRetryDelays: [Duration] = [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(32)]
+
+    public init(api: any KubeAPI, environment: [String: String] = ProcessInfo.processInfo.environment,
+                log: @escaping @Sendable (String) -> Void = { writeLogLine($0) }) {
+        self.api = api
+        self.environment = environment
+        storageFactory = StorageFactory(environment: environment)
+        tools = ToolLocator(environment: environment)
+        self.log = log
+    }
+
+    var secretValues: [String] {
+        let names = ["AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY", "AWS_SESSION_TOKEN", "BACKUP_MANAGER_PASSWORD", "GCS_SERVICE_ACCOUNT_JSON_KEY",
+                     "AZURE_STORAGE_KEY", "AZURE_CLIENT_SECRET"]
+        return names.compactMap { environment[$0] }.filter { !$0.isEmpty }
+    }
+
+    var redactor: Redactor { Redactor(secrets: secretValues) }
+
+    // MARK: status
+
+    func updateBackup(_ options: ManagerOptions, _ change: @escaping (inout Backup) -> Void) async throws {
+        for attempt in 0..<10 {
+            var backup = try await api.get(Backup.self, namespace: options.namespace, name: options.name)
+            let before = backup
+            change(&backup)
+            if backup == before { return }
+            do {
+                _ = try await api.updateStatus(backup)
+                return
+            } catch let e as KubeAPIError where (e.isConflict || e.code >= 500) && attempt < 9 {
+                try await Task.sleep(for: .milliseconds(100 * (attempt + 1)))
+            }
+        }
+    }
+
+    func backupCondition(_ options: ManagerOptions, _ type: BackupConditionType, reason: String? = nil, message: String? = nil,
+                         status: ConditionStatus = .true, extra: @escaping (inout BackupStatus) -> Void = { _ in }) async throws {
+        let now = Time(self.now())
+        let message = message.map { redactor($0) }
+        try await updateBackup(options) { b in
+            extra(&b.status)
+            b.status.apply(BackupCondition(type: type, status: status, reason: reason, message: message), now: now)
+        }
+    }
+
+    func updateRestore(_ options: ManagerOptions, _ change: @escaping (inout Restore) -> Void) async throws {
+        for attempt in 0..<10 {
+            var restore = try await api.get(Restore.self, namespace: options.namespace, name: options.name)
+            let before = restore
+            change(&restore)
+            if restore == before { return }
+            do {
+                _ = try await api.updateStatus(restore)
+                return
+            } catch let e as KubeAPIError where (e.isConflict || e.code >= 500) && attempt < 9 {
+                try await Task.sleep(for: .milliseconds(100 * (attempt + 1)))
+            }
+        }
+    }
+
+    func restoreCondition(_ options: ManagerOptions, _ type: RestoreConditionType, reason: String? = nil, message: String? = nil,
+                          extra: @escaping (inout RestoreStatus) -> Void = { _ in }) async throws {
+        let now = Time(self.now())
+        let message = message.map { redactor($0) }
+        try await updateRestore(options) { r in
+            extra(&r.status)
+            r.status.apply(RestoreCondition(type: type, reason: reason, message: message), now: now)
+        }
+    }
+
+    // MARK: plan
+
+    /// The argv and environment names of a run, secrets shown as `<redacted>`.
+    public struct Plan: Sendable {
+        public var tool: String
+        public var argv: [String]
+        public var environment: [String]
+
+        public func render() -> String {
+            (["tool: \(tool)"] + argv.map { "  \($0)" } + ["env:"] + environment.map { "  \($0)" }).joined(separator: "\n")
+        }
+    }
+
+    public func pd(_ options: ManagerOptions, br: BRConfig) -> String {
+        if let pd = options.pd, !pd.isEmpty { return pd }
+        return ToolArguments.defaultPD(br: br, namespace: options.namespace)
+    }
+
+    // MARK: backup
+
+    public func backup(_ options: ManagerOptions) async throws {
+        let backup: Backup
+        do {
+            backup = try await api.get(Backup.self, namespace: options.namespace, name: options.name)
+        } catch let e as KubeAPIError where e.isNotFound {
+            throw ManagerError("backup \(options.namespace)/\(options.name) not found")
+        }
+        guard let br = backup.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
+        let mode = backup.spec.backupMode ?? .snapshot
+        guard mode == .snapshot, options.mode == "snapshot" else {
+            try await backupCondition(options, .failed, reason: "NotSupported", message: "backup mode \(options.mode) is not supported by this backup manager yet")
+            throw ManagerError("backup mode \(options.mode) is not supported yet")
+        }
+        let argv = try ToolArguments.brBackup(backup, pd: pd(options, br: br), clusterTLS: options.clusterTLS)
+        if options.dryRun {
+            log(Plan(tool: "br", argv: argv, environment: environmentNames()).render())
+            return
+        }
+        if backup.status.phase != .scheduled || backup.status.has(.restart) {
+            try await backupCondition(options, .restart)
+        }
+        let path: String
+        do {
+            path = try ToolArguments.storagePath(backup.spec.storage)
+        } catch {
+            try await backupCondition(options, .failed, reason: "GetBackupRemotePathFailed", message: "\(error)")
+            throw error
+        }
+        let started = Time(now())
+        try await backupCondition(options, .prepare, extra: { $0.backupPath = path })
+        if backup.spec.from != nil {
+            log("spec.from is set: the TiDB GC life-time guard is not built in this backup manager yet; BR keeps its own GC safepoint during the backup")
+        }
+        try await backupCondition(options, .running, extra: { $0.timeStarted = started })
+        let (exe, prefix) = try tools.locate(.br)
+        let result = try await ToolRunner(redact: redactor, log: log).run(exe, prefix + argv, environment: toolEnvironment())
+        guard result.succeeded else {
+            let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
+            try await backupCondition(options, .failed, reason: "BackupDataToRemoteFailed", message: message)
+            throw ManagerError(message)
+        }
+        let meta: BackupMetaSummary
+        let size: Int64
+        do {
+            let storage = try storageFactory.make(backup.spec.storage)
+            meta = try await readBackupMeta(storage)
+            size = try await backupSize(meta, storage: storage)
+        } catch {
+            try await backupCondition(options, .failed, reason: "GetBackupMetadataFailed", message: "read backupmeta of \(path): \(error)")
+            throw error
+        }
+        let completed = Time(now())
+        try await backupCondition(options, .complete, extra: { s in
+            s.timeStarted = started
+            s.complete(at: completed)
+            s.backupSize = size
+            s.backupSizeReadable = BRStatusMath.readableSize(size)
+            s.commitTs = String(meta.endVersion)
+        })
+        log("backup \(options.namespace)/\(options.name) complete: \(size) bytes, commitTs \(meta.endVersion)")
+    }
+
+    func readBackupMeta(_ storage: any BackupStorage) async throws -> BackupMetaSummary {
+        var lastError: Error = ManagerError("backupmeta not read")
+        for (attempt, delay) in ([Duration.zero] + metaRetryDelays).enumerated() {
+            if attempt > 0 { try await Task.sleep(for: delay) }
+            do {
+                return try BackupMetaSummary.parse(try await storage.read("backupmeta"))
+            } catch {
+                lastError = error
+                if "\(error)".contains("not exist") || "\(error)".contains("NoSuchKey") { break }
+            }
+        }
+        throw lastError
+    }
+
+    /// `backup_size` when BR wrote it; else the inline files (old format); else, for the split format
+    /// (where TiDB Operator reports only the meta's own size), the data files of the index and its meta
+    /// files; else what the storage holds under the prefix.
+    func backupSize(_ meta: BackupMetaSummary, storage: any BackupStorage) async throws -> Int64 {
+        if meta.backupSize > 0 { return Int64(meta.backupSize) }
+        if meta.inlineFilesSize > 0 { return Int64(meta.encodedSize) + Int64(meta.inlineFilesSize) }
+        var total = meta.indexedFilesSize
+        var pending = meta.metaFileNames
+        var seen = Set<String>()
+        while let name = pending.popLast(), seen.insert(name).inserted, seen.count < 100_000 {
+            let (size, more) = try BackupMetaSummary.metaFile(ArraySlice(try await storage.read(name)))
+            total += size
+            pending += more
+        }
+        if total > 0 { return Int64(total) }
+        return try await storage.measure().bytes
+    }
+
+    func environmentNames() -> [String] {
+        let secretNames: Set = ["AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "BACKUP_MANAGER_PASSWORD",
+                                "GCS_SERVICE_ACCOUNT_JSON_KEY", "AZURE_STORAGE_KEY", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_ID"]
+        let relevant = ["S3_", "AWS_", "GCS_", "AZURE_", "BR_", "BACKUP_MANAGER_", "TZ"]
+        return environment.keys.filter { k in relevant.contains { k.hasPrefix($0) } }.sorted().map { k in
+            secretNames.contains(k) ? "\(k)=<redacted>" : "\(k)=\(environment[k]!)"
+        }
+    }
+
+    /// The tools' environment: ours, with `BR_LOG_TO_TERM` as the Job sets it.
+    func toolEnvironment() -> [String: String] {
+        var env = environment
+        if env["BR_LOG_TO_TERM"] == nil { env["BR_LOG_TO_TERM"] = "\u{1}" }
+        return env
+    }
+
+    // MARK: restore
+
+    public func restore(_ options: ManagerOptions) async throws {
+        let restore: Restore
+        do {
+            restore = try await api.get(Restore.self, namespace: options.namespace, name: options.name)
+        } catch let e as KubeAPIError where e.isNotFound {
+            throw ManagerError("restore \(options.namespace)/\(options.name) not found")
+        }
+        guard let br = restore.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
+        let argv = try ToolArguments.brRestore(restore, pd: pd(options, br: br), clusterTLS: options.clusterTLS, pitrRestoredTs: options.pitrRestoredTs)
+        if options.dryRun {
+            log(Plan(tool: "br", argv: argv, environment: environmentNames()).render())
+            return
+        }
+        let started = Time(now())
+        try await restoreCondition(options, .running, extra: { s in if s.timeStarted == nil { s.timeStarted = started } })
+        let (exe, prefix) = try tools.locate(.br)
+        let progress = ProgressPublisher(manager: self, options: options)
+        let result = try await ToolRunner(redact: redactor, log: log).run(exe, prefix + argv, environment: toolEnvironment()) { _, line in
+            if let p = BRLog.progress(line) { progress.record(step: p.step, percent: Double(p.progress) ?? 0) }
+            if let op = BRLog.operation(line, now: Time(Date())) { progress.record(operation: op) }
+        }
+        await progress.flush()
+        guard result.succeeded else {
+            let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
+            try await restoreCondition(options, .failed, reason: "RestoreDataFromRemoteFailed", message: message)
+            throw ManagerError(message)
+        }
+        let commitTs: UInt64
+        do {
+            commitTs = try await readBackupMeta(try storageFactory.make(restore.spec.storage)).endVersion
+        } catch {
+            try await restoreCondition(options, .failed, reason: "GetCommitTsFailed", message: "\(error)")
+            throw error
+        }
+        let completed = Time(now())
+        try await restoreCondition(options, .complete, extra: { s in
+            if s.timeStarted == nil { s.timeStarted = started }
+            s.timeCompleted = completed
+            if let start = s.timeStarted { s.timeTaken = BRStatusMath.timeTaken(from: start, to: completed) }
+            s.commitTs = String(commitTs)
+        })
+        log("restore \(options.namespace)/\(options.name) complete, commitTs \(commitTs)")
+    }
+
+    // MARK: clean
+
+    public func clean(_ options: ManagerOptions) async throws {
+        let backup: Backup
+        do {
+            backup = try await api.get(Backup.self, namespace: options.namespace, name: options.name)
+        } catch let e as KubeAPIError where e.isNotFound {
+            throw ManagerError("backup \(options.namespace)/\(options.name) not found")
+        }
+        guard let path = backup.status.backupPath, !path.isEmpty else {
+            try await backupCondition(options, .failed, reason: "BackupPathIsEmpty", message: "backup \(options.namespace)/\(options.name) has no status.backupPath")
+            throw ManagerError("backup \(options.namespace)/\(options.name) has no status.backupPath")
+        }
+        if options.dryRun {
+            log("clean: would delete every object under \(path)")
+            return
+        }
+        do {
+            if backup.spec.br == nil {
+                // A Dumpling archive: the object itself and a leftover upload.
+                var storage = backup.spec.storage
+                storage.prefix = ""
+                let store = try storageFactory.make(storage)
+                let key = try archiveKey(path, storage: backup.spec.storage)
+                try await store.delete(key)
+                try await store.delete(key + ".tmp")
+            } else {
+                var settings = CleanSettings()
+                if let o = backup.spec.cleanOption {
+                    if let v = o.pageSize, v > 0 { settings.pageSize = Int(v) }
+                    if let v = o.retryCount, v > 0 { settings.retryCount = v }
+                    settings.backoffEnabled = o.backoffEnabled ?? false
+                    settings.disableBatchConcurrency = o.disableBatchConcurrency ?? false
+                    if let v = o.batchConcurrency, v > 0 { settings.batchConcurrency = Int(v) }
+                    if let v = o.routineConcurrency, v > 0 { settings.routineConcurrency = Int(v) }
+                }
+                let report = try await Cleaner(storage: try storageFactory.make(backup.spec.storage), settings: settings).clean()
+                log("clean of \(path): \(report.deleted) objects deleted in \(report.requests) requests, \(report.rounds) round(s)")
+            }
+        } catch {
+            try await backupCondition(options, .cleanFailed, reason: "CleanBackupDataFailed", message: "clean \(path): \(error)")
+            throw error
+        }
+        try await backupCondition(options, .clean)
+    }
+
+    /// The archive's key within the bucket, from `s3://bucket/prefix/backup-….tgz`.
+    func archiveKey(_ path: String, storage: StorageProvider) throws -> String {
+        guard let scheme = path.range(of: "://") else { throw ManagerError("backupPath \(path) has no scheme") }
+        let rest = path[scheme.upperBound...]
+        guard let slash = rest.firstIndex(of: "/") else { throw ManagerError("backupPath \(path) names no object") }
+        return String(rest[rest.index(after: slash)...])
+    }
+}
+
+/// Collects progress and BR operations from output lines and writes them at most every second.
+final class ProgressPublisher: @unchecked Sendable {
+    let manager: Manager
+    let options: ManagerOptions
+    let lock = NSLock()
+    var steps: [(String, Double)] = []
+    var operations: [BROperation] = []
+    var task: Task<Void, Never>?
+
+    init(manager: Manager, options: ManagerOptions) {
+        self.manager = manager
+        self.options = options
+    }
+
+    func record(step: String, percent: Double) {
+        lock.lock()
+        steps.append((step, percent))
+        scheduleLocked()
+        lock.unlock()
+    }
+
+    func record(operation: BROperation) {
+        lock.lock()
+        operations.append(operation)
+        scheduleLocked()
+        lock.unlock()
+    }
+
+    func scheduleLocked() {
+        guard task == nil else { return }
+        task = Task {
+            try? await Task.sleep(for: .seconds(1))
+            await self.write()
+        }
+    }
+
+    func take() -> ([(String, Double)], [BROperation]) {
+        lock.lock()
+        defer {
+            steps = []
+            operations = []
+            task = nil
+            lock.unlock()
+        }
+        return (steps, operations)
+    }
+
+    func write() async {
+        let (steps, ops) = take()
+        if steps.isEmpty && ops.isEmpty { return }
+        let now = Time(Date())
+        try? await manager.updateRestore(options) { r in
+            for (step, percent) in steps { r.status.recordProgress(step: step, percent: percent, now: now) }
+            for op in ops {
+                var list = r.status.brOperations ?? []
+                guard let id = op.operationID, !id.isEmpty else { continue }
+                list.removeAll { $0.operationID == id }
+                list.insert(op, at: 0)
+                r.status.brOperations = Array(list.prefix(10))
+            }
+        }
+    }
+
+    func flush() async {
+        let pending = { () -> Task<Void, Never>? in
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            return self.task
+        }()
+        pending?.cancel()
+        await write()
+    }
+}

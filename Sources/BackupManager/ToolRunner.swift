@@ -1,0 +1,171 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum OutputStream: String, Sendable { case stdout, stderr }
+
+/// The result of running a tool.
+public struct ToolResult: Sendable {
+    public var status: Int32
+    /// Killed by this signal (0: exited normally).
+    public var signal: Int32
+    /// Every stderr line and the stdout lines at ERROR/FATAL/PANIC level (reference 6.2).
+    public var errorSummary: [String]
+    public var succeeded: Bool { status == 0 && signal == 0 }
+
+    public var exitDescription: String { signal != 0 ? "signal: \(signalName(signal))" : "exit status \(status)" }
+}
+
+func signalName(_ s: Int32) -> String {
+    switch s {
+    case SIGKILL: "killed"
+    case SIGTERM: "terminated"
+    case SIGSEGV: "segmentation fault"
+    case SIGABRT: "aborted"
+    default: "signal \(s)"
+    }
+}
+
+/// Replaces every secret value in a text with `<redacted>`.
+public struct Redactor: Sendable {
+    public var secrets: [String]
+    public init(secrets: [String]) { self.secrets = secrets.filter { $0.count >= 1 } }
+    public func callAsFunction(_ text: String) -> String {
+        var out = text
+        for s in secrets where out.contains(s) { out = out.replacingOccurrences(of: s, with: "<redacted>") }
+        return out
+    }
+}
+
+/// Runs a tool, streams its stdout and stderr line by line into our log and to a handler, and
+/// builds the error summary. A SIGTERM to the backup manager is passed on to the running tool.
+public final class ToolRunner: @unchecked Sendable {
+    public var log: @Sendable (String) -> Void
+    public var redact: Redactor
+
+    public init(redact: Redactor, log: @escaping @Sendable (String) -> Void = { writeLogLine($0) }) {
+        self.redact = redact
+        self.log = log
+    }
+
+    /// The child currently running (for signal forwarding).
+    nonisolated(unsafe) static var currentChild: pid_t = 0
+
+    public func run(_ executable: String, _ arguments: [String], environment: [String: String], workingDirectory: String? = nil,
+                    onLine: @escaping @Sendable (OutputStream, String) -> Void = { _, _ in }) async throws -> ToolResult {
+        log("running: \(redact(([executable] + arguments).joined(separator: " ")))")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = environment
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let summary = LineCollector()
+        let redact = self.redact
+        let log = self.log
+        func reader(_ handle: FileHandle, _ stream: OutputStream) -> Thread {
+            Thread {
+                var buffer = Data()
+                func emit(_ raw: Data) {
+                    var line = String(decoding: raw, as: UTF8.self)
+                    while line.hasSuffix("\r") { line.removeLast() }
+                    log("[\(stream.rawValue)] " + redact(line))
+                    if stream == .stderr || BRLog.isErrorLine(line) { summary.add(redact(line)) }
+                    onLine(stream, line)
+                }
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    buffer.append(chunk)
+                    while let nl = buffer.firstIndex(of: 0x0A) {
+                        emit(buffer[buffer.startIndex..<nl])
+                        buffer.removeSubrange(buffer.startIndex...nl)
+                    }
+                }
+                if !buffer.isEmpty { emit(buffer) }
+                summary.finishOne()
+            }
+        }
+        do {
+            try process.run()
+        } catch {
+            throw ArgumentError("cannot start \(executable): \(error.localizedDescription)")
+        }
+        Self.currentChild = process.processIdentifier
+        let t1 = reader(out.fileHandleForReading, .stdout)
+        let t2 = reader(err.fileHandleForReading, .stderr)
+        t1.start()
+        t2.start()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                summary.waitForReaders(2)
+                c.resume()
+            }
+        }
+        Self.currentChild = 0
+        let signalled = process.terminationReason == .uncaughtSignal
+        return ToolResult(status: signalled ? -1 : process.terminationStatus, signal: signalled ? process.terminationStatus : 0,
+                          errorSummary: summary.lines)
+    }
+
+    /// Installs handlers that pass SIGTERM and SIGINT on to the running tool (and remember that the
+    /// manager was asked to stop).
+    public static func forwardTerminationSignals() {
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                print("got signal \(sig) to exit, passing it on to the running tool")
+                terminationRequested = true
+                let child = currentChild
+                if child > 0 { kill(child, sig) } else { exit(128 + sig) }
+            }
+            source.resume()
+            signalSources.append(source)
+        }
+    }
+
+    nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []
+    nonisolated(unsafe) public static var terminationRequested = false
+}
+
+final class LineCollector: @unchecked Sendable {
+    let lock = NSCondition()
+    var lines: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
+    }
+    var storage: [String] = []
+    var finished = 0
+
+    func add(_ line: String) {
+        lock.lock()
+        storage.append(line)
+        lock.unlock()
+    }
+
+    func finishOne() {
+        lock.lock()
+        finished += 1
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    func waitForReaders(_ n: Int) {
+        lock.lock()
+        while finished < n { lock.wait() }
+        lock.unlock()
+    }
+}
+
+/// Writes one line to standard output at once (the job log).
+public func writeLogLine(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,239 @@
+import AWSCore
+import AWSSigning
+import BRModel
+import BackupOperator
+import Foundation
+import KubeAPI
+import KubeClient
+import KubeModel
+import Testing
+import TestServers
+
+/// The built `tidb-backup-operator standalone`, with the br stand-in first on PATH, driven through
+/// its API like a user with kubectl would.
+final class Operator: @unchecked Sendable {
+    let directory: String
+    let process: Process
+    let api: KubeClient
+
+    static var buildDirectory: String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug").path
+    }
+
+    init() async throws {
+        directory = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let port = Int.random(in: 30_000...40_000)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.buildDirectory + "/tidb-backup-operator")
+        process.arguments = ["standalone", "--data-dir", directory + "/data", "--listen", "127.0.0.1:\(port)"]
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = TestServers.fixtures + "/tools:" + (env["PATH"] ?? "/usr/bin:/bin")
+        process.environment = env
+        FileManager.default.createFile(atPath: directory + "/operator.log", contents: nil)
+        let log = FileHandle(forWritingAtPath: directory + "/operator.log")
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let kubeconfig = directory + "/data/kubeconfig"
+        var client: KubeClient?
+        for _ in 0..<300 where client == nil {
+            try await Task.sleep(for: .milliseconds(100))
+            guard FileManager.default.fileExists(atPath: kubeconfig), let c = try? KubeClient(config: KubeConfig.load(path: kubeconfig)) else { continue }
+            if (try? await c.list(.namespaces, namespace: nil)) != nil { client = c }
+        }
+        guard let client else { throw Failure("the standalone operator did not start; see \(directory)/operator.log") }
+        api = client
+    }
+
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
+    func apply(_ yaml: String) async throws {
+        for doc in try KubeYAML.documents(yaml) {
+            let kind = doc.value["kind"]?.stringValue ?? ""
+            let resource: ResourceKind = switch kind {
+            case "Backup": .backups
+            case "Restore": .restores
+            case "TidbCluster": .tidbClusters
+            case "Secret": .secrets
+            case "BackupSchedule": .backupSchedules
+            default: throw Failure("unexpected kind \(kind)")
+            }
+            _ = try await api.create(resource, namespace: "default", object: doc.value)
+        }
+    }
+
+    /// Waits for a Backup to reach one of `phases`, up to `timeout` seconds.
+    func backup(_ name: String, reaches phases: Set<String>, timeout: Double = 90) async throws -> Backup {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: Backup?
+        while Date() < deadline {
+            last = try? await api.get(Backup.self, namespace: "default", name: name)
+            if let phase = last?.status.phase?.rawValue, phases.contains(phase) { return last! }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw Failure("backup \(name) did not reach \(phases.sorted()); status: \(String(describing: last?.status)); log: \(tail())")
+    }
+
+    func restore(_ name: String, reaches phases: Set<String>, timeout: Double = 90) async throws -> Restore {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: Restore?
+        while Date() < deadline {
+            last = try? await api.get(Restore.self, namespace: "default", name: name)
+            if let phase = last?.status.phase?.rawValue, phases.contains(phase) { return last! }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw Failure("restore \(name) did not reach \(phases.sorted()); status: \(String(describing: last?.status)); log: \(tail())")
+    }
+
+    func gone(_ name: String, timeout: Double = 90) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try await api.getIfPresent(Backup.self, namespace: "default", name: name)) == nil { return }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw Failure("backup \(name) was not deleted; log: \(tail())")
+    }
+
+    func tail() -> String {
+        let text = (try? String(contentsOfFile: directory + "/operator.log", encoding: .utf8)) ?? ""
+        return String(text.suffix(3000))
+    }
+
+    /// Every file under the data directory's job logs, joined (to look for secrets).
+    func allLogs() -> String {
+        var text = (try? String(contentsOfFile: directory + "/operator.log", encoding: .utf8)) ?? ""
+        if let walker = FileManager.default.enumerator(atPath: directory + "/data") {
+            for case let rel as String in walker where rel.hasSuffix(".log") {
+                text += (try? String(contentsOfFile: directory + "/data/" + rel, encoding: .utf8)) ?? ""
+            }
+        }
+        return text
+    }
+}
+
+let cluster = """
+    apiVersion: pingcap.com/v1alpha1
+    kind: TidbCluster
+    metadata: {name: basic, namespace: default}
+    spec: {version: v8.5.0, pdAddresses: ["http://127.0.0.1:2379"]}
+    """
+
+func localBackup(_ name: String, root: String) -> String {
+    """
+    apiVersion: pingcap.com/v1alpha1
+    kind: Backup
+    metadata: {name: \(name), namespace: default}
+    spec:
+      cleanPolicy: Delete
+      backoffRetryPolicy: {maxRetryTimes: 0}
+      br: {cluster: basic, sendCredToTikv: true}
+      local:
+        prefix: \(name)
+        volume: {name: backups, hostPath: {path: \(root)}}
+        volumeMount: {name: backups, mountPath: \(root)}
+    """
+}
+
+@Suite("End to end: the standalone operator runs backup-manager and the br stand-in", .serialized)
+struct StandaloneBackupTests {
+    @Test("BR to a local volume: Backup Complete with size and commit TS, Restore Complete, delete cleans the data; a br that dies leaves the Backup Failed")
+    func localVolume() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = op.directory + "/volume"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try await op.apply(cluster)
+        try await op.apply(localBackup("bk-local", root: root))
+        let done = try await op.backup("bk-local", reaches: ["Complete", "Failed"])
+        #expect(done.status.phase == .complete, "\(done.status)")
+        #expect(done.status.backupPath == "local://\(root)/bk-local")
+        #expect((done.status.backupSize ?? 0) > 0)
+        #expect(done.status.backupSizeReadable?.hasSuffix("B") == true)
+        #expect(Int64(done.status.commitTs ?? "") ?? 0 > 400_000_000_000_000_000)
+        #expect(FileManager.default.fileExists(atPath: root + "/bk-local/backupmeta"))
+        let files = try FileManager.default.contentsOfDirectory(atPath: root + "/bk-local")
+        #expect(files.filter { $0.hasSuffix(".sst") }.count == 3)
+        // The size BR declared is the SST bytes.
+        let sstBytes = try files.filter { $0.hasSuffix(".sst") }.reduce(Int64(0)) {
+            $0 + ((try FileManager.default.attributesOfItem(atPath: root + "/bk-local/" + $1)[.size] as? NSNumber)?.int64Value ?? 0)
+        }
+        #expect(done.status.backupSize == sstBytes)
+
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: rt-local, namespace: default}
+            spec:
+              br: {cluster: basic}
+              local:
+                prefix: bk-local
+                volume: {name: backups, hostPath: {path: \(root)}}
+                volumeMount: {name: backups, mountPath: \(root)}
+            """)
+        let restored = try await op.restore("rt-local", reaches: ["Complete", "Failed"])
+        #expect(restored.status.phase == .complete, "\(restored.status)")
+        #expect(restored.status.commitTs == done.status.commitTs)
+        #expect(restored.status.progresses?.first?.step == "Full Restore")
+
+        // A br that is killed mid-backup: Failed with BR's exit, never Running forever.
+        try await op.apply(localBackup("bk-die", root: root).replacingOccurrences(of: "  br: {cluster: basic, sendCredToTikv: true}",
+                                                                                          with: "  br: {cluster: basic}\n  env: [{name: BR_STANDIN_DIE, value: \"1\"}]"))
+        let died = try await op.backup("bk-die", reaches: ["Failed"])
+        let failed = died.status.conditions?.first { $0.type == .failed }
+        #expect(failed?.reason == "BackupDataToRemoteFailed", "\(died.status)")
+        #expect(failed?.message?.contains("killed") == true, "\(failed?.message ?? "")")
+
+        _ = try await op.api.delete(Backup.self, namespace: "default", name: "bk-local")
+        try await op.gone("bk-local")
+        #expect(!FileManager.default.fileExists(atPath: root + "/bk-local/backupmeta"))
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: root + "/bk-local"))?.isEmpty ?? true)
+    }
+
+    @Test("BR to S3 on moto (signature checks on): Complete with size and commit TS, clean on delete removes the objects, no secret in any log")
+    func s3() async throws {
+        let moto = try await TestServers.moto()
+        let admin = S3Client(endpoint: S3Endpoint(base: URL(string: moto.endpoint)!, region: "us-east-1", pathStyle: true),
+                             credentials: .fixed(AWSCredentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
+        let bucket = "e2e-\(UInt32.random(in: 0...UInt32.max))"
+        try await admin.createBucket(bucket)
+        let op = try await Operator()
+        defer { op.stop() }
+        try await op.apply(cluster)
+        try await op.apply("""
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: s3-secret, namespace: default}
+            stringData: {access_key: \(moto.accessKeyID), secret_key: \(moto.secretAccessKey)}
+            """)
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: bk-s3, namespace: default}
+            spec:
+              cleanPolicy: Delete
+              br: {cluster: basic, logLevel: info}
+              s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: cluster-1/bk-s3, endpoint: "\(moto.endpoint)", secretName: s3-secret}
+            """)
+        let done = try await op.backup("bk-s3", reaches: ["Complete", "Failed"])
+        #expect(done.status.phase == .complete, "\(done.status)")
+        #expect(done.status.backupPath == "s3://\(bucket)/cluster-1/bk-s3")
+        #expect((done.status.backupSize ?? 0) > 0)
+        #expect(!(done.status.commitTs ?? "").isEmpty)
+        let listed = try await admin.listObjects(bucket: bucket, prefix: "cluster-1/bk-s3/")
+        #expect(listed.objects.count == 4)
+        _ = try await op.api.delete(Backup.self, namespace: "default", name: "bk-s3")
+        try await op.gone("bk-s3")
+        #expect(try await admin.listObjects(bucket: bucket, prefix: "cluster-1/").objects.isEmpty)
+        #expect(!op.allLogs().contains(moto.secretAccessKey))
+    }
+}
