@@ -18,7 +18,8 @@ import Testing
         #expect(b.status.phase == .scheduled)
         let job = try #require(w.job("backup-demo1"))
         let container = try #require(job.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first)
-        #expect(container["args"] == ["backup", "--namespace=ns", "--backupName=demo1", "--tikvVersion=v8.5.0", "--mode=snapshot"])
+        #expect(container["args"] == ["backup", "--namespace=ns", "--backupName=demo1", "--tikvVersion=v8.5.0", "--mode=snapshot",
+                                      "--pd=http://127.0.0.1:2379"])  // the TidbCluster's spec.pdAddresses
         #expect(container["image"]?.stringValue == "pingcap/tidb-backup-manager:v1.6.1")
         let env = container["env"]?.arrayValue ?? []
         #expect(env.compactMap { $0["name"]?.stringValue } == ["S3_PROVIDER", "S3_ENDPOINT", "AWS_REGION", "AWS_ACL", "AWS_STORAGE_CLASS",

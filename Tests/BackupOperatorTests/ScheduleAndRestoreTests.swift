@@ -251,7 +251,8 @@ extension Array {
         _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "r1"))
         let job = try #require(w.job("restore-r1"))
         let container = try #require(job.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first)
-        #expect(container["args"] == ["restore", "--namespace=ns", "--restoreName=r1", "--tikvVersion=v8.5.0", "--mode=snapshot"])
+        #expect(container["args"] == ["restore", "--namespace=ns", "--restoreName=r1", "--tikvVersion=v8.5.0",
+                                      "--pd=http://127.0.0.1:2379", "--mode=snapshot"])
         #expect(container["name"] == "restore")
         #expect(job.value(at: ["spec", "template", "spec", "terminationGracePeriodSeconds"]) == .int(10))
         var r = try await w.api.get(Restore.self, namespace: "ns", name: "r1")
