@@ -54,6 +54,11 @@ public struct S3Error: Error, CustomStringConvertible, Sendable {
     public var isNotFound: Bool { status == 404 || code == "NoSuchKey" || code == "NotFound" }
 }
 
+/// A local file the client reads or writes could not be used.
+public struct LocalFileError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
 /// Settings applied to every object the client writes (`spec.s3.acl`, `storageClass`, `sse`).
 public struct S3WriteOptions: Sendable, Hashable {
     public var acl: String?
@@ -155,8 +160,7 @@ public struct S3Client: Sendable {
             components.percentEncodedPath = basePath + (encodedKey.isEmpty ? "/" : encodedKey)
         }
         if !query.isEmpty {
-            components.percentEncodedQuery = query.map { $0.1.isEmpty && $0.0 == $0.0.lowercased() && ["uploads", "delete"].contains($0.0)
-                ? "\($0.0)=" : "\(SigV4Signer.uriEncode($0.0))=\(SigV4Signer.uriEncode($0.1))" }.joined(separator: "&")
+            components.percentEncodedQuery = query.map { "\(SigV4Signer.uriEncode($0.0))=\(SigV4Signer.uriEncode($0.1))" }.joined(separator: "&")
         }
         return components.url!
     }
@@ -340,7 +344,7 @@ public struct S3Client: Sendable {
                           credentialSource: "")
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw CredentialsError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw LocalFileError(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         if size == 0 { return }
         let parts = Int((size + Int64(partSize) - 1) / Int64(partSize))
@@ -359,7 +363,7 @@ public struct S3Client: Sendable {
                         var written = 0
                         while written < raw.count {
                             let n = pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(start) + off_t(written))
-                            if n < 0 { throw CredentialsError("writing \(path): \(String(cString: strerror(errno)))") }
+                            if n < 0 { throw LocalFileError(description: "writing \(path): \(String(cString: strerror(errno)))") }
                             written += n
                         }
                     }

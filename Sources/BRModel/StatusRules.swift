@@ -47,14 +47,7 @@ extension BackupStatus {
     /// Records a BR operation (reference 6.5): newest first, unique by id, at most 10; empty ids ignored.
     /// Returns whether the list changed.
     @discardableResult
-    public mutating func recordOperation(_ op: BROperation) -> Bool {
-        guard let id = op.operationID, !id.isEmpty else { return false }
-        var list = brOperations ?? []
-        list.removeAll { $0.operationID == id }
-        list.insert(op, at: 0)
-        brOperations = Array(list.prefix(10))
-        return true
-    }
+    public mutating func recordOperation(_ op: BROperation) -> Bool { BRStatusMath.record(&brOperations, op) }
 
     /// Sets the completion time and recomputes `timeTaken` from the start time.
     public mutating func complete(at time: Time) {
@@ -64,6 +57,10 @@ extension BackupStatus {
 }
 
 extension RestoreStatus {
+    /// Records a BR operation, as for Backups.
+    @discardableResult
+    public mutating func recordOperation(_ op: BROperation) -> Bool { BRStatusMath.record(&brOperations, op) }
+
     /// Records a step of progress, as for Backups.
     public mutating func recordProgress(step: String, percent: Double, now: Time) {
         BRStatusMath.record(&progresses, step: step, percent: percent, now: now)
@@ -95,6 +92,17 @@ extension RestoreStatus {
 
 /// Figures written into status (reference 8.12).
 public enum BRStatusMath {
+    /// Newest first, unique by id, at most 10; empty ids ignored (reference 6.5). Returns whether the
+    /// list changed.
+    public static func record(_ operations: inout [BROperation]?, _ op: BROperation) -> Bool {
+        guard let id = op.operationID, !id.isEmpty else { return false }
+        var list = operations ?? []
+        list.removeAll { $0.operationID == id }
+        list.insert(op, at: 0)
+        operations = Array(list.prefix(10))
+        return true
+    }
+
     /// A new step closes the previous one at 100%; an existing step only moves forward (reference 6.5).
     public static func record(_ progresses: inout [Progress]?, step: String, percent: Double, now: Time) {
         var list = progresses ?? []

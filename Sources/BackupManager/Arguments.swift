@@ -1,4 +1,5 @@
 import BRModel
+import BackupStorage
 import Foundation
 
 public struct ArgumentError: Error, CustomStringConvertible, Sendable {
@@ -22,9 +23,7 @@ public enum ToolArguments {
     }
 
     static func normalised(_ bucket: String?, _ prefix: String?) -> (String, String) {
-        let joined = (bucket ?? "").trimmingCharacters(in: trimSlash) + "/" + (prefix ?? "").trimmingCharacters(in: trimSlash)
-        guard let slash = joined.firstIndex(of: "/") else { return (joined, "") }
-        return (String(joined[..<slash]), String(joined[joined.index(after: slash)...]))
+        StorageFactory.normalise(bucket: bucket ?? "", prefix: prefix ?? "")
     }
 
     /// `status.backupPath` (reference 6.4.2).
@@ -195,31 +194,6 @@ public enum ToolArguments {
         }
         if let o = backup.spec.dumpling?.options, !o.isEmpty { args += o } else { args += ["--threads=16", "--rows=10000"] }
         return args
-    }
-
-    static func tidbTLS(clientTLS: Bool, skipClientCA: Bool) -> [String] {
-        guard clientTLS else { return [] }
-        var args: [String] = []
-        if !skipClientCA { args.append("--ca=/var/lib/tidb-client-tls/ca.crt") }
-        return args + ["--cert=/var/lib/tidb-client-tls/tls.crt", "--key=/var/lib/tidb-client-tls/tls.key"]
-    }
-
-    /// Dumpling's argv (reference 6.7). Dumpling takes the password only as `--password`, so it is
-    /// in argv, as with TiDB Operator; `plan` and every log line show it as `<redacted>`.
-    public static func dumpling(_ backup: Backup, outputDir: String, host: String, port: Int, user: String, password: String,
-                                clientTLS: Bool, skipClientCA: Bool) -> [String] {
-        ["--output=\(outputDir)", "--host=\(host)", "--port=\(port)", "--user=\(user)", "--password=\(password)"] + dumplingOptions(backup)
-            + tidbTLS(clientTLS: clientTLS, skipClientCA: skipClientCA)
-    }
-
-    /// tidb-lightning's argv (TiDB backend, reference 6.7) without the password: it goes into a
-    /// configuration file readable by the job's user only (`--config`), which keeps it out of `ps`.
-    public static func lightning(_ restore: Restore, dataDir: String, host: String, port: Int, user: String, configFile: String,
-                                 clientTLS: Bool, skipClientCA: Bool) -> [String] {
-        var args = ["--status-addr=0.0.0.0:8289", "--backend=tidb", "--server-mode=false", "--log-file=-", "--tidb-user=\(user)",
-                    "--config=\(configFile)", "--tidb-host=\(host)", "--d=\(dataDir)", "--tidb-port=\(port)"]
-        for f in restore.spec.tableFilter ?? [] { args += ["-f", f] }
-        return args + tidbTLS(clientTLS: clientTLS, skipClientCA: skipClientCA)
     }
 }
 

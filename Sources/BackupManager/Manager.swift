@@ -112,19 +112,24 @@ public struct Manager: Sendable {
 
     // MARK: status
 
-    func updateBackup(_ options: ManagerOptions, _ change: @escaping (inout Backup) -> Void) async throws {
+    /// Re-reads the object, applies the change, skips a no-op, retries conflicts and server errors.
+    func update<T: APIObject & Equatable>(_ type: T.Type, _ options: ManagerOptions, _ change: @escaping (inout T) -> Void) async throws {
         for attempt in 0..<10 {
-            var backup = try await api.get(Backup.self, namespace: options.namespace, name: options.name)
-            let before = backup
-            change(&backup)
-            if backup == before { return }
+            var object = try await api.get(T.self, namespace: options.namespace, name: options.name)
+            let before = object
+            change(&object)
+            if object == before { return }
             do {
-                _ = try await api.updateStatus(backup)
+                _ = try await api.updateStatus(object)
                 return
             } catch let e as KubeAPIError where (e.isConflict || e.code >= 500) && attempt < 9 {
                 try await Task.sleep(for: .milliseconds(100 * (attempt + 1)))
             }
         }
+    }
+
+    func updateBackup(_ options: ManagerOptions, _ change: @escaping (inout Backup) -> Void) async throws {
+        try await update(Backup.self, options, change)
     }
 
     func backupCondition(_ options: ManagerOptions, _ type: BackupConditionType, reason: String? = nil, message: String? = nil,
@@ -138,18 +143,7 @@ public struct Manager: Sendable {
     }
 
     func updateRestore(_ options: ManagerOptions, _ change: @escaping (inout Restore) -> Void) async throws {
-        for attempt in 0..<10 {
-            var restore = try await api.get(Restore.self, namespace: options.namespace, name: options.name)
-            let before = restore
-            change(&restore)
-            if restore == before { return }
-            do {
-                _ = try await api.updateStatus(restore)
-                return
-            } catch let e as KubeAPIError where (e.isConflict || e.code >= 500) && attempt < 9 {
-                try await Task.sleep(for: .milliseconds(100 * (attempt + 1)))
-            }
-        }
+        try await update(Restore.self, options, change)
     }
 
     func restoreCondition(_ options: ManagerOptions, _ type: RestoreConditionType, reason: String? = nil, message: String? = nil,
@@ -446,13 +440,7 @@ final class ProgressPublisher: @unchecked Sendable {
         let now = Time(Date())
         try? await manager.updateRestore(options) { r in
             for (step, percent) in steps { r.status.recordProgress(step: step, percent: percent, now: now) }
-            for op in ops {
-                var list = r.status.brOperations ?? []
-                guard let id = op.operationID, !id.isEmpty else { continue }
-                list.removeAll { $0.operationID == id }
-                list.insert(op, at: 0)
-                r.status.brOperations = Array(list.prefix(10))
-            }
+            for op in ops { r.status.recordOperation(op) }
         }
     }
 
