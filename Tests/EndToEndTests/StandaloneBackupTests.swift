@@ -237,3 +237,114 @@ struct StandaloneBackupTests {
         #expect(!op.allLogs().contains(moto.secretAccessKey))
     }
 }
+
+@Suite("End to end: a BackupSchedule in the standalone operator", .serialized)
+struct StandaloneScheduleTests {
+    @Test("@every 2s with maxBackups 3: backups are created on their slots and complete, the oldest are deleted with their data, one of the kept ones restores")
+    func everyTwoSeconds() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = op.directory + "/volume"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try await op.apply(cluster)
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: BackupSchedule
+            metadata: {name: every2s, namespace: default}
+            spec:
+              schedule: "@every 2s"
+              maxBackups: 3
+              backupTemplate:
+                cleanPolicy: Delete
+                br: {cluster: basic}
+                local:
+                  prefix: sched
+                  volume: {name: backups, hostPath: {path: \(root)}}
+                  volumeMount: {name: backups, mountPath: \(root)}
+            """)
+        let selector = BRLabels.scheduleLabels(scheduleName: "every2s")
+            .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+
+        // Watch the schedule's Backups until it has made six; note each one's creation delay and path.
+        var seen: [String: (delay: Double, path: String?)] = [:]
+        var completed = Set<String>()
+        let deadline = Date().addingTimeInterval(120)
+        while completed.count < 6 && Date() < deadline {
+            for backup in try await op.api.list(Backup.self, namespace: "default", labelSelector: selector) {
+                let slot = Self.slotTime(backup.name, schedule: "every2s")
+                #expect(slot != nil, "backup name \(backup.name) does not carry its slot time")
+                if seen[backup.name] == nil, let slot, let created = backup.metadata.creationTimestamp {
+                    seen[backup.name] = (Double(created.unixSeconds) - slot.timeIntervalSince1970, nil)
+                }
+                if backup.status.phase == .complete {
+                    completed.insert(backup.name)
+                    seen[backup.name]?.path = backup.status.backupPath
+                }
+                #expect(backup.status.phase != .failed, "\(backup.name): \(backup.status)")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(completed.count >= 6, "only \(completed.sorted()) completed; log: \(op.tail())")
+        // Creation follows the slot within a second or so (timestamps have whole seconds).
+        for (name, entry) in seen { #expect(entry.delay >= 0 && entry.delay <= 2, "\(name) created \(entry.delay) s after its slot") }
+
+        // Pause; retention still runs. Once the last backup settles, exactly three remain, all Complete.
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "every2s",
+                                   patch: Patch(.merge, try JSONParser.parse(#"{"spec":{"pause":true}}"#)))
+        var kept: [Backup] = []
+        let settle = Date().addingTimeInterval(60)
+        while Date() < settle {
+            kept = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
+            if kept.count == 3 && kept.allSatisfy({ $0.status.phase == .complete && $0.metadata.deletionTimestamp == nil }) { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(kept.count == 3 && kept.allSatisfy { $0.status.phase == .complete }, "\(kept.map { ($0.name, $0.status.phase) }); log: \(op.tail())")
+        let keptNames = Set(kept.map(\.name))
+        // The three kept are the newest ones made.
+        let made = Set(seen.keys).union(keptNames).sorted()
+        #expect(keptNames == Set(made.suffix(3)), "kept \(keptNames.sorted()), made \(made)")
+        for backup in kept {
+            let dir = String((backup.status.backupPath ?? "").dropFirst("local://".count))
+            #expect(FileManager.default.fileExists(atPath: dir + "/backupmeta"), "\(dir)")
+        }
+        // Every deleted one that had completed took its data with it.
+        let deleted = seen.filter { !keptNames.contains($0.key) && $0.value.path != nil }
+        #expect(deleted.count >= 3, "only \(deleted.count) completed backups were deleted")
+        for (name, entry) in deleted {
+            guard let path = entry.path else { continue }
+            let dir = String(path.dropFirst("local://".count))
+            #expect(!FileManager.default.fileExists(atPath: dir + "/backupmeta"), "\(name)'s data at \(dir) was kept")
+        }
+        let schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "every2s")
+        #expect(keptNames.contains(schedule.status.lastBackup ?? ""), "\(schedule.status)")
+
+        // Restore the oldest kept one.
+        let source = kept.sorted { $0.name < $1.name }[0]
+        let prefix = source.spec.local?.prefix ?? ""
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: rt-sched, namespace: default}
+            spec:
+              br: {cluster: basic}
+              local:
+                prefix: \(prefix)
+                volume: {name: backups, hostPath: {path: \(root)}}
+                volumeMount: {name: backups, mountPath: \(root)}
+            """)
+        let restored = try await op.restore("rt-sched", reaches: ["Complete", "Failed"])
+        #expect(restored.status.phase == .complete, "\(restored.status)")
+        #expect(restored.status.commitTs == source.status.commitTs)
+    }
+
+    /// The slot time a scheduled Backup's name carries: `<schedule>-2006-01-02t15-04-05`, UTC.
+    static func slotTime(_ name: String, schedule: String) -> Date? {
+        guard name.hasPrefix(schedule + "-") else { return nil }
+        let stamp = String(name.dropFirst(schedule.count + 1))
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd't'HH-mm-ss"
+        return f.date(from: stamp)
+    }
+}
