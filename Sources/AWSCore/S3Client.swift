@@ -115,7 +115,7 @@ public struct RetryPolicy: Sendable {
         self.maxDelay = maxDelay
     }
 
-    func delay(afterAttempt n: Int) -> Duration {
+    public func delay(afterAttempt n: Int) -> Duration {
         let ceiling = min(baseDelay * Int(1 << min(n, 20)), maxDelay)
         let ms = Double(ceiling.components.seconds) * 1000 + Double(ceiling.components.attoseconds) / 1e15
         return .milliseconds(Int(Double.random(in: ms / 2...max(ms, 1))))
@@ -285,9 +285,9 @@ public struct S3Client: Sendable {
     /// Uploads a file: one PutObject when it fits in a part, otherwise a multipart upload with
     /// `partConcurrency` parts in flight, aborted when any part fails.
     public func uploadFile(_ path: String, bucket: String, key: String, options: S3WriteOptions = S3WriteOptions()) async throws {
-        let size = try Self.fileSize(path)
+        let size = try Transfer.fileSize(path)
         if size <= Int64(partSize) {
-            try await putObject(bucket: bucket, key: key, data: try Data(contentsOf: URL(fileURLWithPath: path)), options: options)
+            try await putObject(bucket: bucket, key: key, data: try Transfer.readChunk(path, offset: 0, count: Int(size)), options: options)
             return
         }
         let created = try await send("CreateMultipartUpload", method: .POST, bucket: bucket, key: key, query: [("uploads", "")], headers: options.headers)
@@ -295,31 +295,14 @@ public struct S3Client: Sendable {
             throw S3Error(operation: "CreateMultipartUpload", bucket: bucket, key: key, status: created.status, code: "NoUploadId", message: "", credentialSource: "")
         }
         let partCount = Int((size + Int64(partSize) - 1) / Int64(partSize))
+        let partSize = self.partSize
         do {
-            let etags = try await withThrowingTaskGroup(of: (Int, String).self) { group in
-                var next = 1
-                var etags = [String](repeating: "", count: partCount)
-                func add(_ n: Int) {
-                    group.addTask {
-                        let offset = Int64(n - 1) * Int64(partSize)
-                        let data = try Self.readChunk(path, offset: offset, count: Int(min(Int64(partSize), size - offset)))
-                        let response = try await send("UploadPart", method: .PUT, bucket: bucket, key: key,
-                                                      query: [("partNumber", String(n)), ("uploadId", uploadID)], body: data)
-                        return (n, response.headers.first(name: "ETag") ?? "")
-                    }
-                }
-                while next <= min(partCount, partConcurrency) {
-                    add(next)
-                    next += 1
-                }
-                while let (n, etag) = try await group.next() {
-                    etags[n - 1] = etag
-                    if next <= partCount {
-                        add(next)
-                        next += 1
-                    }
-                }
-                return etags
+            let etags = try await Transfer.forEachPart(partCount, concurrency: partConcurrency) { i in
+                let offset = Int64(i) * Int64(partSize)
+                let data = try Transfer.readChunk(path, offset: offset, count: Int(min(Int64(partSize), size - offset)))
+                let response = try await send("UploadPart", method: .PUT, bucket: bucket, key: key,
+                                              query: [("partNumber", String(i + 1)), ("uploadId", uploadID)], body: data)
+                return response.headers.first(name: "ETag") ?? ""
             }
             var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
             for (i, etag) in etags.enumerated() { xml += "<Part><PartNumber>\(i + 1)</PartNumber><ETag>\(XMLElement.escape(etag))</ETag></Part>" }
@@ -343,55 +326,9 @@ public struct S3Client: Sendable {
             throw S3Error(operation: "GetObject", bucket: bucket, key: key, status: 404, code: "NoSuchKey", message: "The specified key does not exist.",
                           credentialSource: "")
         }
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw LocalFileError(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        if size == 0 { return }
-        let parts = Int((size + Int64(partSize) - 1) / Int64(partSize))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            func add(_ n: Int) {
-                group.addTask {
-                    let start = Int64(n) * Int64(partSize)
-                    let end = min(start + Int64(partSize), size) - 1
-                    let data = try await getObject(bucket: bucket, key: key, range: start...end)
-                    guard Int64(data.count) == end - start + 1 else {
-                        throw S3Error(operation: "GetObject", bucket: bucket, key: key, status: 206, code: "ShortRead",
-                                      message: "range \(start)-\(end) returned \(data.count) bytes", credentialSource: "")
-                    }
-                    try data.withUnsafeBytes { raw in
-                        var written = 0
-                        while written < raw.count {
-                            let n = pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(start) + off_t(written))
-                            if n < 0 { throw LocalFileError(description: "writing \(path): \(String(cString: strerror(errno)))") }
-                            written += n
-                        }
-                    }
-                }
-            }
-            while next < min(parts, partConcurrency) {
-                add(next)
-                next += 1
-            }
-            while try await group.next() != nil {
-                if next < parts {
-                    add(next)
-                    next += 1
-                }
-            }
+        try await Transfer.download(size: size, to: path, partSize: partSize, concurrency: partConcurrency) { range in
+            try await getObject(bucket: bucket, key: key, range: range)
         }
-    }
-
-    static func fileSize(_ path: String) throws -> Int64 {
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        return (attributes[.size] as? NSNumber)?.int64Value ?? 0
-    }
-
-    static func readChunk(_ path: String, offset: Int64, count: Int) throws -> Data {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        try handle.seek(toOffset: UInt64(offset))
-        return try handle.read(upToCount: count) ?? Data()
     }
 }
 

@@ -60,6 +60,30 @@ public struct StorageFactory: Sendable {
         return S3Endpoint(base: url, region: region, pathStyle: Self.pathStyle(provider: provider, forcePathStyle: s3.forcePathStyle))
     }
 
+    /// The GCS client for this environment: the emulator named by `STORAGE_EMULATOR_HOST` (no
+    /// credentials), else a service-account key (`GCS_SERVICE_ACCOUNT_JSON_KEY`, which the Job
+    /// takes from the Secret's `credentials`, or the file `GOOGLE_APPLICATION_CREDENTIALS` names),
+    /// else the metadata server (the VM's or Workload Identity's service account).
+    public func gcsClient() throws -> GCSClient {
+        if let emulator = nonEmpty(environment["STORAGE_EMULATOR_HOST"]) {
+            let text = emulator.contains("://") ? emulator : "http://" + emulator
+            guard let url = URL(string: text), url.host != nil else { throw StorageError("STORAGE_EMULATOR_HOST \(emulator) is not a host or URL") }
+            return GCSClient(base: url, tokens: nil, http: http)
+        }
+        let source: any TokenSource
+        if let json = nonEmpty(environment["GCS_SERVICE_ACCOUNT_JSON_KEY"]) {
+            source = ServiceAccountTokenSource(key: try GCSServiceAccountKey.parse(Data(json.utf8)), http: http)
+        } else if let file = nonEmpty(environment["GOOGLE_APPLICATION_CREDENTIALS"]) {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw StorageError("GOOGLE_APPLICATION_CREDENTIALS names \(file), which cannot be read")
+            }
+            source = ServiceAccountTokenSource(key: try GCSServiceAccountKey.parse(data), http: http)
+        } else {
+            source = GCEMetadataTokenSource(host: nonEmpty(environment["GCE_METADATA_HOST"]) ?? "metadata.google.internal", http: http)
+        }
+        return GCSClient(tokens: BearerTokenProvider(source: source), http: http)
+    }
+
     /// The storage for a spec; `prefix` overrides the spec's prefix when given.
     public func make(_ spec: StorageProvider, credentials: CredentialProvider? = nil) throws -> any BackupStorage {
         switch spec.type {
@@ -74,7 +98,13 @@ public struct StorageFactory: Sendable {
         case .local:
             let local = spec.local!
             return LocalStorage(root: cleanPath(local.volumeMount.mountPath + "/" + (local.prefix ?? "")))
-        case .gcs, .azblob:
+        case .gcs:
+            let gcs = spec.gcs!
+            let (bucket, prefix) = Self.normalise(bucket: gcs.bucket ?? "", prefix: gcs.prefix ?? "")
+            guard !bucket.isEmpty else { throw StorageError("spec.gcs.bucket is empty") }
+            let options = GCSWriteOptions(storageClass: nonEmpty(gcs.storageClass), predefinedAcl: nonEmpty(gcs.objectAcl))
+            return GCSStorage(client: try gcsClient(), bucket: bucket, prefix: prefix, options: options)
+        case .azblob:
             throw StorageError("storage \(spec.type.rawValue) is not supported by this build yet")
         case .unknown:
             throw StorageError("no storage given: set one of spec.s3, spec.gcs, spec.azblob, spec.local")

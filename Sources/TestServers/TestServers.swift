@@ -34,7 +34,7 @@ public enum TestServers {
     nonisolated(unsafe) static var children: [pid_t] = []
     static let lock = NSLock()
 
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -97,6 +97,17 @@ public enum TestServers {
             usleep(100_000)
         }
         throw ServerError("\(name) did not answer at \(url) within 30 s")
+    }
+
+    /// A fresh `fake_metadata.py` (Google token endpoint, GCE metadata, AWS IMDS, Microsoft
+    /// identity platform) on a free port; answers its base URL. Stopped when the test process exits.
+    public static func fakeMetadata(_ arguments: [String], port: Int? = nil) throws -> String {
+        let port = port ?? freePort()
+        let process = try spawn(["python3", fixtures + "/fake_metadata.py", "--port", String(port)] + arguments, environment: [:],
+                                log: NSTemporaryDirectory() + "fake-metadata-\(port).log")
+        let base = "http://127.0.0.1:\(port)"
+        try waitForHTTP(base + "/requests", process: process, name: "fake_metadata.py (pip install cryptography)")
+        return base
     }
 
     public struct ServerError: Error, CustomStringConvertible {

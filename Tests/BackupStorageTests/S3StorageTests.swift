@@ -158,4 +158,28 @@ struct S3StorageTests {
         try await storage.write("backupmeta", data: Data("via role".utf8))
         #expect(try await admin.getObject(bucket: spec.bucket!, key: "irsa/backupmeta") == Data("via role".utf8))
     }
+
+    @Test("IAM role on the pod (kube2iam / EC2): IMDSv2 token, role listing, role credentials, then S3")
+    func instanceMetadata() async throws {
+        let moto = try await TestServers.moto()
+        let imds = try TestServers.fakeMetadata(["--aws-access-key-id", moto.accessKeyID, "--aws-secret-access-key", moto.secretAccessKey,
+                                                 "--aws-role", "tidb-backup", "--imds-v2-only"])
+        let env = ["AWS_EC2_METADATA_SERVICE_ENDPOINT": imds + "/"]
+        let chain = CredentialProvider.defaultChain(environment: env)
+        let resolved = try await chain.credentials()
+        #expect(resolved.source.contains("instance metadata") && resolved.source.contains("tidb-backup"), "\(resolved.source)")
+        #expect(resolved.expiration.map { $0.timeIntervalSinceNow > 3000 } == true)
+        let admin = motoClient(moto)
+        let bucket = try await freshBucket(admin, "imds")
+        let storage = try StorageFactory(environment: env).make(
+            StorageProvider(s3: S3StorageProvider(provider: "aws", region: "us-east-1", bucket: bucket, prefix: "pod-role", endpoint: moto.endpoint)),
+            credentials: chain)
+        try await storage.write("backupmeta", data: Data("via imds".utf8))
+        #expect(try await admin.getObject(bucket: bucket, key: "pod-role/backupmeta") == Data("via imds".utf8))
+        // Every metadata read carried the session token (the fake refuses v1 requests here).
+        let log = try JSONSerialization.jsonObject(with: Data(TestServers.run(["curl", "-s", imds + "/requests"]).output.utf8)) as? [[String: Any]] ?? []
+        let reads = log.filter { ($0["path"] as? String)?.hasPrefix("/latest/meta-data/") == true }
+        #expect(reads.count == 2)
+        #expect(reads.allSatisfy { $0["imdsToken"] as? Bool == true })
+    }
 }
