@@ -44,7 +44,7 @@ public actor BearerTokenProvider {
         self.now = now
     }
 
-    public var sourceName: String { source.name }
+    public nonisolated var sourceName: String { source.name }
 
     public func token() async throws -> BearerToken {
         if let cached, cached.expires.map({ $0.timeIntervalSince(now()) > margin }) ?? true { return cached }

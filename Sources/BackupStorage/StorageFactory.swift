@@ -84,6 +84,42 @@ public struct StorageFactory: Sendable {
         return GCSClient(tokens: BearerTokenProvider(source: source), http: http)
     }
 
+    /// The Azure client: the account from `spec.azblob.storageAccount` or `AZURE_STORAGE_ACCOUNT`;
+    /// credentials by TiDB Operator's precedence — the spec's SAS token, then Azure AD client
+    /// credentials (`AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `AZURE_TENANT_ID`; `AZURE_AUTHORITY_HOST`
+    /// for sovereign clouds), then the shared key `AZURE_STORAGE_KEY`. `AZURE_BLOB_ENDPOINT` replaces
+    /// `https://<account>.blob.core.windows.net` (for Azurite-style emulators, path-style with the
+    /// account as the first segment).
+    public func azureClient(_ az: AzblobStorageProvider) throws -> AzureBlobClient {
+        guard let account = nonEmpty(az.storageAccount) ?? nonEmpty(environment["AZURE_STORAGE_ACCOUNT"]) else {
+            throw StorageError("no Azure storage account: set spec.azblob.storageAccount or AZURE_STORAGE_ACCOUNT in spec.azblob.secretName")
+        }
+        let auth: AzureAuth
+        if let sas = nonEmpty(az.sasToken) {
+            auth = .sas(sas)
+        } else if let id = nonEmpty(environment["AZURE_CLIENT_ID"]), let secret = nonEmpty(environment["AZURE_CLIENT_SECRET"]),
+                  let tenant = nonEmpty(environment["AZURE_TENANT_ID"]) {
+            let source = AzureClientSecretTokenSource(tenant: tenant, clientID: id, clientSecret: secret,
+                                                      authorityHost: nonEmpty(environment["AZURE_AUTHORITY_HOST"]) ?? "https://login.microsoftonline.com",
+                                                      http: http)
+            auth = .bearer(BearerTokenProvider(source: source))
+        } else if let key = nonEmpty(environment["AZURE_STORAGE_KEY"]) {
+            guard let decoded = Data(base64Encoded: key), !decoded.isEmpty else {
+                throw StorageError("AZURE_STORAGE_KEY of storage account \(account) is not base64 (copy the key as the portal shows it)")
+            }
+            auth = .sharedKey(account: account, key: decoded)
+        } else {
+            throw StorageError("missing Azure credentials for storage account \(account): set spec.azblob.sasToken, or AZURE_CLIENT_ID, "
+                               + "AZURE_CLIENT_SECRET and AZURE_TENANT_ID, or AZURE_STORAGE_KEY in spec.azblob.secretName")
+        }
+        var base: URL?
+        if let endpoint = nonEmpty(environment["AZURE_BLOB_ENDPOINT"]) {
+            guard let url = URL(string: endpoint), url.host != nil else { throw StorageError("AZURE_BLOB_ENDPOINT \(endpoint) is not a URL") }
+            base = url
+        }
+        return AzureBlobClient(account: account, auth: auth, base: base, http: http)
+    }
+
     /// The storage for a spec; `prefix` overrides the spec's prefix when given.
     public func make(_ spec: StorageProvider, credentials: CredentialProvider? = nil) throws -> any BackupStorage {
         switch spec.type {
@@ -105,7 +141,11 @@ public struct StorageFactory: Sendable {
             let options = GCSWriteOptions(storageClass: nonEmpty(gcs.storageClass), predefinedAcl: nonEmpty(gcs.objectAcl))
             return GCSStorage(client: try gcsClient(), bucket: bucket, prefix: prefix, options: options)
         case .azblob:
-            throw StorageError("storage \(spec.type.rawValue) is not supported by this build yet")
+            let az = spec.azblob!
+            let (container, prefix) = Self.normalise(bucket: az.container ?? "", prefix: az.prefix ?? "")
+            guard !container.isEmpty else { throw StorageError("spec.azblob.container is empty") }
+            let tier = nonEmpty(az.accessTier) ?? nonEmpty(environment["AZURE_ACCESS_TIER"])
+            return AzureBlobStorage(client: try azureClient(az), container: container, prefix: prefix, accessTier: tier)
         case .unknown:
             throw StorageError("no storage given: set one of spec.s3, spec.gcs, spec.azblob, spec.local")
         }

@@ -110,6 +110,17 @@ public enum TestServers {
         return base
     }
 
+    /// A fresh in-memory Azure Blob service (`fake_azure_blob.py`, Shared Key checked by Microsoft's
+    /// own signer) for one account; answers its base URL (path-style: base/<account>/<container>).
+    public static func fakeAzureBlob(account: String, key: String, sas: String = "") throws -> String {
+        let port = freePort()
+        let process = try spawn(["python3", fixtures + "/fake_azure_blob.py", "--port", String(port), "--account", account, "--key", key, "--sas", sas],
+                                environment: [:], log: NSTemporaryDirectory() + "fake-azure-\(port).log")
+        let base = "http://127.0.0.1:\(port)"
+        try waitForHTTP(base + "/__requests", process: process, name: "fake_azure_blob.py (pip install azure-storage-blob)")
+        return base
+    }
+
     public struct ServerError: Error, CustomStringConvertible {
         public var description: String
         init(_ d: String) { description = d }

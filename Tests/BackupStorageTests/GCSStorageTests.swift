@@ -123,7 +123,7 @@ struct GoogleCredentialTests {
         }
         #expect(got.count == 1 && got.first?.hasPrefix("ya29.sa-") == true, "\(got)")
         #expect(await tokens.fetches == 1)
-        #expect(await tokens.sourceName == "service account key br@p.iam.gserviceaccount.com")
+        #expect(tokens.sourceName == "service account key br@p.iam.gserviceaccount.com")
 
         // Another key with the same token URI: the verifier holds the first key's public half, so
         // it is rejected, and the message carries Google's error, not the assertion or the key.
