@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "tidb-backup-operator", targets: ["TidbBackupOperator"]),
         .executable(name: "tidb-backup-manager", targets: ["TidbBackupManager"]),
+        .executable(name: "storage-bench", targets: ["StorageBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -80,6 +81,7 @@ let package = Package(
             ]
         ),
         .target(name: "TestServers"),
+        .executableTarget(name: "StorageBench", dependencies: ["AWSCore", "BackupStorage"]),
         .target(name: "BackupManager", dependencies: ["BRModel", "BackupOperator", "BackupStorage", "KubeAPI", "KubeModel"]),
         .target(
             name: "StandaloneServer",
