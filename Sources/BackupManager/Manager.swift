@@ -70,6 +70,8 @@ public struct ManagerOptions: Sendable {
     /// PD addresses given by the operator (a TidbCluster's `spec.pdAddresses`); otherwise derived.
     public var pd: String?
     public var dryRun = false
+    /// How long to keep trying to reach TiDB when `spec.from` / `spec.to` is set (reference 6.2: 30 min).
+    public var connectTimeout: Duration = .seconds(1800)
 
     public init(namespace: String, name: String) {
         self.namespace = namespace
@@ -206,12 +208,12 @@ public struct Manager: Sendable {
         }
         let started = Time(now())
         try await backupCondition(options, .prepare, extra: { $0.backupPath = path })
-        if backup.spec.from != nil {
-            log("spec.from is set: the TiDB GC life-time guard is not built in this backup manager yet; BR keeps its own GC safepoint during the backup")
-        }
-        try await backupCondition(options, .running, extra: { $0.timeStarted = started })
         let (exe, prefix) = try tools.locate(.br)
-        let result = try await ToolRunner(redact: redactor, log: log).run(exe, prefix + argv, environment: toolEnvironment())
+        let result = try await withGCGuard(backup.spec.from, lifeTime: backup.spec.tikvGCLifeTime, options,
+                                           fail: { try await backupCondition(options, .failed, reason: $0, message: $1) }) {
+            try await backupCondition(options, .running, extra: { $0.timeStarted = started })
+            return try await ToolRunner(redact: redactor, log: log).run(exe, prefix + argv, environment: toolEnvironment())
+        }
         guard result.succeeded else {
             let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
             try await backupCondition(options, .failed, reason: "BackupDataToRemoteFailed", message: message)
@@ -305,9 +307,12 @@ public struct Manager: Sendable {
         try await restoreCondition(options, .running, extra: { s in if s.timeStarted == nil { s.timeStarted = started } })
         let (exe, prefix) = try tools.locate(.br)
         let progress = ProgressPublisher(manager: self, options: options)
-        let result = try await ToolRunner(redact: redactor, log: log).run(exe, prefix + argv, environment: toolEnvironment()) { _, line in
-            if let p = BRLog.progress(line) { progress.record(step: p.step, percent: Double(p.progress) ?? 0) }
-            if let op = BRLog.operation(line, now: Time(Date())) { progress.record(operation: op) }
+        let result = try await withGCGuard(restore.spec.to, lifeTime: restore.spec.tikvGCLifeTime, options,
+                                           fail: { try await restoreCondition(options, .failed, reason: $0, message: $1) }) {
+            try await ToolRunner(redact: redactor, log: log).run(exe, prefix + argv, environment: toolEnvironment()) { _, line in
+                if let p = BRLog.progress(line) { progress.record(step: p.step, percent: Double(p.progress) ?? 0) }
+                if let op = BRLog.operation(line, now: Time(Date())) { progress.record(operation: op) }
+            }
         }
         await progress.flush()
         guard result.succeeded else {
@@ -330,6 +335,37 @@ public struct Manager: Sendable {
             s.commitTs = String(commitTs)
         })
         log("restore \(options.namespace)/\(options.name) complete, commitTs \(commitTs)")
+    }
+
+    // MARK: TiDB
+
+    /// Runs `body` under the GC life-time guard when the spec names a TiDB (`spec.from` / `spec.to`),
+    /// else plainly. A failure to connect or to read, parse, set or reset the life time is written as
+    /// a Failed condition with TiDB Operator's reason.
+    func withGCGuard<T: Sendable>(_ config: TiDBAccessConfig?, lifeTime: String?, _ options: ManagerOptions,
+                                  fail: (String, String) async throws -> Void, _ body: () async throws -> T) async throws -> T {
+        guard let config else { return try await body() }
+        let endpoint = TiDBEndpoint(config, environment: environment, clientTLS: options.clientTLS, skipClientCA: options.skipClientCA)
+        // `TIDB_BACKUP_MANAGER_CONNECT_TIMEOUT` (a Go duration, settable through `spec.env`) shortens or
+        // lengthens the 30 minutes.
+        var timeout = Double(options.connectTimeout.components.seconds)
+        if let text = environment["TIDB_BACKUP_MANAGER_CONNECT_TIMEOUT"], let d = try? GoDuration(parsing: text) {
+            timeout = Double(d.nanoseconds) / 1e9
+        }
+        let connection: TiDBConnection
+        do {
+            connection = try await TiDBConnection.connect(endpoint, environment: environment, deadline: now().addingTimeInterval(timeout), log: log)
+        } catch {
+            let message = redactor("\(error)")
+            try await fail("ConnectTidbFailed", message)
+            throw ManagerError(message)
+        }
+        do {
+            return try await GCLifeTimeGuard(connection: connection, target: lifeTime, log: log).run(body)
+        } catch let failure as GCLifeTimeGuard.Failure {
+            try await fail(failure.reason, redactor(failure.description))
+            throw ManagerError(redactor(failure.description))
+        }
     }
 
     // MARK: clean

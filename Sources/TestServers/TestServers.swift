@@ -121,6 +121,55 @@ public enum TestServers {
         return base
     }
 
+    /// A MariaDB server on 127.0.0.1 for the MySQL-protocol parts (the TiDB connection), with a user
+    /// `backup` that has a password; `sql` runs statements as root over the socket.
+    public struct MariaDB: Sendable {
+        public var port: Int
+        public var socket: String
+        public var user = "backup"
+        public var password = "s3cr3t-Pa55word!"
+
+        public func sql(_ statements: String) throws -> String {
+            let (status, output) = try run(["mariadb", "--no-defaults", "--socket=\(socket)", "-uroot", "-N", "-B", "-e", statements])
+            guard status == 0 else { throw ServerError("mariadb: \(output)") }
+            return output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    static let mariaDBTask = Task { try startMariaDB() }
+    /// The shared instance.
+    public static func mariaDB() async throws -> MariaDB { try await mariaDBTask.value }
+
+    /// A server of one's own, for a test whose `mysql.tidb` must not be touched by others.
+    public static func startMariaDB() throws -> MariaDB {
+        let dir = NSTemporaryDirectory() + "mariadb-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (status, output) = try run(["mariadb-install-db", "--no-defaults", "--datadir=\(dir)/data", "--user=\(NSUserName())",
+                                        "--auth-root-authentication-method=socket", "--skip-test-db"])
+        guard status == 0 else { throw ServerError("mariadb-install-db failed (apt-get install mariadb-server): \(output.suffix(800))") }
+        let port = freePort()
+        let socket = dir + "/mysqld.sock"
+        let process = try spawn(["mariadbd", "--no-defaults", "--datadir=\(dir)/data", "--socket=\(socket)", "--port=\(port)", "--bind-address=127.0.0.1",
+                                 "--user=\(NSUserName())", "--skip-log-bin", "--innodb-buffer-pool-size=16M", "--pid-file=\(dir)/mysqld.pid"],
+                                environment: [:], log: dir + "/mariadbd.log")
+        let server = MariaDB(port: port, socket: socket)
+        for _ in 0..<300 {
+            if !process.isRunning { throw ServerError("mariadbd exited at start; see \(dir)/mariadbd.log") }
+            if (try? server.sql("SELECT 1")) == "1" {
+                _ = try server.sql("""
+                    CREATE USER '\(server.user)'@'127.0.0.1' IDENTIFIED BY '\(server.password)';
+                    CREATE USER '\(server.user)'@'localhost' IDENTIFIED BY '\(server.password)';
+                    GRANT ALL ON *.* TO '\(server.user)'@'127.0.0.1'; GRANT ALL ON *.* TO '\(server.user)'@'localhost';
+                    CREATE TABLE mysql.tidb (VARIABLE_NAME VARCHAR(64) NOT NULL PRIMARY KEY, VARIABLE_VALUE VARCHAR(1024), COMMENT VARCHAR(1024));
+                    INSERT INTO mysql.tidb VALUES ('tikv_gc_life_time', '10m0s', 'All versions within life time will not be collected by GC');
+                    """)
+                return server
+            }
+            usleep(100_000)
+        }
+        throw ServerError("mariadbd did not answer within 30 s; see \(dir)/mariadbd.log")
+    }
+
     public struct ServerError: Error, CustomStringConvertible {
         public var description: String
         init(_ d: String) { description = d }

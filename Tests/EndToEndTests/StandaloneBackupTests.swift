@@ -21,14 +21,15 @@ final class Operator: @unchecked Sendable {
         return root.appendingPathComponent(".build/debug").path
     }
 
-    init() async throws {
+    init(extraArguments: [String] = [], environment extra: [String: String] = [:]) async throws {
         directory = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let port = Int.random(in: 30_000...40_000)
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.buildDirectory + "/tidb-backup-operator")
-        process.arguments = ["standalone", "--data-dir", directory + "/data", "--listen", "127.0.0.1:\(port)"]
+        process.arguments = ["standalone", "--data-dir", directory + "/data", "--listen", "127.0.0.1:\(port)"] + extraArguments
         var env = ProcessInfo.processInfo.environment
+        for (k, v) in extra { env[k] = v }
         env["PATH"] = TestServers.fixtures + "/tools:" + (env["PATH"] ?? "/usr/bin:/bin")
         process.environment = env
         FileManager.default.createFile(atPath: directory + "/operator.log", contents: nil)
@@ -235,6 +236,78 @@ struct StandaloneBackupTests {
         try await op.gone("bk-s3")
         #expect(try await admin.listObjects(bucket: bucket, prefix: "cluster-1/").objects.isEmpty)
         #expect(!op.allLogs().contains(moto.secretAccessKey))
+    }
+}
+
+@Suite("End to end: spec.from and the TiDB GC life-time guard (MariaDB as the MySQL-protocol server)", .serialized)
+struct StandaloneGCGuardTests {
+    @Test("a Backup with spec.from raises tikv_gc_life_time during BR and puts it back after success and after a killed br; no password in any log")
+    func gcGuard() async throws {
+        let db = try TestServers.startMariaDB()
+        func lifeTime() throws -> String { try db.sql("SELECT variable_value FROM mysql.tidb WHERE variable_name = 'tikv_gc_life_time'") }
+        #expect(try lifeTime() == "10m0s")
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = op.directory + "/volume"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try await op.apply(cluster)
+        try await op.apply("""
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: tidb-secret, namespace: default}
+            stringData: {password: "\(db.password)"}
+            """)
+        func backup(_ name: String, env: String) -> String {
+            localBackup(name, root: root).replacingOccurrences(of: "  br: {cluster: basic, sendCredToTikv: true}", with: """
+                  br: {cluster: basic}
+                  tikvGCLifeTime: 30h
+                  from: {host: 127.0.0.1, port: \(db.port), user: \(db.user), secretName: tidb-secret}
+                  env: [\(env)]
+                """)
+        }
+        try await op.apply(backup("bk-gc", env: "{name: BR_STANDIN_HANG, value: \"3\"}"))
+        // While br runs, the life time is the spec's 30h.
+        var raised = false
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if (try? lifeTime()) == "30h" { raised = true; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(raised, "tikv_gc_life_time was never 30h; log: \(op.tail())")
+        let done = try await op.backup("bk-gc", reaches: ["Complete", "Failed"])
+        #expect(done.status.phase == .complete, "\(done.status)")
+        #expect(try lifeTime() == "10m0s")
+
+        try await op.apply(backup("bk-gc-die", env: "{name: BR_STANDIN_DIE, value: \"1\"}"))
+        let died = try await op.backup("bk-gc-die", reaches: ["Failed"])
+        #expect(died.status.conditions?.first { $0.type == .failed }?.reason == "BackupDataToRemoteFailed")
+        #expect(try lifeTime() == "10m0s")
+        #expect(!op.allLogs().contains(db.password))
+    }
+
+    @Test("a TiDB that cannot be reached ends the Backup Failed with ConnectTidbFailed")
+    func unreachable() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = op.directory + "/volume"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try await op.apply(cluster)
+        try await op.apply("""
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: tidb-secret, namespace: default}
+            stringData: {password: "pw-unreachable-1"}
+            """)
+        try await op.apply(localBackup("bk-noconn", root: root).replacingOccurrences(of: "  br: {cluster: basic, sendCredToTikv: true}", with: """
+              br: {cluster: basic}
+              from: {host: 127.0.0.1, port: \(TestServers.freePort()), secretName: tidb-secret}
+              env: [{name: TIDB_BACKUP_MANAGER_CONNECT_TIMEOUT, value: 2s}]
+            """))
+        let failed = try await op.backup("bk-noconn", reaches: ["Failed"])
+        let condition = failed.status.conditions?.first { $0.type == .failed }
+        #expect(condition?.reason == "ConnectTidbFailed", "\(failed.status)")
+        #expect(condition?.message?.contains("root@127.0.0.1") == true)
+        #expect(!op.allLogs().contains("pw-unreachable-1"))
     }
 }
 
