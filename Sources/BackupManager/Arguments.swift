@@ -226,3 +226,47 @@ extension ToolArguments {
         return args + (br.options ?? [])
     }
 }
+
+extension ToolArguments {
+    /// TLS flags for Dumpling and Lightning talking to TiDB (reference 6.7): the CA unless
+    /// `--skipClientCA`, the client pair, from the mounted client-TLS secret.
+    static func tidbTLSArgs(clientTLS: Bool, skipClientCA: Bool, directory: String = "/var/lib/tidb-client-tls") -> [String] {
+        guard clientTLS else { return [] }
+        return (skipClientCA ? [] : ["--ca=\(directory)/ca.crt"]) + ["--cert=\(directory)/tls.crt", "--key=\(directory)/tls.key"]
+    }
+
+    /// `dumpling …` for an export (reference 6.7): output, connection, filters and options, TLS.
+    /// Dumpling takes the password only as a flag, so it is in Dumpling's own argv; every log line
+    /// and plan shows it as `<redacted>`.
+    public static func dumplingExport(_ backup: Backup, output: String, endpoint: TiDBEndpoint, clientTLS: Bool, skipClientCA: Bool) -> [String] {
+        ["--output=\(output)", "--host=\(endpoint.host)", "--port=\(endpoint.port)", "--user=\(endpoint.user)", "--password=\(endpoint.password)"]
+            + dumplingOptions(backup) + tidbTLSArgs(clientTLS: clientTLS, skipClientCA: skipClientCA)
+    }
+
+    /// `tidb-lightning …` for an import (reference 6.7), with the password moved out of argv into the
+    /// configuration file `configFile` (Lightning reads `[tidb] password` from `--config`).
+    public static func lightningImport(_ restore: Restore, dataDirectory: String, endpoint: TiDBEndpoint, configFile: String,
+                                       clientTLS: Bool, skipClientCA: Bool) -> [String] {
+        var args = ["--status-addr=0.0.0.0:8289", "--backend=tidb", "--server-mode=false", "--log-file=-", "--config=\(configFile)",
+                    "--tidb-user=\(endpoint.user)", "--tidb-host=\(endpoint.host)", "--d=\(dataDirectory)", "--tidb-port=\(endpoint.port)"]
+        for f in restore.spec.tableFilter ?? [] { args += ["-f", f] }
+        return args + tidbTLSArgs(clientTLS: clientTLS, skipClientCA: skipClientCA)
+    }
+
+    /// The Lightning configuration that carries the password: TOML, one basic string.
+    public static func lightningConfig(password: String) -> String {
+        var escaped = ""
+        for scalar in password.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case "\t": escaped += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F { escaped += String(format: "\\u%04X", scalar.value) } else { escaped.unicodeScalars.append(scalar) }
+            }
+        }
+        return "[tidb]\npassword = \"\(escaped)\"\n"
+    }
+}

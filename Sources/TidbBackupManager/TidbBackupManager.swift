@@ -110,22 +110,43 @@ struct CleanCommand: AsyncParsableCommand {
     }
 }
 
-/// `export` and `import` (Dumpling and Lightning) are not built yet: they say so and fail the object.
-struct NotYet: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "export", abstract: "Dumpling export (not built yet).",
-                                                    aliases: ["import"])
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export a cluster with Dumpling for one Backup and upload the archive.")
     @OptionGroup var common: Common
-    @Option(name: [.customLong("backupName")]) var backupName: String?
-    @Option(name: [.customLong("restoreName")]) var restoreName: String?
-    @Option(name: .long) var bucket: String?
-    @Option(name: .customLong("storageType")) var storageType: String?
-    @Option(name: .customLong("backupPath")) var backupPath: String?
-    @Option(name: [.customLong("client-tls")]) var clientTLS: String?
+    @Option(name: [.customLong("backupName"), .customLong("backup-name")]) var backupName: String
+    @Option(name: .long, help: "the bucket (as the Job passes it; the spec's storage is what is used)") var bucket: String?
+    @Option(name: [.customLong("storageType"), .customLong("storage-type")]) var storageType: String?
+    @Option(name: [.customLong("client-tls"), .customLong("client_tls")]) var clientTLS: String?
     @Option(name: [.customLong("skipClientCA")]) var skipClientCA: String?
 
     func run() async throws {
-        FileHandle.standardError.write(Data("error: Dumpling export and Lightning import are not built in this backup manager yet\n".utf8))
-        throw ExitCode(1)
+        var o = ManagerOptions(namespace: common.namespace, name: backupName)
+        o.clientTLS = boolFlag(clientTLS)
+        o.skipClientCA = boolFlag(skipClientCA)
+        o.dryRun = common.dryRun
+        let api = try makeAPI(common)
+        let options = o
+        try await runManager { try await Manager(api: api).export(options) }
+    }
+}
+
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "import", abstract: "Download a Dumpling archive and load it with TiDB Lightning for one Restore.")
+    @OptionGroup var common: Common
+    @Option(name: [.customLong("restoreName"), .customLong("restore-name")]) var restoreName: String
+    @Option(name: [.customLong("backupPath"), .customLong("backup-path")]) var backupPath: String
+    @Option(name: [.customLong("client-tls"), .customLong("client_tls")]) var clientTLS: String?
+    @Option(name: [.customLong("skipClientCA")]) var skipClientCA: String?
+
+    func run() async throws {
+        var o = ManagerOptions(namespace: common.namespace, name: restoreName)
+        o.clientTLS = boolFlag(clientTLS)
+        o.skipClientCA = boolFlag(skipClientCA)
+        o.dryRun = common.dryRun
+        let api = try makeAPI(common)
+        let options = o
+        let path = backupPath
+        try await runManager { try await Manager(api: api).importData(options, backupPath: path) }
     }
 }
 
@@ -231,6 +252,6 @@ struct TidbBackupManagerCommand: AsyncParsableCommand {
         commandName: "tidb-backup-manager",
         abstract: "Runs br for one Backup or Restore and writes its status; cleans backup data.",
         version: "0.2.0",
-        subcommands: [BackupCommand.self, RestoreCommand.self, CleanCommand.self, NotYet.self, PlanCommand.self])
+        subcommands: [BackupCommand.self, RestoreCommand.self, ExportCommand.self, ImportCommand.self, CleanCommand.self, PlanCommand.self])
 }
 

@@ -115,6 +115,37 @@ struct ArgumentTests {
         #expect(dumplingCommitTs("Started dump at: 2020-11-10 10:40:19\nSHOW MASTER STATUS:\n\tLog: tidb-binlog\n\tPos: 409054741514944513\n\tGTID:\n\nFinished dump at: x\n") == "409054741514944513")
     }
 
+    @Test("6.7: the Dumpling export argv (TLS with and without the CA) and Lightning's, whose password sits in its config file")
+    func exportAndImportArgv() throws {
+        var b = try decode(Backup.self, bk1)
+        b.spec.br = nil
+        let endpoint = TiDBEndpoint(host: "basic-tidb.tidb", port: 4000, user: "root", password: "pw")
+        #expect(ToolArguments.dumplingExport(b, output: "/backup/my-bucket/my-folder/backup-x", endpoint: endpoint, clientTLS: false, skipClientCA: false)
+                == ["--output=/backup/my-bucket/my-folder/backup-x", "--host=basic-tidb.tidb", "--port=4000", "--user=root", "--password=pw"]
+                + ToolArguments.defaultDumplingFilters + ["--threads=16", "--rows=10000"])
+        let tls = ToolArguments.dumplingExport(b, output: "/o", endpoint: endpoint, clientTLS: true, skipClientCA: false)
+        #expect(Array(tls.suffix(3)) == ["--ca=/var/lib/tidb-client-tls/ca.crt", "--cert=/var/lib/tidb-client-tls/tls.crt", "--key=/var/lib/tidb-client-tls/tls.key"])
+        let noCA = ToolArguments.dumplingExport(b, output: "/o", endpoint: endpoint, clientTLS: true, skipClientCA: true)
+        #expect(Array(noCA.suffix(2)) == ["--cert=/var/lib/tidb-client-tls/tls.crt", "--key=/var/lib/tidb-client-tls/tls.key"])
+
+        var r = try decode(Restore.self, """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: rt, namespace: tidb}
+            spec:
+              to: {host: basic-tidb.tidb, secretName: s}
+              s3: {provider: aws, path: "s3://b/p/backup-x.tgz"}
+            """)
+        r.spec.tableFilter = ["shop.*", "!shop.tmp"]
+        #expect(ToolArguments.lightningImport(r, dataDirectory: "/backup/b/p/backup-x", endpoint: endpoint, configFile: "/tmp/l/c.toml",
+                                              clientTLS: false, skipClientCA: false)
+                == ["--status-addr=0.0.0.0:8289", "--backend=tidb", "--server-mode=false", "--log-file=-", "--config=/tmp/l/c.toml",
+                    "--tidb-user=root", "--tidb-host=basic-tidb.tidb", "--d=/backup/b/p/backup-x", "--tidb-port=4000",
+                    "-f", "shop.*", "-f", "!shop.tmp"])
+        #expect(ToolArguments.lightningConfig(password: "a\"b\\c\nd") == "[tidb]\npassword = \"a\\\"b\\\\c\\nd\"\n")
+        #expect(Manager.exportName(Date(timeIntervalSince1970: 1_709_622_489)) == "backup-2024-03-05T07:08:09Z")
+    }
+
     @Test("8.11: BR output: error lines, progress lines, operation records")
     func brOutput() throws {
         #expect(BRLog.isErrorLine("2026-06-17 [ERROR] boom"))

@@ -311,6 +311,91 @@ struct StandaloneGCGuardTests {
     }
 }
 
+@Suite("End to end: Dumpling export to S3 and TiDB Lightning import (stand-ins that really read and load MariaDB)", .serialized)
+struct StandaloneDumplingLightningTests {
+    @Test("export → archive on S3 with size and commit TS; the table dropped; import → rows back; Lightning's argv has no password; delete removes the archive")
+    func exportAndImport() async throws {
+        let db = try TestServers.startMariaDB()
+        _ = try db.sql("""
+            CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(64));
+            INSERT INTO shop.orders VALUES (1, 'first'), (2, 'it''s quoted'), (3, NULL);
+            CREATE DATABASE other; CREATE TABLE other.skip (id INT PRIMARY KEY); INSERT INTO other.skip VALUES (9);
+            """)
+        let moto = try await TestServers.moto()
+        let admin = S3Client(endpoint: S3Endpoint(base: URL(string: moto.endpoint)!, region: "us-east-1", pathStyle: true),
+                             credentials: .fixed(AWSCredentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
+        let bucket = "dump-\(UInt32.random(in: 0...UInt32.max))"
+        try await admin.createBucket(bucket)
+        let op = try await Operator()
+        defer { op.stop() }
+        let argvFile = op.directory + "/argv.jsonl"
+        try await op.apply(cluster)
+        try await op.apply("""
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: s3-secret, namespace: default}
+            stringData: {access_key: \(moto.accessKeyID), secret_key: \(moto.secretAccessKey)}
+            """)
+        try await op.apply("""
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: tidb-secret, namespace: default}
+            stringData: {password: "\(db.password)"}
+            """)
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: dump-s3, namespace: default}
+            spec:
+              cleanPolicy: Delete
+              from: {host: 127.0.0.1, port: \(db.port), user: \(db.user), secretName: tidb-secret}
+              tableFilter: ["shop.*"]
+              storageSize: 1Gi
+              s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: dumps, endpoint: "\(moto.endpoint)", secretName: s3-secret}
+              env: [{name: STANDIN_ARGV_FILE, value: "\(argvFile)"}]
+            """)
+        let done = try await op.backup("dump-s3", reaches: ["Complete", "Failed", "Invalid"])
+        #expect(done.status.phase == .complete, "\(done.status)")
+        let path = done.status.backupPath ?? ""
+        #expect(path.hasPrefix("s3://\(bucket)/dumps/backup-") && path.hasSuffix(".tgz"), "\(path)")
+        #expect((done.status.backupSize ?? 0) > 0)
+        #expect(UInt64(done.status.commitTs ?? "") ?? 0 > 400_000_000_000_000_000)
+        let key = String(path.dropFirst("s3://\(bucket)/".count))
+        #expect(try await admin.headObject(bucket: bucket, key: key) == done.status.backupSize)
+
+        _ = try db.sql("DROP TABLE shop.orders")
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: load-s3, namespace: default}
+            spec:
+              to: {host: 127.0.0.1, port: \(db.port), user: \(db.user), secretName: tidb-secret}
+              storageSize: 1Gi
+              s3: {provider: aws, region: us-east-1, endpoint: "\(moto.endpoint)", secretName: s3-secret, path: "\(path)"}
+              env: [{name: STANDIN_ARGV_FILE, value: "\(argvFile)"}]
+            """)
+        let loaded = try await op.restore("load-s3", reaches: ["Complete", "Failed", "Invalid"])
+        #expect(loaded.status.phase == .complete, "\(loaded.status)")
+        #expect(loaded.status.commitTs == done.status.commitTs)
+        #expect(try db.sql("SELECT id, IFNULL(note, '-') FROM shop.orders ORDER BY id") == "1\tfirst\n2\tit's quoted\n3\t-")
+
+        // What a `ps` listing shows: Dumpling takes the password only as a flag; Lightning gets it from
+        // a configuration file. No log line carries it either way.
+        let runs = try String(contentsOfFile: argvFile, encoding: .utf8).split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let lightning = runs.first { $0["tool"] as? String == "tidb-lightning" }?["argv"] as? [String] ?? []
+        #expect(!lightning.isEmpty && !lightning.joined(separator: " ").contains(db.password))
+        #expect(lightning.contains { $0.hasPrefix("--config=") })
+        #expect(!op.allLogs().contains(db.password))
+        #expect(!op.allLogs().contains(moto.secretAccessKey))
+
+        _ = try await op.api.delete(Backup.self, namespace: "default", name: "dump-s3")
+        try await op.gone("dump-s3")
+        #expect(try await admin.headObject(bucket: bucket, key: key) == nil)
+    }
+}
+
 @Suite("End to end: a BackupSchedule in the standalone operator", .serialized)
 struct StandaloneScheduleTests {
     @Test("@every 2s with maxBackups 3: backups are created on their slots and complete, the oldest are deleted with their data, one of the kept ones restores")
