@@ -21,6 +21,22 @@ extension Manager {
         return FileManager.default.currentDirectoryPath
     }
 
+    /// The export's name (`backup-<RFC 3339 UTC>`), its local directory under the work directory and
+    /// its `status.backupPath` (reference 6.7).
+    public static func exportPaths(_ storage: StorageProvider, workDirectory: String, at date: Date) -> (name: String, local: String, backupPath: String) {
+        let (bucket, prefix) = StorageFactory.normalise(bucket: storage.s3?.bucket ?? storage.gcs?.bucket ?? "", prefix: storage.prefix ?? "")
+        let name = exportName(date)
+        let remoteDirectory = prefix.isEmpty ? bucket : bucket + "/" + prefix
+        return (name, workDirectory + "/" + remoteDirectory + "/" + name, "\(storage.type.rawValue)://\(remoteDirectory)/\(name).tgz")
+    }
+
+    /// Lightning's data directory for an archive path: `<work>/<path after ://>` without `.tgz`.
+    public static func importDirectory(_ backupPath: String, workDirectory: String) -> (archive: String, data: String) {
+        let rest = backupPath.range(of: "://").map { String(backupPath[$0.upperBound...]) } ?? backupPath
+        let archive = workDirectory + "/" + rest
+        return (archive, archive.hasSuffix(".tgz") ? String(archive.dropLast(4)) : archive + ".data")
+    }
+
     static func exportName(_ date: Date) -> String {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
@@ -56,12 +72,8 @@ extension Manager {
             throw ManagerError("unsupported storage type \(storage.type.rawValue)")
         }
         let endpoint = TiDBEndpoint(from, environment: environment, clientTLS: options.clientTLS, skipClientCA: options.skipClientCA)
-        let (bucket, prefix) = StorageFactory.normalise(bucket: storage.s3?.bucket ?? storage.gcs?.bucket ?? "", prefix: storage.prefix ?? "")
-        let name = Self.exportName(now())
-        let remoteDirectory = prefix.isEmpty ? bucket : bucket + "/" + prefix
-        let localDirectory = workDirectory + "/" + remoteDirectory + "/" + name
+        let (name, localDirectory, backupPath) = Self.exportPaths(storage, workDirectory: workDirectory, at: now())
         let archive = localDirectory + ".tgz"
-        let backupPath = "\(storage.type.rawValue)://\(remoteDirectory)/\(name).tgz"
         let argv = ToolArguments.dumplingExport(backup, output: localDirectory, endpoint: endpoint, clientTLS: options.clientTLS,
                                                 skipClientCA: options.skipClientCA)
         if options.dryRun {
@@ -164,8 +176,8 @@ extension Manager {
             try await restoreCondition(options, .failed, reason: "DownloadBackupDataFailed", message: "backupPath \(backupPath) has no scheme")
             throw ManagerError("backupPath \(backupPath) has no scheme")
         }
-        let archive = workDirectory + "/" + backupPath[scheme.upperBound...]
-        let dataDirectory = archive.hasSuffix(".tgz") ? String(archive.dropLast(4)) : archive + ".data"
+        _ = scheme
+        let (archive, dataDirectory) = Self.importDirectory(backupPath, workDirectory: workDirectory)
         // The password goes to Lightning in a private configuration file, not in its argv.
         let configDirectory = NSTemporaryDirectory() + "lightning-\(UUID().uuidString)"
         let configFile = configDirectory + "/tidb-lightning.toml"

@@ -176,7 +176,8 @@ struct PlanCommand: ParsableCommand {
                 case "Backup":
                     let b = try KubeCodec.decode(Backup.self, from: doc.value)
                     guard let br = b.spec.br else {
-                        out.append("# Backup \(b.namespace)/\(b.name): Dumpling export (plan not built for export yet)")
+                        out.append("# Backup \(b.namespace)/\(b.name)")
+                        out += try planExport(b)
                         continue
                     }
                     let pd = pd(br, namespace: b.namespace, known: pdByCluster)
@@ -185,7 +186,8 @@ struct PlanCommand: ParsableCommand {
                 case "Restore":
                     let r = try KubeCodec.decode(Restore.self, from: doc.value)
                     guard let br = r.spec.br else {
-                        out.append("# Restore \(r.namespace)/\(r.name): Lightning import (plan not built for import yet)")
+                        out.append("# Restore \(r.namespace)/\(r.name)")
+                        out += try planImport(r)
                         continue
                     }
                     out.append("# Restore \(r.namespace)/\(r.name)")
@@ -225,7 +227,29 @@ struct PlanCommand: ParsableCommand {
     }
 
     /// The environment the operator's Job gives the tool, secrets as `<redacted>`.
-    func envLines(_ storage: StorageProvider) -> [String] {
+    /// Dumpling's argv as the export Job would run it now (the output directory carries the time).
+    func planExport(_ b: Backup) throws -> [String] {
+        guard let from = b.spec.from else { throw ValidationError("spec.from is required for a Dumpling export") }
+        let endpoint = TiDBEndpoint(from, environment: ["BACKUP_MANAGER_PASSWORD": "<redacted>"], clientTLS: !(from.tlsClientSecretName ?? "").isEmpty,
+                                    skipClientCA: false)
+        let paths = Manager.exportPaths(b.spec.storage, workDirectory: "/backup", at: Date())
+        return ["dumpling"] + ToolArguments.dumplingExport(b, output: paths.local, endpoint: endpoint, clientTLS: !(from.tlsClientSecretName ?? "").isEmpty,
+                                                           skipClientCA: false)
+            + ["# status.backupPath: \(paths.backupPath)"] + envLines(b.spec.storage, password: true)
+    }
+
+    /// Lightning's argv for an import; the password is in the private config file, not here.
+    func planImport(_ r: Restore) throws -> [String] {
+        guard let to = r.spec.to else { throw ValidationError("spec.to is required for a Lightning import") }
+        let path = r.spec.s3?.path ?? r.spec.gcs?.path ?? ""
+        let tls = !(to.tlsClientSecretName ?? "").isEmpty
+        let endpoint = TiDBEndpoint(to, environment: [:], clientTLS: tls, skipClientCA: false)
+        let data = Manager.importDirectory(path, workDirectory: "/backup").data
+        return ["tidb-lightning"] + ToolArguments.lightningImport(r, dataDirectory: data, endpoint: endpoint, configFile: "<private config file with [tidb] password>",
+                                                                  clientTLS: tls, skipClientCA: false) + envLines(r.spec.storage, password: true)
+    }
+
+    func envLines(_ storage: StorageProvider, password: Bool = false) -> [String] {
         var env: [String] = []
         switch storage.type {
         case .s3:
@@ -242,6 +266,7 @@ struct PlanCommand: ParsableCommand {
             if let s = storage.azblob!.secretName, !s.isEmpty { env += ["AZURE_STORAGE_ACCOUNT=<redacted>", "AZURE_STORAGE_KEY=<redacted>"] }
         default: break
         }
+        if password { env.insert("BACKUP_MANAGER_PASSWORD=<redacted>", at: 0) }
         return ["env:"] + (env + ["BR_LOG_TO_TERM=\\u0001"]).map { "  \($0)" }
     }
 }

@@ -1,0 +1,148 @@
+import BRModel
+import Foundation
+import KubeAPI
+import KubeModel
+import Testing
+import TestServers
+
+/// `tidb-backup-manager plan -f` and `--dry-run`, run as a user runs them.
+@Suite("tidb-backup-manager plan and --dry-run")
+struct PlanTests {
+    static var binary: String { Operator.buildDirectory + "/tidb-backup-manager" }
+
+    static func plan(_ yaml: String, _ extra: [String] = []) throws -> [String] {
+        let file = NSTemporaryDirectory() + "plan-\(UUID().uuidString).yaml"
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let (status, output) = try TestServers.run([binary, "plan", "-f", file] + extra)
+        #expect(status == 0, "\(output)")
+        return output.split(separator: "\n").map(String.init)
+    }
+
+    /// The argv rows of one object's first tool run in the plan output.
+    static func argv(_ lines: [String], object: String) -> [String] {
+        guard let start = lines.firstIndex(of: "# \(object)") else { return [] }
+        return Array(lines[(start + 2)...].prefix { !$0.hasPrefix("#") && $0 != "env:" })
+    }
+
+    @Test("the argv rows of reference 8.10: snapshot backup, with commitTs, with cluster TLS; log start and truncate; PiTR restore")
+    func reference810() throws {
+        let backup = """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: bk1, namespace: tidb}
+            spec:
+              br: {cluster: basic, logLevel: info, concurrency: 4, checksum: true, sendCredToTikv: true, options: ["--lastbackupts=1"]}
+              s3: {provider: aws, region: us-west-2, bucket: my-bucket, prefix: my-folder}
+            """
+        let expected = ["backup", "full", "--pd=basic-pd.tidb:2379", "--log-level=info", "--send-credentials-to-tikv=true",
+                        "--storage=s3://my-bucket/my-folder", "--s3.region=us-west-2", "--s3.provider=aws", "--concurrency=4", "--checksum=true",
+                        "--lastbackupts=1"]
+        let plain = try Self.plan(backup, ["--tikv-version", "v8.5.0"])
+        #expect(plain[1] == "br")
+        #expect(Self.argv(plain, object: "Backup tidb/bk1") == expected)
+        #expect(Array(plain.drop { $0 != "env:" }.dropFirst()) == ["  S3_PROVIDER=aws", "  S3_ENDPOINT=", "  AWS_REGION=us-west-2", "  AWS_ACL=private",
+                                                                   "  AWS_STORAGE_CLASS=STANDARD_IA", "  BR_LOG_TO_TERM=\\u0001"])
+        let withTs = try Self.plan(backup.replacingOccurrences(of: "spec:\n", with: "spec:\n  commitTs: \"400036290571534337\"\n"))
+        #expect(Array(Self.argv(withTs, object: "Backup tidb/bk1").prefix(3)) == ["backup", "full", "--backupts=400036290571534337"])
+        let tls = try Self.plan(backup, ["--cluster-tls"])
+        #expect(Array(Self.argv(tls, object: "Backup tidb/bk1")[2...5]) == [
+            "--pd=basic-pd.tidb:2379", "--ca=/var/lib/cluster-client-tls/ca.crt", "--cert=/var/lib/cluster-client-tls/tls.crt",
+            "--key=/var/lib/cluster-client-tls/tls.key",
+        ])
+
+        let log = try Self.plan("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: lb, namespace: tidb}
+            spec:
+              backupMode: log
+              commitTs: "443000000000000000"
+              logTruncateUntil: "443100000000000000"
+              br: {cluster: basic}
+              s3: {provider: aws, region: us-west-2, bucket: my-bucket, prefix: log}
+            ---
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: rt, namespace: tidb}
+            spec:
+              restoreMode: pitr
+              pitrRestoredTs: "443123456789"
+              logRestoreStartTs: "443123456780"
+              br: {cluster: basic}
+              s3: {provider: aws, region: us-west-2, bucket: my-bucket, prefix: log}
+            """)
+        #expect(Array(Self.argv(log, object: "Backup tidb/lb").prefix(5)) == ["log", "start", "--task-name=lb", "--start-ts=443000000000000000",
+                                                                              "--pd=basic-pd.tidb:2379"])
+        let truncate = log.firstIndex(of: "# then, once started:").map { Array(log[($0 + 2)...].prefix(4)) }
+        #expect(truncate == ["log", "truncate", "--until=443100000000000000", "--pd=basic-pd.tidb:2379"])
+        let pitr = Self.argv(log, object: "Restore tidb/rt")
+        #expect(Array(pitr.prefix(3)) == ["restore", "point", "--pd=basic-pd.tidb:2379"])
+        #expect(Array(pitr.suffix(2)) == ["--restored-ts=443123456789", "--start-ts=443123456780"])
+    }
+
+    @Test("a TidbCluster's pdAddresses in the same file replace the derived PD address; Dumpling and Lightning plans redact the password")
+    func pdAddressesAndDumpling() throws {
+        let lines = try Self.plan("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: TidbCluster
+            metadata: {name: basic, namespace: tidb}
+            spec: {pdAddresses: ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]}
+            ---
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: bk, namespace: tidb}
+            spec:
+              br: {cluster: basic}
+              local: {prefix: p, volume: {name: v, hostPath: {path: /data}}, volumeMount: {name: v, mountPath: /data}}
+            ---
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: dump, namespace: tidb}
+            spec:
+              from: {host: basic-tidb.tidb, secretName: s}
+              s3: {provider: aws, region: us-west-2, bucket: b, prefix: p}
+            ---
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: load, namespace: tidb}
+            spec:
+              to: {host: basic-tidb.tidb, user: loader, secretName: s}
+              s3: {provider: aws, region: us-west-2, path: "s3://b/p/backup-2024-03-05T07:08:09Z.tgz"}
+            """)
+        #expect(Self.argv(lines, object: "Backup tidb/bk").contains("--pd=http://10.0.0.1:2379,http://10.0.0.2:2379"))
+        let dump = Self.argv(lines, object: "Backup tidb/dump")
+        #expect(dump.first?.hasPrefix("--output=/backup/b/p/backup-") == true)
+        #expect(dump.contains("--password=<redacted>"))
+        let load = Self.argv(lines, object: "Restore tidb/load")
+        #expect(load.contains("--d=/backup/b/p/backup-2024-03-05T07:08:09Z") && load.contains("--tidb-user=loader"))
+        #expect(!load.contains { $0.hasPrefix("--tidb-password") })
+    }
+
+    @Test("--dry-run prints the argv for an object on the server, runs nothing and writes no status")
+    func dryRun() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        // No TidbCluster named "absent": the controller fails the Backup before any Job, so only the
+        // dry run touches it.
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: dry, namespace: default}
+            spec:
+              br: {cluster: absent, logLevel: debug}
+              s3: {provider: aws, region: us-east-1, bucket: b, prefix: p, secretName: s3-secret}
+            """)
+        try await Task.sleep(for: .seconds(1))
+        let before = try await op.api.get(Backup.self, namespace: "default", name: "dry")
+        let (status, output) = try TestServers.run([Self.binary, "backup", "--namespace=default", "--backupName=dry", "--dry-run",
+                                                    "--kubeconfig", op.directory + "/data/kubeconfig"],
+                                                   environment: ["AWS_SECRET_ACCESS_KEY": "dry-run-secret-9", "PATH": "/usr/bin:/bin"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("backup\n") || output.contains("  backup"), "\(output)")
+        #expect(output.contains("--log-level=debug") && output.contains("--storage=s3://b/p"))
+        #expect(output.contains("AWS_SECRET_ACCESS_KEY=<redacted>") && !output.contains("dry-run-secret-9"))
+        let after = try await op.api.get(Backup.self, namespace: "default", name: "dry")
+        #expect(after.metadata.resourceVersion == before.metadata.resourceVersion)
+    }
+}
