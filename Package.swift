@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(name: "BRModelTests", dependencies: ["BRModel", "KubeModel", "ManifestTools"]),
-        .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning"], resources: [.copy("Vectors")]),
+        .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning", "TestServers"], resources: [.copy("Vectors")]),
         .testTarget(name: "KubeContractTests", dependencies: ["KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
         .testTarget(name: "ControllerKitTests", dependencies: ["ControllerKit", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
         .testTarget(name: "BackupOperatorTests", dependencies: ["BackupOperator", "BRModel", "ControllerKit", "KubeAPI", "KubeModel", "KubeTesting"]),

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestServers
 
 @testable import AWSSigning
 
@@ -25,7 +26,7 @@ struct MotoSignatureTests {
 
     @Test("moto accepts our signatures for bucket creation, put, list and get, and rejects a wrong secret")
     func moto() async throws {
-        let port = Int.random(in: 20_000...40_000)
+        let port = TestServers.freePort()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         server.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
