@@ -166,8 +166,8 @@ public enum KubeYAML {
             || s.contains(" #") || s.contains("\n") || s.contains("\t") || s.hasPrefix("0x") || s.hasPrefix("0o")
             || s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
         if !needsQuotes { return s }
-        var q = ""
+        var q: [UInt8] = []
         JSONValue.writeString(s, into: &q)
-        return q
+        return String(decoding: q, as: UTF8.self)
     }
 }

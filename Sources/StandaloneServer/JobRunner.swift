@@ -33,6 +33,9 @@ public actor JobRunner {
     let workRoot: String
     let logger: Logger
     var running: [String: LocalProcess] = [:]  // pod key -> process
+    /// Unfinished Jobs with `activeDeadlineSeconds`: besides Jobs with a running process, the only
+    /// ones the periodic pass looks at.
+    var deadlineJobs: Set<String> = []
     var killRequested: Set<String> = []
     /// Jobs with a Pending pod that waits for a free slot, oldest first.
     var waiting: [String] = []
@@ -134,17 +137,28 @@ public actor JobRunner {
         await startWaiting()
     }
 
-    /// The periodic pass: only Jobs that have something time-based (a deadline) or a process to watch.
+    /// The periodic pass: only Jobs that have something time-based (a deadline) or a process to watch,
+    /// found from memory — reading every Job each second would cost more the more Jobs are kept.
     func reconcileTimed() async throws {
-        for job in try core.list(jobType, namespace: nil).items
-        where hasProcess(job) || (job.value(at: ["spec", "activeDeadlineSeconds"]) != nil && !Self.isFinished(job)) {
-            try reconcile(job)
+        var keys = deadlineJobs
+        for podKey in running.keys {
+            let parts = podKey.split(separator: "/", maxSplits: 1)
+            guard parts.count == 2, parts[1].count > 6 else { continue }
+            keys.insert("\(parts[0])/\(parts[1].dropLast(6))")
+        }
+        for key in keys.sorted() {
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            try await reconcile(namespace: parts[0], name: parts[1])
         }
         await startWaiting()
     }
 
     func reconcile(namespace: String, name: String) async throws {
-        guard let job = try? core.get(jobType, namespace: namespace, name: name) else { return }
+        guard let job = try? core.get(jobType, namespace: namespace, name: name) else {
+            deadlineJobs.remove("\(namespace)/\(name)")
+            return
+        }
         try reconcile(job)
     }
 
@@ -174,6 +188,11 @@ public actor JobRunner {
         let name = job.value(at: ["metadata", "name"])?.stringValue ?? ""
         let conditions = job.value(at: ["status", "conditions"])?.arrayValue ?? []
         let finished = conditions.contains { ($0["type"] == "Complete" || $0["type"] == "Failed") && $0["status"] == "True" }
+        if job.value(at: ["spec", "activeDeadlineSeconds"]) != nil && !finished && job.value(at: ["metadata", "deletionTimestamp"]) == nil {
+            deadlineJobs.insert("\(ns)/\(name)")
+        } else {
+            deadlineJobs.remove("\(ns)/\(name)")
+        }
         let pods = try podsOf(job)
         let active = pods.filter { ["Pending", "Running"].contains($0.value(at: ["status", "phase"])?.stringValue ?? "Pending") }
         if job.value(at: ["metadata", "deletionTimestamp"]) != nil || finished {

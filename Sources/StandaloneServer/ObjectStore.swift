@@ -66,7 +66,7 @@ public final class ObjectStore: Sendable {
 
     public func get(_ resourceKey: String, namespace: String, name: String) throws -> JSONValue? {
         try pool.read { db in
-            guard let data = try Data.fetchOne(db, sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+            guard let data = try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?"),
                                                arguments: [resourceKey, namespace, name]) else { return nil }
             return try JSONParser.parse(data).value
         }
@@ -134,17 +134,20 @@ public final class ObjectStore: Sendable {
     public func write(_ resourceKey: String, namespace: String, name: String,
                       _ change: (JSONValue?) throws -> JSONValue?) throws -> StoredEvent? {
         try pool.write { db -> StoredEvent? in
-            let existing = try Data.fetchOne(db, sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+            // Statements are compiled once per connection (GRDB's statement cache): the write path
+            // is the store's hot path.
+            let existing = try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?"),
                                              arguments: [resourceKey, namespace, name]).map { try JSONParser.parse($0).value }
             let next = try change(existing)
             if next == nil && existing == nil { return nil }
             // Handing back the stored object unchanged (a refused create or update) is not a write: no new
             // resourceVersion, no event.
             if let next, let existing, next == existing { return nil }
-            let rv = (try Int64.fetchOne(db, sql: "SELECT rv FROM counter WHERE id = 1") ?? 1) + 1
-            try db.execute(sql: "UPDATE counter SET rv = ? WHERE id = 1", arguments: [rv])
+            let rv = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT rv FROM counter WHERE id = 1")) ?? 1) + 1
+            try db.cachedStatement(sql: "UPDATE counter SET rv = ? WHERE id = 1").execute(arguments: [rv])
             let kind: StoredEvent.Kind
             var stored: JSONValue
+            var storedData: Data
             if var object = next {
                 object["metadata"]?["resourceVersion"] = .string(String(rv))
                 stored = object
@@ -152,22 +155,24 @@ public final class ObjectStore: Sendable {
                 let owners = (object.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? [])
                     .compactMap { $0["uid"]?.stringValue }
                 let ownerText = owners.isEmpty ? "" : " " + owners.joined(separator: " ") + " "
-                try db.execute(sql: """
+                storedData = object.data()
+                try db.cachedStatement(sql: """
                     INSERT INTO objects (resource, namespace, name, uid, rv, owners, data) VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(resource, namespace, name) DO UPDATE SET uid = excluded.uid, rv = excluded.rv,
                       owners = excluded.owners, data = excluded.data
-                    """, arguments: [resourceKey, namespace, name, uid, rv, ownerText, object.data()])
+                    """).execute(arguments: [resourceKey, namespace, name, uid, rv, ownerText, storedData])
                 kind = existing == nil ? .added : .modified
             } else {
                 // The DELETED event carries the last stored state with the deletion's resourceVersion.
                 stored = existing!
                 stored["metadata"]?["resourceVersion"] = .string(String(rv))
-                try db.execute(sql: "DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
-                               arguments: [resourceKey, namespace, name])
+                storedData = stored.data()
+                try db.cachedStatement(sql: "DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?")
+                    .execute(arguments: [resourceKey, namespace, name])
                 kind = .deleted
             }
-            try db.execute(sql: "INSERT INTO history (rv, resource, namespace, name, type, data) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [rv, resourceKey, namespace, name, kind.rawValue, stored.data()])
+            try db.cachedStatement(sql: "INSERT INTO history (rv, resource, namespace, name, type, data) VALUES (?, ?, ?, ?, ?, ?)")
+                .execute(arguments: [rv, resourceKey, namespace, name, kind.rawValue, storedData])
             if rv % Int64(max(1, min(1000, historyLimit / 4))) == 0 {
                 try db.execute(sql: "DELETE FROM history WHERE rv <= ?", arguments: [rv - Int64(historyLimit)])
             }
