@@ -38,11 +38,14 @@ public struct OperatorSetup: Sendable {
                                                                                       defaultZone: options.timeZone, metrics: metrics, logger: logger),
                                workers: max(1, options.workers / 2), clock: options.clock, metrics: metrics, logger: logger)
         let ns = options.namespace
-        let backupInformer = Informer(api: api, kind: .backups, namespace: ns, logger: logger)
-        let restoreInformer = Informer(api: api, kind: .restores, namespace: ns, logger: logger)
-        let scheduleInformer = Informer(api: api, kind: .backupSchedules, namespace: ns, logger: logger)
+        // The reconcilers read what they act on from the API; the informers only route changes to
+        // keys, so they cache identity and ownership alone.
+        let slim: @Sendable (JSONValue) -> JSONValue = Self.metadataOnly
+        let backupInformer = Informer(api: api, kind: .backups, namespace: ns, transform: slim, logger: logger)
+        let restoreInformer = Informer(api: api, kind: .restores, namespace: ns, transform: slim, logger: logger)
+        let scheduleInformer = Informer(api: api, kind: .backupSchedules, namespace: ns, transform: slim, logger: logger)
         let jobInformer = Informer(api: api, kind: .jobs, namespace: ns,
-                                   labelSelector: "\(BRLabels.managedBy) in (backup-operator,restore-operator)", logger: logger)
+                                   labelSelector: "\(BRLabels.managedBy) in (backup-operator,restore-operator)", transform: slim, logger: logger)
         informers = [backupInformer, restoreInformer, scheduleInformer, jobInformer]
 
         let (backups, restores, schedules) = (self.backups, self.restores, self.schedules)
@@ -62,6 +65,19 @@ public struct OperatorSetup: Sendable {
             if let owner = Self.controller(of: object, kind: "Backup") { await backups.enqueue(ObjectKey(namespace: ns, name: owner)) }
             if let owner = Self.controller(of: object, kind: "Restore") { await restores.enqueue(ObjectKey(namespace: ns, name: owner)) }
         }
+    }
+
+    /// apiVersion, kind and the metadata that says which object it is, which version, and who owns it.
+    static func metadataOnly(_ object: JSONValue) -> JSONValue {
+        var metadata = JSONObject()
+        for key in ["name", "namespace", "uid", "resourceVersion", "generation", "labels", "ownerReferences", "deletionTimestamp"] {
+            if let v = object.value(at: ["metadata", key]) { metadata[key] = v }
+        }
+        var slim = JSONObject()
+        if let v = object["apiVersion"] { slim["apiVersion"] = v }
+        if let v = object["kind"] { slim["kind"] = v }
+        slim["metadata"] = .object(metadata)
+        return .object(slim)
     }
 
     static func controller(of object: JSONValue, kind: String) -> String? {

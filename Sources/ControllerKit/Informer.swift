@@ -29,6 +29,10 @@ public final class Informer: Sendable {
     let logger: Logger
     let retryDelay: Duration
     let watchTimeoutSeconds: Int?
+    /// Applied to every object before it is cached and handed to handlers (client-go's
+    /// `SetTransform`): a controller that reads objects from the API keeps only what its handlers
+    /// need, so ten thousand cached objects cost little memory.
+    let transform: (@Sendable (JSONValue) -> JSONValue)?
 
     struct State {
         var objects: [ObjectKey: JSONValue] = [:]
@@ -40,7 +44,9 @@ public final class Informer: Sendable {
     private let state = Mutex(State())
 
     public init(api: any KubeAPI, kind: ResourceKind, namespace: String? = nil, labelSelector: String? = nil,
-                retryDelay: Duration = .seconds(1), watchTimeoutSeconds: Int? = nil, logger: Logger = Logger(label: "informer")) {
+                retryDelay: Duration = .seconds(1), watchTimeoutSeconds: Int? = nil, transform: (@Sendable (JSONValue) -> JSONValue)? = nil,
+                logger: Logger = Logger(label: "informer")) {
+        self.transform = transform
         self.api = api
         self.kind = kind
         self.namespace = namespace
@@ -89,7 +95,7 @@ public final class Informer: Sendable {
     func relist() async throws -> String {
         let listed = try await api.listAll(kind, namespace: namespace, labelSelector: labelSelector)
         var fresh: [ObjectKey: JSONValue] = [:]
-        for item in listed.items { fresh[item.objectKey] = item }
+        for item in listed.items { fresh[item.objectKey] = transform?(item) ?? item }
         let (changes, handlers) = state.withLock { s -> ([Change], [@Sendable (Change) async -> Void]) in
             var changes: [Change] = []
             for (key, old) in s.objects where fresh[key] == nil { changes.append(.deleted(old)) }
@@ -119,16 +125,17 @@ public final class Informer: Sendable {
         for try await event in stream {
             if let rv = event.resourceVersion, !rv.isEmpty { resourceVersion = rv }
             let key = event.object.objectKey
+            let object = event.type == .bookmark ? event.object : (transform?(event.object) ?? event.object)
             let (change, handlers) = state.withLock { s -> (Change?, [@Sendable (Change) async -> Void]) in
                 switch event.type {
                 case .bookmark: return (nil, [])
                 case .added, .modified:
                     let old = s.objects[key]
-                    s.objects[key] = event.object
-                    return (old.map { .updated(old: $0, new: event.object) } ?? .added(event.object), s.handlers)
+                    s.objects[key] = object
+                    return (old.map { .updated(old: $0, new: object) } ?? .added(object), s.handlers)
                 case .deleted:
                     s.objects[key] = nil
-                    return (.deleted(event.object), s.handlers)
+                    return (.deleted(object), s.handlers)
                 }
             }
             if let change { for h in handlers { await h(change) } }

@@ -53,6 +53,27 @@ func configMap(_ name: String, _ n: String) -> JSONValue {
         await run.value
     }
 
+    @Test func aTransformShapesWhatIsCachedAndHeardFromListsAndWatches() async throws {
+        let api = InMemoryKubeAPI()
+        _ = try await api.create(.configMaps, namespace: "ns", object: configMap("listed", "1"))
+        let informer = Informer(api: api, kind: .configMaps, namespace: "ns", retryDelay: .milliseconds(100), transform: { object in
+            var slim = object
+            slim["data"] = nil
+            return slim
+        })
+        let heard = Mutex<[JSONValue]>([])
+        informer.onChange { change in heard.withLock { $0.append(change.object) } }
+        let run = Task { await informer.run() }
+        #expect(try await eventually { informer.hasSynced })
+        _ = try await api.create(.configMaps, namespace: "ns", object: configMap("watched", "2"))
+        #expect(try await eventually { heard.withLock { $0.count } == 2 })
+        #expect(heard.withLock { $0 }.allSatisfy { $0["data"] == nil && $0.value(at: ["metadata", "resourceVersion"]) != nil })
+        #expect(informer.get(namespace: "ns", name: "watched")?["data"] == nil)
+        #expect(informer.get(namespace: "ns", name: "listed")?.value(at: ["metadata", "name"])?.stringValue == "listed")
+        run.cancel()
+        await run.value
+    }
+
     @Test func goneRelistsAndReportsWhatChangedMeanwhileOnce() async throws {
         let api = InMemoryKubeAPI()
         for name in ["keep", "drop", "edit"] { _ = try await api.create(.configMaps, namespace: "ns", object: configMap(name, "1")) }
