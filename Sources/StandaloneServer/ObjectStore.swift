@@ -23,14 +23,20 @@ public struct StoredEvent: Sendable {
 public final class ObjectStore: Sendable {
     let pool: DatabasePool
     let historyLimit: Int
+    /// The most recently written objects, parsed, as committed. Only the writer fills it (after each
+    /// commit, in commit order), so it never holds anything older than the database; readers use it
+    /// instead of parsing the stored JSON again, which is what an object just written is read for
+    /// next (a controller reacting to its own change, the job runner to a new Job).
+    let recent: Mutex<RecentObjects>
 
-    public init(path: String, historyLimit: Int = 20_000) throws {
+    public init(path: String, historyLimit: Int = 20_000, recentCapacity: Int = 2048) throws {
         var config = Configuration()
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         pool = try DatabasePool(path: path, configuration: config)
         self.historyLimit = historyLimit
+        recent = Mutex(RecentObjects(capacity: recentCapacity))
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
@@ -65,7 +71,9 @@ public final class ObjectStore: Sendable {
     }
 
     public func get(_ resourceKey: String, namespace: String, name: String) throws -> JSONValue? {
-        try pool.read { db in
+        let key = RecentObjects.key(resourceKey, namespace, name)
+        if let hit = recent.withLock({ $0.get(key) }) { return hit }
+        return try pool.read { db in
             guard let data = try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?"),
                                                arguments: [resourceKey, namespace, name]) else { return nil }
             return try JSONParser.parse(data).value
@@ -136,8 +144,14 @@ public final class ObjectStore: Sendable {
         try pool.write { db -> StoredEvent? in
             // Statements are compiled once per connection (GRDB's statement cache): the write path
             // is the store's hot path.
-            let existing = try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?"),
+            let key = RecentObjects.key(resourceKey, namespace, name)
+            let existing: JSONValue?
+            if let hit = recent.withLock({ $0.get(key) }) {
+                existing = hit
+            } else {
+                existing = try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?"),
                                              arguments: [resourceKey, namespace, name]).map { try JSONParser.parse($0).value }
+            }
             let next = try change(existing)
             if next == nil && existing == nil { return nil }
             // Handing back the stored object unchanged (a refused create or update) is not a write: no new
@@ -178,7 +192,12 @@ public final class ObjectStore: Sendable {
             }
             let event = StoredEvent(kind: kind, resourceKey: resourceKey, namespace: namespace, name: name, resourceVersion: rv, object: stored)
             let listeners = self.listeners.withLock { $0 }
-            if !listeners.isEmpty { db.afterNextTransaction(onCommit: { _ in for l in listeners { l(event) } }) }
+            db.afterNextTransaction(onCommit: { _ in
+                self.recent.withLock { cache in
+                    if kind == .deleted { cache.remove(key) } else { cache.put(key, event.object) }
+                }
+                for l in listeners { l(event) }
+            }, onRollback: { _ in })
             return event
         }
     }
@@ -193,4 +212,30 @@ public final class ObjectStore: Sendable {
             }
         }
     }
+}
+
+/// A bounded map of parsed objects; the oldest writes go first when it is full.
+struct RecentObjects: Sendable {
+    let capacity: Int
+    var entries: [String: (object: JSONValue, tick: UInt64)] = [:]
+    var tick: UInt64 = 0
+
+    init(capacity: Int) { self.capacity = max(0, capacity) }
+
+    static func key(_ resource: String, _ namespace: String, _ name: String) -> String { resource + "\u{0}" + namespace + "\u{0}" + name }
+
+    func get(_ key: String) -> JSONValue? { entries[key]?.object }
+
+    mutating func put(_ key: String, _ object: JSONValue) {
+        guard capacity > 0 else { return }
+        tick += 1
+        entries[key] = (object, tick)
+        if entries.count > capacity {
+            // Drop the oldest quarter at once, so eviction costs little per write.
+            let cutoff = entries.values.map(\.tick).sorted()[entries.count / 4]
+            entries = entries.filter { $0.value.tick > cutoff }
+        }
+    }
+
+    mutating func remove(_ key: String) { entries[key] = nil }
 }

@@ -156,4 +156,28 @@ struct APIServerCoreTests {
         let created = try reopened.create(backups, namespace: "default", body: backup("after")).object
         #expect(Int64(created.value(at: ["metadata", "resourceVersion"])?.stringValue ?? "") ?? 0 > last)
     }
+
+    @Test("the store's cache of recent writes answers as the database does: updates, deletes, evictions, and a failed write leaves no trace")
+    func recentObjectsCache() throws {
+        let dir = Harness.temporaryDirectory()
+        let store = try ObjectStore(path: dir + "/s.sqlite", recentCapacity: 4)
+        func object(_ name: String, _ n: Int) -> JSONValue { ["metadata": ["name": .string(name)], "data": ["n": .int(Int64(n))]] }
+        for i in 0..<10 { try store.write("configmaps", namespace: "ns", name: "o\(i)") { _ in object("o\(i)", i) } }
+        #expect(store.recent.withLock { $0.entries.count } <= 4)
+        for i in 0..<10 { #expect(try store.get("configmaps", namespace: "ns", name: "o\(i)")?.value(at: ["data", "n"]) == .int(Int64(i))) }
+        try store.write("configmaps", namespace: "ns", name: "o9") { _ in object("o9", 99) }
+        #expect(try store.get("configmaps", namespace: "ns", name: "o9")?.value(at: ["data", "n"]) == 99)
+        try store.write("configmaps", namespace: "ns", name: "o9") { _ in nil }
+        #expect(try store.get("configmaps", namespace: "ns", name: "o9") == nil)
+        struct Refused: Error {}
+        #expect(throws: Refused.self) {
+            try store.write("configmaps", namespace: "ns", name: "o8") { _ in throw Refused() }
+        }
+        #expect(try store.get("configmaps", namespace: "ns", name: "o8")?.value(at: ["data", "n"]) == 8)
+        // What the cache answers is what a fresh store reading only the database answers.
+        let fresh = try ObjectStore(path: dir + "/s.sqlite", recentCapacity: 0)
+        for i in 0..<9 {
+            #expect(try fresh.get("configmaps", namespace: "ns", name: "o\(i)") == store.get("configmaps", namespace: "ns", name: "o\(i)"))
+        }
+    }
 }
