@@ -18,8 +18,10 @@ struct StorageBench {
             if a.hasPrefix("--"), !args.isEmpty { options[String(a.dropFirst(2))] = args.removeFirst() } else { positional.append(a) }
         }
         guard let endpoint = options["endpoint"].flatMap(URL.init(string:)), let bucket = options["bucket"] else { usage() }
-        let client = S3Client(endpoint: S3Endpoint(base: endpoint, region: "us-east-1", pathStyle: true),
+        var client = S3Client(endpoint: S3Endpoint(base: endpoint, region: "us-east-1", pathStyle: true),
                               credentials: CredentialProvider.defaultChain())
+        if let mib = options["part-size-mib"].flatMap(Int.init) { client.partSize = mib << 20 }
+        if let n = options["parts"].flatMap(Int.init) { client.partConcurrency = n }
         let storage = S3Storage(client: client, bucket: bucket, prefix: options["prefix"] ?? "")
         do {
             switch command {
