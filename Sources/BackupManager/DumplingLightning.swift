@@ -55,12 +55,7 @@ extension Manager {
     // MARK: export
 
     public func export(_ options: ManagerOptions) async throws {
-        let backup: Backup
-        do {
-            backup = try await api.get(Backup.self, namespace: options.namespace, name: options.name)
-        } catch let e as KubeAPIError where e.isNotFound {
-            throw ManagerError("backup \(options.namespace)/\(options.name) not found")
-        }
+        let backup = try await object(Backup.self, options)
         guard let from = backup.spec.from else {
             try await backupCondition(options, .failed, reason: "InvalidSpec", message: "spec.from is required for a Dumpling export")
             throw ManagerError("spec.from is required for a Dumpling export")
@@ -161,22 +156,16 @@ extension Manager {
     }
 
     public func importData(_ options: ManagerOptions, backupPath: String) async throws {
-        let restore: Restore
-        do {
-            restore = try await api.get(Restore.self, namespace: options.namespace, name: options.name)
-        } catch let e as KubeAPIError where e.isNotFound {
-            throw ManagerError("restore \(options.namespace)/\(options.name) not found")
-        }
+        let restore = try await object(Restore.self, options)
         guard let to = restore.spec.to else {
             try await restoreCondition(options, .failed, reason: "InvalidSpec", message: "spec.to is required for a Lightning import")
             throw ManagerError("spec.to is required for a Lightning import")
         }
         let endpoint = TiDBEndpoint(to, environment: environment, clientTLS: options.clientTLS, skipClientCA: options.skipClientCA)
-        guard let scheme = backupPath.range(of: "://") else {
+        guard backupPath.contains("://") else {
             try await restoreCondition(options, .failed, reason: "DownloadBackupDataFailed", message: "backupPath \(backupPath) has no scheme")
             throw ManagerError("backupPath \(backupPath) has no scheme")
         }
-        _ = scheme
         let (archive, dataDirectory) = Self.importDirectory(backupPath, workDirectory: workDirectory)
         // The password goes to Lightning in a private configuration file, not in its argv.
         let configDirectory = NSTemporaryDirectory() + "lightning-\(UUID().uuidString)"

@@ -178,13 +178,17 @@ public struct Manager: Sendable {
 
     // MARK: backup
 
-    public func backup(_ options: ManagerOptions) async throws {
-        let backup: Backup
+    /// The Backup or Restore the sub-command works on; a missing one is named in the error.
+    func object<T: APIObject>(_ type: T.Type, _ options: ManagerOptions) async throws -> T {
         do {
-            backup = try await api.get(Backup.self, namespace: options.namespace, name: options.name)
+            return try await api.get(T.self, namespace: options.namespace, name: options.name)
         } catch let e as KubeAPIError where e.isNotFound {
-            throw ManagerError("backup \(options.namespace)/\(options.name) not found")
+            throw ManagerError("\(String(describing: T.self).lowercased()) \(options.namespace)/\(options.name) not found")
         }
+    }
+
+    public func backup(_ options: ManagerOptions) async throws {
+        let backup = try await object(Backup.self, options)
         guard let br = backup.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
         let mode = backup.spec.backupMode ?? .snapshot
         guard mode == .snapshot, options.mode == "snapshot" else {
@@ -291,12 +295,7 @@ public struct Manager: Sendable {
     // MARK: restore
 
     public func restore(_ options: ManagerOptions) async throws {
-        let restore: Restore
-        do {
-            restore = try await api.get(Restore.self, namespace: options.namespace, name: options.name)
-        } catch let e as KubeAPIError where e.isNotFound {
-            throw ManagerError("restore \(options.namespace)/\(options.name) not found")
-        }
+        let restore = try await object(Restore.self, options)
         guard let br = restore.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
         let argv = try ToolArguments.brRestore(restore, pd: pd(options, br: br), clusterTLS: options.clusterTLS, pitrRestoredTs: options.pitrRestoredTs)
         if options.dryRun {
@@ -371,12 +370,7 @@ public struct Manager: Sendable {
     // MARK: clean
 
     public func clean(_ options: ManagerOptions) async throws {
-        let backup: Backup
-        do {
-            backup = try await api.get(Backup.self, namespace: options.namespace, name: options.name)
-        } catch let e as KubeAPIError where e.isNotFound {
-            throw ManagerError("backup \(options.namespace)/\(options.name) not found")
-        }
+        let backup = try await object(Backup.self, options)
         guard let path = backup.status.backupPath, !path.isEmpty else {
             try await backupCondition(options, .failed, reason: "BackupPathIsEmpty", message: "backup \(options.namespace)/\(options.name) has no status.backupPath")
             throw ManagerError("backup \(options.namespace)/\(options.name) has no status.backupPath")

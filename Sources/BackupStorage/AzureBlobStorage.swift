@@ -277,7 +277,7 @@ public struct AzureBlobClient: Sendable {
 }
 
 /// An Azure container and prefix.
-public struct AzureBlobStorage: BackupStorage {
+public struct AzureBlobStorage: PrefixedObjectStore {
     public var client: AzureBlobClient
     public var container: String
     public var prefix: String
@@ -291,18 +291,12 @@ public struct AzureBlobStorage: BackupStorage {
     }
 
     public var location: String { "azure://\(container)" + (prefix.isEmpty ? "" : "/\(prefix)") }
-    var keyBase: String { prefix.isEmpty ? "" : prefix + "/" }
-    func absolute(_ key: String) -> String { joinKey(prefix, key) }
 
     public func listPage(prefix sub: String, token: String?, limit: Int) async throws -> StorageListPage {
-        var objects: [StoredObject] = []
-        var next = token
-        repeat {
-            let page = try await client.list(container: container, prefix: keyBase + sub, marker: next, maxResults: min(5000, limit - objects.count))
-            objects += page.objects.map { StoredObject(key: String($0.key.dropFirst(keyBase.count)), size: $0.size) }
-            next = page.nextMarker
-        } while next != nil && objects.count < limit
-        return StorageListPage(objects: objects, next: next)
+        try await gatherPages(token: token, limit: limit, pageLimit: 5000) { next, max in
+            let page = try await client.list(container: container, prefix: keyBase + sub, marker: next, maxResults: max)
+            return (page.objects, page.nextMarker)
+        }
     }
 
     public func read(_ key: String) async throws -> Data { try await client.read(container: container, blob: absolute(key)) }

@@ -109,3 +109,29 @@ public func joinKey(_ prefix: String, _ key: String) -> String {
     let p = prefix.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
     return p.isEmpty ? key : p + "/" + key
 }
+
+/// An object store addressed as a bucket (or container) and a key prefix: S3, GCS, Azure Blob.
+protocol PrefixedObjectStore: BackupStorage {
+    /// Trimmed of `/`.
+    var prefix: String { get }
+}
+
+extension PrefixedObjectStore {
+    var keyBase: String { prefix.isEmpty ? "" : prefix + "/" }
+    func absolute(_ key: String) -> String { joinKey(prefix, key) }
+    func relative(_ key: String) -> String { String(key.dropFirst(keyBase.count)) }
+
+    /// Reads the service's pages (of at most `pageLimit` objects, absolute keys) from `token` until
+    /// `limit` objects are gathered or the listing ends; keys come back relative to the prefix.
+    func gatherPages(token: String?, limit: Int, pageLimit: Int,
+                     _ fetch: (_ token: String?, _ max: Int) async throws -> (objects: [StoredObject], next: String?)) async throws -> StorageListPage {
+        var objects: [StoredObject] = []
+        var next = token
+        repeat {
+            let page = try await fetch(next, min(pageLimit, limit - objects.count))
+            objects += page.objects.map { StoredObject(key: relative($0.key), size: $0.size) }
+            next = page.next
+        } while next != nil && objects.count < limit
+        return StorageListPage(objects: objects, next: next)
+    }
+}

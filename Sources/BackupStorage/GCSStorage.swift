@@ -360,7 +360,7 @@ public struct GCSClient: Sendable {
 // MARK: - Storage
 
 /// A GCS bucket and prefix.
-public struct GCSStorage: BackupStorage {
+public struct GCSStorage: PrefixedObjectStore {
     public var client: GCSClient
     public var bucket: String
     public var prefix: String
@@ -375,18 +375,12 @@ public struct GCSStorage: BackupStorage {
 
     public var location: String { "gcs://\(bucket)" + (prefix.isEmpty ? "" : "/\(prefix)") }
     public var batchDeleteSize: Int? { 100 }
-    var keyBase: String { prefix.isEmpty ? "" : prefix + "/" }
-    func absolute(_ key: String) -> String { joinKey(prefix, key) }
 
     public func listPage(prefix sub: String, token: String?, limit: Int) async throws -> StorageListPage {
-        var objects: [StoredObject] = []
-        var next = token
-        repeat {
-            let page = try await client.list(bucket: bucket, prefix: keyBase + sub, pageToken: next, maxResults: min(1000, limit - objects.count))
-            objects += page.objects.map { StoredObject(key: String($0.key.dropFirst(keyBase.count)), size: $0.size) }
-            next = page.nextPageToken
-        } while next != nil && objects.count < limit
-        return StorageListPage(objects: objects, next: next)
+        try await gatherPages(token: token, limit: limit, pageLimit: 1000) { next, max in
+            let page = try await client.list(bucket: bucket, prefix: keyBase + sub, pageToken: next, maxResults: max)
+            return (page.objects, page.nextPageToken)
+        }
     }
 
     public func read(_ key: String) async throws -> Data { try await client.read(bucket: bucket, object: absolute(key)) }
@@ -399,7 +393,7 @@ public struct GCSStorage: BackupStorage {
     public func delete(_ key: String) async throws { try await client.delete(bucket: bucket, object: absolute(key)) }
     public func deleteBatch(_ keys: [String]) async throws -> [DeleteFailure] {
         try await client.delete(bucket: bucket, objects: keys.map(absolute)).map {
-            DeleteFailure(key: String($0.key.dropFirst(keyBase.count)), message: $0.message)
+            DeleteFailure(key: relative($0.key), message: $0.message)
         }
     }
 }

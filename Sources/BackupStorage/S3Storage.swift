@@ -2,7 +2,7 @@ import AWSCore
 import Foundation
 
 /// An S3 bucket and prefix.
-public struct S3Storage: BackupStorage {
+public struct S3Storage: PrefixedObjectStore {
     public var client: S3Client
     public var bucket: String
     public var prefix: String
@@ -18,18 +18,12 @@ public struct S3Storage: BackupStorage {
     public var location: String { "s3://\(bucket)" + (prefix.isEmpty ? "" : "/\(prefix)") }
     public var batchDeleteSize: Int? { 1000 }
 
-    func absolute(_ key: String) -> String { joinKey(prefix, key) }
-    var keyBase: String { prefix.isEmpty ? "" : prefix + "/" }
 
     public func listPage(prefix sub: String, token: String?, limit: Int) async throws -> StorageListPage {
-        var objects: [StoredObject] = []
-        var next = token
-        repeat {
-            let page = try await client.listObjects(bucket: bucket, prefix: keyBase + sub, continuationToken: next, maxKeys: min(1000, limit - objects.count))
-            objects += page.objects.map { StoredObject(key: String($0.key.dropFirst(keyBase.count)), size: $0.size) }
-            next = page.nextContinuationToken
-        } while next != nil && objects.count < limit
-        return StorageListPage(objects: objects, next: next)
+        try await gatherPages(token: token, limit: limit, pageLimit: 1000) { next, max in
+            let page = try await client.listObjects(bucket: bucket, prefix: keyBase + sub, continuationToken: next, maxKeys: max)
+            return (page.objects.map { StoredObject(key: $0.key, size: $0.size) }, page.nextContinuationToken)
+        }
     }
 
     public func read(_ key: String) async throws -> Data { try await client.getObject(bucket: bucket, key: absolute(key)) }
@@ -47,6 +41,6 @@ public struct S3Storage: BackupStorage {
 
     public func deleteBatch(_ keys: [String]) async throws -> [DeleteFailure] {
         let failures = try await client.deleteObjects(bucket: bucket, keys: keys.map(absolute))
-        return failures.map { DeleteFailure(key: String($0.key.dropFirst(keyBase.count)), message: "code:\($0.code) msg:\($0.message)") }
+        return failures.map { DeleteFailure(key: relative($0.key), message: "code:\($0.code) msg:\($0.message)") }
     }
 }

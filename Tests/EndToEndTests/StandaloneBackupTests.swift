@@ -82,6 +82,13 @@ final class Operator: @unchecked Sendable {
         }
     }
 
+    /// A Secret in `default` with these string values.
+    func applySecret(_ name: String, _ data: [String: String]) async throws {
+        let object: JSONValue = ["apiVersion": "v1", "kind": "Secret", "metadata": ["name": .string(name), "namespace": "default"],
+                                 "stringData": .object(JSONObject(data.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))]
+        _ = try await api.create(.secrets, namespace: "default", object: object)
+    }
+
     /// Waits for a Backup to reach one of `phases`, up to `timeout` seconds.
     func backup(_ name: String, reaches phases: Set<String>, timeout: Double = 90) async throws -> Backup {
         let deadline = Date().addingTimeInterval(timeout)
@@ -219,12 +226,7 @@ struct StandaloneBackupTests {
         let op = try await Operator()
         defer { op.stop() }
         try await op.apply(cluster)
-        try await op.apply("""
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: s3-secret, namespace: default}
-            stringData: {access_key: \(moto.accessKeyID), secret_key: \(moto.secretAccessKey)}
-            """)
+        try await op.applySecret("s3-secret", ["access_key": moto.accessKeyID, "secret_key": moto.secretAccessKey])
         try await op.apply("""
             apiVersion: pingcap.com/v1alpha1
             kind: Backup
@@ -271,12 +273,7 @@ struct StandaloneGCGuardTests {
         let root = op.directory + "/volume"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try await op.apply(cluster)
-        try await op.apply("""
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: tidb-secret, namespace: default}
-            stringData: {password: "\(db.password)"}
-            """)
+        try await op.applySecret("tidb-secret", ["password": db.password])
         func backup(_ name: String, env: String) -> String {
             localBackup(name, root: root).replacingOccurrences(of: "  br: {cluster: basic, sendCredToTikv: true}", with: """
                   br: {cluster: basic}
@@ -312,12 +309,7 @@ struct StandaloneGCGuardTests {
         let root = op.directory + "/volume"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try await op.apply(cluster)
-        try await op.apply("""
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: tidb-secret, namespace: default}
-            stringData: {password: "pw-unreachable-1"}
-            """)
+        try await op.applySecret("tidb-secret", ["password": "pw-unreachable-1"])
         try await op.apply(localBackup("bk-noconn", root: root).replacingOccurrences(of: "  br: {cluster: basic, sendCredToTikv: true}", with: """
               br: {cluster: basic}
               from: {host: 127.0.0.1, port: \(TestServers.freePort()), secretName: tidb-secret}
@@ -350,18 +342,8 @@ struct StandaloneDumplingLightningTests {
         defer { op.stop() }
         let argvFile = op.directory + "/argv.jsonl"
         try await op.apply(cluster)
-        try await op.apply("""
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: s3-secret, namespace: default}
-            stringData: {access_key: \(moto.accessKeyID), secret_key: \(moto.secretAccessKey)}
-            """)
-        try await op.apply("""
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: tidb-secret, namespace: default}
-            stringData: {password: "\(db.password)"}
-            """)
+        try await op.applySecret("s3-secret", ["access_key": moto.accessKeyID, "secret_key": moto.secretAccessKey])
+        try await op.applySecret("tidb-secret", ["password": db.password])
         try await op.apply("""
             apiVersion: pingcap.com/v1alpha1
             kind: Backup
@@ -502,8 +484,9 @@ struct StandaloneScheduleTests {
         let schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "every2s")
         #expect(keptNames.contains(schedule.status.lastBackup ?? ""), "\(schedule.status)")
 
-        // Restore the oldest kept one.
-        let source = kept.sorted { $0.name < $1.name }[0]
+        // Restore the newest kept one: retention always keeps the newest Complete Backup, whereas a
+        // slot that fired just as the pause landed can still push the oldest kept one out.
+        let source = kept.sorted { $0.name < $1.name }.last!
         let prefix = source.spec.local?.prefix ?? ""
         try await op.apply("""
             apiVersion: pingcap.com/v1alpha1
