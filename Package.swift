@@ -82,7 +82,7 @@ let package = Package(
         ),
         .target(name: "TestServers"),
         .executableTarget(name: "StorageBench", dependencies: ["AWSCore", "BackupStorage"]),
-        .target(name: "BackupManager", dependencies: ["BRModel", "BackupOperator", "BackupStorage", "KubeAPI", "KubeModel"]),
+        .target(name: "BackupManager", dependencies: ["BRModel", "BackupOperator", "ControllerKit", "BackupStorage", "KubeAPI", "KubeModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(
             name: "StandaloneServer",
             dependencies: [
@@ -123,9 +123,9 @@ let package = Package(
             name: "KubeClientTests",
             dependencies: ["KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird")]
         ),
-        .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "BRModel", "KubeModel", "TestServers"]),
+        .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "BRModel", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "BackupManagerTests", dependencies: ["BackupManager", "BRModel", "KubeModel", "KubeTesting", "KubeAPI", "BackupStorage"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "AWSCore", "AWSSigning", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "TestServers"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "AWSCore", "AWSSigning", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel", "KubeTesting"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import BRModel
 import BackupOperator
 import BackupStorage
+import ControllerKit
 import Foundation
 import KubeAPI
 import KubeModel
@@ -91,6 +92,8 @@ public struct Manager: Sendable {
     public var tools: ToolLocator
     public var environment: [String: String]
     public var log: @Sendable (String) -> Void
+    /// Each condition this job writes is also an Event on its object (never a secret: messages are redacted).
+    public var events: EventRecorder
     public var now: @Sendable () -> Date = Date.init
     /// Delays between `backupmeta` read attempts (reference 6.2: 1 s doubling, 6 steps).
     public var metaRetryDelays: [Duration] = [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(32)]
@@ -102,6 +105,7 @@ public struct Manager: Sendable {
         storageFactory = StorageFactory(environment: environment)
         tools = ToolLocator(environment: environment)
         self.log = log
+        events = EventRecorder(api: api, component: "tidb-backup-manager")
     }
 
     var secretValues: [String] {
@@ -115,19 +119,21 @@ public struct Manager: Sendable {
     // MARK: status
 
     /// Re-reads the object, applies the change, skips a no-op, retries conflicts and server errors.
-    func update<T: APIObject & Equatable>(_ type: T.Type, _ options: ManagerOptions, _ change: @escaping (inout T) -> Void) async throws {
+    /// Returns the object written, or nil when nothing changed.
+    @discardableResult
+    func update<T: APIObject & Equatable>(_ type: T.Type, _ options: ManagerOptions, _ change: @escaping (inout T) -> Void) async throws -> T? {
         for attempt in 0..<10 {
             var object = try await api.get(T.self, namespace: options.namespace, name: options.name)
             let before = object
             change(&object)
-            if object == before { return }
+            if object == before { return nil }
             do {
-                _ = try await api.updateStatus(object)
-                return
+                return try await api.updateStatus(object)
             } catch let e as KubeAPIError where (e.isConflict || e.code >= 500) && attempt < 9 {
                 try await Task.sleep(for: .milliseconds(100 * (attempt + 1)))
             }
         }
+        return nil
     }
 
     func updateBackup(_ options: ManagerOptions, _ change: @escaping (inout Backup) -> Void) async throws {
@@ -138,10 +144,13 @@ public struct Manager: Sendable {
                          status: ConditionStatus = .true, extra: @escaping (inout BackupStatus) -> Void = { _ in }) async throws {
         let now = Time(self.now())
         let message = message.map { redactor($0) }
-        try await updateBackup(options) { b in
+        let condition = BackupCondition(type: type, status: status, reason: reason, message: message)
+        var changed = false
+        let written = try await update(Backup.self, options) { b in
             extra(&b.status)
-            b.status.apply(BackupCondition(type: type, status: status, reason: reason, message: message), now: now)
+            changed = b.status.apply(condition, now: now)
         }
+        if changed, let written { await events.record(KubeCodec.encode(written), ConditionEvent(written, condition)) }
     }
 
     func updateRestore(_ options: ManagerOptions, _ change: @escaping (inout Restore) -> Void) async throws {
@@ -152,10 +161,13 @@ public struct Manager: Sendable {
                           extra: @escaping (inout RestoreStatus) -> Void = { _ in }) async throws {
         let now = Time(self.now())
         let message = message.map { redactor($0) }
-        try await updateRestore(options) { r in
+        let condition = RestoreCondition(type: type, reason: reason, message: message)
+        var changed = false
+        let written = try await update(Restore.self, options) { r in
             extra(&r.status)
-            r.status.apply(RestoreCondition(type: type, reason: reason, message: message), now: now)
+            changed = r.status.apply(condition, now: now)
         }
+        if changed, let written { await events.record(KubeCodec.encode(written), ConditionEvent(written, condition)) }
     }
 
     // MARK: plan

@@ -57,9 +57,7 @@ public final class BackupReconciler: Reconciler {
         let cluster = lookup.cluster
         let problems = BRValidation.validate(backup, tikvImage: cluster?.tikvImage, cluster: cluster)
         if let first = problems.first {
-            if try await setCondition(backup, BackupCondition(type: .invalid, reason: "InvalidSpec", message: first.message)) {
-                await events.record(KubeCodec.encode(backup), .warning, reason: "InvalidSpec", message: first.message)
-            }
+            try await setCondition(backup, BackupCondition(type: .invalid, reason: "InvalidSpec", message: first.message))
             return .done
         }
         if backup.status.phase == .invalid {
@@ -188,13 +186,15 @@ public final class BackupReconciler: Reconciler {
                 try await deleteJob(backup, jobName)
                 return .requeue(after: .zero)
             }
-            _ = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
+            let restarted = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
                 _ = b.status.apply(BackupCondition(type: .restart), now: now)
                 if var list = b.status.backoffRetryStatus, !list.isEmpty {
                     list[list.count - 1].realRetryAt = now
                     b.status.backoffRetryStatus = list
                 }
             }
+            await events.record(KubeCodec.encode(restarted ?? backup), .normal, reason: "Restart",
+                                message: "backup \(backup.namespace)/\(backup.name) is retried with a new Job \(jobName)")
             return .requeue(after: .zero)
         }
         let elapsed = now.unixSeconds - (first.detectFailedAt?.unixSeconds ?? now.unixSeconds)
@@ -305,19 +305,19 @@ public final class BackupReconciler: Reconciler {
     }
 
     func fail(_ backup: Backup, reason: String, message: String) async throws {
-        if try await setCondition(backup, BackupCondition(type: .failed, reason: reason, message: message)) {
-            await events.record(KubeCodec.encode(backup), .warning, reason: reason, message: message)
-        }
+        try await setCondition(backup, BackupCondition(type: .failed, reason: reason, message: message))
     }
 
-    /// Applies a condition through the status writer; returns whether it changed anything.
+    /// Applies a condition through the status writer and, when it changed anything, records it as an
+    /// Event; returns whether it changed anything.
     @discardableResult
     func setCondition(_ backup: Backup, _ condition: BackupCondition) async throws -> Bool {
         let now = self.now
         var changed = false
-        _ = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
+        let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
             changed = b.status.apply(condition, now: now)
         }
+        if changed { await events.record(KubeCodec.encode(written ?? backup), ConditionEvent(backup, condition)) }
         return changed
     }
 }

@@ -41,9 +41,7 @@ public final class RestoreReconciler: Reconciler {
         let cluster = lookup.cluster
         let problems = BRValidation.validate(restore, tikvImage: cluster?.tikvImage, cluster: cluster)
         if let first = problems.first {
-            if try await setCondition(restore, RestoreCondition(type: .invalid, reason: "InvalidSpec", message: first.message)) {
-                await events.record(KubeCodec.encode(restore), .warning, reason: "InvalidSpec", message: first.message)
-            }
+            try await setCondition(restore, RestoreCondition(type: .invalid, reason: "InvalidSpec", message: first.message))
             return .done
         }
 
@@ -104,18 +102,18 @@ public final class RestoreReconciler: Reconciler {
     }
 
     func fail(_ restore: Restore, reason: String, message: String) async throws {
-        if try await setCondition(restore, RestoreCondition(type: .failed, reason: reason, message: message)) {
-            await events.record(KubeCodec.encode(restore), .warning, reason: reason, message: message)
-        }
+        try await setCondition(restore, RestoreCondition(type: .failed, reason: reason, message: message))
     }
 
+    /// Applies a condition and, when it changed anything, records it as an Event.
     @discardableResult
     func setCondition(_ restore: Restore, _ condition: RestoreCondition) async throws -> Bool {
         let now = Time(clock.now())
         var changed = false
-        _ = try await StatusWriter.update(api, Restore.self, namespace: restore.namespace, name: restore.name) { r in
+        let written = try await StatusWriter.update(api, Restore.self, namespace: restore.namespace, name: restore.name) { r in
             changed = r.status.apply(condition, now: now)
         }
+        if changed { await events.record(KubeCodec.encode(written ?? restore), ConditionEvent(restore, condition)) }
         return changed
     }
 }

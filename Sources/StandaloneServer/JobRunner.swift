@@ -1,6 +1,9 @@
 import Foundation
 import KubeModel
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs batch/v1 Jobs as local processes: one Pod object per attempt, the pod template's main container
 /// command run with its environment (Secret and ConfigMap references resolved from the store) in a
@@ -72,7 +75,7 @@ public actor JobRunner {
 
     /// Watches Jobs and Pods until cancelled.
     public func run() async throws {
-        try recoverAfterRestart()
+        try await recoverAfterRestart()
         let (jobs, cancelJobs) = core.hub.subscribe(jobType.key)
         let (pods, cancelPods) = core.hub.subscribe(podType.key)
         defer {
@@ -101,11 +104,33 @@ public actor JobRunner {
         "\(o.value(at: ["metadata", "namespace"])?.stringValue ?? "")/\(o.value(at: ["metadata", "name"])?.stringValue ?? "")"
     }
 
-    /// Pods left Running or Pending by a previous server process have no process any more: they fail.
-    func recoverAfterRestart() throws {
+    /// Pods left Running or Pending by a previous server process. Their processes may still run (a
+    /// crash does not take its children along): those of the previous run are found by the record on
+    /// the pod and stopped like a deleted pod's (SIGTERM to the group, which lets the job binary put the
+    /// GC life time back and write its result, then SIGKILL after the grace period). The pods then fail
+    /// with `ProcessLost`, and their Jobs follow `backoffLimit`, so each backup has one outcome.
+    func recoverAfterRestart() async throws {
+        var lost: [JSONValue] = []
+        var orphans: [ProcessRecord] = []
         for pod in try core.list(podType, namespace: nil).items {
             let phase = pod.value(at: ["status", "phase"])?.stringValue ?? ""
             guard phase == "Running" || phase == "Pending" else { continue }
+            lost.append(pod)
+            if let value = pod.value(at: ["metadata", "annotations", ProcessRecord.annotation])?.stringValue,
+               let record = ProcessRecord(annotationValue: value), !record.livingMembers().isEmpty {
+                orphans.append(record)
+            }
+        }
+        if !orphans.isEmpty {
+            logger.warning("stopping job processes left by the previous run", metadata: ["groups": "\(orphans.map(\.processGroup))"])
+            for record in orphans { kill(-record.processGroup, SIGTERM) }
+            let deadline = ContinuousClock.now + configuration.terminationGrace
+            while ContinuousClock.now < deadline, orphans.contains(where: { !$0.livingMembers().isEmpty }) {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            for record in orphans { for pid in record.livingMembers() { kill(pid, SIGKILL) } }
+        }
+        for pod in lost {
             _ = try core.patch(podType, namespace: pod.value(at: ["metadata", "namespace"])?.stringValue,
                                name: pod.value(at: ["metadata", "name"])?.stringValue ?? "", patchType: .merge,
                                patch: ["status": ["phase": "Failed", "reason": "ProcessLost",
@@ -300,6 +325,10 @@ public actor JobRunner {
             return
         }
         running[key] = process
+        if let record = ProcessRecord.of(process.pid) {
+            _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge,
+                               patch: ["metadata": ["annotations": [ProcessRecord.annotation: .string(record.annotationValue)]]])
+        }
         _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge, patch: [
             "status": ["phase": "Running", "startTime": .string(Time(Date()).description), "hostIP": "127.0.0.1",
                        "containerStatuses": [["name": container["name"] ?? "main", "ready": true, "restartCount": 0,

@@ -271,12 +271,49 @@ struct PlanCommand: ParsableCommand {
     }
 }
 
+struct DoctorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check, before a first run, what each Backup and Restore in a file needs: the API, its namespace, TidbCluster and PD, Secret keys, storage access, the tool.",
+        discussion: """
+            Reads only: nothing is created and no storage object is written. One line per check, with what
+            to do when it fails. The tool is looked for as a job process on this machine finds it
+            (TiDB Operator's in-pod paths, TIDB_BACKUP_MANAGER_BR / _DUMPLING / _LIGHTNING, PATH).
+            Exit status: 0 every check passed, 1 a check failed.
+            """)
+    @Option(name: .shortAndLong, help: "manifest file (YAML or JSON, several documents allowed)")
+    var file: String
+    @Option(name: [.customShort("k"), .long], help: "kubeconfig (default: KUBECONFIG, then in-cluster, then ~/.kube/config)")
+    var kubeconfig: String?
+    @Option(name: .shortAndLong, help: "namespace for objects that name none")
+    var namespace = "default"
+
+    func run() async throws {
+        let text: String
+        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch { throw ValidationError("cannot read \(file): \(error.localizedDescription)") }
+        let docs: [YAMLDocument]
+        do { docs = try KubeYAML.documents(text) } catch { throw ValidationError("\(file): \(error)") }
+        let api: any KubeAPI
+        do {
+            api = try KubeClient(config: KubeConfig.resolve(kubeconfig: kubeconfig, context: nil))
+        } catch {
+            print("FAIL  api  server: no usable kubeconfig (\(error))\n      fix: start `tidb-backup-operator standalone` and export KUBECONFIG=$PWD/.tidb-backup/kubeconfig, or pass --kubeconfig")
+            throw ExitCode(1)
+        }
+        let checks = await Preflight(api: api).run(docs.map(\.value), defaultNamespace: namespace)
+        for check in checks { print(check.render()) }
+        let failed = checks.filter { $0.result == .failed }.count
+        print(failed == 0 ? "all \(checks.count) checks passed" : "\(failed) of \(checks.count) checks failed")
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
+
 @main
 struct TidbBackupManagerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tidb-backup-manager",
         abstract: "Runs br for one Backup or Restore and writes its status; cleans backup data.",
         version: "0.2.0",
-        subcommands: [BackupCommand.self, RestoreCommand.self, ExportCommand.self, ImportCommand.self, CleanCommand.self, PlanCommand.self])
+        subcommands: [BackupCommand.self, RestoreCommand.self, ExportCommand.self, ImportCommand.self, CleanCommand.self, PlanCommand.self, DoctorCommand.self])
 }
 

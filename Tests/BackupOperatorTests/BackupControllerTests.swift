@@ -90,9 +90,33 @@ import Testing
         #expect(b.status.phase == .retryFailed)
         let message = b.status.conditions?.first { $0.type == .retryFailed }?.message ?? ""
         #expect(message.contains("TidbCluster ns/basic not found") && message.contains("spec.pdAddresses"))
+        // `kubectl describe` tells the story: a Warning naming what to create, once, then Scheduled.
+        let warnings = w.api.objects(.events, namespace: "ns").filter { $0["reason"] == "TidbClusterNotFound" }
+        #expect(warnings.count == 1)
+        #expect(warnings.first?["type"] == "Warning")
+        #expect(warnings.first?["message"]?.stringValue?.contains("spec.pdAddresses") == true)
         try await w.seedCluster()
         try await w.settleBackup("nocluster")
         #expect(try await w.getBackup("nocluster").status.phase == .scheduled)
+        #expect(w.eventReasons().contains("Scheduled"))
+    }
+
+    @Test("every condition the controller sets is an Event, once; repeating the same condition adds none")
+    func conditionChangesAreEvents() async throws {
+        let w = World()
+        try await w.seedCluster()
+        _ = try await w.apply(.backups, World.brBackup("story"))
+        try await w.settleBackup("story")
+        try await w.finishJob("backup-story", failed: true)
+        try await w.settleBackup("story")
+        try await w.settleBackup("story")
+        let events = w.api.objects(.events, namespace: "ns").filter { $0.value(at: ["involvedObject", "name"]) == "story" }
+        let scheduled = events.filter { $0["reason"] == "Scheduled" }
+        #expect(scheduled.count == 1)
+        #expect(scheduled.first?["type"] == "Normal")
+        #expect(scheduled.first?["message"] == "backup ns/story is Scheduled")
+        #expect(scheduled.first?["count"] == 1)
+        #expect(events.contains { $0["reason"] == "BackupJobFailed" && $0["type"] == "Warning" })
     }
 
     @Test func anInvalidBackupProceedsOnceItsSpecIsFixed() async throws {

@@ -6,6 +6,7 @@ import Foundation
 import KubeAPI
 import KubeClient
 import KubeModel
+import KubeTesting
 import Testing
 import TestServers
 
@@ -13,13 +14,18 @@ import TestServers
 /// its API like a user with kubectl would.
 final class Operator: @unchecked Sendable {
     let directory: String
-    let process: Process
-    let api: KubeClient
+    private(set) var process: Process
+    private(set) var api: KubeClient
+    let port: Int
+    let arguments: [String]
+    let environment: [String: String]
 
     static var buildDirectory: String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug").path
     }
+
+    var kubeconfig: String { directory + "/data/kubeconfig" }
 
     init(extraArguments: [String] = [], environment extra: [String: String] = [:]) async throws {
         directory = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
@@ -27,39 +33,63 @@ final class Operator: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in extra { env[k] = v }
         env["PATH"] = TestServers.fixtures + "/tools:" + (env["PATH"] ?? "/usr/bin:/bin")
+        environment = env
+        arguments = extraArguments
         FileManager.default.createFile(atPath: directory + "/operator.log", contents: nil)
-        let kubeconfig = directory + "/data/kubeconfig"
         // A port the kernel just handed out is free, but another process may take it before the
         // operator binds it; a start that dies on the bind is retried on a new port.
-        var started: (Process, KubeClient)?
+        var started: (Process, KubeClient, Int)?
         for _ in 0..<3 where started == nil {
-            try? FileManager.default.removeItem(atPath: kubeconfig)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.buildDirectory + "/tidb-backup-operator")
-            process.arguments = ["standalone", "--data-dir", directory + "/data", "--listen", "127.0.0.1:\(TestServers.freePort())"] + extraArguments
-            process.environment = env
-            let log = FileHandle(forWritingAtPath: directory + "/operator.log")
-            log?.seekToEndOfFile()
-            process.standardOutput = log
-            process.standardError = log
-            try process.run()
-            for _ in 0..<300 where started == nil && process.isRunning {
-                try await Task.sleep(for: .milliseconds(100))
-                guard FileManager.default.fileExists(atPath: kubeconfig), let c = try? KubeClient(config: KubeConfig.load(path: kubeconfig)) else { continue }
-                if (try? await c.list(.namespaces, namespace: nil)) != nil { started = (process, c) }
-            }
-            if started == nil {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+            let port = TestServers.freePort()
+            if let (process, client) = try await Self.start(directory: directory, port: port, arguments: extraArguments, environment: env) {
+                started = (process, client, port)
             }
         }
         guard let started else { throw Failure("the standalone operator did not start; see \(directory)/operator.log") }
-        (process, api) = started
+        (process, api, port) = started
+    }
+
+    /// Starts `standalone` on `port` and waits until it answers; nil when it exited or did not answer.
+    static func start(directory: String, port: Int, arguments: [String], environment: [String: String],
+                      timeout: Duration = .seconds(30)) async throws -> (Process, KubeClient)? {
+        let kubeconfig = directory + "/data/kubeconfig"
+        try? FileManager.default.removeItem(atPath: kubeconfig)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.buildDirectory + "/tidb-backup-operator")
+        process.arguments = ["standalone", "--data-dir", directory + "/data", "--listen", "127.0.0.1:\(port)"] + arguments
+        process.environment = environment
+        let log = FileHandle(forWritingAtPath: directory + "/operator.log")
+        log?.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline && process.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+            guard FileManager.default.fileExists(atPath: kubeconfig), let c = try? KubeClient(config: KubeConfig.load(path: kubeconfig)) else { continue }
+            if (try? await c.list(.namespaces, namespace: nil)) != nil { return (process, c) }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return nil
     }
 
     func stop() {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+    }
+
+    /// Kills the server with SIGKILL and starts it again at once on the same address and data
+    /// directory; returns how long it took until it answered.
+    func crashAndRestart() async throws -> Duration {
+        stop()
+        let began = ContinuousClock.now
+        guard let (process, client) = try await Self.start(directory: directory, port: port, arguments: arguments, environment: environment) else {
+            throw Failure("the standalone operator did not start again on 127.0.0.1:\(port); log: \(tail())")
+        }
+        self.process = process
+        api = client
+        return ContinuousClock.now - began
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -504,6 +534,75 @@ struct StandaloneScheduleTests {
         let restored = try await op.restore("rt-sched", reaches: ["Complete", "Failed"])
         #expect(restored.status.phase == .complete, "\(restored.status)")
         #expect(restored.status.commitTs == source.status.commitTs)
+    }
+
+    @Test("kill -9 of the server mid-backup: it starts again at once on the same address, the old run's job processes are stopped, every Backup settles, no slot has two Backups")
+    func crashMidBackup() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = op.directory + "/volume"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try await op.apply(cluster)
+        // Each backup's br runs 4 s, so the kill lands while one runs; a Job the crash cut short is
+        // retried after 1 s.
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: BackupSchedule
+            metadata: {name: crash, namespace: default}
+            spec:
+              schedule: "@every 2s"
+              maxBackups: 20
+              backupTemplate:
+                cleanPolicy: Delete
+                backoffRetryPolicy: {minRetryDuration: 1s}
+                br: {cluster: basic}
+                env: [{name: BR_STANDIN_HANG, value: "4"}]
+                local:
+                  prefix: crash
+                  volume: {name: backups, hostPath: {path: \(root)}}
+                  volumeMount: {name: backups, mountPath: \(root)}
+            """)
+        let selector = BRLabels.scheduleLabels(scheduleName: "crash")
+            .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        // Wait for a job process that runs br, and note the process groups of the running pods.
+        var groups: [pid_t] = []
+        let deadline = Date().addingTimeInterval(60)
+        while groups.isEmpty && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(300))
+            let running = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector).filter { $0.status.phase == .running }
+            guard !running.isEmpty else { continue }
+            let pods = try await op.api.list(.pods, namespace: "default").items
+            groups = pods.compactMap { pod -> pid_t? in
+                guard pod.value(at: ["status", "phase"])?.stringValue == "Running",
+                      let value = pod.value(at: ["metadata", "annotations", "standalone.tidb-backup-operator/process"])?.stringValue else { return nil }
+                let parts = value.split(separator: "/")
+                return parts.count == 3 ? pid_t(parts[1]) : nil
+            }
+        }
+        #expect(!groups.isEmpty, "no backup job ran; log: \(op.tail())")
+        #expect(groups.allSatisfy { kill(-$0, 0) == 0 }, "the job processes run before the crash")
+
+        let took = try await op.crashAndRestart()
+        print("standalone restart after kill -9 answered in \(took)")
+        #expect(took < .seconds(15), "restart took \(took)")
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "crash",
+                                   patch: Patch(.merge, try JSONParser.parse(#"{"spec":{"pause":true}}"#)))
+        // No process of the old run is left once the server has recovered its pods.
+        let oldGone = await eventually(30) { groups.allSatisfy { kill(-$0, 0) == -1 && errno == ESRCH } }
+        #expect(oldGone, "processes of the killed server's jobs are still running: groups \(groups)")
+        // Every Backup settles: none stays Scheduled, Prepare or Running.
+        var backups: [Backup] = []
+        let settle = Date().addingTimeInterval(120)
+        while Date() < settle {
+            backups = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
+            if !backups.isEmpty && backups.allSatisfy({ $0.status.phase == .complete || $0.status.phase == .failed }) { break }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        #expect(!backups.isEmpty && backups.allSatisfy { $0.status.phase == .complete || $0.status.phase == .failed },
+                "\(backups.map { ($0.name, $0.status.phase?.rawValue ?? "-") }); log: \(op.tail())")
+        let slots = backups.compactMap { Self.slotTime($0.name, schedule: "crash") }
+        #expect(slots.count == backups.count, "every Backup carries its slot: \(backups.map(\.name))")
+        #expect(Set(slots).count == slots.count, "a slot has two Backups: \(backups.map(\.name))")
     }
 
     /// The slot time a scheduled Backup's name carries: `<schedule>-2006-01-02t15-04-05`, UTC.

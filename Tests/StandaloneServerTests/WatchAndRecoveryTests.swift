@@ -113,6 +113,64 @@ struct WatchAndRecoveryTests {
         #expect(try h.server.core.list(pods, namespace: "default").items.count == 1, "no second attempt with backoffLimit 0")
     }
 
+    @Test("a job process inherits no descriptor of the server: only stdin, stdout and stderr are open")
+    func noInheritedDescriptors() async throws {
+        let h = try await Harness()
+        defer { Task { await h.stop() } }
+        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        // The shell lists its own descriptors ($$ is the shell, not ls).
+        _ = try h.server.core.create(jobs, namespace: "default", body: [
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "fds"],
+            "spec": ["template": ["spec": ["containers": [["name": "main", "image": "busybox",
+                                                              "command": ["sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '"]]]]]],
+        ])
+        #expect(try await eventually(30) {
+            try h.server.core.get(jobs, namespace: "default", name: "fds").value(at: ["status", "succeeded"]) == 1
+        })
+        let log = try await h.kubectl(["logs", "job/fds"]).stdout
+        let fds = Set(log.split(whereSeparator: \.isWhitespace).map(String.init))
+        #expect(fds == ["0", "1", "2"], "open in the job process: \(log)")
+    }
+
+    @Test("after a crash, a job process of the previous run is stopped (its whole group) before its pod is marked ProcessLost")
+    func orphanStopped() async throws {
+        let dir = Harness.temporaryDirectory()
+        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        let pods = ResourceRegistry.standard.find(group: "", version: "v1", plural: "pods")!
+        // The previous run's job process: a shell leading its own group with a child, as LocalProcess starts them.
+        let marker = "orphan-\(UUID().uuidString.prefix(8))"
+        let orphan = try Harness.spawnGroupLeader(["/bin/sh", "-c", "sleep 3600 & wait # \(marker)"])
+        try await Task.sleep(for: .milliseconds(200))
+        let record = try #require(ProcessRecord.of(orphan))
+        #expect(record.processGroup == orphan)
+        #expect(record.livingMembers().count == 2, "the shell and its sleep")
+        do {
+            let core = try APIServerCore(store: ObjectStore(path: DataDirectory(dir).database))
+            let job = try core.create(jobs, namespace: "default", body: [
+                "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "left"],
+                "spec": ["backoffLimit": 0, "template": ["spec": ["containers": [["name": "main", "image": "busybox", "command": ["true"]]]]]],
+            ]).object
+            let uid = job.value(at: ["metadata", "uid"]) ?? ""
+            _ = try core.create(pods, namespace: "default", body: [
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": ["name": "left-abcde", "labels": ["batch.kubernetes.io/controller-uid": uid, "job-name": "left"],
+                             "annotations": [ProcessRecord.annotation: .string(record.annotationValue)],
+                             "ownerReferences": [["apiVersion": "batch/v1", "kind": "Job", "name": "left", "uid": uid, "controller": true]]],
+                "spec": ["containers": [["name": "main", "image": "busybox", "command": ["true"]]]],
+            ])
+            _ = try core.patch(pods, namespace: "default", name: "left-abcde", patchType: .merge, patch: ["status": ["phase": "Running"]],
+                               subresource: "status")
+        }
+        let h = try await Harness(directory: dir)
+        defer { Task { await h.stop() } }
+        #expect(try await eventually(30) {
+            try h.server.core.get(pods, namespace: "default", name: "left-abcde").value(at: ["status", "reason"]) == "ProcessLost"
+        })
+        #expect(record.livingMembers().isEmpty, "no process of the previous run is left")
+        var status: Int32 = 0
+        waitpid(orphan, &status, 0)
+    }
+
     @Test("activeDeadlineSeconds stops a Job that runs too long")
     func deadline() async throws {
         let h = try await Harness(jobs: { var c = JobRunner.Configuration(); c.terminationGrace = .seconds(1); return c }())

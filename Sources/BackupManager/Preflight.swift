@@ -1,0 +1,375 @@
+import AsyncHTTPClient
+import BRModel
+import BackupOperator
+import BackupStorage
+import Foundation
+import KubeAPI
+import KubeModel
+
+/// The checks a user runs before a first backup (`tidb-backup-operator doctor -f backup.yaml`): for
+/// every Backup and Restore in a manifest, everything its Job will need, each reported on one line
+/// with what to do when it fails. It only reads: the API (objects, Secrets), PD's version endpoint,
+/// the storage (a list of one page and a look for `backupmeta`), and the tool's `--version`.
+public struct Preflight: Sendable {
+    public struct Check: Sendable, Equatable {
+        public enum Result: String, Sendable { case ok = "ok", failed = "FAIL", skipped = "skip" }
+        public var object: String
+        public var name: String
+        public var result: Result
+        public var detail: String
+        public var fix: String?
+
+        public func render() -> String {
+            var line = "\(result.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0))  \(object)  \(name): \(detail)"
+            if let fix, result == .failed { line += "\n      fix: \(fix)" }
+            return line
+        }
+    }
+
+    let api: any KubeAPI
+    /// The environment a job process would start from (in standalone: the server's, with the Job's env on top).
+    let environment: [String: String]
+    let http: HTTPClient
+    let timeout: Duration
+
+    public init(api: any KubeAPI, environment: [String: String] = ProcessInfo.processInfo.environment, http: HTTPClient = .shared,
+                timeout: Duration = .seconds(5)) {
+        self.api = api
+        self.environment = environment
+        self.http = http
+        self.timeout = timeout
+    }
+
+    /// Runs every check for the Backups and Restores among `objects`; other kinds are skipped.
+    public func run(_ objects: [JSONValue], defaultNamespace: String) async -> [Check] {
+        var checks: [Check] = []
+        do {
+            _ = try await api.list(.namespaces, namespace: nil, options: ListOptions(limit: 1))
+            checks.append(Check(object: "api", name: "server", result: .ok, detail: "the Kubernetes API answers"))
+        } catch {
+            checks.append(Check(object: "api", name: "server", result: .failed, detail: "\(error)",
+                                fix: "start `tidb-backup-operator standalone` and export KUBECONFIG=.tidb-backup/kubeconfig, or point --kubeconfig at your cluster"))
+            return checks
+        }
+        for var object in objects {
+            let kind = object["kind"]?.stringValue ?? ""
+            guard kind == "Backup" || kind == "Restore" else { continue }
+            if object.value(at: ["metadata", "namespace"])?.stringValue?.isEmpty ?? true {
+                object["metadata"]?["namespace"] = .string(defaultNamespace)
+            }
+            if kind == "Backup", let backup = try? KubeCodec.decode(Backup.self, from: object) {
+                checks += await check(backup)
+            } else if kind == "Restore", let restore = try? KubeCodec.decode(Restore.self, from: object) {
+                checks += await check(restore)
+            } else {
+                let name = object.value(at: ["metadata", "name"])?.stringValue ?? "?"
+                checks.append(Check(object: "\(kind.lowercased())/\(name)", name: "manifest", result: .failed,
+                                    detail: "cannot be read as a \(kind)", fix: "run `tidb-backup-operator validate -f FILE` for the field at fault"))
+            }
+        }
+        return checks
+    }
+
+    // MARK: one object
+
+    func check(_ backup: Backup) async -> [Check] {
+        let label = "backup/\(backup.namespace)/\(backup.name)"
+        var checks: [Check] = []
+        guard let namespaceOK = await namespace(backup.namespace, label, &checks), namespaceOK else { return checks }
+        let cluster = await tidbCluster(backup.spec.br, clusterNamespace: backup.clusterNamespace, label, &checks)
+        let problems = BRValidation.validate(backup, tikvImage: cluster?.tikvImage, cluster: cluster)
+        checks.append(problems.isEmpty ? Check(object: label, name: "spec", result: .ok, detail: "valid")
+            : Check(object: label, name: "spec", result: .failed, detail: problems.map(\.message).joined(separator: "; "),
+                    fix: "correct the fields named; `tidb-backup-operator validate -f FILE` checks offline"))
+        let builder = JobBuilder(api: ReadOnlyAPI(base: api), settings: JobSettings())
+        let job: JSONValue?
+        do {
+            if backup.spec.br != nil {
+                job = cluster == nil ? nil : try await builder.brBackupJob(backup, cluster: cluster!)
+            } else {
+                job = try await builder.exportJob(backup)
+            }
+        } catch {
+            checks.append(Check(object: label, name: "secrets", result: .failed, detail: "\(error)",
+                                fix: "create the Secret the spec names with the keys listed (kubectl create secret generic NAME --from-literal=KEY=VALUE)"))
+            job = nil
+        }
+        if let job {
+            let env = await secrets(job, namespace: backup.namespace, label, &checks)
+            if let env { checks.append(await storage(backup.spec.storage, environment: env, expectBackup: false, label)) }
+            if backup.spec.br != nil { checks += await pd(cluster, br: backup.spec.br!, namespace: backup.clusterNamespace, label) }
+            checks.append(await tool(backup.spec.br != nil ? .br : .dumpling, userEnv: backup.spec.env, label))
+        }
+        return checks
+    }
+
+    func check(_ restore: Restore) async -> [Check] {
+        let label = "restore/\(restore.namespace)/\(restore.name)"
+        var checks: [Check] = []
+        guard let namespaceOK = await namespace(restore.namespace, label, &checks), namespaceOK else { return checks }
+        let clusterNamespace = restore.clusterNamespace
+        let cluster = await tidbCluster(restore.spec.br, clusterNamespace: clusterNamespace, label, &checks)
+        let problems = BRValidation.validate(restore, tikvImage: cluster?.tikvImage, cluster: cluster)
+        checks.append(problems.isEmpty ? Check(object: label, name: "spec", result: .ok, detail: "valid")
+            : Check(object: label, name: "spec", result: .failed, detail: problems.map(\.message).joined(separator: "; "),
+                    fix: "correct the fields named; `tidb-backup-operator validate -f FILE` checks offline"))
+        let builder = JobBuilder(api: ReadOnlyAPI(base: api), settings: JobSettings())
+        let job: JSONValue?
+        do {
+            if restore.spec.br != nil {
+                job = cluster == nil ? nil : try await builder.brRestoreJob(restore, cluster: cluster!)
+            } else {
+                job = try await builder.importJob(restore)
+            }
+        } catch {
+            checks.append(Check(object: label, name: "secrets", result: .failed, detail: "\(error)",
+                                fix: "create the Secret the spec names with the keys listed (kubectl create secret generic NAME --from-literal=KEY=VALUE)"))
+            job = nil
+        }
+        if let job {
+            let env = await secrets(job, namespace: restore.namespace, label, &checks)
+            if let env, restore.spec.br != nil {
+                checks.append(await storage(restore.spec.storage, environment: env, expectBackup: true, label))
+            }
+            if restore.spec.br != nil { checks += await pd(cluster, br: restore.spec.br!, namespace: clusterNamespace, label) }
+            checks.append(await tool(restore.spec.br != nil ? .br : .lightning, userEnv: restore.spec.env, label))
+        }
+        return checks
+    }
+
+    // MARK: the checks
+
+    func namespace(_ name: String, _ label: String, _ checks: inout [Check]) async -> Bool? {
+        do {
+            _ = try await api.get(.namespaces, namespace: nil, name: name)
+            return true
+        } catch let e as KubeAPIError where e.isNotFound {
+            checks.append(Check(object: label, name: "namespace", result: .failed, detail: "namespace \(name) does not exist",
+                                fix: "kubectl create namespace \(name)"))
+            return false
+        } catch {
+            checks.append(Check(object: label, name: "namespace", result: .failed, detail: "\(error)", fix: nil))
+            return false
+        }
+    }
+
+    func tidbCluster(_ br: BRConfig?, clusterNamespace: String, _ label: String, _ checks: inout [Check]) async -> TidbCluster? {
+        guard let br else { return nil }
+        do {
+            if let cluster = try await api.getIfPresent(TidbCluster.self, namespace: clusterNamespace, name: br.cluster) {
+                checks.append(Check(object: label, name: "tidbcluster", result: .ok, detail: "\(clusterNamespace)/\(br.cluster) exists"))
+                return cluster
+            }
+            checks.append(Check(object: label, name: "tidbcluster", result: .failed, detail: "TidbCluster \(clusterNamespace)/\(br.cluster) not found",
+                                fix: "for a cluster outside Kubernetes, apply a TidbCluster named \(br.cluster) in namespace \(clusterNamespace) with spec.pdAddresses (e.g. [\"http://127.0.0.1:2379\"]) and spec.version (see examples/tidbcluster-standalone.yaml)"))
+        } catch {
+            checks.append(Check(object: label, name: "tidbcluster", result: .failed, detail: "\(error)", fix: nil))
+        }
+        return nil
+    }
+
+    /// Every Secret key the Job reads must exist; returns the environment a job process would get.
+    func secrets(_ job: JSONValue, namespace: String, _ label: String, _ checks: inout [Check]) async -> [String: String]? {
+        var env = environment
+        var missing: [String] = []
+        var used: [String] = []
+        let container = job.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first ?? .emptyObject
+        for item in container["env"]?.arrayValue ?? [] {
+            guard let name = item["name"]?.stringValue else { continue }
+            if let v = item["value"]?.stringValue { env[name] = v; continue }
+            guard let ref = item.value(at: ["valueFrom", "secretKeyRef"]) else { continue }
+            let secret = ref["name"]?.stringValue ?? ""
+            let key = ref["key"]?.stringValue ?? ""
+            let optional = ref["optional"] == .bool(true)
+            let object = try? await api.get(.secrets, namespace: namespace, name: secret)
+            if let b64 = object?.value(at: ["data", key])?.stringValue, let data = Data(base64Encoded: b64) {
+                env[name] = String(decoding: data, as: UTF8.self)
+                used.append("\(secret).\(key)")
+            } else if let text = object?.value(at: ["stringData", key])?.stringValue {
+                env[name] = text
+                used.append("\(secret).\(key)")
+            } else if !optional {
+                missing.append(object == nil ? "Secret \(namespace)/\(secret) does not exist (wanted key \(key))" : "Secret \(namespace)/\(secret) has no key \(key)")
+            }
+        }
+        if !missing.isEmpty {
+            checks.append(Check(object: label, name: "secrets", result: .failed, detail: missing.joined(separator: "; "),
+                                fix: "kubectl -n \(namespace) create secret generic NAME --from-literal=KEY=VALUE (or add the key to the existing Secret)"))
+            return nil
+        }
+        checks.append(Check(object: label, name: "secrets", result: .ok,
+                            detail: used.isEmpty ? "none needed" : "present: \(used.sorted().joined(separator: ", "))"))
+        return env
+    }
+
+    /// Lists one page under the prefix with the Job's credentials. A Backup's prefix must not hold a
+    /// finished backup already (BR refuses it); a Restore's must.
+    func storage(_ spec: StorageProvider, environment env: [String: String], expectBackup: Bool, _ label: String) async -> Check {
+        let location = StorageDescription(spec)
+        do {
+            let store = try StorageFactory(environment: env, http: http).make(spec)
+            let page = try await withTimeout { try await store.listPage(prefix: "", token: nil, limit: 1) }
+            let hasMeta = try await withTimeout { try await store.exists("backupmeta") }
+            if expectBackup && !hasMeta {
+                return Check(object: label, name: "storage", result: .failed, detail: "\(location) is reachable but holds no backupmeta",
+                             fix: "point the Restore at the prefix of a Complete Backup (its status.backupPath)")
+            }
+            if !expectBackup && hasMeta {
+                return Check(object: label, name: "storage", result: .failed, detail: "\(location) already holds a backup (backupmeta)",
+                             fix: "choose another prefix: BR does not write a backup over another")
+            }
+            return Check(object: label, name: "storage", result: .ok,
+                         detail: "\(location) reachable with the given credentials (\(page.objects.isEmpty ? "empty" : "not empty"))")
+        } catch {
+            let text = "\(error)"
+            return Check(object: label, name: "storage", result: .failed, detail: "\(location): \(text)", fix: Self.storageFix(text, spec))
+        }
+    }
+
+    static func storageFix(_ error: String, _ spec: StorageProvider) -> String {
+        let secret = spec.s3?.secretName ?? spec.gcs?.secretName ?? spec.azblob?.secretName
+        if error.contains("SignatureDoesNotMatch") || error.contains("InvalidAccessKeyId") || error.contains("AuthenticationFailed")
+            || error.contains("invalid_grant") || error.contains("403") {
+            return secret.map { "the credentials in Secret \($0) are refused: check its keys (access_key / secret_key for S3)" }
+                ?? "the credentials are refused: check the environment or the IAM role the job runs with"
+        }
+        if error.contains("NoSuchBucket") || error.contains("ContainerNotFound") || error.contains("404") {
+            return "create the bucket, or correct the bucket name in the spec"
+        }
+        if spec.type == .local { return "create the directory (spec.local.volumeMount.mountPath, the hostPath in standalone) and make it writable" }
+        return "check the endpoint and the network path to the storage"
+    }
+
+    func pd(_ cluster: TidbCluster?, br: BRConfig, namespace: String, _ label: String) async -> [Check] {
+        let addresses = (cluster?.spec.pdAddresses ?? []).filter { !$0.isEmpty }
+        guard !addresses.isEmpty else {
+            return [Check(object: label, name: "pd", result: .skipped,
+                          detail: "\(ToolArguments.defaultPD(br: br, namespace: namespace)) is a cluster-internal address; checked by the Job")]
+        }
+        var checks: [Check] = []
+        for address in addresses {
+            let base = address.contains("://") ? address : "http://\(address)"
+            do {
+                let request = HTTPClientRequest(url: base.trimmingSuffix("/") + "/pd/api/v1/version")
+                let response = try await http.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
+                let body = try await response.body.collect(upTo: 64 * 1024)
+                let version = (try? JSONParser.parse(String(buffer: body)))?["version"]?.stringValue
+                if response.status.code == 200, let version {
+                    checks.append(Check(object: label, name: "pd", result: .ok, detail: "\(address) answers, PD \(version)"))
+                } else {
+                    checks.append(Check(object: label, name: "pd", result: .failed, detail: "\(address) answered HTTP \(response.status.code), not as PD",
+                                        fix: "spec.pdAddresses of the TidbCluster must list PD's client URLs (port 2379)"))
+                }
+            } catch {
+                checks.append(Check(object: label, name: "pd", result: .failed, detail: "\(address) does not answer (\(error))",
+                                    fix: "start PD (`tiup playground` starts one at 127.0.0.1:2379) or correct spec.pdAddresses of the TidbCluster"))
+            }
+        }
+        return checks
+    }
+
+    func tool(_ tool: ToolLocator.Tool, userEnv: [EnvVar]?, _ label: String) async -> Check {
+        var env = environment
+        for v in userEnv ?? [] { if let value = v.value { env[v.name] = value } }
+        let located: (executable: String, prefix: [String])
+        do {
+            located = try ToolLocator(environment: env).locate(tool)
+        } catch {
+            return Check(object: label, name: tool.rawValue, result: .failed, detail: "\(error)",
+                         fix: "install it (e.g. `tiup install \(tool == .br ? "br" : tool.rawValue):v8.5.0`) and set \(tool.configVariable)=\"tiup \(tool == .br ? "br" : tool.rawValue):v8.5.0\" in the server's environment or the spec's env, or put \(tool.rawValue) on PATH (standalone: --tool-path DIR)")
+        }
+        let command = ([located.executable] + located.prefix + ["--version"])
+        let output = await Self.run(command, environment: env, timeout: .seconds(60))
+        guard let output, output.status == 0 else {
+            return Check(object: label, name: tool.rawValue, result: .failed,
+                         detail: "\(command.joined(separator: " ")) did not run: \(output.map { "exit \($0.status): \($0.text.suffix(300))" } ?? "timed out")",
+                         fix: "check the installation of \(tool.rawValue)")
+        }
+        let version = output.text.split(separator: "\n").first { $0.contains("Release Version") }
+            .map { $0.replacingOccurrences(of: "Release Version:", with: "").trimmingCharacters(in: .whitespaces) }
+            ?? String(output.text.split(separator: "\n").first ?? "")
+        return Check(object: label, name: tool.rawValue, result: .ok, detail: "\(command.dropLast().joined(separator: " ")), version \(version)")
+    }
+
+    // MARK: helpers
+
+    func withTimeout<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let limit = timeout
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw ManagerError("no answer within \(limit.components.seconds) s")
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first
+        }
+    }
+
+    static func run(_ argv: [String], environment: [String: String], timeout: Duration) async -> (status: Int32, text: String)? {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: argv[0])
+                p.arguments = Array(argv.dropFirst())
+                p.environment = environment
+                let pipe = Pipe()
+                p.standardOutput = pipe
+                p.standardError = pipe
+                p.standardInput = FileHandle.nullDevice
+                do { try p.run() } catch {
+                    continuation.resume(returning: (127, "\(error)"))
+                    return
+                }
+                let killer = DispatchWorkItem { if p.isRunning { p.terminate() } }
+                DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(timeout.components.seconds)), execute: killer)
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                p.waitUntilExit()
+                killer.cancel()
+                continuation.resume(returning: p.terminationReason == .uncaughtSignal ? nil : (p.terminationStatus, String(decoding: data, as: UTF8.self)))
+            }
+        }
+    }
+}
+
+/// Where a storage spec points, for messages (no credentials).
+struct StorageDescription: CustomStringConvertible {
+    var description: String
+    init(_ spec: StorageProvider) {
+        if let s3 = spec.s3 {
+            description = "s3://\(s3.bucket ?? "")/\(s3.prefix ?? "")" + (s3.endpoint.map { " at \($0)" } ?? "")
+        } else if let gcs = spec.gcs {
+            description = "gcs://\(gcs.bucket ?? "")/\(gcs.prefix ?? "")"
+        } else if let az = spec.azblob {
+            description = "azure://\(az.container ?? "")/\(az.prefix ?? "")"
+        } else if let local = spec.local {
+            description = "local://\(local.volumeMount.mountPath)/\(local.prefix ?? "")"
+        } else {
+            description = "no storage"
+        }
+    }
+}
+
+/// The API as the preflight lets the Job builder see it: reads go through, writes (the Dumpling and
+/// Lightning PVC) are answered with the object unchanged and never sent.
+struct ReadOnlyAPI: KubeAPI {
+    let base: any KubeAPI
+    func get(_ kind: ResourceKind, namespace: String?, name: String) async throws -> JSONValue { try await base.get(kind, namespace: namespace, name: name) }
+    func list(_ kind: ResourceKind, namespace: String?, options: ListOptions) async throws -> ObjectList {
+        try await base.list(kind, namespace: namespace, options: options)
+    }
+    func watch(_ kind: ResourceKind, namespace: String?, options: WatchOptions) async throws -> WatchStream {
+        try await base.watch(kind, namespace: namespace, options: options)
+    }
+    func create(_ kind: ResourceKind, namespace: String?, object: JSONValue) async throws -> JSONValue { object }
+    func update(_ kind: ResourceKind, namespace: String?, object: JSONValue, subresource: String?) async throws -> JSONValue { object }
+    func patch(_ kind: ResourceKind, namespace: String?, name: String, patch: Patch, subresource: String?) async throws -> JSONValue {
+        try await base.get(kind, namespace: namespace, name: name)
+    }
+    func delete(_ kind: ResourceKind, namespace: String?, name: String, options: DeleteOptions) async throws -> JSONValue? { nil }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ s: String) -> String { hasSuffix(s) ? String(dropLast(s.count)) : self }
+}

@@ -1,0 +1,119 @@
+import AWSCore
+import AWSSigning
+import Foundation
+import KubeAPI
+import KubeModel
+import Testing
+import TestServers
+
+/// A stand-in for PD's HTTP API: Python's static file server answering `/pd/api/v1/version`.
+final class FakePD: @unchecked Sendable {
+    let process: Process
+    let address: String
+
+    init() throws {
+        let root = NSTemporaryDirectory() + "fake-pd-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root + "/pd/api/v1", withIntermediateDirectories: true)
+        try #"{"version":"v8.5.0","git_hash":"standin","start_timestamp":1}"#.write(toFile: root + "/pd/api/v1/version", atomically: true, encoding: .utf8)
+        let port = TestServers.freePort()
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", root, "\(port)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        address = "http://127.0.0.1:\(port)"
+    }
+
+    func waitUntilServing() async throws {
+        for _ in 0..<100 {
+            if (try? TestServers.run(["curl", "-sf", address + "/pd/api/v1/version"]))?.status == 0 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw Operator.Failure("the fake PD at \(address) did not start")
+    }
+
+    /// SIGKILL: a child of the test process inherits its blocked signals, so SIGTERM would not end it.
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+@Suite("End to end: tidb-backup-manager doctor against the standalone server", .serialized)
+struct DoctorTests {
+    static var managerBinary: String { Operator.buildDirectory + "/tidb-backup-manager" }
+
+    func doctor(_ op: Operator, file: String, path: String) throws -> (status: Int32, output: String) {
+        try TestServers.run([Self.managerBinary, "doctor", "-f", file, "--kubeconfig", op.kubeconfig], environment: ["PATH": path])
+    }
+
+    @Test("a good setup passes every check; a missing Secret key, a wrong S3 key, an unreachable PD and a missing br are each named with a fix; nothing is written")
+    func goodAndBroken() async throws {
+        let moto = try await TestServers.moto()
+        let admin = S3Client(endpoint: S3Endpoint(base: URL(string: moto.endpoint)!, region: "us-east-1", pathStyle: true),
+                             credentials: .fixed(AWSCredentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
+        let bucket = "doctor-\(UInt32.random(in: 0...UInt32.max))"
+        try await admin.createBucket(bucket)
+        let pd = try FakePD()
+        defer { pd.stop() }
+        try await pd.waitUntilServing()
+        let op = try await Operator()
+        defer { op.stop() }
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: TidbCluster
+            metadata: {name: basic, namespace: default}
+            spec: {version: v8.5.0, pdAddresses: ["\(pd.address)"]}
+            ---
+            apiVersion: pingcap.com/v1alpha1
+            kind: TidbCluster
+            metadata: {name: nopd, namespace: default}
+            spec: {version: v8.5.0, pdAddresses: ["http://127.0.0.1:\(TestServers.freePort())"]}
+            """)
+        try await op.applySecret("s3-good", ["access_key": moto.accessKeyID, "secret_key": moto.secretAccessKey])
+        try await op.applySecret("s3-nokey", ["access_key": moto.accessKeyID])
+        try await op.applySecret("s3-wrong", ["access_key": moto.accessKeyID, "secret_key": "not-the-key"])
+        func backup(_ name: String, cluster: String, secret: String) -> String {
+            """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: \(name), namespace: default}
+            spec:
+              br: {cluster: \(cluster)}
+              s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: \(name), endpoint: "\(moto.endpoint)", secretName: \(secret)}
+            """
+        }
+        let tools = TestServers.fixtures + "/tools:/usr/local/bin:/usr/bin:/bin"
+        let good = op.directory + "/good.yaml"
+        try backup("good", cluster: "basic", secret: "s3-good").write(toFile: good, atomically: true, encoding: .utf8)
+        let passed = try doctor(op, file: good, path: tools)
+        #expect(passed.status == 0, "\(passed.output)")
+        for check in ["namespace", "tidbcluster", "spec", "secrets", "storage", "pd", "br"] where check != "namespace" {
+            #expect(passed.output.contains("ok    backup/default/good  \(check):"), "\(check) in:\n\(passed.output)")
+        }
+        #expect(passed.output.contains("PD v8.5.0"))
+        #expect(passed.output.contains("version v8.5.0-standin"))
+
+        let broken = op.directory + "/broken.yaml"
+        try [backup("nokey", cluster: "basic", secret: "s3-nokey"), backup("wrongkey", cluster: "basic", secret: "s3-wrong"),
+             backup("nopd", cluster: "nopd", secret: "s3-good")].joined(separator: "\n---\n").write(toFile: broken, atomically: true, encoding: .utf8)
+        let failed = try doctor(op, file: broken, path: "/usr/bin:/bin")
+        #expect(failed.status == 1)
+        let lines = failed.output
+        #expect(lines.contains("FAIL  backup/default/nokey  secrets: s3KeyNotExist: s3 secret default/s3-nokey missing some keys"), "\(lines)")
+        #expect(lines.contains("secret_key"), "\(lines)")
+        #expect(lines.contains("FAIL  backup/default/wrongkey  storage:"), "\(lines)")
+        #expect(lines.contains("SignatureDoesNotMatch") || lines.contains("InvalidAccessKeyId"), "\(lines)")
+        #expect(lines.contains("fix: the credentials in Secret s3-wrong are refused"), "\(lines)")
+        #expect(lines.contains("FAIL  backup/default/nopd  pd:"), "\(lines)")
+        #expect(lines.contains("fix: start PD"), "\(lines)")
+        #expect(lines.contains("FAIL  backup/default/nopd  br: br not found"), "\(lines)")
+        #expect(lines.contains("TIDB_BACKUP_MANAGER_BR"), "\(lines)")
+        #expect(!lines.contains(moto.secretAccessKey) && !lines.contains("not-the-key"), "no secret in the output")
+
+        // Only reads: no object was created, nothing written to the bucket.
+        #expect(try await op.api.list(.backups, namespace: "default").items.isEmpty)
+        #expect(try await admin.listObjects(bucket: bucket, prefix: "").objects.isEmpty)
+    }
+}
