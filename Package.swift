@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(name: "BackupOperatorTests", dependencies: ["BackupOperator", "BRModel", "ControllerKit", "KubeAPI", "KubeModel", "KubeTesting"]),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "BRModel", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "BackupManagerTests", dependencies: ["BackupManager", "BRModel", "KubeModel", "KubeTesting", "KubeAPI", "BackupStorage"]),

@@ -398,8 +398,12 @@ public struct Manager: Sendable {
                 storage.prefix = ""
                 let store = try storageFactory.make(storage)
                 let key = try archiveKey(path, storage: backup.spec.storage)
-                try await store.delete(key)
-                try await store.delete(key + ".tmp")
+                do {
+                    try await store.delete(key)
+                    try await store.delete(key + ".tmp")
+                } catch where StorageError.isMissingContainer(error) {
+                    log("clean of \(path): the bucket does not exist, so nothing was written there and nothing is left to delete")
+                }
             } else {
                 var settings = CleanSettings()
                 if let o = backup.spec.cleanOption {
@@ -411,7 +415,11 @@ public struct Manager: Sendable {
                     if let v = o.routineConcurrency, v > 0 { settings.routineConcurrency = Int(v) }
                 }
                 let report = try await Cleaner(storage: try storageFactory.make(backup.spec.storage), settings: settings).clean()
-                log("clean of \(path): \(report.deleted) objects deleted in \(report.requests) requests, \(report.rounds) round(s)")
+                if report.containerMissing {
+                    log("clean of \(path): the bucket does not exist, so nothing was written there and nothing is left to delete")
+                } else {
+                    log("clean of \(path): \(report.deleted) objects deleted in \(report.requests) requests, \(report.rounds) round(s)")
+                }
             }
         } catch {
             try await backupCondition(options, .cleanFailed, reason: "CleanBackupDataFailed", message: "clean \(path): \(error)")

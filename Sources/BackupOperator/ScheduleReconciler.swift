@@ -182,6 +182,7 @@ public final class ScheduleReconciler: Reconciler {
             metrics?.set("backupschedule_last_successful_backup_timestamp_seconds", ["schedule": schedule.metadata.key],
                          Double(newest.metadata.creationTimestamp?.unixSeconds ?? 0))
         }
+        await reportFailures(schedule, backups, &status, now: now)
         let doomed: [Backup]
         if let reserved = schedule.spec.maxReservedTime {
             guard let duration = try? GoDuration(parsing: reserved) else { return }
@@ -213,6 +214,36 @@ public final class ScheduleReconciler: Reconciler {
         }
     }
 
+    /// How many Failed backups time-based retention keeps, newest first: failed backups have no commit
+    /// TS, so a Complete backup still inside `maxReservedTime` would otherwise shelter every failed one
+    /// made after it, and a schedule that always fails would pile them up without bound.
+    public static let failedKeptUnderTimeRetention = 3
+
+    /// The `BackupsFailing` condition and a Warning Event while the newest finished backups failed
+    /// (counted back to the newest Complete one), with the newest failure's reason and message; a
+    /// Complete backup clears it.
+    func reportFailures(_ schedule: BackupSchedule, _ backups: [Backup], _ status: inout BackupScheduleStatus, now: Date) async {
+        let finished = backups.filter(Self.isFinished).sorted(by: Self.olderFirst).reversed()
+        let failed = Array(finished.prefix { $0.status.phase != .complete })
+        guard let newest = failed.first else {
+            if status.conditions?.contains(where: { $0.type == "BackupsFailing" }) == true {
+                status.clear("BackupsFailing")
+                await events.record(KubeCodec.encode(schedule), .normal, reason: "BackupsRecovered",
+                                    message: "the newest backup of backupSchedule/\(schedule.metadata.name ?? "") completed")
+            }
+            return
+        }
+        let condition = newest.status.conditions?.last { $0.type == .failed || $0.type == .invalid }
+        let reason = condition?.reason.flatMap { $0.isEmpty ? nil : $0 } ?? (newest.status.phase?.rawValue ?? "Failed")
+        let what = failed.count == finished.count ? "every backup so far (\(failed.count))" : "the last \(failed.count) backup(s)"
+        let message = "\(what) failed; the newest, \(newest.name): \(reason): \(condition?.message ?? "")"
+        let before = status.conditions?.first { $0.type == "BackupsFailing" }
+        status.set(ScheduleCondition(type: "BackupsFailing", reason: reason, message: message), now: Time(now))
+        if before?.message != message {
+            await events.record(KubeCodec.encode(schedule), .warning, reason: "BackupsFailing", message: message)
+        }
+    }
+
     static func olderFirst(_ a: Backup, _ b: Backup) -> Bool {
         let ta = a.metadata.creationTimestamp?.unixSeconds ?? 0, tb = b.metadata.creationTimestamp?.unixSeconds ?? 0
         return ta != tb ? ta < tb : a.name < b.name
@@ -236,6 +267,9 @@ public final class ScheduleReconciler: Reconciler {
             if b.name == keep { continue }
             out.append(b)
         }
+        let doomed = Set(out.map(\.name))
+        let failed = candidates.filter { $0.status.phase != .complete && !doomed.contains($0.name) }.reversed()
+        out += failed.dropFirst(failedKeptUnderTimeRetention)
         return out
     }
 

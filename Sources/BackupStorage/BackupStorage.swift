@@ -1,3 +1,4 @@
+import AWSCore
 import Foundation
 
 /// An object under a storage's prefix. `key` is relative to the prefix.
@@ -37,6 +38,17 @@ public struct DeleteFailure: Sendable, Hashable, CustomStringConvertible {
 public struct StorageError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+
+    /// Whether an error says the bucket or container itself does not exist (S3 `NoSuchBucket`, Azure
+    /// `ContainerNotFound`, a GCS 404 on the bucket): there is nothing under any prefix of it.
+    public static func isMissingContainer(_ error: any Error) -> Bool {
+        switch error {
+        case let e as S3Error: return e.code == "NoSuchBucket"
+        case let e as AzureError: return e.code == "ContainerNotFound"
+        case let e as GCSError: return e.status == 404 && e.object == nil
+        default: return false
+        }
+    }
 }
 
 /// One place where backups live: an S3 bucket and prefix, a GCS bucket and prefix, an Azure

@@ -19,6 +19,8 @@ public struct CleanReport: Sendable, Hashable {
     public var failed = 0
     public var requests = 0
     public var backoffs = 0
+    /// The bucket or container does not exist: nothing was ever written there, so nothing is left.
+    public var containerMissing = false
 }
 
 /// Deletes everything under a storage's prefix (reference 6.8.1): page by page, each page in
@@ -44,6 +46,9 @@ public struct Cleaner: Sendable {
             report.rounds += 1
             do {
                 try await round(&report)
+                return report
+            } catch where StorageError.isMissingContainer(error) {
+                report.containerMissing = true
                 return report
             } catch {
                 lastError = error

@@ -18,9 +18,10 @@ public final class KubeClient: KubeAPI {
         /// Attempts for a request that gets 429 (any verb) or 5xx / no answer (reads only).
         public var maxAttempts = 5
         public var requestTimeout: TimeAmount = .seconds(60)
-        /// A watch's `timeoutSeconds` when the caller gives none; the server ends it then and the
-        /// informer resumes from its last resource version.
-        public var watchTimeoutSeconds = 300
+        /// A watch's `timeoutSeconds` when the caller gives none, drawn from this range for each watch
+        /// (client-go draws from 5-10 minutes, so that many watchers do not all come back at once); the
+        /// server ends the watch then and the informer resumes from its last resource version.
+        public var watchTimeoutSeconds: ClosedRange<Int> = 300...600
         public var userAgent = "tidb-backup-operator"
         public init() {}
     }
@@ -88,10 +89,12 @@ public final class KubeClient: KubeAPI {
         if let s = options.fieldSelector, !s.isEmpty { query.append(("fieldSelector", s)) }
         if let rv = options.resourceVersion, !rv.isEmpty { query.append(("resourceVersion", rv)) }
         if options.allowBookmarks { query.append(("allowWatchBookmarks", "true")) }
-        let timeout = options.timeoutSeconds ?? self.options.watchTimeoutSeconds
+        let timeout = options.timeoutSeconds ?? Int.random(in: self.options.watchTimeoutSeconds)
         query.append(("timeoutSeconds", String(timeout)))
+        // An idle watch may see no byte for minutes (bookmarks are not guaranteed), so it goes through a
+        // client without a read timeout; the deadline past `timeoutSeconds` still bounds it.
         let response = try await execute(.GET, kind.path(namespace: namespace), query: query, body: nil,
-                                         contentType: nil, timeout: .seconds(Int64(timeout) + 30))
+                                         contentType: nil, timeout: .seconds(Int64(timeout) + 30), client: Self.watchClient)
         guard (200..<300).contains(Int(response.status.code)) else {
             let body = try await response.body.collect(upTo: 1 << 20)
             throw KubeAPIError(code: Int(response.status.code), body: Data(buffer: body), retryAfter: Self.retryAfter(response.headers))
@@ -189,8 +192,13 @@ public final class KubeClient: KubeAPI {
         headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
     }
 
+    /// The HTTP client of watches: no read timeout (AsyncHTTPClient's shared client has 90 s, which ends
+    /// an idle watch with `readTimeout`). Lives as long as the process.
+    static let watchClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                                        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: nil)))
+
     func execute(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: JSONValue?, contentType: String?,
-                 timeout: TimeAmount) async throws -> HTTPClientResponse {
+                 timeout: TimeAmount, client: HTTPClient? = nil) async throws -> HTTPClientResponse {
         var url = config.server + path
         if !query.isEmpty { url += "?" + query.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&") }
         var request = HTTPClientRequest(url: url)
@@ -205,7 +213,7 @@ public final class KubeClient: KubeAPI {
         }
         await limiter.acquire()
         do {
-            return try await http.execute(request, timeout: timeout)
+            return try await (client ?? http).execute(request, timeout: timeout)
         } catch {
             throw KubeAPIError(code: 503, reason: "ServiceUnavailable", message: "cannot reach \(config.server): \(error)")
         }

@@ -66,6 +66,11 @@ struct Standalone: AsyncParsableCommand {
             config.jobs.images.append((imageContains: String(mapping[..<eq]), executable: path))
         }
         config.jobs.searchPaths = toolPaths + config.jobs.searchPaths
+        // How jobs find their tools is set where the server starts (e.g. TIDB_BACKUP_MANAGER_BR="tiup br:v8.5.0"),
+        // as an image would carry it on Kubernetes.
+        for (name, value) in ProcessInfo.processInfo.environment where name.hasPrefix("TIDB_BACKUP_MANAGER_") || name == "TIUP_HOME" {
+            config.jobs.baseEnvironment[name] = value
+        }
         // The Jobs' image runs tidb-backup-manager: by default the one installed beside this binary.
         let sibling = JobRunner.siblingDirectory + "/tidb-backup-manager"
         if !config.jobs.images.contains(where: { backupManagerImage.contains($0.imageContains) }),

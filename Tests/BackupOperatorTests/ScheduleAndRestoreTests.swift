@@ -202,6 +202,57 @@ extension World {
         #expect(complete.count == 1)
     }
 
+    @Test("a schedule whose every backup fails says so in a BackupsFailing condition and one Warning per new failure; a Complete backup clears it")
+    func failingScheduleIsReported() async throws {
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("broken", cron: "@every 1h", extra: "  maxBackups: 2"))
+        for _ in 0..<4 {
+            w.clock.advance(by: 3601)
+            _ = try await w.schedules("broken")
+            for name in w.backupNames() {
+                var b = try await w.getBackup(name)
+                guard b.status.phase == nil else { continue }
+                b.status.apply(BackupCondition(type: .failed, reason: "BackupDataToRemoteFailed", message: "NoSuchBucket: The specified bucket does not exist"),
+                               now: Time(w.clock.now()))
+                _ = try await w.api.updateStatus(b)
+            }
+            _ = try await w.schedules("broken")
+        }
+        // Failed backups count in retention: never more than maxBackups of them.
+        #expect(w.backupNames().count == 2)
+        let schedule = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "broken")
+        let failing = schedule.status.conditions?.first { $0.type == "BackupsFailing" }
+        #expect(failing?.reason == "BackupDataToRemoteFailed")
+        #expect(failing?.message?.contains("every backup so far (2) failed") == true, "\(String(describing: failing))")
+        #expect(failing?.message?.contains("NoSuchBucket") == true)
+        let warnings = w.api.objects(.events, namespace: "ns").filter { $0["reason"] == "BackupsFailing" }
+        #expect(warnings.count >= 1 && warnings.allSatisfy { $0["type"] == "Warning" })
+        w.clock.advance(by: 3601)
+        _ = try await w.schedules("broken")
+        try await w.markAll(.complete)
+        _ = try await w.schedules("broken")
+        let healed = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "broken")
+        #expect(healed.status.conditions?.contains { $0.type == "BackupsFailing" } != true)
+        #expect(w.eventReasons().contains("BackupsRecovered"))
+    }
+
+    @Test("time-based retention keeps at most three Failed backups, even behind a Complete one that has not expired")
+    func timeRetentionBoundsFailedBackups() throws {
+        func backup(_ name: String, created: Int64, commit: String, phase: BackupConditionType) -> Backup {
+            var b = Backup(name: name, namespace: "ns", spec: BackupSpec())
+            b.metadata.creationTimestamp = Time(unixSeconds: created)
+            b.status.phase = phase
+            b.status.commitTs = commit
+            return b
+        }
+        let mar5: Int64 = 1_709_596_800
+        let list = [backup("ok", created: mar5, commit: "2024-03-05 00:00:00", phase: .complete)]
+            + (1...8).map { backup("f\($0)", created: mar5 + Int64($0) * 60, commit: "", phase: .failed) }
+        let expired = ScheduleReconciler.expiredByTime(list, reserved: GoDuration(seconds: 72 * 3600),
+                                                       now: Date(timeIntervalSince1970: TimeInterval(mar5 + 3600)))
+        #expect(expired.map(\.name).sorted() == ["f1", "f2", "f3", "f4", "f5"])
+    }
+
     @Test func timeRetentionFollowsCommitTimestamps() throws {
         // Reference 8.5 [derived]: now 2024-03-10T00:00Z, 72h → delete 03-05 and 03-06 only.
         func backup(_ name: String, created: Int64, commit: String, phase: BackupConditionType) -> Backup {

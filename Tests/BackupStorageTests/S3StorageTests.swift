@@ -105,10 +105,11 @@ struct S3StorageTests {
         let moto = try await TestServers.moto()
         let client = motoClient(moto)
         let bucket = try await freshBucket(client, "clean")
-        let storage = S3Storage(client: client, bucket: bucket, prefix: "bk")
+        // BR's layout: a backup under a path of the bucket.
+        let storage = S3Storage(client: client, bucket: bucket, prefix: "cluster-1/bk")
         try await seed(storage, count: 3500)
         // A neighbour that shares the prefix string but not the directory must survive.
-        try await client.putObject(bucket: bucket, key: "bk2/keep", data: Data("keep".utf8))
+        try await client.putObject(bucket: bucket, key: "cluster-1/bk2/keep", data: Data("keep".utf8))
         var settings = CleanSettings()
         settings.pageSize = 1500
         let report = try await Cleaner(storage: storage, settings: settings).clean()
@@ -117,7 +118,18 @@ struct S3StorageTests {
         // Pages of 1500, 1500, 500 → batches of 1000+500, 1000+500, 500.
         #expect(report.requests == 5)
         #expect(try await storage.listAll().isEmpty)
-        #expect(try await client.headObject(bucket: bucket, key: "bk2/keep") == 4)
+        #expect(try await client.headObject(bucket: bucket, key: "cluster-1/bk2/keep") == 4)
+    }
+
+    @Test("clean where the bucket does not exist is a successful clean of nothing, in one request, not a failure retried")
+    func cleanOfAMissingBucket() async throws {
+        let moto = try await TestServers.moto()
+        let client = motoClient(moto)
+        let storage = S3Storage(client: client, bucket: "never-created-\(UInt32.random(in: 0...UInt32.max))", prefix: "cluster-1/bk")
+        let report = try await Cleaner(storage: storage).clean()
+        #expect(report.containerMissing)
+        #expect(report.deleted == 0)
+        #expect(report.rounds == 1)
     }
 
     @Test("a wrong secret key fails naming the bucket and the credential source, never the secret")

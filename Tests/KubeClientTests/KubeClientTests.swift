@@ -1,4 +1,5 @@
 import Foundation
+import AsyncHTTPClient
 import Hummingbird
 import KubeAPI
 import KubeClient
@@ -201,5 +202,47 @@ func temporaryDirectory(_ prefix: String) -> String {
         #expect(hits.withLock { $0["missing"] } == 1, "a 404 is not retried")
         task.cancel()
         _ = await task.result
+    }
+}
+
+@Suite struct KubeClientWatchTests {
+    @Test("a watch asks for bookmarks and a timeoutSeconds drawn from 5-10 minutes, and an idle watch ends quietly even with a client whose read timeout is shorter")
+    func idleWatchesEndQuietly() async throws {
+        let queries = Mutex<[String]>([])
+        let router = Router()
+        router.get("api/v1/namespaces") { request, _ -> Response in
+            queries.withLock { $0.append(request.uri.query ?? "") }
+            // No event and no bookmark for 3 s, then the server ends the watch as at its timeoutSeconds.
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
+                try await Task.sleep(for: .seconds(3))
+                try await writer.finish(nil)
+            })
+        }
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
+        let task = Task { try await app.runService() }
+        defer { task.cancel() }
+        var it = ports.makeAsyncIterator()
+        let port = try #require(await it.next())
+        // A caller's client with a 1 s read timeout, as AsyncHTTPClient's shared one has 90 s.
+        let impatient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                                   configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: .seconds(1))))
+        var events = 0
+        do {
+            let client = try KubeClient(config: KubeConfig(server: "http://127.0.0.1:\(port)"), httpClient: impatient)
+            for try await _ in try await client.watch(.namespaces, namespace: nil, options: WatchOptions()) { events += 1 }
+            for _ in 0..<4 { _ = try await client.watch(.namespaces, namespace: nil, options: WatchOptions()) }
+        } catch {
+            Issue.record("the idle watch failed: \(error)")
+        }
+        try await impatient.shutdown()
+        #expect(events == 0)
+        let seen = queries.withLock { $0 }
+        #expect(seen.count == 5)
+        #expect(seen.allSatisfy { $0.contains("allowWatchBookmarks=true") && $0.contains("watch=true") }, "\(seen)")
+        let timeouts = seen.compactMap { q in q.split(separator: "&").first { $0.hasPrefix("timeoutSeconds=") }.flatMap { Int($0.dropFirst(15)) } }
+        #expect(timeouts.count == 5 && timeouts.allSatisfy { (300...600).contains($0) }, "\(timeouts)")
+        #expect(Set(timeouts).count > 1, "drawn at random: \(timeouts)")
     }
 }
