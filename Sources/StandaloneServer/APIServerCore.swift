@@ -189,7 +189,9 @@ public final class APIServerCore: Sendable {
         }
     }
 
-    func checkNamespace(_ type: ResourceType, _ namespace: String?, body: inout JSONValue) throws {
+    /// The namespace must exist; a terminating one takes no new objects (`creating`), but its objects
+    /// can still be updated, which is how their finalizers are released (NamespaceLifecycle admission).
+    func checkNamespace(_ type: ResourceType, _ namespace: String?, body: inout JSONValue, creating: Bool = true) throws {
         guard type.namespaced, let namespace else { return }
         if let bodyNS = body.value(at: ["metadata", "namespace"])?.stringValue, !bodyNS.isEmpty, bodyNS != namespace {
             throw APIError.badRequest("the namespace of the provided object does not match the namespace sent on the request")
@@ -199,7 +201,7 @@ public final class APIServerCore: Sendable {
             throw APIError(code: 404, reason: "NotFound", message: "namespaces \"\(namespace)\" not found",
                            details: ["name": .string(namespace), "kind": "namespaces"])
         }
-        if ns.value(at: ["metadata", "deletionTimestamp"]) != nil {
+        if creating && ns.value(at: ["metadata", "deletionTimestamp"]) != nil {
             throw APIError(code: 403, reason: "Forbidden",
                            message: "\(type.plural) \"\(body.value(at: ["metadata", "name"])?.stringValue ?? "")\" is forbidden: unable to create new content in namespace \(namespace) because it is being terminated",
                            details: ["causes": [["reason": "NamespaceTerminating", "field": "metadata.namespace"]]])
@@ -314,6 +316,13 @@ public final class APIServerCore: Sendable {
     /// PUT, or the main or status subresource after a patch was applied.
     public func update(_ type: ResourceType, namespace: String?, name: String, body input: JSONValue, subresource: String? = nil,
                        requireResourceVersion: Bool? = nil, options: WriteOptions = WriteOptions()) throws -> Result {
+        try update(type, namespace: namespace, name: name, body: input, subresource: subresource, requireResourceVersion: requireResourceVersion,
+                   options: options, collect: true)
+    }
+
+    /// `collect: false` when the garbage collector itself writes: it queues what follows instead.
+    func update(_ type: ResourceType, namespace: String?, name: String, body input: JSONValue, subresource: String? = nil,
+                requireResourceVersion: Bool? = nil, options: WriteOptions = WriteOptions(), collect: Bool) throws -> Result {
         var body = input
         if body["metadata"] == nil { body["metadata"] = .emptyObject }
         if let bodyName = body.value(at: ["metadata", "name"])?.stringValue, bodyName != name {
@@ -321,7 +330,7 @@ public final class APIServerCore: Sendable {
         }
         body["metadata"]?["name"] = .string(name)
         try checkKind(type, body, name: name)
-        try checkNamespace(type, namespace, body: &body)
+        try checkNamespace(type, namespace, body: &body, creating: false)
         let sentRV = body.value(at: ["metadata", "resourceVersion"])?.stringValue
         if (requireResourceVersion ?? type.isCustom) && (sentRV ?? "").isEmpty {
             throw APIError.invalid(type, name, [FieldError(field: "metadata.resourceVersion", reason: .invalid,
@@ -385,7 +394,7 @@ public final class APIServerCore: Sendable {
         }
         if let failure { throw failure }
         if let event, finalObject == nil || event.kind == .deleted {
-            if event.kind == .deleted { try collectGarbage() }
+            if event.kind == .deleted && collect { try drain([GarbageWork.after(type, finalObject ?? event.object, gone: true)]) }
             return Result(object: event.kind == .deleted ? (finalObject ?? event.object) : event.object, warnings: warnings)
         }
         admitted = finalObject ?? admitted
@@ -453,6 +462,15 @@ public final class APIServerCore: Sendable {
 
     /// Deletes an object. Returns the object when finalizers keep it, or `nil` when it is gone.
     public func delete(_ type: ResourceType, namespace: String?, name: String, options: DeleteOptions = DeleteOptions()) throws -> (JSONValue, gone: Bool) {
+        let (result, gone, changed) = try deleteOne(type, namespace: namespace, name: name, options: options)
+        if changed, !options.dryRun {
+            try drain([GarbageWork.after(type, result, gone: gone)])
+        }
+        return (result, gone)
+    }
+
+    /// The deletion itself, without the garbage collection it sets off.
+    private func deleteOne(_ type: ResourceType, namespace: String?, name: String, options: DeleteOptions = DeleteOptions()) throws -> (JSONValue, gone: Bool, changed: Bool) {
         let policy = options.propagationPolicy ?? "Background"
         guard ["Background", "Foreground", "Orphan"].contains(policy) else {
             throw APIError.invalid(type, name, [FieldError(field: "propagationPolicy", reason: .notSupported,
@@ -494,86 +512,160 @@ public final class APIServerCore: Sendable {
             return options.dryRun ? existing : next
         }
         if let failure { throw failure }
-        if event != nil, !options.dryRun {
-            try collectGarbage()
-        }
-        return (result ?? .null, gone)
+        return (result ?? .null, gone, event != nil)
     }
 
-    /// The garbage collector and namespace controller, run after deletions: dependents of deleted owners
-    /// are deleted (or orphaned), foreground owners go once their dependents are gone, and terminating
-    /// namespaces are emptied and removed.
+    /// What the garbage collector and namespace controller look at after a change.
+    enum GarbageWork {
+        /// An object that is gone: its dependents may have lost their last owner, an owner deleting in
+        /// the foreground may be able to go, its namespace may be empty now.
+        case gone(uid: String, namespace: String, owners: [String])
+        /// An object being deleted whose finalizers the collector handles (orphan, foregroundDeletion,
+        /// a namespace's `kubernetes`).
+        case deleting(ResourceType, namespace: String?, name: String)
+
+        static func after(_ type: ResourceType, _ object: JSONValue, gone: Bool) -> GarbageWork {
+            let meta = object["metadata"] ?? .emptyObject
+            if gone {
+                return .gone(uid: meta["uid"]?.stringValue ?? "", namespace: meta["namespace"]?.stringValue ?? "",
+                             owners: ObjectStore.ownerUIDs(object))
+            }
+            return .deleting(type, namespace: meta["namespace"]?.stringValue, name: meta["name"]?.stringValue ?? "")
+        }
+    }
+
+    /// The garbage collector and namespace controller for the whole store: every object that needs
+    /// one of them is found in one pass (after a restart, work a crash interrupted), then handled as
+    /// after a deletion.
     public func collectGarbage() throws {
-        for _ in 0..<100 {
-            var changed = false
-            for type in registry.types {
-                for object in try store.list(type.key, namespace: nil).items {
-                    changed = try collect(type, object) || changed
+        var work: [GarbageWork] = []
+        for type in registry.types {
+            var after: (String, String)?
+            while true {
+                let page = try store.list(type.key, namespace: nil, after: after, limit: 500)
+                for object in page.items {
+                    let meta = object["metadata"] ?? .emptyObject
+                    after = (meta["namespace"]?.stringValue ?? "", meta["name"]?.stringValue ?? "")
+                    let owners = ObjectStore.ownerUIDs(object)
+                    if meta["deletionTimestamp"] != nil {
+                        work.append(.deleting(type, namespace: meta["namespace"]?.stringValue, name: meta["name"]?.stringValue ?? ""))
+                    } else if !owners.isEmpty, try owners.allSatisfy({ try !store.exists(uid: $0) }) {
+                        work.append(.gone(uid: owners[0], namespace: meta["namespace"]?.stringValue ?? "", owners: []))
+                    }
                 }
+                if page.remaining == 0 { break }
             }
-            if !changed { return }
         }
+        try drain(work)
     }
 
-    private func collect(_ type: ResourceType, _ object: JSONValue) throws -> Bool {
-        let meta = object["metadata"] ?? .emptyObject
-        let name = meta["name"]?.stringValue ?? ""
-        let ns = meta["namespace"]?.stringValue
-        let uid = meta["uid"]?.stringValue ?? ""
-        let finalizers = meta["finalizers"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let deleting = meta["deletionTimestamp"] != nil
-        if deleting && finalizers.contains("orphan") {
-            for (key, dep) in try store.dependents(ofUID: uid) {
-                guard let depType = registry.types.first(where: { $0.key == key }) else { continue }
-                var refs = dep.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []
-                refs.removeAll { $0["uid"]?.stringValue == uid }
-                _ = try patch(depType, namespace: dep.value(at: ["metadata", "namespace"])?.stringValue,
-                              name: dep.value(at: ["metadata", "name"])?.stringValue ?? "", patchType: .merge,
-                              patch: ["metadata": ["ownerReferences": refs.isEmpty ? .null : .array(refs)]])
-            }
-            _ = try removeFinalizer(type, ns, name, "orphan")
-            return true
+    /// Works through `initial` and everything it leads to, each object once per change: the cost is
+    /// proportional to the objects deleted, found through the owner and namespace indexes (never a
+    /// scan of the store, which made deleting a namespace of N objects cost N² and unbounded memory).
+    func drain(_ initial: [GarbageWork]) throws {
+        var queue = initial
+        var next = 0
+        var namespacesToCheck: [String] = []
+        var terminating: [String: Bool] = [:]
+        let namespaceType = registry.types.first { $0.kind == "Namespace" }
+        func isTerminating(_ ns: String) -> Bool {
+            if let known = terminating[ns] { return known }
+            let value = ((try? namespaceType.map { try store.get($0.key, namespace: "", name: ns) }) ?? nil)?
+                .value(at: ["metadata", "deletionTimestamp"]) != nil
+            terminating[ns] = value
+            return value
         }
-        if deleting && finalizers.contains("foregroundDeletion") {
-            let dependents = try store.dependents(ofUID: uid)
-            if dependents.isEmpty {
-                _ = try removeFinalizer(type, ns, name, "foregroundDeletion")
-                return true
-            }
-            var changed = false
-            for (key, dep) in dependents where dep.value(at: ["metadata", "deletionTimestamp"]) == nil {
-                guard let depType = registry.types.first(where: { $0.key == key }) else { continue }
-                var o = DeleteOptions()
-                o.propagationPolicy = "Foreground"
-                _ = try? delete(depType, namespace: dep.value(at: ["metadata", "namespace"])?.stringValue,
-                                name: dep.value(at: ["metadata", "name"])?.stringValue ?? "", options: o)
-                changed = true
-            }
-            return changed
+        func type(_ key: String) -> ResourceType? { registry.types.first { $0.key == key } }
+        func deleted(_ t: ResourceType, _ ns: String?, _ name: String, policy: String? = nil) {
+            var o = DeleteOptions()
+            o.propagationPolicy = policy
+            guard let (object, gone, changed) = try? deleteOne(t, namespace: ns, name: name, options: o), changed else { return }
+            queue.append(.after(t, object, gone: gone))
         }
-        if type.kind == "Namespace" && deleting {
-            var remaining = 0
-            for t in registry.types where t.namespaced {
-                for item in try store.list(t.key, namespace: name).items {
-                    remaining += 1
-                    if item.value(at: ["metadata", "deletionTimestamp"]) == nil {
-                        _ = try? delete(t, namespace: name, name: item.value(at: ["metadata", "name"])?.stringValue ?? "")
+        while true {
+            while next < queue.count {
+                let work = queue[next]
+                next += 1
+                switch work {
+                case .gone(let uid, let ns, let owners):
+                    // Dependents whose every owner is gone are deleted in the background.
+                    for (key, dep) in try store.dependents(ofUID: uid) {
+                        guard let t = type(key), dep.value(at: ["metadata", "deletionTimestamp"]) == nil else { continue }
+                        if try ObjectStore.ownerUIDs(dep).allSatisfy({ try !store.exists(uid: $0) }) {
+                            deleted(t, dep.value(at: ["metadata", "namespace"])?.stringValue, dep.value(at: ["metadata", "name"])?.stringValue ?? "")
+                        }
+                    }
+                    // An owner waiting in the foreground for its dependents may go now.
+                    for owner in owners {
+                        guard let (key, object) = try store.object(uid: owner), let t = type(key),
+                              object.value(at: ["metadata", "deletionTimestamp"]) != nil else { continue }
+                        queue.append(.deleting(t, namespace: object.value(at: ["metadata", "namespace"])?.stringValue,
+                                               name: object.value(at: ["metadata", "name"])?.stringValue ?? ""))
+                    }
+                    if !ns.isEmpty && isTerminating(ns) && !namespacesToCheck.contains(ns) { namespacesToCheck.append(ns) }
+                case .deleting(let t, let ns, let name):
+                    guard let object = try? get(t, namespace: ns, name: name) else { continue }
+                    let meta = object["metadata"] ?? .emptyObject
+                    guard meta["deletionTimestamp"] != nil else { continue }
+                    let uid = meta["uid"]?.stringValue ?? ""
+                    let finalizers = meta["finalizers"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                    if finalizers.contains("orphan") {
+                        for (key, dep) in try store.dependents(ofUID: uid) {
+                            guard let depType = type(key) else { continue }
+                            var refs = dep.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []
+                            refs.removeAll { $0["uid"]?.stringValue == uid }
+                            _ = try patch(depType, namespace: dep.value(at: ["metadata", "namespace"])?.stringValue,
+                                          name: dep.value(at: ["metadata", "name"])?.stringValue ?? "", patchType: .merge,
+                                          patch: ["metadata": ["ownerReferences": refs.isEmpty ? .null : .array(refs)]])
+                        }
+                        try finalizerRemoved(t, ns, name, "orphan", &queue)
+                    } else if finalizers.contains("foregroundDeletion") {
+                        let dependents = try store.dependents(ofUID: uid)
+                        if dependents.isEmpty {
+                            try finalizerRemoved(t, ns, name, "foregroundDeletion", &queue)
+                        } else {
+                            for (key, dep) in dependents where dep.value(at: ["metadata", "deletionTimestamp"]) == nil {
+                                guard let depType = type(key) else { continue }
+                                deleted(depType, dep.value(at: ["metadata", "namespace"])?.stringValue,
+                                        dep.value(at: ["metadata", "name"])?.stringValue ?? "", policy: "Foreground")
+                            }
+                        }
+                    } else if t.kind == "Namespace" {
+                        // Sweep once: every object in it is deleted, a page at a time.
+                        terminating[name] = true
+                        for nt in registry.types where nt.namespaced {
+                            var after: (String, String)?
+                            while true {
+                                let page = try store.list(nt.key, namespace: name, after: after, limit: 500)
+                                for item in page.items {
+                                    after = (name, item.value(at: ["metadata", "name"])?.stringValue ?? "")
+                                    if item.value(at: ["metadata", "deletionTimestamp"]) == nil { deleted(nt, name, after!.1) }
+                                }
+                                if page.remaining == 0 { break }
+                            }
+                        }
+                        if !namespacesToCheck.contains(name) { namespacesToCheck.append(name) }
                     }
                 }
             }
-            if remaining == 0 {
-                _ = try removeFinalizer(type, nil, name, "kubernetes")
-                return true
+            // A terminating namespace goes once nothing is left in it (checked once per round, not per object).
+            guard !namespacesToCheck.isEmpty else { return }
+            let check = namespacesToCheck
+            namespacesToCheck = []
+            let namespaced = registry.types.filter(\.namespaced).map(\.key)
+            for ns in check where try store.count(namespace: ns, resources: namespaced) == 0 {
+                if let namespaceType { try finalizerRemoved(namespaceType, nil, ns, "kubernetes", &queue) }
             }
-            return false
+            if next >= queue.count { return }
         }
-        // An object whose every owner is gone is deleted in the background.
-        let owners = meta["ownerReferences"]?.arrayValue?.compactMap { $0["uid"]?.stringValue } ?? []
-        if !owners.isEmpty && !deleting, try owners.allSatisfy({ try !store.exists(uid: $0) }) {
-            _ = try? delete(type, namespace: ns, name: name)
-            return true
-        }
-        return false
+    }
+
+    /// Removes a finalizer the collector handles and queues what follows (the object gone, or still
+    /// deleting with other finalizers).
+    private func finalizerRemoved(_ type: ResourceType, _ ns: String?, _ name: String, _ finalizer: String, _ queue: inout [GarbageWork]) throws {
+        guard let result = try removeFinalizer(type, ns, name, finalizer) else { return }
+        let gone = result.object.value(at: ["metadata", "finalizers"])?.arrayValue?.isEmpty ?? true
+        queue.append(.after(type, result.object, gone: gone))
     }
 
     private func removeFinalizer(_ type: ResourceType, _ ns: String?, _ name: String, _ finalizer: String) throws -> Result? {
@@ -582,6 +674,6 @@ public final class APIServerCore: Sendable {
         list.removeAll { $0.stringValue == finalizer }
         var next = current
         next["metadata"]?["finalizers"] = list.isEmpty ? nil : .array(list)
-        return try update(type, namespace: ns, name: name, body: next, requireResourceVersion: false)
+        return try update(type, namespace: ns, name: name, body: next, requireResourceVersion: false, collect: false)
     }
 }

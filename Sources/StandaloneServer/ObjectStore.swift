@@ -52,7 +52,29 @@ public final class ObjectStore: Sendable {
                 INSERT INTO counter (id, rv) VALUES (1, 1);
                 """)
         }
+        // The owner index: one row per (owner uid, dependent), so the garbage collector finds an
+        // object's dependents without scanning every object, and a namespace's objects are counted
+        // through an index.
+        migrator.registerMigration("v2-owner-index") { db in
+            try db.execute(sql: """
+                CREATE TABLE owner_refs (owner TEXT NOT NULL, resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+                  PRIMARY KEY (owner, resource, namespace, name)) WITHOUT ROWID;
+                CREATE INDEX owner_refs_dependent ON owner_refs(resource, namespace, name);
+                CREATE INDEX objects_namespace ON objects(namespace);
+                """)
+            let rows = try Row.fetchAll(db, sql: "SELECT resource, namespace, name, owners FROM objects WHERE owners != ''")
+            for row in rows {
+                for owner in (row["owners"] as String).split(separator: " ") {
+                    try db.execute(sql: "INSERT OR IGNORE INTO owner_refs (owner, resource, namespace, name) VALUES (?, ?, ?, ?)",
+                                   arguments: [String(owner), row["resource"] as String, row["namespace"] as String, row["name"] as String])
+                }
+            }
+        }
         try migrator.migrate(pool)
+    }
+
+    static func ownerUIDs(_ object: JSONValue?) -> [String] {
+        (object?.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []).compactMap { $0["uid"]?.stringValue }
     }
 
     public var currentResourceVersion: Int64 {
@@ -113,12 +135,34 @@ public final class ObjectStore: Sendable {
         }
     }
 
-    /// Objects whose ownerReferences name `uid`.
+    /// Objects whose ownerReferences name `uid`, through the owner index.
     public func dependents(ofUID uid: String) throws -> [(resourceKey: String, object: JSONValue)] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT resource, data FROM objects WHERE owners LIKE ?", arguments: ["% \(uid) %"]).map {
+            try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT o.resource, o.data FROM owner_refs r JOIN objects o
+                  ON o.resource = r.resource AND o.namespace = r.namespace AND o.name = r.name WHERE r.owner = ?
+                """), arguments: [uid]).map {
                 ($0["resource"] as String, try JSONParser.parse($0["data"] as Data).value)
             }
+        }
+    }
+
+    /// The object with this uid, if it exists.
+    public func object(uid: String) throws -> (resourceKey: String, object: JSONValue)? {
+        try pool.read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT resource, data FROM objects WHERE uid = ?"), arguments: [uid]).map {
+                ($0["resource"] as String, try JSONParser.parse($0["data"] as Data).value)
+            }
+        }
+    }
+
+    /// How many objects of these resources a namespace holds (through the namespace index).
+    public func count(namespace: String, resources: [String]) throws -> Int {
+        guard !resources.isEmpty else { return 0 }
+        return try pool.read { db in
+            let marks = resources.map { _ in "?" }.joined(separator: ", ")
+            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM objects WHERE namespace = ? AND resource IN (\(marks))",
+                                    arguments: StatementArguments([namespace] + resources)) ?? 0
         }
     }
 
@@ -176,6 +220,15 @@ public final class ObjectStore: Sendable {
                       owners = excluded.owners, data = excluded.data
                     """).execute(arguments: [resourceKey, namespace, name, uid, rv, ownerText, storedData])
                 kind = existing == nil ? .added : .modified
+                let before = Self.ownerUIDs(existing)
+                if before != owners {
+                    try db.cachedStatement(sql: "DELETE FROM owner_refs WHERE resource = ? AND namespace = ? AND name = ?")
+                        .execute(arguments: [resourceKey, namespace, name])
+                    for owner in Set(owners) {
+                        try db.cachedStatement(sql: "INSERT OR IGNORE INTO owner_refs (owner, resource, namespace, name) VALUES (?, ?, ?, ?)")
+                            .execute(arguments: [owner, resourceKey, namespace, name])
+                    }
+                }
             } else {
                 // The DELETED event carries the last stored state with the deletion's resourceVersion.
                 stored = existing!
@@ -183,6 +236,10 @@ public final class ObjectStore: Sendable {
                 storedData = stored.data()
                 try db.cachedStatement(sql: "DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?")
                     .execute(arguments: [resourceKey, namespace, name])
+                if !Self.ownerUIDs(existing).isEmpty {
+                    try db.cachedStatement(sql: "DELETE FROM owner_refs WHERE resource = ? AND namespace = ? AND name = ?")
+                        .execute(arguments: [resourceKey, namespace, name])
+                }
                 kind = .deleted
             }
             try db.cachedStatement(sql: "INSERT INTO history (rv, resource, namespace, name, type, data) VALUES (?, ?, ?, ?, ?, ?)")

@@ -68,6 +68,8 @@ public struct StandaloneAPIServer: Sendable {
             jobs.baseEnvironment["KUBECONFIG"] = URL(fileURLWithPath: dir.kubeconfig).standardizedFileURL.path
         }
         let runner = JobRunner(core: core, workRoot: dir.jobsDirectory, configuration: jobs)
+        // Deletions a crash interrupted (a namespace half emptied, dependents of a deleted owner) go on.
+        try core.collectGarbage()
         defer { core.hub.finishAll() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }

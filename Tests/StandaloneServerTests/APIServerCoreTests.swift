@@ -142,6 +142,62 @@ struct APIServerCoreTests {
         #expect(throws: APIError.self) { try core.get(namespaces, namespace: nil, name: "gone") }
     }
 
+    @Test("deleting a namespace of owner chains (Backup → Job → Pod) removes them all through the owner index; a finalizer holds the namespace until it is released")
+    func namespaceDeletionWithOwners() throws {
+        let core = try makeCore()
+        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        let pods = ResourceRegistry.standard.find(group: "", version: "v1", plural: "pods")!
+        _ = try core.create(namespaces, namespace: nil, body: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "big"]])
+        for i in 0..<200 {
+            let b = try core.create(backups, namespace: "big", body: backup("b\(i)")).object
+            let job = try core.create(jobs, namespace: "big", body: [
+                "apiVersion": "batch/v1", "kind": "Job",
+                "metadata": ["name": .string("backup-b\(i)"), "ownerReferences": [["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup", "name": .string("b\(i)"),
+                                                                                     "uid": b.value(at: ["metadata", "uid"]) ?? "", "controller": true]]],
+                "spec": ["template": ["spec": ["containers": [["name": "main", "image": "x"]]]]],
+            ]).object
+            _ = try core.create(pods, namespace: "big", body: [
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": ["name": .string("backup-b\(i)-abcde"), "ownerReferences": [["apiVersion": "batch/v1", "kind": "Job", "name": .string("backup-b\(i)"),
+                                                                                         "uid": job.value(at: ["metadata", "uid"]) ?? "", "controller": true]]],
+                "spec": ["containers": [["name": "main", "image": "x"]]],
+            ])
+        }
+        var held = backup("held")
+        held["metadata"]?["finalizers"] = ["example.com/keep"]
+        _ = try core.create(backups, namespace: "big", body: held)
+        // A Job outside the namespace owned by nothing in it is untouched.
+        _ = try core.create(jobs, namespace: "default", body: ["apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "other"],
+                                                               "spec": ["template": ["spec": ["containers": [["name": "main", "image": "x"]]]]]])
+        _ = try core.delete(namespaces, namespace: nil, name: "big")
+        #expect(try core.list(jobs, namespace: "big").items.isEmpty)
+        #expect(try core.list(pods, namespace: "big").items.isEmpty)
+        #expect(try core.list(backups, namespace: "big").items.map { $0.value(at: ["metadata", "name"]) } == ["held"])
+        #expect(try core.get(namespaces, namespace: nil, name: "big").value(at: ["status", "phase"]) == "Terminating")
+        // Releasing the last finalizer lets the namespace go.
+        _ = try core.patch(backups, namespace: "big", name: "held", patchType: .merge, patch: ["metadata": ["finalizers": .null]])
+        #expect(throws: APIError.self) { try core.get(namespaces, namespace: nil, name: "big") }
+        #expect(try core.list(jobs, namespace: "default").items.count == 1)
+    }
+
+    @Test("after a restart, the collector finishes what a crash interrupted: dependents of a vanished owner go")
+    func garbageAfterRestart() throws {
+        let dir = Harness.temporaryDirectory()
+        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        do {
+            let store = try ObjectStore(path: dir + "/s.sqlite")
+            // A Job whose owner was deleted but which the crash left behind.
+            try store.write(jobs.key, namespace: "default", name: "orphaned") { _ in
+                ["apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "orphaned", "namespace": "default", "uid": "job-uid",
+                                                                       "ownerReferences": [["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup", "name": "gone", "uid": "vanished-uid"]]]]
+            }
+        }
+        let core = try APIServerCore(store: ObjectStore(path: dir + "/s.sqlite"))
+        #expect(try core.list(jobs, namespace: "default").items.count == 1)
+        try core.collectGarbage()
+        #expect(try core.list(jobs, namespace: "default").items.isEmpty)
+    }
+
     @Test("the resourceVersion never goes backwards across a reopen, and old history is trimmed")
     func resourceVersions() throws {
         let dir = Harness.temporaryDirectory()
