@@ -114,7 +114,7 @@ let package = Package(
         ),
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
-        .testTarget(name: "BRModelTests", dependencies: ["BRModel", "KubeModel", "ManifestTools"]),
+        .testTarget(name: "BRModelTests", dependencies: ["BRModel", "Cron", "KubeClient", "KubeModel", "ManifestTools"]),
         .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning", "TestServers"], resources: [.copy("Vectors")]),
         .testTarget(name: "KubeContractTests", dependencies: ["KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
         .testTarget(name: "ControllerKitTests", dependencies: ["ControllerKit", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),

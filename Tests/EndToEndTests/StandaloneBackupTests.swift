@@ -605,6 +605,62 @@ struct StandaloneScheduleTests {
         #expect(Set(slots).count == slots.count, "a slot has two Backups: \(backups.map(\.name))")
     }
 
+    @Test("a schedule whose bucket does not exist stays bounded: failed backups count in retention, their clean finds nothing to delete and succeeds, the schedule says every backup failed and why")
+    func failingScheduleStaysBounded() async throws {
+        let moto = try await TestServers.moto()
+        let op = try await Operator()
+        defer { op.stop() }
+        try await op.apply(cluster)
+        try await op.applySecret("s3-secret", ["access_key": moto.accessKeyID, "secret_key": moto.secretAccessKey])
+        let bucket = "never-created-\(UInt32.random(in: 0...UInt32.max))"
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: BackupSchedule
+            metadata: {name: storm, namespace: default}
+            spec:
+              schedule: "@every 2s"
+              maxBackups: 2
+              backupTemplate:
+                cleanPolicy: Delete
+                br: {cluster: basic}
+                s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: cluster-1/storm, endpoint: "\(moto.endpoint)", secretName: s3-secret}
+            """)
+        let selector = BRLabels.scheduleLabels(scheduleName: "storm")
+            .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        var most = (backups: 0, jobs: 0, pods: 0)
+        var made = Set<String>()
+        var cleanFailed: [String] = []
+        let deadline = Date().addingTimeInterval(24)
+        while Date() < deadline {
+            let backups = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
+            made.formUnion(backups.map(\.name))
+            cleanFailed += backups.filter { $0.status.has(.cleanFailed) }.map(\.name)
+            let jobs = try await op.api.list(.jobs, namespace: "default").items.count
+            let pods = try await op.api.list(.pods, namespace: "default").items.count
+            most = (max(most.backups, backups.count), max(most.jobs, jobs), max(most.pods, pods))
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "storm",
+                                   patch: Patch(.merge, try JSONParser.parse(#"{"spec":{"pause":true}}"#)))
+        #expect(made.count >= 5, "the schedule kept making backups: \(made.sorted()); log: \(op.tail())")
+        #expect(cleanFailed.isEmpty, "cleans of never-written data failed: \(Set(cleanFailed).sorted())")
+        // maxBackups finished ones, the one running, and one being deleted at most.
+        #expect(most.backups <= 4, "\(most)")
+        #expect(most.jobs <= 8 && most.pods <= 8, "\(most)")
+        var kept: [Backup] = []
+        for _ in 0..<60 {
+            kept = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
+            if kept.count <= 2 && kept.allSatisfy({ $0.status.phase == .failed }) { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        #expect(kept.count <= 2 && kept.allSatisfy { $0.status.phase == .failed }, "\(kept.map { ($0.name, $0.status.phase?.rawValue ?? "-") })")
+        let schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "storm")
+        let failing = schedule.status.conditions?.first { $0.type == "BackupsFailing" }
+        #expect(failing?.message?.contains("NoSuchBucket") == true, "\(String(describing: schedule.status.conditions))")
+        let events = try await op.api.list(.events, namespace: "default").items
+        #expect(events.contains { $0["reason"] == "BackupsFailing" && $0.value(at: ["involvedObject", "name"]) == "storm" })
+    }
+
     /// The slot time a scheduled Backup's name carries: `<schedule>-2006-01-02t15-04-05`, UTC.
     static func slotTime(_ name: String, schedule: String) -> Date? {
         guard name.hasPrefix(schedule + "-") else { return nil }
