@@ -14,6 +14,10 @@ public enum BRLabels {
 
     public static let backupFinalizer = "tidb.pingcap.com/backup-protection"
     public static let tikvVolumesReadyAnnotation = "tidb.pingcap.com/tikv-volumes-ready"
+    /// Written by the job binary on its Backup or Restore while it holds `tikv_gc_life_time` raised: the
+    /// value to put back. A run killed before it could reset the life time leaves it, and the next run
+    /// (the retry) puts that value back, not the raised one it finds.
+    public static let gcLifeTimeOriginalAnnotation = "tidb-backup-operator.pingcap.com/original-tikv-gc-life-time"
 
     /// Labels of jobs and PVCs that belong to a Backup: operator labels first; the Backup's own labels
     /// are added only for keys not already present.

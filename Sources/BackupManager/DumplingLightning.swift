@@ -156,6 +156,8 @@ extension Manager {
     }
 
     public func importData(_ options: ManagerOptions, backupPath: String) async throws {
+        var options = options
+        options.isRestore = true
         let restore = try await object(Restore.self, options)
         guard let to = restore.spec.to else {
             try await restoreCondition(options, .failed, reason: "InvalidSpec", message: "spec.to is required for a Lightning import")

@@ -73,6 +73,9 @@ public struct ManagerOptions: Sendable {
     public var dryRun = false
     /// How long to keep trying to reach TiDB when `spec.from` / `spec.to` is set (reference 6.2: 30 min).
     public var connectTimeout: Duration = .seconds(1800)
+    /// Whether the object is a Restore (`restore`, `import`) rather than a Backup.
+    public var isRestore = false
+    var kind: ResourceKind { isRestore ? .restores : .backups }
 
     public init(namespace: String, name: String) {
         self.namespace = namespace
@@ -307,6 +310,8 @@ public struct Manager: Sendable {
     // MARK: restore
 
     public func restore(_ options: ManagerOptions) async throws {
+        var options = options
+        options.isRestore = true
         let restore = try await object(Restore.self, options)
         guard let br = restore.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
         let argv = try ToolArguments.brRestore(restore, pd: pd(options, br: br), clusterTLS: options.clusterTLS, pitrRestoredTs: options.pitrRestoredTs)
@@ -372,10 +377,36 @@ public struct Manager: Sendable {
             throw ManagerError(message)
         }
         do {
-            return try await GCLifeTimeGuard(connection: connection, target: lifeTime, log: log).run(body)
+            let kind: ResourceKind = options.kind
+            let api = self.api
+            let key = BRLabels.gcLifeTimeOriginalAnnotation
+            let guardian = GCLifeTimeGuard(connection: connection, target: lifeTime, log: log, recall: {
+                try? await api.get(kind, namespace: options.namespace, name: options.name).value(at: ["metadata", "annotations", key])?.stringValue
+            }, remember: { value in
+                try await Self.annotate(api, kind, options, key, value)
+            })
+            return try await guardian.run(body)
         } catch let failure as GCLifeTimeGuard.Failure {
             try await fail(failure.reason, redactor(failure.description))
             throw ManagerError(redactor(failure.description))
+        }
+    }
+
+    /// Sets (or with nil removes) one annotation on the object, retrying conflicts.
+    static func annotate(_ api: any KubeAPI, _ kind: ResourceKind, _ options: ManagerOptions, _ key: String, _ value: String?) async throws {
+        for attempt in 0..<10 {
+            var object = try await api.get(kind, namespace: options.namespace, name: options.name)
+            let current = object.value(at: ["metadata", "annotations", key])?.stringValue
+            if current == value { return }
+            var annotations = object.value(at: ["metadata", "annotations"])?.objectValue ?? JSONObject()
+            annotations[key] = value.map { .string($0) }
+            object["metadata"]?["annotations"] = annotations.isEmpty ? nil : .object(annotations)
+            do {
+                _ = try await api.update(kind, namespace: options.namespace, object: object, subresource: nil)
+                return
+            } catch let e as KubeAPIError where e.isConflict && attempt < 9 {
+                continue
+            }
         }
     }
 

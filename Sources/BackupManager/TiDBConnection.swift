@@ -210,11 +210,19 @@ public struct GCLifeTimeGuard: Sendable {
     public var connection: TiDBConnection
     public var target: String?
     public var log: @Sendable (String) -> Void
+    /// Where the original value is kept while it is raised (an annotation on the object): read at the
+    /// start, in case a run before this one was killed with the life time raised, and cleared after
+    /// the reset.
+    public var recall: @Sendable () async -> String?
+    public var remember: @Sendable (String?) async throws -> Void
 
-    public init(connection: TiDBConnection, target: String?, log: @escaping @Sendable (String) -> Void) {
+    public init(connection: TiDBConnection, target: String?, log: @escaping @Sendable (String) -> Void,
+                recall: @escaping @Sendable () async -> String? = { nil }, remember: @escaping @Sendable (String?) async throws -> Void = { _ in }) {
         self.connection = connection
         self.target = target
         self.log = log
+        self.recall = recall
+        self.remember = remember
     }
 
     static let select = "SELECT variable_value FROM mysql.tidb WHERE variable_name = 'tikv_gc_life_time'"
@@ -236,7 +244,12 @@ public struct GCLifeTimeGuard: Sendable {
 
     /// Runs `body` with the life time raised when it is shorter than the target.
     public func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        let oldText = try await current()
+        let remembered = await recall()
+        let found = try await current()
+        if let remembered, remembered != found {
+            log("tikv_gc_life_time is \(found), raised by an earlier run that did not finish; \(remembered) will be put back")
+        }
+        let oldText = remembered ?? found
         guard let old = try? GoDuration(parsing: oldText) else {
             throw Failure(reason: "ParseOldTikvGCLifeTimeFailed", description: "parse tikv_gc_life_time \(oldText) failed")
         }
@@ -246,6 +259,9 @@ public struct GCLifeTimeGuard: Sendable {
                           description: "parse tikvGCLifeTime \(wantedText) failed")
         }
         guard old.nanoseconds < wanted.nanoseconds else { return try await body() }
+        do { try await remember(oldText) } catch {
+            throw Failure(reason: "SetTikvGCLifeTimeFailed", description: "record the original tikv_gc_life_time \(oldText) failed: \(error)")
+        }
         do { try await set(wantedText) } catch {
             throw Failure(reason: "SetTikvGCLifeTimeFailed", description: "set tikv_gc_life_time to \(wantedText) failed: \(error)")
         }
@@ -255,6 +271,7 @@ public struct GCLifeTimeGuard: Sendable {
         do {
             try await set(oldText)
             log("tikv_gc_life_time reset to \(oldText)")
+            try? await remember(nil)
         } catch {
             if case .failure(let first) = outcome {
                 log("reset tikv_gc_life_time to \(oldText) failed: \(error)")

@@ -72,12 +72,20 @@ public final class Informer: Sendable {
     public var count: Int { state.withLock { $0.objects.count } }
 
     /// Runs until cancelled.
+    ///
+    /// While the API server cannot be reached it retries with a doubling delay (from `retryDelay` up to
+    /// 30 s, with jitter, so replicas and informers do not come back in step) and logs the first failure
+    /// and then one line per delay step, not one per attempt; it keeps its resource version, so once the
+    /// server answers it resumes the watch without listing everything again.
     public func run() async {
         var resourceVersion: String?
+        var failures = 0
         while !Task.isCancelled {
             do {
                 if resourceVersion == nil { resourceVersion = try await relist() }
                 try await watch(from: &resourceVersion)
+                if failures > 0 { logger.info("list/watch resumed", metadata: ["resource": "\(kind)", "failures": "\(failures)"]) }
+                failures = 0
             } catch let error as KubeAPIError where error.isGone {
                 logger.info("watch history expired, listing again", metadata: ["resource": "\(kind)"])
                 resourceVersion = nil
@@ -85,10 +93,22 @@ public final class Informer: Sendable {
                 return
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("list/watch failed", metadata: ["resource": "\(kind)", "error": "\(error)"])
-                try? await Task.sleep(for: retryDelay)
+                failures += 1
+                let delay = Self.backoff(base: retryDelay, failures: failures)
+                if failures.nonzeroBitCount == 1 {
+                    logger.warning("list/watch failed", metadata: ["resource": "\(kind)", "error": "\(error)", "failures": "\(failures)",
+                                                                  "retry_in": "\(delay)"])
+                }
+                try? await Task.sleep(for: delay)
             }
         }
+    }
+
+    /// `base · 2^(failures-1)`, at most 30 s, with up to 20 % jitter.
+    static func backoff(base: Duration, failures: Int) -> Duration {
+        let doubled = base * (1 << min(max(failures - 1, 0), 10))
+        let capped = min(doubled, max(base, .seconds(30)))
+        return capped + capped * Double.random(in: 0..<0.2)
     }
 
     /// Lists everything and reconciles the cache with it; returns the list's resource version.

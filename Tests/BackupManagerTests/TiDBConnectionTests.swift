@@ -58,6 +58,27 @@ struct TiDBConnectionTests {
         #expect(try Self.lifeTime(db) == "10m0s")
     }
 
+    @Test("the original value is recorded before raising and cleared after the reset; a run after one killed mid-way puts the recorded value back, not the raised one it finds")
+    func guardRemembersTheOriginal() async throws {
+        let db = try await TestServers.mariaDB()
+        _ = try db.sql("UPDATE mysql.tidb SET variable_value = '10m0s' WHERE variable_name = 'tikv_gc_life_time'")
+        let c = try await Self.connect(db)
+        let memo = LockedLines()
+        func guarded(_ recalled: String?) -> GCLifeTimeGuard {
+            GCLifeTimeGuard(connection: c, target: nil, log: { _ in }, recall: { recalled }, remember: { memo.append($0 ?? "<cleared>") })
+        }
+        // A normal run: recorded while raised, cleared after.
+        _ = try await guarded(nil).run { () async throws -> Int in
+            #expect(memo.all == ["10m0s"])
+            return 0
+        }
+        #expect(memo.all == ["10m0s", "<cleared>"])
+        // The state a run killed with SIGKILL leaves: the life time raised, the original recorded.
+        _ = try db.sql("UPDATE mysql.tidb SET variable_value = '72h' WHERE variable_name = 'tikv_gc_life_time'")
+        _ = try await guarded("10m0s").run { try Self.lifeTime(db) }
+        #expect(try Self.lifeTime(db) == "10m0s", "the retry put the original back")
+    }
+
     @Test("a life time already longer than the target is left alone; bad values fail with TiDB Operator's reasons")
     func guardEdges() async throws {
         let db = try await TestServers.mariaDB()
