@@ -74,7 +74,7 @@ public final class Informer: Sendable {
     /// Runs until cancelled.
     ///
     /// While the API server cannot be reached it retries with a doubling delay (from `retryDelay` up to
-    /// 30 s, with jitter, so replicas and informers do not come back in step) and logs the first failure
+    /// 10 s, with jitter, so replicas and informers do not come back in step) and logs the first failure
     /// and then one line per delay step, not one per attempt; it keeps its resource version, so once the
     /// server answers it resumes the watch without listing everything again.
     public func run() async {
@@ -104,10 +104,11 @@ public final class Informer: Sendable {
         }
     }
 
-    /// `base · 2^(failures-1)`, at most 30 s, with up to 20 % jitter.
+    /// `base · 2^(failures-1)`, at most 10 s (so the operator is back within seconds of the server),
+    /// with up to 20 % jitter.
     static func backoff(base: Duration, failures: Int) -> Duration {
         let doubled = base * (1 << min(max(failures - 1, 0), 10))
-        let capped = min(doubled, max(base, .seconds(30)))
+        let capped = min(doubled, max(base, .seconds(10)))
         return capped + capped * Double.random(in: 0..<0.2)
     }
 

@@ -1,0 +1,271 @@
+import AWSCore
+import AWSSigning
+import BRModel
+import Foundation
+import KubeAPI
+import KubeClient
+import KubeModel
+import KubeTesting
+import Testing
+import TestServers
+
+/// The fault suite: what happens when processes die, the API server goes away and S3 misbehaves.
+/// Run by `scripts/chaos` (CHAOS=1), not by the test command: it takes minutes (a 60 s outage among
+/// them). Each scenario prints one `chaos-row | scenario | PASS/FAIL | figures` line for the table.
+@Suite("Fault suite", .serialized, .enabled(if: ProcessInfo.processInfo.environment["CHAOS"] == "1"))
+struct ChaosTests {
+    static func row(_ scenario: String, _ pass: Bool, _ detail: String) {
+        print("chaos-row | \(scenario) | \(pass ? "PASS" : "FAIL") | \(detail)")
+    }
+
+    static func seconds(_ d: Duration) -> String { String(format: "%.2f s", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) }
+
+    /// Waits until every Backup matching `selector` is Complete or Failed; returns them.
+    static func settle(_ op: Operator, selector: String?, timeout: Double = 120) async throws -> [Backup] {
+        var backups: [Backup] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            backups = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
+            if !backups.isEmpty && backups.allSatisfy({ $0.status.phase == .complete || $0.status.phase == .failed }) { break }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        return backups
+    }
+
+    @Test("SIGKILL of the standalone server three times during a schedule storm")
+    func standaloneKilledDuringStorm() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = op.directory + "/volume"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try await op.apply(cluster)
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: BackupSchedule
+            metadata: {name: storm, namespace: default}
+            spec:
+              schedule: "@every 2s"
+              startingDeadlineSeconds: 10
+              maxBackups: 100
+              backupTemplate:
+                backoffRetryPolicy: {minRetryDuration: 1s}
+                br: {cluster: basic}
+                env: [{name: BR_STANDIN_HANG, value: "1"}]
+                local:
+                  prefix: storm
+                  volume: {name: backups, hostPath: {path: \(root)}}
+                  volumeMount: {name: backups, mountPath: \(root)}
+            """)
+        var restarts: [(at: Date, took: Duration)] = []
+        for _ in 0..<3 {
+            try await Task.sleep(for: .seconds(5))
+            let at = Date()
+            restarts.append((at, try await op.crashAndRestart()))
+        }
+        try await Task.sleep(for: .seconds(8))
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "storm",
+                                   patch: Patch(.merge, try JSONParser.parse(#"{"spec":{"pause":true}}"#)))
+        let selector = BRLabels.scheduleLabels(scheduleName: "storm").sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        let backups = try await Self.settle(op, selector: selector)
+        let settled = backups.allSatisfy { $0.status.phase == .complete || $0.status.phase == .failed }
+        let slots = backups.compactMap { StandaloneScheduleTests.slotTime($0.name, schedule: "storm") }
+        let unique = Set(slots).count == slots.count && slots.count == backups.count
+        // After each restart the schedule carries on: a Backup for a slot within startingDeadlineSeconds
+        // plus one interval of it.
+        let resumed = restarts.allSatisfy { r in slots.contains { $0 > r.at.addingTimeInterval(-2) && $0 <= r.at.addingTimeInterval(12) } }
+        let complete = backups.filter { $0.status.phase == .complete }.count
+        let slowest = restarts.map(\.took).max() ?? .zero
+        let pass = settled && unique && resumed
+        Self.row("standalone SIGKILL x3 during @every 2s", pass,
+                 "\(backups.count) backups (\(complete) Complete), one per slot: \(unique), resumed after each: \(resumed), all settled: \(settled), slowest restart \(Self.seconds(slowest))")
+        #expect(pass, "\(backups.map { ($0.name, $0.status.phase?.rawValue ?? "-") }); log: \(op.tail())")
+    }
+
+    @Test("SIGKILL of a running backup job (every process of it) with the GC life time raised")
+    func backupJobKilled() async throws {
+        let db = try TestServers.startMariaDB()
+        func lifeTime() throws -> String { try db.sql("SELECT variable_value FROM mysql.tidb WHERE variable_name = 'tikv_gc_life_time'") }
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = op.directory + "/volume"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try await op.apply(cluster)
+        try await op.applySecret("tidb-secret", ["password": db.password])
+        try await op.apply(localBackup("bk-kill", root: root).replacingOccurrences(of: "  backoffRetryPolicy: {maxRetryTimes: 0}\n", with: "  backoffRetryPolicy: {minRetryDuration: 1s, maxRetryTimes: 2}\n")
+            .replacingOccurrences(of: "  br: {cluster: basic, sendCredToTikv: true}", with: """
+                  br: {cluster: basic}
+                  from: {host: 127.0.0.1, port: \(db.port), user: \(db.user), secretName: tidb-secret}
+                  env: [{name: BR_STANDIN_HANG, value: "5"}]
+                """))
+        // Once the life time is raised the tool runs: kill the job's whole process group.
+        var killed = false
+        let deadline = Date().addingTimeInterval(60)
+        while !killed && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            guard (try? lifeTime()) == "72h" else { continue }
+            for pod in try await op.api.list(.pods, namespace: "default").items where pod.value(at: ["status", "phase"]) == "Running" {
+                guard let value = pod.value(at: ["metadata", "annotations", "standalone.tidb-backup-operator/process"])?.stringValue,
+                      let group = value.split(separator: "/").dropFirst().first.flatMap({ pid_t($0) }) else { continue }
+                killed = kill(-group, SIGKILL) == 0
+            }
+        }
+        let backup = try await op.backup("bk-kill", reaches: ["Complete", "Failed"], timeout: 120)
+        let restored = await eventually(30) { (try? lifeTime()) == "10m0s" }
+        let annotation = try await op.api.get(.backups, namespace: "default", name: "bk-kill")
+            .value(at: ["metadata", "annotations", BRLabels.gcLifeTimeOriginalAnnotation])
+        let retried = backup.status.backoffRetryStatus?.count ?? 0
+        let pass = killed && restored && annotation == nil && (backup.status.phase == .complete || backup.status.phase == .failed)
+        Self.row("SIGKILL of a running backup job", pass,
+                 "killed: \(killed), Backup \(backup.status.phase?.rawValue ?? "-") after \(retried) retry(ies), tikv_gc_life_time back to 10m0s: \(restored), record cleared: \(annotation == nil)")
+        #expect(pass, "\(backup.status); log: \(op.tail())")
+    }
+
+    /// `tidb-backup-operator run` against the standalone server (started with --no-controllers).
+    final class RunReplica: @unchecked Sendable {
+        let process = Process()
+        let log: String
+        init(_ op: Operator, name: String) throws {
+            log = op.directory + "/\(name).log"
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process.executableURL = URL(fileURLWithPath: Operator.buildDirectory + "/tidb-backup-operator")
+            process.arguments = ["run", "--kubeconfig", op.kubeconfig, "--leader-elect", "--leader-election-namespace", "default",
+                                 "--metrics-addr", "127.0.0.1:\(TestServers.freePort())", "--health-addr", "127.0.0.1:\(TestServers.freePort())"]
+            process.environment = op.environment
+            let handle = FileHandle(forWritingAtPath: log)
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+        }
+        var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    static func jobExists(_ op: Operator, _ name: String) async -> Bool {
+        (try? await op.api.get(.jobs, namespace: "default", name: name)) != nil
+    }
+
+    static func backupYAML(_ name: String) -> String {
+        """
+        apiVersion: pingcap.com/v1alpha1
+        kind: Backup
+        metadata: {name: \(name), namespace: default}
+        spec: {br: {cluster: basic}, s3: {provider: aws, bucket: b, prefix: \(name)}}
+        """
+    }
+
+    @Test("SIGKILL of the leading operator replica in run mode, a second replica standing by")
+    func leaderKilled() async throws {
+        let op = try await Operator(extraArguments: ["--no-controllers", "--image", "tidb-backup-manager=/bin/true"])
+        defer { op.stop() }
+        try await op.apply(cluster)
+        let a = try RunReplica(op, name: "replica-a"), b = try RunReplica(op, name: "replica-b")
+        defer { a.kill9(); b.kill9() }
+        try await op.apply(Self.backupYAML("before"))
+        let first = await eventually(60) { await Self.jobExists(op, "backup-before") }
+        let lease = try await op.api.get(.leases, namespace: "default", name: "tidb-backup-operator")
+        let holder = lease.value(at: ["spec", "holderIdentity"])?.stringValue ?? ""
+        let leader = a.text.contains(holder) ? a : b, standby = leader === a ? b : a
+        leader.kill9()
+        let killedAt = ContinuousClock.now
+        try await op.apply(Self.backupYAML("after"))
+        let taken = await eventually(60) { await Self.jobExists(op, "backup-after") }
+        let takeover = ContinuousClock.now - killedAt
+        let jobs = try await op.api.list(.jobs, namespace: "default").items.compactMap { $0.value(at: ["metadata", "name"])?.stringValue }
+        let newHolder = try await op.api.get(.leases, namespace: "default", name: "tidb-backup-operator").value(at: ["spec", "holderIdentity"])?.stringValue ?? ""
+        let pass = first && taken && !holder.isEmpty && newHolder != holder && jobs.sorted() == ["backup-after", "backup-before"]
+        Self.row("SIGKILL of the leader (run mode, 2 replicas)", pass,
+                 "takeover and the next Job in \(Self.seconds(takeover)) (lease 15 s), Jobs \(jobs.sorted()), one per Backup: \(Set(jobs).count == jobs.count)")
+        #expect(pass, "replica a:\n\(a.text.suffix(2000))\nreplica b:\n\(b.text.suffix(2000))")
+        _ = standby
+    }
+
+    @Test("the API server unreachable for a while (CHAOS_OUTAGE seconds, 60 by default), the operator in run mode")
+    func apiServerOutage() async throws {
+        let outage = Double(ProcessInfo.processInfo.environment["CHAOS_OUTAGE"] ?? "") ?? 60
+        let op = try await Operator(extraArguments: ["--no-controllers", "--image", "tidb-backup-manager=/bin/true"])
+        defer { op.stop() }
+        try await op.apply(cluster)
+        let replica = try RunReplica(op, name: "replica")
+        defer { replica.kill9() }
+        try await op.apply(Self.backupYAML("before"))
+        let first = await eventually(60) { await Self.jobExists(op, "backup-before") }
+        op.stop()
+        try await Task.sleep(for: .seconds(outage))
+        _ = try await op.crashAndRestart()
+        let back = ContinuousClock.now
+        try await op.apply(Self.backupYAML("after"))
+        let resumed = await eventually(90) { await Self.jobExists(op, "backup-after") }
+        let took = ContinuousClock.now - back
+        let text = replica.text
+        let warnings = text.components(separatedBy: "list/watch failed").count - 1
+        let relists = text.components(separatedBy: "listing again").count - 1
+        // Four informers: with the doubling delay that is a handful of lines each, not one per second.
+        let pass = first && resumed && warnings <= 4 * 8 && relists == 0
+        Self.row("API server unreachable for \(Int(outage)) s (run mode)", pass,
+                 "next Job \(Self.seconds(took)) after the server came back, \(warnings) warning lines, \(relists) re-lists (history kept)")
+        #expect(pass, "\(text.suffix(3000))")
+    }
+
+    @Test("S3 answering 503, slowly, then 500 for good")
+    func s3Faults() async throws {
+        let moto = try await TestServers.moto()
+        let port = TestServers.freePort()
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        proxy.arguments = ["python3", TestServers.fixtures + "/fault_proxy.py", "--port", "\(port)", "--target", moto.endpoint]
+        proxy.standardOutput = FileHandle.nullDevice
+        proxy.standardError = FileHandle.nullDevice
+        try proxy.run()
+        defer { kill(proxy.processIdentifier, SIGKILL); proxy.waitUntilExit() }
+        let endpoint = "http://127.0.0.1:\(port)"
+        func fault(_ query: String) throws { _ = try TestServers.run(["curl", "-s", "-X", "POST", "\(endpoint)/__fault__?\(query)"]) }
+        _ = await eventually(30) { (try? TestServers.run(["curl", "-sf", "\(endpoint)/__fault__"]))?.status == 0 }
+        let admin = S3Client(endpoint: S3Endpoint(base: URL(string: moto.endpoint)!, region: "us-east-1", pathStyle: true),
+                             credentials: .fixed(AWSCredentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
+        let bucket = "chaos-\(UInt32.random(in: 0...UInt32.max))"
+        try await admin.createBucket(bucket)
+        let op = try await Operator()
+        defer { op.stop() }
+        try await op.apply(cluster)
+        try await op.applySecret("s3-secret", ["access_key": moto.accessKeyID, "secret_key": moto.secretAccessKey])
+        func backup(_ name: String) -> String {
+            """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: \(name), namespace: default}
+            spec:
+              cleanPolicy: Delete
+              backoffRetryPolicy: {maxRetryTimes: 0}
+              br: {cluster: basic}
+              s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: cluster-1/\(name), endpoint: "\(endpoint)", secretName: s3-secret}
+            """
+        }
+        var results: [String] = []
+        var pass = true
+        for (name, query, expected) in [("bk-503", "mode=503&count=4", BackupConditionType.complete),
+                                        ("bk-slow", "mode=slow&seconds=2&count=4", .complete),
+                                        ("bk-500", "mode=500&count=-1", .failed)] {
+            try fault(query)
+            let started = ContinuousClock.now
+            try await op.apply(backup(name))
+            let done = try await op.backup(name, reaches: ["Complete", "Failed"], timeout: 180)
+            let message = done.status.conditions?.first { $0.type == .failed }?.message ?? ""
+            let ok = done.status.phase == expected && (expected == .complete || message.contains("InternalError"))
+            pass = pass && ok
+            results.append("\(name): \(done.status.phase?.rawValue ?? "-") in \(Self.seconds(ContinuousClock.now - started))\(message.isEmpty ? "" : " (\(message.prefix(80)))")")
+            try fault("mode=ok")
+        }
+        // The clean of a Complete backup through 503s still deletes everything.
+        try fault("mode=503&count=3")
+        _ = try await op.api.delete(Backup.self, namespace: "default", name: "bk-503")
+        try await op.gone("bk-503", timeout: 120)
+        let left = try await admin.listObjects(bucket: bucket, prefix: "cluster-1/bk-503/").objects.count
+        pass = pass && left == 0
+        results.append("clean through 503s: \(left) objects left")
+        Self.row("S3 503 / slow / 500", pass, results.joined(separator: "; "))
+        #expect(pass, "\(results); log: \(op.tail())")
+    }
+}
