@@ -113,8 +113,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
-        .testTarget(name: "CronTests", dependencies: ["Cron"]),
-        .testTarget(name: "BRModelTests", dependencies: ["BRModel", "Cron", "KubeClient", "KubeModel", "ManifestTools"]),
+        .testTarget(name: "CronTests", dependencies: ["Cron", "KubeTesting"]),
+        .testTarget(name: "BRModelTests", dependencies: ["BRModel", "Cron", "KubeClient", "KubeModel", "KubeTesting", "ManifestTools"]),
         .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning", "TestServers"], resources: [.copy("Vectors")]),
         .testTarget(name: "KubeContractTests", dependencies: ["KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
         .testTarget(name: "ControllerKitTests", dependencies: ["ControllerKit", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),

@@ -72,68 +72,71 @@ public struct Preflight: Sendable {
 
     // MARK: one object
 
+    /// What the checks need to know of a Backup or a Restore.
+    struct Subject {
+        var label: String
+        var namespace: String
+        var clusterNamespace: String
+        var br: BRConfig?
+        var storage: StorageProvider
+        /// A Restore reads an existing backup (`backupmeta` must be there); a Backup must not find one.
+        var readsBackup: Bool
+        /// Whether the storage is checked (a Lightning import reads its archive by path instead).
+        var checksStorage: Bool
+        var tool: ToolLocator.Tool
+        var env: [EnvVar]?
+        var validate: (TidbCluster?) -> [ValidationProblem]
+        var job: (JobBuilder, TidbCluster?) async throws -> JSONValue?
+    }
+
     func check(_ backup: Backup) async -> [Check] {
-        let label = "backup/\(backup.namespace)/\(backup.name)"
-        var checks: [Check] = []
-        guard let namespaceOK = await namespace(backup.namespace, label, &checks), namespaceOK else { return checks }
-        let cluster = await tidbCluster(backup.spec.br, clusterNamespace: backup.clusterNamespace, label, &checks)
-        let problems = BRValidation.validate(backup, tikvImage: cluster?.tikvImage, cluster: cluster)
-        checks.append(problems.isEmpty ? Check(object: label, name: "spec", result: .ok, detail: "valid")
-            : Check(object: label, name: "spec", result: .failed, detail: problems.map(\.message).joined(separator: "; "),
-                    fix: "correct the fields named; `tidb-backup-operator validate -f FILE` checks offline"))
-        let builder = JobBuilder(api: ReadOnlyAPI(base: api), settings: JobSettings())
-        let job: JSONValue?
-        do {
-            if backup.spec.br != nil {
-                job = cluster == nil ? nil : try await builder.brBackupJob(backup, cluster: cluster!)
-            } else {
-                job = try await builder.exportJob(backup)
-            }
-        } catch {
-            checks.append(Check(object: label, name: "secrets", result: .failed, detail: "\(error)",
-                                fix: "create the Secret the spec names with the keys listed (kubectl create secret generic NAME --from-literal=KEY=VALUE)"))
-            job = nil
-        }
-        if let job {
-            let env = await secrets(job, namespace: backup.namespace, label, &checks)
-            if let env { checks.append(await storage(backup.spec.storage, environment: env, expectBackup: false, label)) }
-            if backup.spec.br != nil { checks += await pd(cluster, br: backup.spec.br!, namespace: backup.clusterNamespace, label) }
-            checks.append(await tool(backup.spec.br != nil ? .br : .dumpling, userEnv: backup.spec.env, label))
-        }
-        return checks
+        await check(Subject(label: "backup/\(backup.namespace)/\(backup.name)", namespace: backup.namespace, clusterNamespace: backup.clusterNamespace,
+                            br: backup.spec.br, storage: backup.spec.storage, readsBackup: false, checksStorage: true,
+                            tool: backup.spec.br != nil ? .br : .dumpling, env: backup.spec.env,
+                            validate: { BRValidation.validate(backup, tikvImage: $0?.tikvImage, cluster: $0) },
+                            job: { builder, cluster in
+                                if backup.spec.br == nil { return try await builder.exportJob(backup) }
+                                guard let cluster else { return nil }
+                                return try await builder.brBackupJob(backup, cluster: cluster)
+                            }))
     }
 
     func check(_ restore: Restore) async -> [Check] {
-        let label = "restore/\(restore.namespace)/\(restore.name)"
+        await check(Subject(label: "restore/\(restore.namespace)/\(restore.name)", namespace: restore.namespace, clusterNamespace: restore.clusterNamespace,
+                            br: restore.spec.br, storage: restore.spec.storage, readsBackup: true, checksStorage: restore.spec.br != nil,
+                            tool: restore.spec.br != nil ? .br : .lightning, env: restore.spec.env,
+                            validate: { BRValidation.validate(restore, tikvImage: $0?.tikvImage, cluster: $0) },
+                            job: { builder, cluster in
+                                if restore.spec.br == nil { return try await builder.importJob(restore) }
+                                guard let cluster else { return nil }
+                                return try await builder.brRestoreJob(restore, cluster: cluster)
+                            }))
+    }
+
+    func check(_ subject: Subject) async -> [Check] {
+        let label = subject.label
         var checks: [Check] = []
-        guard let namespaceOK = await namespace(restore.namespace, label, &checks), namespaceOK else { return checks }
-        let clusterNamespace = restore.clusterNamespace
-        let cluster = await tidbCluster(restore.spec.br, clusterNamespace: clusterNamespace, label, &checks)
-        let problems = BRValidation.validate(restore, tikvImage: cluster?.tikvImage, cluster: cluster)
+        guard let namespaceOK = await namespace(subject.namespace, label, &checks), namespaceOK else { return checks }
+        let cluster = await tidbCluster(subject.br, clusterNamespace: subject.clusterNamespace, label, &checks)
+        let problems = subject.validate(cluster)
         checks.append(problems.isEmpty ? Check(object: label, name: "spec", result: .ok, detail: "valid")
             : Check(object: label, name: "spec", result: .failed, detail: problems.map(\.message).joined(separator: "; "),
                     fix: "correct the fields named; `tidb-backup-operator validate -f FILE` checks offline"))
-        let builder = JobBuilder(api: ReadOnlyAPI(base: api), settings: JobSettings())
         let job: JSONValue?
         do {
-            if restore.spec.br != nil {
-                job = cluster == nil ? nil : try await builder.brRestoreJob(restore, cluster: cluster!)
-            } else {
-                job = try await builder.importJob(restore)
-            }
+            job = try await subject.job(JobBuilder(api: ReadOnlyAPI(base: api), settings: JobSettings()), cluster)
         } catch {
             checks.append(Check(object: label, name: "secrets", result: .failed, detail: "\(error)",
                                 fix: "create the Secret the spec names with the keys listed (kubectl create secret generic NAME --from-literal=KEY=VALUE)"))
             job = nil
         }
-        if let job {
-            let env = await secrets(job, namespace: restore.namespace, label, &checks)
-            if let env, restore.spec.br != nil {
-                checks.append(await storage(restore.spec.storage, environment: env, expectBackup: true, label))
-            }
-            if restore.spec.br != nil { checks += await pd(cluster, br: restore.spec.br!, namespace: clusterNamespace, label) }
-            checks.append(await tool(restore.spec.br != nil ? .br : .lightning, userEnv: restore.spec.env, label))
+        guard let job else { return checks }
+        let env = await secrets(job, namespace: subject.namespace, label, &checks)
+        if let env, subject.checksStorage {
+            checks.append(await storage(subject.storage, environment: env, expectBackup: subject.readsBackup, label))
         }
+        if let br = subject.br { checks += await pd(cluster, br: br, namespace: subject.clusterNamespace, label) }
+        checks.append(await tool(subject.tool, userEnv: subject.env, label))
         return checks
     }
 

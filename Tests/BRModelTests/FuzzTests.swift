@@ -3,20 +3,9 @@ import Cron
 import Foundation
 import KubeClient
 import KubeModel
+import KubeTesting
 @testable import ManifestTools
 import Testing
-
-/// SplitMix64: a small seeded generator, so a failing input can be made again from the seed printed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Mutations of valid inputs toward what users and their tools hand us: cut, repeated, spliced and
 /// sprinkled with the characters that matter to YAML, JSON, cron and Go durations.
@@ -27,7 +16,7 @@ enum Mutator {
         "{{", "%", "\\", "\\u", "h", "ms", "µs", ".", "<<: ", "? ", "=", "TZ=", "CRON_TZ=Mars/Base ", "L", "W", "?", "2147483648",
     ]
 
-    static func mutate(_ text: String, _ rng: inout SeededGenerator) -> String {
+    static func mutate(_ text: String, _ rng: inout SplitMix64) -> String {
         var scalars = Array(text.unicodeScalars)
         for _ in 0..<Int.random(in: 1...4, using: &rng) {
             let at = scalars.isEmpty ? 0 : Int.random(in: 0...scalars.count, using: &rng)
@@ -77,7 +66,7 @@ struct FuzzTests {
 
     @Test("mutated manifests: the YAML and JSON readers and `validate` reject with messages, never crash")
     func manifests() throws {
-        var rng = SeededGenerator(state: Self.seed)
+        var rng = SplitMix64(state: Self.seed)
         let seeds = try Self.manifests()
         #expect(seeds.count >= 10)
         let validator = ManifestValidator()
@@ -106,7 +95,7 @@ struct FuzzTests {
 
     @Test("mutated cron specs parse or are rejected with a message; the next slot of every accepted one is found")
     func cron() throws {
-        var rng = SeededGenerator(state: Self.seed &+ 1)
+        var rng = SplitMix64(state: Self.seed &+ 1)
         let seeds = ["*/5 * * * *", "@every 2s", "0 0 * * 0", "@daily", "CRON_TZ=UTC 0 1 * * *", "1-5/2 1,2 * JAN-MAR MON-FRI",
                      "@every 1h30m", "0 */6 1,15 * *", "59 23 31 12 *", "@hourly"]
         let now = Date(timeIntervalSince1970: 1_764_000_000)
@@ -123,7 +112,7 @@ struct FuzzTests {
 
     @Test("mutated Go durations parse to a value or are rejected with a message")
     func durations() {
-        var rng = SeededGenerator(state: Self.seed &+ 2)
+        var rng = SplitMix64(state: Self.seed &+ 2)
         let seeds = ["72h", "1h30m", "300ms", "-1.5h", "2h45m0.5s", "1µs", "0", "10m0s"]
         for i in 0..<(Self.cases * 4) {
             let text = Mutator.mutate(seeds[i % seeds.count], &rng)
@@ -135,7 +124,7 @@ struct FuzzTests {
 
     @Test("mutated kubeconfigs load or are rejected with a message")
     func kubeconfigs() throws {
-        var rng = SeededGenerator(state: Self.seed &+ 3)
+        var rng = SplitMix64(state: Self.seed &+ 3)
         let seed = """
             apiVersion: v1
             kind: Config

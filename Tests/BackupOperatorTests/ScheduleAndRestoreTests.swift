@@ -236,18 +236,19 @@ extension World {
         #expect(w.eventReasons().contains("BackupsRecovered"))
     }
 
+    static func backup(_ name: String, created: Int64, commit: String, phase: BackupConditionType) -> Backup {
+        var b = Backup(name: name, namespace: "ns", spec: BackupSpec())
+        b.metadata.creationTimestamp = Time(unixSeconds: created)
+        b.status.phase = phase
+        b.status.commitTs = commit
+        return b
+    }
+
     @Test("time-based retention keeps at most three Failed backups, even behind a Complete one that has not expired")
     func timeRetentionBoundsFailedBackups() throws {
-        func backup(_ name: String, created: Int64, commit: String, phase: BackupConditionType) -> Backup {
-            var b = Backup(name: name, namespace: "ns", spec: BackupSpec())
-            b.metadata.creationTimestamp = Time(unixSeconds: created)
-            b.status.phase = phase
-            b.status.commitTs = commit
-            return b
-        }
         let mar5: Int64 = 1_709_596_800
-        let list = [backup("ok", created: mar5, commit: "2024-03-05 00:00:00", phase: .complete)]
-            + (1...8).map { backup("f\($0)", created: mar5 + Int64($0) * 60, commit: "", phase: .failed) }
+        let list = [Self.backup("ok", created: mar5, commit: "2024-03-05 00:00:00", phase: .complete)]
+            + (1...8).map { Self.backup("f\($0)", created: mar5 + Int64($0) * 60, commit: "", phase: .failed) }
         let expired = ScheduleReconciler.expiredByTime(list, reserved: GoDuration(seconds: 72 * 3600),
                                                        now: Date(timeIntervalSince1970: TimeInterval(mar5 + 3600)))
         #expect(expired.map(\.name).sorted() == ["f1", "f2", "f3", "f4", "f5"])
@@ -255,18 +256,11 @@ extension World {
 
     @Test func timeRetentionFollowsCommitTimestamps() throws {
         // Reference 8.5 [derived]: now 2024-03-10T00:00Z, 72h → delete 03-05 and 03-06 only.
-        func backup(_ name: String, created: Int64, commit: String, phase: BackupConditionType) -> Backup {
-            var b = Backup(name: name, namespace: "ns", spec: BackupSpec())
-            b.metadata.creationTimestamp = Time(unixSeconds: created)
-            b.status.phase = phase
-            b.status.commitTs = commit
-            return b
-        }
         let day: Int64 = 86400, mar5: Int64 = 1_709_596_800
-        let list = [backup("a", created: mar5, commit: "2024-03-05 00:00:00", phase: .complete),
-                    backup("b", created: mar5 + day, commit: "2024-03-06 00:00:00", phase: .complete),
-                    backup("c", created: mar5 + 3 * day, commit: "2024-03-08 00:00:00", phase: .complete),
-                    backup("d", created: mar5 + 4 * day, commit: "", phase: .failed)]
+        let list = [Self.backup("a", created: mar5, commit: "2024-03-05 00:00:00", phase: .complete),
+                    Self.backup("b", created: mar5 + day, commit: "2024-03-06 00:00:00", phase: .complete),
+                    Self.backup("c", created: mar5 + 3 * day, commit: "2024-03-08 00:00:00", phase: .complete),
+                    Self.backup("d", created: mar5 + 4 * day, commit: "", phase: .failed)]
         let expired = ScheduleReconciler.expiredByTime(list, reserved: GoDuration(seconds: 72 * 3600),
                                                        now: Date(timeIntervalSince1970: TimeInterval(mar5 + 5 * day)))
         #expect(expired.map(\.name) == ["a", "b"])

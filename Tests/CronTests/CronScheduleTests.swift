@@ -1,5 +1,6 @@
 import Foundation
 import KubeModel
+import KubeTesting
 import Testing
 
 @testable import Cron
@@ -167,17 +168,6 @@ struct CronTimeZoneTests {
     }
 }
 
-/// A small deterministic generator so property tests are repeatable.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Cron properties over generated expressions and times")
 struct CronPropertyTests {

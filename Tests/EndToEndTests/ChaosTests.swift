@@ -39,23 +39,8 @@ struct ChaosTests {
         let root = op.directory + "/volume"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try await op.apply(cluster)
-        try await op.apply("""
-            apiVersion: pingcap.com/v1alpha1
-            kind: BackupSchedule
-            metadata: {name: storm, namespace: default}
-            spec:
-              schedule: "@every 2s"
-              startingDeadlineSeconds: 10
-              maxBackups: 100
-              backupTemplate:
-                backoffRetryPolicy: {minRetryDuration: 1s}
-                br: {cluster: basic}
-                env: [{name: BR_STANDIN_HANG, value: "1"}]
-                local:
-                  prefix: storm
-                  volume: {name: backups, hostPath: {path: \(root)}}
-                  volumeMount: {name: backups, mountPath: \(root)}
-            """)
+        try await op.apply(localSchedule("storm", root: root, spec: ["startingDeadlineSeconds: 10", "maxBackups: 100"],
+                                         template: ["backoffRetryPolicy: {minRetryDuration: 1s}", "env: [{name: BR_STANDIN_HANG, value: \"1\"}]"]))
         var restarts: [(at: Date, took: Duration)] = []
         for _ in 0..<3 {
             try await Task.sleep(for: .seconds(5))
@@ -65,7 +50,7 @@ struct ChaosTests {
         try await Task.sleep(for: .seconds(8))
         _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "storm",
                                    patch: Patch(.merge, try JSONParser.parse(#"{"spec":{"pause":true}}"#)))
-        let selector = BRLabels.scheduleLabels(scheduleName: "storm").sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        let selector = scheduleSelector("storm")
         let backups = try await Self.settle(op, selector: selector)
         let settled = backups.allSatisfy { $0.status.phase == .complete || $0.status.phase == .failed }
         let slots = backups.compactMap { StandaloneScheduleTests.slotTime($0.name, schedule: "storm") }

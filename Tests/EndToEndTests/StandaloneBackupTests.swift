@@ -191,6 +191,20 @@ func localBackup(_ name: String, root: String) -> String {
     """
 }
 
+/// A BackupSchedule `name` (`@every 2s`) whose BR backups go to the local volume `root`, with more
+/// lines for its spec and its backup template.
+func localSchedule(_ name: String, root: String, spec: [String], template: [String] = []) -> String {
+    (["apiVersion: pingcap.com/v1alpha1", "kind: BackupSchedule", "metadata: {name: \(name), namespace: default}", "spec:",
+      "  schedule: \"@every 2s\""] + spec.map { "  " + $0 } + ["  backupTemplate:"] + template.map { "    " + $0 }
+        + ["    br: {cluster: basic}", "    local:", "      prefix: \(name)", "      volume: {name: backups, hostPath: {path: \(root)}}",
+           "      volumeMount: {name: backups, mountPath: \(root)}"]).joined(separator: "\n")
+}
+
+/// The label selector of a schedule's Backups.
+func scheduleSelector(_ name: String) -> String {
+    BRLabels.scheduleLabels(scheduleName: name).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+}
+
 @Suite("End to end: the standalone operator runs backup-manager and the br stand-in", .serialized)
 struct StandaloneBackupTests {
     @Test("BR to a local volume: Backup Complete with size and commit TS, Restore Complete, delete cleans the data; a br that dies leaves the Backup Failed")
@@ -445,23 +459,8 @@ struct StandaloneScheduleTests {
         let root = op.directory + "/volume"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try await op.apply(cluster)
-        try await op.apply("""
-            apiVersion: pingcap.com/v1alpha1
-            kind: BackupSchedule
-            metadata: {name: every2s, namespace: default}
-            spec:
-              schedule: "@every 2s"
-              maxBackups: 3
-              backupTemplate:
-                cleanPolicy: Delete
-                br: {cluster: basic}
-                local:
-                  prefix: sched
-                  volume: {name: backups, hostPath: {path: \(root)}}
-                  volumeMount: {name: backups, mountPath: \(root)}
-            """)
-        let selector = BRLabels.scheduleLabels(scheduleName: "every2s")
-            .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        try await op.apply(localSchedule("every2s", root: root, spec: ["maxBackups: 3"], template: ["cleanPolicy: Delete"]))
+        let selector = scheduleSelector("every2s")
 
         // Watch the schedule's Backups until it has made six; note each one's creation delay and path.
         var seen: [String: (delay: Double, path: String?)] = [:]
@@ -545,25 +544,10 @@ struct StandaloneScheduleTests {
         try await op.apply(cluster)
         // Each backup's br runs 4 s, so the kill lands while one runs; a Job the crash cut short is
         // retried after 1 s.
-        try await op.apply("""
-            apiVersion: pingcap.com/v1alpha1
-            kind: BackupSchedule
-            metadata: {name: crash, namespace: default}
-            spec:
-              schedule: "@every 2s"
-              maxBackups: 20
-              backupTemplate:
-                cleanPolicy: Delete
-                backoffRetryPolicy: {minRetryDuration: 1s}
-                br: {cluster: basic}
-                env: [{name: BR_STANDIN_HANG, value: "4"}]
-                local:
-                  prefix: crash
-                  volume: {name: backups, hostPath: {path: \(root)}}
-                  volumeMount: {name: backups, mountPath: \(root)}
-            """)
-        let selector = BRLabels.scheduleLabels(scheduleName: "crash")
-            .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        try await op.apply(localSchedule("crash", root: root, spec: ["maxBackups: 20"],
+                                         template: ["cleanPolicy: Delete", "backoffRetryPolicy: {minRetryDuration: 1s}",
+                                                    "env: [{name: BR_STANDIN_HANG, value: \"4\"}]"]))
+        let selector = scheduleSelector("crash")
         // Wait for a job process that runs br, and note the process groups of the running pods.
         var groups: [pid_t] = []
         let deadline = Date().addingTimeInterval(60)
@@ -625,8 +609,7 @@ struct StandaloneScheduleTests {
                 br: {cluster: basic}
                 s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: cluster-1/storm, endpoint: "\(moto.endpoint)", secretName: s3-secret}
             """)
-        let selector = BRLabels.scheduleLabels(scheduleName: "storm")
-            .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        let selector = scheduleSelector("storm")
         var most = (backups: 0, jobs: 0, pods: 0)
         var made = Set<String>()
         var cleanFailed: [String] = []

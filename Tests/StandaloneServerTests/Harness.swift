@@ -37,29 +37,6 @@ final class Harness: @unchecked Sendable {
         _ = await task.result
     }
 
-    /// Starts a process leading its own process group with default signal handling, as the job runner
-    /// starts job processes, and returns its pid (the caller reaps it).
-    static func spawnGroupLeader(_ argv: [String]) throws -> pid_t {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGTERM)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-        var cArgs = argv.map { strdup($0) } + [nil]
-        defer { for p in cArgs { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], nil, &attributes, &cArgs, environ)
-        guard rc == 0 else { throw HarnessError(description: "posix_spawn \(argv[0]): \(rc)") }
-        return pid
-    }
-
     var kubeconfig: String { DataDirectory(directory).kubeconfig }
 
     struct HarnessError: Error, CustomStringConvertible { var description: String }

@@ -137,9 +137,11 @@ struct WatchAndRecoveryTests {
         let dir = Harness.temporaryDirectory()
         let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
         let pods = ResourceRegistry.standard.find(group: "", version: "v1", plural: "pods")!
-        // The previous run's job process: a shell leading its own group with a child, as LocalProcess starts them.
-        let marker = "orphan-\(UUID().uuidString.prefix(8))"
-        let orphan = try Harness.spawnGroupLeader(["/bin/sh", "-c", "sleep 3600 & wait # \(marker)"])
+        // The previous run's job process: a shell leading its own group with a child, started as the
+        // job runner starts them.
+        let process = try LocalProcess(executable: "/bin/sh", arguments: ["-c", "sleep 3600 & wait"], environment: ["PATH": "/usr/bin:/bin"],
+                                       directory: dir, logPath: dir + "/orphan.log") { _, _ in }
+        let orphan = process.pid
         try await Task.sleep(for: .milliseconds(200))
         let record = try #require(ProcessRecord.of(orphan))
         #expect(record.processGroup == orphan)
@@ -166,9 +168,7 @@ struct WatchAndRecoveryTests {
         #expect(try await eventually(30) {
             try h.server.core.get(pods, namespace: "default", name: "left-abcde").value(at: ["status", "reason"]) == "ProcessLost"
         })
-        #expect(record.livingMembers().isEmpty, "no process of the previous run is left")
-        var status: Int32 = 0
-        waitpid(orphan, &status, 0)
+        #expect(await eventually(10) { record.livingMembers().isEmpty }, "no process of the previous run is left")
     }
 
     @Test("activeDeadlineSeconds stops a Job that runs too long")
