@@ -208,10 +208,7 @@ struct ChaosTests {
         let endpoint = "http://127.0.0.1:\(port)"
         func fault(_ query: String) throws { _ = try TestServers.run(["curl", "-s", "-X", "POST", "\(endpoint)/__fault__?\(query)"]) }
         _ = await eventually(30) { (try? TestServers.run(["curl", "-sf", "\(endpoint)/__fault__"]))?.status == 0 }
-        let admin = S3Client(endpoint: S3Endpoint(base: URL(string: moto.endpoint)!, region: "us-east-1", pathStyle: true),
-                             credentials: .fixed(AWSCredentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
-        let bucket = "chaos-\(UInt32.random(in: 0...UInt32.max))"
-        try await admin.createBucket(bucket)
+        let (admin, bucket) = try await motoBucket(moto, "chaos")
         let op = try await Operator()
         defer { op.stop() }
         try await op.apply(cluster)

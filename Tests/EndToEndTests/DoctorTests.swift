@@ -51,10 +51,7 @@ struct DoctorTests {
     @Test("a good setup passes every check; a missing Secret key, a wrong S3 key, an unreachable PD and a missing br are each named with a fix; nothing is written")
     func goodAndBroken() async throws {
         let moto = try await TestServers.moto()
-        let admin = S3Client(endpoint: S3Endpoint(base: URL(string: moto.endpoint)!, region: "us-east-1", pathStyle: true),
-                             credentials: .fixed(AWSCredentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
-        let bucket = "doctor-\(UInt32.random(in: 0...UInt32.max))"
-        try await admin.createBucket(bucket)
+        let (admin, bucket) = try await motoBucket(moto, "doctor")
         let pd = try FakePD()
         defer { pd.stop() }
         try await pd.waitUntilServing()

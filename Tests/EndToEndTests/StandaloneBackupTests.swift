@@ -200,6 +200,15 @@ func localSchedule(_ name: String, root: String, spec: [String], template: [Stri
            "      volumeMount: {name: backups, mountPath: \(root)}"]).joined(separator: "\n")
 }
 
+/// An S3 client of moto with the tests' keys, and a new bucket named `prefix-<random>`.
+func motoBucket(_ moto: TestServers.Moto, _ prefix: String) async throws -> (S3Client, String) {
+    let admin = S3Client(endpoint: S3Endpoint(base: URL(string: moto.endpoint)!, region: "us-east-1", pathStyle: true),
+                         credentials: .fixed(AWSCredentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
+    let bucket = "\(prefix)-\(UInt32.random(in: 0...UInt32.max))"
+    try await admin.createBucket(bucket)
+    return (admin, bucket)
+}
+
 /// The label selector of a schedule's Backups.
 func scheduleSelector(_ name: String) -> String {
     BRLabels.scheduleLabels(scheduleName: name).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
@@ -263,10 +272,7 @@ struct StandaloneBackupTests {
     @Test("BR to S3 on moto (signature checks on): Complete with size and commit TS, clean on delete removes the objects, no secret in any log")
     func s3() async throws {
         let moto = try await TestServers.moto()
-        let admin = S3Client(endpoint: S3Endpoint(base: URL(string: moto.endpoint)!, region: "us-east-1", pathStyle: true),
-                             credentials: .fixed(AWSCredentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
-        let bucket = "e2e-\(UInt32.random(in: 0...UInt32.max))"
-        try await admin.createBucket(bucket)
+        let (admin, bucket) = try await motoBucket(moto, "e2e")
         let op = try await Operator()
         defer { op.stop() }
         try await op.apply(cluster)
@@ -380,10 +386,7 @@ struct StandaloneDumplingLightningTests {
             CREATE DATABASE other; CREATE TABLE other.skip (id INT PRIMARY KEY); INSERT INTO other.skip VALUES (9);
             """)
         let moto = try await TestServers.moto()
-        let admin = S3Client(endpoint: S3Endpoint(base: URL(string: moto.endpoint)!, region: "us-east-1", pathStyle: true),
-                             credentials: .fixed(AWSCredentials(accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)))
-        let bucket = "dump-\(UInt32.random(in: 0...UInt32.max))"
-        try await admin.createBucket(bucket)
+        let (admin, bucket) = try await motoBucket(moto, "dump")
         let op = try await Operator()
         defer { op.stop() }
         let argvFile = op.directory + "/argv.jsonl"
