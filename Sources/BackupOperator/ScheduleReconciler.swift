@@ -237,10 +237,19 @@ public final class ScheduleReconciler: Reconciler {
         let reason = condition?.reason.flatMap { $0.isEmpty ? nil : $0 } ?? (newest.status.phase?.rawValue ?? "Failed")
         let what = failed.count == finished.count ? "every backup so far (\(failed.count))" : "the last \(failed.count) backup(s)"
         let message = "\(what) failed; the newest, \(newest.name): \(reason): \(condition?.message ?? "")"
-        let before = status.conditions?.first { $0.type == "BackupsFailing" }
-        status.set(ScheduleCondition(type: "BackupsFailing", reason: reason, message: message), now: Time(now))
-        if before?.message != message {
-            await events.record(KubeCodec.encode(schedule), .warning, reason: "BackupsFailing", message: message)
+        // The Warning Event comes with the status write (every condition change is one).
+        status.set(ScheduleCondition(type: "BackupsFailing", reason: "BackupsFailing", message: message), now: Time(now))
+    }
+
+    /// Every condition that appears or changes is an Event (Warnings: the schedule is invalid, not
+    /// fully supported, or its backups fail), so `kubectl describe` tells the schedule's story too.
+    func recordConditionChanges(_ schedule: BackupSchedule, from old: [ScheduleCondition], to new: [ScheduleCondition]) async {
+        for condition in new {
+            let before = old.first { $0.type == condition.type }
+            guard before?.status != condition.status || before?.reason != condition.reason || before?.message != condition.message else { continue }
+            await events.record(KubeCodec.encode(schedule), condition.status == .true ? .warning : .normal,
+                                reason: condition.reason ?? condition.type,
+                                message: condition.message ?? "backupSchedule \(schedule.metadata.key): \(condition.type) is \(condition.status.rawValue)")
         }
     }
 
@@ -284,6 +293,7 @@ public final class ScheduleReconciler: Reconciler {
 
     func write(_ schedule: BackupSchedule, _ status: BackupScheduleStatus) async throws {
         guard status != schedule.status else { return }
+        await recordConditionChanges(schedule, from: schedule.status.conditions ?? [], to: status.conditions ?? [])
         let ns = schedule.metadata.namespace ?? "", name = schedule.metadata.name ?? ""
         _ = try await StatusWriter.update(api, BackupSchedule.self, namespace: ns, name: name) { s in
             s.status = status

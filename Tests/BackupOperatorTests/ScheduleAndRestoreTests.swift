@@ -89,6 +89,11 @@ extension World {
         let bs = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "tz")
         #expect(bs.status.conditions?.first?.type == "Invalid")
         #expect(bs.status.conditions?.first?.message?.contains("spec.timeZone") == true)
+        // The condition is an Event too, once.
+        _ = try await w.schedules("tz")
+        let events = w.api.objects(.events, namespace: "ns").filter { $0["reason"] == "InvalidSpec" }
+        #expect(events.count == 1 && events.first?["type"] == "Warning")
+        #expect(events.first?["message"]?.stringValue?.contains("spec.timeZone") == true)
     }
 
     @Test func afterALongPauseOnlyTheLatestSlotRuns() async throws {
@@ -222,7 +227,8 @@ extension World {
         #expect(w.backupNames().count == 2)
         let schedule = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "broken")
         let failing = schedule.status.conditions?.first { $0.type == "BackupsFailing" }
-        #expect(failing?.reason == "BackupDataToRemoteFailed")
+        #expect(failing?.reason == "BackupsFailing")
+        #expect(failing?.message?.contains("BackupDataToRemoteFailed") == true)
         #expect(failing?.message?.contains("every backup so far (2) failed") == true, "\(String(describing: failing))")
         #expect(failing?.message?.contains("NoSuchBucket") == true)
         let warnings = w.api.objects(.events, namespace: "ns").filter { $0["reason"] == "BackupsFailing" }
