@@ -118,11 +118,12 @@ struct WatchAndRecoveryTests {
         let h = try await Harness()
         defer { Task { await h.stop() } }
         let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
-        // The shell lists its own descriptors ($$ is the shell, not ls).
+        // ls, a child of the job's shell, lists the shell's descriptors ($$ is the shell). No pipe: the
+        // shell would hold its ends while ls runs; `; :` keeps the shell from exec-ing into ls.
         _ = try h.server.core.create(jobs, namespace: "default", body: [
             "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "fds"],
             "spec": ["template": ["spec": ["containers": [["name": "main", "image": "busybox",
-                                                              "command": ["sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '"]]]]]],
+                                                              "command": ["sh", "-c", "ls /proc/$$/fd; :"]]]]]],
         ])
         #expect(try await eventually(30) {
             try h.server.core.get(jobs, namespace: "default", name: "fds").value(at: ["status", "succeeded"]) == 1
