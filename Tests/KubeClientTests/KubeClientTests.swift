@@ -213,8 +213,9 @@ func temporaryDirectory(_ prefix: String) -> String {
         router.get("api/v1/namespaces") { request, _ -> Response in
             queries.withLock { $0.append(request.uri.query ?? "") }
             // No event and no bookmark for 3 s, then the server ends the watch as at its timeoutSeconds.
+            // The writer must be finished even when the handler is cancelled (a debug build traps otherwise).
             return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
-                try await Task.sleep(for: .seconds(3))
+                try? await Task.sleep(for: .seconds(3))
                 try await writer.finish(nil)
             })
         }
@@ -232,7 +233,13 @@ func temporaryDirectory(_ prefix: String) -> String {
         do {
             let client = try KubeClient(config: KubeConfig(server: "http://127.0.0.1:\(port)"), httpClient: impatient)
             for try await _ in try await client.watch(.namespaces, namespace: nil, options: WatchOptions()) { events += 1 }
-            for _ in 0..<4 { _ = try await client.watch(.namespaces, namespace: nil, options: WatchOptions()) }
+            // Four more, read to their end, so that no response is in flight when the server stops.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask { for try await _ in try await client.watch(.namespaces, namespace: nil, options: WatchOptions()) {} }
+                }
+                try await group.waitForAll()
+            }
         } catch {
             Issue.record("the idle watch failed: \(error)")
         }
