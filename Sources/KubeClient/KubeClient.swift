@@ -34,7 +34,7 @@ public final class KubeClient: KubeAPI {
     let limiter: RateLimiter
     let logger: Logger
 
-    public init(config: KubeConfig, options: Options = Options(), httpClient: HTTPClient = KubeClient.defaultHTTPClient,
+    public init(config: KubeConfig, options: Options = Options(), httpClient: HTTPClient = .shared,
                 logger: Logger = Logger(label: "kube-client")) throws {
         self.config = config
         self.options = options
@@ -192,23 +192,10 @@ public final class KubeClient: KubeAPI {
         headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
     }
 
-    /// The HTTP client configuration of the API client: no read timeout (every request has its own
-    /// deadline; AsyncHTTPClient's shared client has 90 s, which ends an idle watch with `readTimeout`),
-    /// and a refused connection fails the request at once instead of AsyncHTTPClient retrying it with a
-    /// growing back-off of its own: the client's and the informers' retries decide, so the operator
-    /// notices within seconds that an API server that was away is back.
-    static var configuration: HTTPClient.Configuration {
-        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: nil))
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return configuration
-    }
-
-    /// The default HTTP client of `KubeClient`s. Lives as long as the process.
-    public static let defaultHTTPClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-
-    /// The HTTP client of watches, whatever client the caller gave: a watch must not carry a read
-    /// timeout shorter than its `timeoutSeconds`. Lives as long as the process.
-    static let watchClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    /// The HTTP client of watches: no read timeout (AsyncHTTPClient's shared client has 90 s, which ends
+    /// an idle watch with `readTimeout`). Lives as long as the process.
+    static let watchClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                                        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: nil)))
 
     func execute(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: JSONValue?, contentType: String?,
                  timeout: TimeAmount, client: HTTPClient? = nil) async throws -> HTTPClientResponse {
