@@ -208,9 +208,14 @@ public struct Preflight: Sendable {
     /// Lists one page under the prefix with the Job's credentials. A Backup's prefix must not hold a
     /// finished backup already (BR refuses it); a Restore's must.
     func storage(_ spec: StorageProvider, environment env: [String: String], expectBackup: Bool, _ label: String) async -> Check {
-        let location = StorageDescription(spec)
+        let store: any BackupStorage
         do {
-            let store = try StorageFactory(environment: env, http: http).make(spec)
+            store = try StorageFactory(environment: env, http: http).make(spec)
+        } catch {
+            return Check(object: label, name: "storage", result: .failed, detail: "\(error)", fix: Self.storageFix("\(error)", spec))
+        }
+        let location = store.location
+        do {
             let page = try await withTimeout { try await store.listPage(prefix: "", token: nil, limit: 1) }
             let hasMeta = try await withTimeout { try await store.exists("backupmeta") }
             if expectBackup && !hasMeta {
@@ -332,24 +337,6 @@ public struct Preflight: Sendable {
                 killer.cancel()
                 continuation.resume(returning: p.terminationReason == .uncaughtSignal ? nil : (p.terminationStatus, String(decoding: data, as: UTF8.self)))
             }
-        }
-    }
-}
-
-/// Where a storage spec points, for messages (no credentials).
-struct StorageDescription: CustomStringConvertible {
-    var description: String
-    init(_ spec: StorageProvider) {
-        if let s3 = spec.s3 {
-            description = "s3://\(s3.bucket ?? "")/\(s3.prefix ?? "")" + (s3.endpoint.map { " at \($0)" } ?? "")
-        } else if let gcs = spec.gcs {
-            description = "gcs://\(gcs.bucket ?? "")/\(gcs.prefix ?? "")"
-        } else if let az = spec.azblob {
-            description = "azure://\(az.container ?? "")/\(az.prefix ?? "")"
-        } else if let local = spec.local {
-            description = "local://\(local.volumeMount.mountPath)/\(local.prefix ?? "")"
-        } else {
-            description = "no storage"
         }
     }
 }

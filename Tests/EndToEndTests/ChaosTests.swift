@@ -36,8 +36,7 @@ struct ChaosTests {
     func standaloneKilledDuringStorm() async throws {
         let op = try await Operator()
         defer { op.stop() }
-        let root = op.directory + "/volume"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = try op.localVolume()
         try await op.apply(cluster)
         try await op.apply(localSchedule("storm", root: root, spec: ["startingDeadlineSeconds: 10", "maxBackups: 100"],
                                          template: ["backoffRetryPolicy: {minRetryDuration: 1s}", "env: [{name: BR_STANDIN_HANG, value: \"1\"}]"]))
@@ -72,8 +71,7 @@ struct ChaosTests {
         func lifeTime() throws -> String { try db.sql("SELECT variable_value FROM mysql.tidb WHERE variable_name = 'tikv_gc_life_time'") }
         let op = try await Operator()
         defer { op.stop() }
-        let root = op.directory + "/volume"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = try op.localVolume()
         try await op.apply(cluster)
         try await op.applySecret("tidb-secret", ["password": db.password])
         try await op.apply(localBackup("bk-kill", root: root).replacingOccurrences(of: "  backoffRetryPolicy: {maxRetryTimes: 0}\n", with: "  backoffRetryPolicy: {minRetryDuration: 1s, maxRetryTimes: 2}\n")

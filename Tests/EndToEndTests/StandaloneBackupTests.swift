@@ -74,6 +74,13 @@ final class Operator: @unchecked Sendable {
         return nil
     }
 
+    /// A directory for local-volume backups (the hostPath and mountPath of the tests' specs).
+    func localVolume() throws -> String {
+        let root = directory + "/volume"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        return root
+    }
+
     func stop() {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -220,8 +227,7 @@ struct StandaloneBackupTests {
     func localVolume() async throws {
         let op = try await Operator()
         defer { op.stop() }
-        let root = op.directory + "/volume"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = try op.localVolume()
         try await op.apply(cluster)
         try await op.apply(localBackup("bk-local", root: root))
         let done = try await op.backup("bk-local", reaches: ["Complete", "Failed"])
@@ -320,8 +326,7 @@ struct StandaloneGCGuardTests {
         #expect(try lifeTime() == "10m0s")
         let op = try await Operator()
         defer { op.stop() }
-        let root = op.directory + "/volume"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = try op.localVolume()
         try await op.apply(cluster)
         try await op.applySecret("tidb-secret", ["password": db.password])
         func backup(_ name: String, env: String) -> String {
@@ -358,8 +363,7 @@ struct StandaloneGCGuardTests {
     func unreachable() async throws {
         let op = try await Operator()
         defer { op.stop() }
-        let root = op.directory + "/volume"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = try op.localVolume()
         try await op.apply(cluster)
         try await op.applySecret("tidb-secret", ["password": "pw-unreachable-1"])
         try await op.apply(localBackup("bk-noconn", root: root).replacingOccurrences(of: "  br: {cluster: basic, sendCredToTikv: true}", with: """
@@ -459,8 +463,7 @@ struct StandaloneScheduleTests {
     func everyTwoSeconds() async throws {
         let op = try await Operator()
         defer { op.stop() }
-        let root = op.directory + "/volume"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = try op.localVolume()
         try await op.apply(cluster)
         try await op.apply(localSchedule("every2s", root: root, spec: ["maxBackups: 3"], template: ["cleanPolicy: Delete"]))
         let selector = scheduleSelector("every2s")
@@ -542,8 +545,7 @@ struct StandaloneScheduleTests {
     func crashMidBackup() async throws {
         let op = try await Operator()
         defer { op.stop() }
-        let root = op.directory + "/volume"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = try op.localVolume()
         try await op.apply(cluster)
         // Each backup's br runs 4 s, so the kill lands while one runs; a Job the crash cut short is
         // retried after 1 s.
