@@ -60,6 +60,8 @@ public struct RestoreSpec: Codable, Hashable, Sendable, HasStorage, SchemaAnnota
     public var additionalVolumeMounts: [VolumeMount]?
     public var tolerateSingleTiKVOutage: Bool?
     public var backoffLimit: Int32?
+    /// A TiDB Lightning import job (our addition; see `LightningSpec`).
+    public var lightning: LightningSpec?
 
     public init() {
         resources = ResourceRequirements()

@@ -164,6 +164,10 @@ public enum BRValidation {
             if spec.to == nil || spec.to!.host.isEmpty { add(spec.to == nil ? "to" : "to.host", "missing cluster config \(inSpec)") }
             if let to = spec.to, to.secretName.isEmpty { add("to.secretName", "missing tidbSecretName config \(inSpec)") }
         }
+        if let lightning = spec.lightning {
+            accessChecks()
+            return out + lightning.problems(restore: restore)
+        }
         guard let br = spec.br else {
             accessChecks()
             if (spec.storageSize ?? "").isEmpty { add("storageSize", "missing StorageSize config \(inSpec)") }

@@ -466,7 +466,7 @@ public struct JobBuilder: Sendable {
 
     /// The shared Dumpling / Lightning PVC (reference 3.6.5).
     func ensurePVC(namespace: String, name: String, size: String, storageClassName: String?, attributesClass: String?,
-                   labels: [String: String], owner: String) async throws {
+                   labels: [String: String], owner: String, ownerReference: JSONValue? = nil) async throws {
         guard let wanted = Quantity.bytes(size) else {
             throw JobBuildError("ParseStorageSizeFailed", "\(owner) parse storage size \(size) failed")
         }
@@ -481,9 +481,9 @@ public struct JobBuilder: Sendable {
         var spec: JSONValue = ["accessModes": ["ReadWriteOnce"], "resources": ["requests": ["storage": .string(size)]]]
         if let s = storageClassName, !s.isEmpty { spec["storageClassName"] = .string(s) }
         if let s = attributesClass, !s.isEmpty { spec["volumeAttributesClassName"] = .string(s) }
-        let pvc: JSONValue = ["apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                              "metadata": ["name": .string(name), "namespace": .string(namespace), "labels": Self.stringMap(labels)],
-                              "spec": spec]
+        var metadata: JSONValue = ["name": .string(name), "namespace": .string(namespace), "labels": Self.stringMap(labels)]
+        if let ownerReference { metadata["ownerReferences"] = [ownerReference] }
+        let pvc: JSONValue = ["apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata, "spec": spec]
         do {
             _ = try await api.create(.persistentVolumeClaims, namespace: namespace, object: pvc)
         } catch let e as KubeAPIError where e.isAlreadyExists {

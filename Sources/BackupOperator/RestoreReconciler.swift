@@ -31,9 +31,12 @@ public final class RestoreReconciler: Reconciler {
                 message: "restoreMode \(mode.rawValue) is not supported by this version of tidb-backup-operator yet; the Restore is kept unchanged"))
             return .done
         }
+        let lookup = try await ClusterLookup.find(api, restore)
+        if restore.spec.lightning != nil, !lookup.isMissing, let outcome = try await recovery.step(restore, cluster: lookup.cluster) {
+            return outcome
+        }
         if let phase = restore.status.phase, [.complete, .failed].contains(phase) { return .done }
 
-        let lookup = try await ClusterLookup.find(api, br: restore.spec.br, clusterNamespace: restore.clusterNamespace)
         if case .missing(let message) = lookup {
             try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "TidbClusterNotFound", message: message))
             return .requeue(after: .seconds(30))
@@ -79,7 +82,11 @@ public final class RestoreReconciler: Reconciler {
         }
         let built: JSONValue
         do {
-            built = restore.spec.br == nil ? try await jobs.importJob(restore) : try await jobs.brRestoreJob(restore, cluster: cluster!)
+            if restore.spec.lightning != nil {
+                built = try await jobs.lightningJob(restore, cluster: cluster)
+            } else {
+                built = restore.spec.br == nil ? try await jobs.importJob(restore) : try await jobs.brRestoreJob(restore, cluster: cluster!)
+            }
         } catch let e as JobBuildError {
             try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: e.reason, message: e.message))
             throw e
@@ -101,6 +108,12 @@ public final class RestoreReconciler: Reconciler {
         return .requeue(after: timeouts.podStart)
     }
 
+    var recovery: LightningRecoveryStep {
+        LightningRecoveryStep(api: api, jobs: jobs, events: events, clock: clock) { restore, conditions in
+            try await self.setConditions(restore, conditions)
+        }
+    }
+
     func fail(_ restore: Restore, reason: String, message: String) async throws {
         try await setCondition(restore, RestoreCondition(type: .failed, reason: reason, message: message))
     }
@@ -108,12 +121,18 @@ public final class RestoreReconciler: Reconciler {
     /// Applies a condition and, when it changed anything, records it as an Event.
     @discardableResult
     func setCondition(_ restore: Restore, _ condition: RestoreCondition) async throws -> Bool {
+        try await setConditions(restore, [condition])
+    }
+
+    /// Applies conditions in order in one status write; an Event for each that changed something.
+    @discardableResult
+    func setConditions(_ restore: Restore, _ conditions: [RestoreCondition]) async throws -> Bool {
         let now = Time(clock.now())
-        var changed = false
+        var changed: [RestoreCondition] = []
         let written = try await StatusWriter.update(api, Restore.self, namespace: restore.namespace, name: restore.name) { r in
-            changed = r.status.apply(condition, now: now)
+            changed = conditions.filter { r.status.apply($0, now: now) }
         }
-        if changed { await events.record(KubeCodec.encode(written ?? restore), ConditionEvent(restore, condition)) }
-        return changed
+        for condition in changed { await events.record(KubeCodec.encode(written ?? restore), ConditionEvent(restore, condition)) }
+        return !changed.isEmpty
     }
 }

@@ -118,6 +118,22 @@ enum ClusterLookup {
             if case .found(let c) = self { return c }
             return nil
         }
+
+        var isMissing: Bool {
+            if case .missing = self { return true }
+            return false
+        }
+    }
+
+    /// A Restore's cluster: `br.cluster`, or `lightning.cluster` for a Lightning import.
+    static func find(_ api: any KubeAPI, _ restore: Restore) async throws -> Result {
+        if let lightning = restore.spec.lightning {
+            guard let name = lightning.cluster, !name.isEmpty else { return .notNeeded }
+            let ns = (lightning.clusterNamespace ?? "").isEmpty ? restore.namespace : lightning.clusterNamespace!
+            if let cluster = try await api.getIfPresent(TidbCluster.self, namespace: ns, name: name) { return .found(cluster) }
+            return .missing("TidbCluster \(ns)/\(name) not found: create it (for a cluster outside Kubernetes, a TidbCluster with spec.pdAddresses and spec.version)")
+        }
+        return try await find(api, br: restore.spec.br, clusterNamespace: restore.clusterNamespace)
     }
 
     static func find(_ api: any KubeAPI, br: BRConfig?, clusterNamespace: String) async throws -> Result {

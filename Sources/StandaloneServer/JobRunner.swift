@@ -306,8 +306,12 @@ public actor JobRunner {
                           message: "no local executable stands for image \(image); configure one")
             return
         }
-        let env: [String: String]
-        do { env = try environment(container, pod: pod) } catch {
+        var env: [String: String]
+        do {
+            env = try environment(container, pod: pod)
+            let mounts = try volumeMounts(container, pod: pod, podDirectory: dir)
+            if !mounts.isEmpty { env[Self.mountsVariable] = Self.encodeMounts(mounts) }
+        } catch {
             try appendLog(logPath, "standalone job runner: \(error)\n")
             try finishPod(ns, podName, exitCode: 1, reason: "CreateContainerConfigError", message: "\(error)")
             return
@@ -381,6 +385,57 @@ public actor JobRunner {
     }
 
     struct EnvError: Error, CustomStringConvertible { var description: String }
+
+    /// The variable through which a local process learns where its container's volume mounts are on
+    /// this machine: one `mountPath=directory` per line. A process cannot be given a mount namespace
+    /// without privileges, so the job binary translates its in-pod paths with it.
+    public static let mountsVariable = "STANDALONE_VOLUME_MOUNTS"
+
+    /// Where PersistentVolumeClaims live: one directory per claim, kept until the claim is deleted,
+    /// so that data outlives the Jobs that use it as it does on Kubernetes.
+    var volumesRoot: String { ((workRoot as NSString).deletingLastPathComponent as NSString).appendingPathComponent("volumes") }
+
+    public static func claimDirectory(volumesRoot: String, namespace: String, claim: String) -> String {
+        "\(volumesRoot)/\(namespace)/\(claim)"
+    }
+
+    /// The main container's volume mounts as local directories: a claim's directory, a host path as it
+    /// is, an emptyDir inside the pod's directory. Secret, ConfigMap and projected volumes are not
+    /// materialised (the jobs read those through the API or their environment).
+    func volumeMounts(_ container: JSONValue, pod: JSONValue, podDirectory: String) throws -> [(String, String)] {
+        let ns = pod.value(at: ["metadata", "namespace"])?.stringValue ?? ""
+        var sources: [String: JSONValue] = [:]
+        for v in pod.value(at: ["spec", "volumes"])?.arrayValue ?? [] {
+            if let name = v["name"]?.stringValue { sources[name] = v }
+        }
+        var out: [(String, String)] = []
+        for m in container["volumeMounts"]?.arrayValue ?? [] {
+            guard let name = m["name"]?.stringValue, let mountPath = m["mountPath"]?.stringValue, let volume = sources[name] else { continue }
+            var directory: String
+            if let claim = volume.value(at: ["persistentVolumeClaim", "claimName"])?.stringValue {
+                directory = Self.claimDirectory(volumesRoot: volumesRoot, namespace: ns, claim: claim)
+            } else if let path = volume.value(at: ["hostPath", "path"])?.stringValue {
+                directory = path
+            } else if volume["emptyDir"] != nil {
+                directory = "\(podDirectory)/volumes/\(name)"
+            } else {
+                continue
+            }
+            if let sub = m["subPath"]?.stringValue, !sub.isEmpty, !sub.contains("..") { directory += "/" + sub }
+            let type = volume.value(at: ["hostPath", "type"])?.stringValue ?? ""
+            if volume["hostPath"] == nil || type == "DirectoryOrCreate" {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } else if type == "Directory" && !FileManager.default.fileExists(atPath: directory) {
+                throw EnvError(description: "hostPath \(directory) of volume \(name) does not exist")
+            }
+            out.append((mountPath, directory))
+        }
+        return out
+    }
+
+    static func encodeMounts(_ mounts: [(String, String)]) -> String {
+        mounts.map { "\($0.0)=\($0.1)" }.joined(separator: "\n")
+    }
 
     /// The container's environment with references resolved from the store. Values are never logged.
     func environment(_ container: JSONValue, pod: JSONValue) throws -> [String: String] {
