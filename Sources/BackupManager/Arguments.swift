@@ -253,6 +253,12 @@ extension ToolArguments {
         return args + tidbTLSArgs(clientTLS: clientTLS, skipClientCA: skipClientCA)
     }
 
+    /// Checkpoints next to the data rather than in Lightning's default `/tmp` file, which every job on
+    /// one machine would share.
+    public static func lightningCheckpoint(dataDirectory: String) -> String {
+        "[checkpoint]\nenable = true\ndriver = \"file\"\ndsn = \(TOMLText.quoted(dataDirectory + "/" + LightningLayout.checkpointFile))\n"
+    }
+
     /// The Lightning configuration that carries the password: TOML, one basic string.
     public static func lightningConfig(password: String) -> String {
         var escaped = ""

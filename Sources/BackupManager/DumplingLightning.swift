@@ -210,7 +210,7 @@ extension Manager {
         let (exe, toolPrefix) = try tools.locate(.lightning)
         try FileManager.default.createDirectory(atPath: configDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: configDirectory) }
-        guard FileManager.default.createFile(atPath: configFile, contents: Data(ToolArguments.lightningConfig(password: endpoint.password).utf8),
+        guard FileManager.default.createFile(atPath: configFile, contents: Data((ToolArguments.lightningConfig(password: endpoint.password) + ToolArguments.lightningCheckpoint(dataDirectory: dataDirectory)).utf8),
                                              attributes: [.posixPermissions: 0o600]) else {
             throw ManagerError("cannot write \(configFile)")
         }

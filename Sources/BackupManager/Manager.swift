@@ -19,12 +19,13 @@ public struct ToolLocator: Sendable {
     }
 
     public enum Tool: String, Sendable {
-        case br, dumpling, lightning = "tidb-lightning"
+        case br, dumpling, lightning = "tidb-lightning", lightningCtl = "tidb-lightning-ctl"
         var inPodPaths: [String] {
             switch self {
             case .br: ["/var/lib/br-bin/br"]
             case .dumpling: ["/var/lib/dumpling-bin/dumpling", "/dumpling"]
             case .lightning: ["/var/lib/lightning-bin/tidb-lightning", "/tidb-lightning"]
+            case .lightningCtl: ["/var/lib/lightning-bin/tidb-lightning-ctl", "/tidb-lightning-ctl"]
             }
         }
         var configVariable: String {
@@ -32,6 +33,7 @@ public struct ToolLocator: Sendable {
             case .br: "TIDB_BACKUP_MANAGER_BR"
             case .dumpling: "TIDB_BACKUP_MANAGER_DUMPLING"
             case .lightning: "TIDB_BACKUP_MANAGER_LIGHTNING"
+            case .lightningCtl: "TIDB_BACKUP_MANAGER_LIGHTNING_CTL"
             }
         }
     }
@@ -114,7 +116,8 @@ public struct Manager: Sendable {
     var secretValues: [String] {
         let names = ["AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY", "AWS_SESSION_TOKEN", "BACKUP_MANAGER_PASSWORD", "GCS_SERVICE_ACCOUNT_JSON_KEY",
                      "AZURE_STORAGE_KEY", "AZURE_CLIENT_SECRET"]
-        return names.compactMap { environment[$0] }.filter { !$0.isEmpty }
+        let rclone = environment[LightningLayout.rcloneConfigEnv].map { RcloneConfig($0).secrets } ?? []
+        return names.compactMap { environment[$0] }.filter { !$0.isEmpty } + rclone
     }
 
     var redactor: Redactor { Redactor(secrets: secretValues) }

@@ -418,6 +418,13 @@ public actor JobRunner {
                 directory = path
             } else if volume["emptyDir"] != nil {
                 directory = "\(podDirectory)/volumes/\(name)"
+            } else if let secretName = volume.value(at: ["secret", "secretName"])?.stringValue {
+                // A Secret volume: its keys as files, readable by this user only, in the pod's directory.
+                directory = "\(podDirectory)/volumes/\(name)"
+                try materialiseSecret(namespace: ns, name: secretName, optional: volume.value(at: ["secret", "optional"]) == .bool(true),
+                                      into: directory, volume: name)
+                out.append((mountPath, directory))
+                continue
             } else {
                 continue
             }
@@ -431,6 +438,24 @@ public actor JobRunner {
             out.append((mountPath, directory))
         }
         return out
+    }
+
+    func materialiseSecret(namespace: String, name: String, optional: Bool, into directory: String, volume: String) throws {
+        let secretType = core.registry.find(group: "", version: "v1", plural: "secrets")!
+        guard let secret = try? core.get(secretType, namespace: namespace, name: name) else {
+            if optional { return }
+            throw EnvError(description: "secret \"\(name)\" of volume \(volume) not found")
+        }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for (key, value) in secret.value(at: ["data"])?.objectValue ?? JSONObject() {
+            guard !key.contains("/"), key != "..", let b64 = value.stringValue, let data = Data(base64Encoded: b64) else { continue }
+            let path = directory + "/" + key
+            try? fm.removeItem(atPath: path)
+            guard fm.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+                throw EnvError(description: "cannot write key \(key) of secret \(name)")
+            }
+        }
     }
 
     static func encodeMounts(_ mounts: [(String, String)]) -> String {

@@ -150,6 +150,28 @@ struct ImportCommand: AsyncParsableCommand {
     }
 }
 
+struct LightningCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "lightning",
+        abstract: "Run the TiDB Lightning import of a Restore with spec.lightning: fetch its data source, import with checkpoints, report.")
+    @OptionGroup var common: Common
+    @Option(name: [.customLong("restoreName"), .customLong("restore-name")]) var restoreName: String
+    @Option(name: [.customLong("client-tls"), .customLong("client_tls")]) var clientTLS: String?
+    @Option(name: [.customLong("cluster-tls"), .customLong("cluster_tls")]) var clusterTLS: String?
+    @Option(name: .long, help: "a checkpoint recovery to run first (the value of the lightning-recovery annotation)") var recover: String?
+
+    func run() async throws {
+        var o = ManagerOptions(namespace: common.namespace, name: restoreName)
+        o.clientTLS = boolFlag(clientTLS)
+        o.clusterTLS = boolFlag(clusterTLS)
+        o.dryRun = common.dryRun
+        o.pd = common.pd
+        let api = try makeAPI(common)
+        let options = o
+        let recovery = recover
+        try await runManager { try await LightningImport(manager: Manager(api: api), options: options, recovery: recovery).run() }
+    }
+}
+
 /// `plan -f FILE`: the argv of every Backup and Restore in a manifest file, offline.
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "plan", abstract: "Print the br argv for each Backup and Restore in a file (offline).")
@@ -314,6 +336,6 @@ struct TidbBackupManagerCommand: AsyncParsableCommand {
         commandName: "tidb-backup-manager",
         abstract: "Runs br for one Backup or Restore and writes its status; cleans backup data.",
         version: "0.2.0",
-        subcommands: [BackupCommand.self, RestoreCommand.self, ExportCommand.self, ImportCommand.self, CleanCommand.self, PlanCommand.self, DoctorCommand.self])
+        subcommands: [BackupCommand.self, RestoreCommand.self, ExportCommand.self, ImportCommand.self, LightningCommand.self, CleanCommand.self, PlanCommand.self, DoctorCommand.self])
 }
 
