@@ -108,6 +108,45 @@ public struct TOMLText: Sendable {
         return text
     }
 
+    /// The value literal of a one-line `key = value` in `table`, comments stripped.
+    public func value(_ table: String, _ key: String) -> String? {
+        lineIndex(table, key).map { i in
+            let line = lines[i]
+            let eq = Self.assignment(line.trimmedTOML)!
+            let trimmed = line.trimmedTOML
+            var v = String(trimmed[trimmed.index(after: eq)...]).trimmedTOML
+            if !v.hasPrefix("\""), !v.hasPrefix("'"), let hash = v.firstIndex(of: "#") { v = String(v[..<hash]).trimmedTOML }
+            return v
+        }
+    }
+
+    /// The text without the one-line `key = value` lines named; a table left empty keeps its header.
+    public func removing(_ keys: [(table: String, key: String)]) -> String {
+        var drop = Set(keys.compactMap { lineIndex($0.table, $0.key) })
+        // A table whose every key goes loses its header too.
+        for (table, header) in headerLines {
+            let remaining = (tables[table] ?? []).filter { key in !keys.contains { $0.table == table && $0.key == key } }
+            if remaining.isEmpty, !(tables[table] ?? []).isEmpty, !tables.keys.contains(where: { $0.hasPrefix(table + ".") }) {
+                drop.insert(header)
+            }
+        }
+        return lines.enumerated().filter { !drop.contains($0.offset) }.map(\.element).joined(separator: "\n")
+    }
+
+    func lineIndex(_ table: String, _ key: String) -> Int? {
+        var current = ""
+        for (i, raw) in lines.enumerated() {
+            let line = raw.trimmedTOML
+            if line.hasPrefix("[[") { current = "\u{0}"; continue }
+            if line.hasPrefix("["), let end = line.firstIndex(of: "]") {
+                current = Self.normaliseName(String(line[line.index(after: line.startIndex)..<end]))
+                continue
+            }
+            if current == table, let eq = Self.assignment(line), Self.normaliseName(String(line[..<eq])) == key { return i }
+        }
+        return nil
+    }
+
     /// A TOML basic string.
     public static func quoted(_ s: String) -> String {
         var out = "\""

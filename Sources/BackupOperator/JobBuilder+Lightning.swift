@@ -74,7 +74,8 @@ extension JobBuilder {
         }
         additional(restore.spec.additionalVolumes, restore.spec.additionalVolumeMounts, local: nil, parts: &parts)
         if let tool = restore.spec.toolImage, !tool.isEmpty {
-            Self.addBinaryCopy("lightning", image: tool, from: "/tidb-lightning", dir: "/var/lib/lightning-bin",
+            // The image holds tidb-lightning-ctl beside tidb-lightning; a recovery needs both.
+            Self.addBinaryCopy("lightning", image: tool, from: "/tidb-lightning /tidb-lightning-ctl", dir: "/var/lib/lightning-bin",
                                resources: restore.spec.resources, parts: &parts)
         }
         parts.env = merged(env, user: restore.spec.env)

@@ -12,7 +12,7 @@ struct TidbBackupOperatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tidb-backup-operator",
         abstract: "TiDB backup & restore operator (pingcap.com/v1alpha1 Backup, Restore, BackupSchedule).",
-        subcommands: [Standalone.self, Run.self, Validate.self, Manifests.self])
+        subcommands: [Standalone.self, Run.self, Validate.self, Manifests.self, Lightning.self])
 }
 
 struct Standalone: AsyncParsableCommand {
@@ -142,3 +142,48 @@ struct Manifests: ParsableCommand {
     }
 }
 
+
+struct Lightning: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tools for TiDB Lightning imports as Restores.", subcommands: [Convert.self])
+
+    struct Convert: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Turn the tidb-lightning Helm chart's values.yaml into a Restore with spec.lightning.",
+            discussion: """
+                Prints the Restore (YAML) on standard output, with a comment for each key accepted without effect.
+                Every key that cannot be mapped is named on standard error, and nothing is printed.
+                Exit status: 0 converted, 1 some key cannot be mapped, 2 the file could not be read.
+                """)
+
+        @Option(name: [.customShort("f"), .customLong("filename")], help: "the chart's values file, or - for standard input")
+        var file: String
+        @Option(name: .long, help: "the Restore's name") var name = "lightning-import"
+        @Option(name: [.customShort("n"), .long], help: "the Restore's namespace") var namespace = "default"
+
+        func run() throws {
+            let text: String
+            do {
+                text = file == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                    : try String(contentsOfFile: file, encoding: .utf8)
+            } catch {
+                FileHandle.standardError.write(Data("error: \(file): \(error.localizedDescription)\n".utf8))
+                throw ExitCode(2)
+            }
+            let values: JSONValue
+            do {
+                values = try KubeYAML.documents(text).first?.value ?? .object(JSONObject())
+            } catch {
+                FileHandle.standardError.write(Data("error: \(file): \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            let result = LightningChartConverter(name: name, namespace: namespace).convert(values)
+            guard let restore = result.restore else {
+                for p in result.problems { FileHandle.standardError.write(Data("\(file): \(p)\n".utf8)) }
+                throw ExitCode(1)
+            }
+            for n in result.notes { print("# \(n)") }
+            print(KubeYAML.emit(restore), terminator: "")
+        }
+    }
+}
