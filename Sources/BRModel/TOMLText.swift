@@ -115,7 +115,17 @@ public struct TOMLText: Sendable {
             let eq = Self.assignment(line.trimmedTOML)!
             let trimmed = line.trimmedTOML
             var v = String(trimmed[trimmed.index(after: eq)...]).trimmedTOML
-            if !v.hasPrefix("\""), !v.hasPrefix("'"), let hash = v.firstIndex(of: "#") { v = String(v[..<hash]).trimmedTOML }
+            if let q = v.first, q == "\"" || q == "'" {
+                // Up to the closing quote (a basic string's escaped quotes skipped); a comment may follow.
+                var escaped = false
+                for i in v.indices.dropFirst() {
+                    if escaped { escaped = false; continue }
+                    if v[i] == "\\" && q == "\"" { escaped = true; continue }
+                    if v[i] == q { return String(v[...i]) }
+                }
+                return v
+            }
+            if let hash = v.firstIndex(of: "#") { v = String(v[..<hash]).trimmedTOML }
             return v
         }
     }

@@ -15,6 +15,8 @@ public struct ManifestValidator {
 
         /// 0 when everything is valid, 1 when any object is invalid, 2 when a file cannot be read or parsed.
         public var exitCode: Int32 { !unreadable.isEmpty ? 2 : (problems.isEmpty ? 0 : 1) }
+
+        public init() {}
     }
 
     public init() {}
