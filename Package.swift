@@ -125,7 +125,7 @@ let package = Package(
         ),
         .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "BRModel", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "BackupManagerTests", dependencies: ["BackupManager", "BRModel", "KubeModel", "KubeTesting", "KubeAPI", "BackupStorage"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "AWSCore", "AWSSigning", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "KubeTesting", "TestServers"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "AWSCore", "AWSSigning", "BackupStorage", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel", "KubeTesting"]),
     ],
     swiftLanguageModes: [.v6]

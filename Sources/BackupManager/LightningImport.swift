@@ -221,6 +221,9 @@ public struct LightningImport: Sendable {
         let argv = LightningConfigFile.arguments(plan.restore, spec: spec, endpoint: plan.endpoint, dataDirectory: plan.dataDirectory,
                                                  configFile: configFile, sortedKV: manager.localPath(LightningLayout.sortedKVMount), pd: pd,
                                                  statusAddress: manager.environment["TIDB_BACKUP_MANAGER_LIGHTNING_STATUS_ADDR"])
+        // tidb-lightning-ctl takes Lightning's global flags: the same configuration and connection.
+        let ctlBase = ["--config=\(configFile)", "--tidb-user=\(plan.endpoint.user)", "--tidb-host=\(plan.endpoint.host)",
+                       "--tidb-port=\(plan.endpoint.port)", "--d=\(plan.dataDirectory)"]
         var recovery: LightningRecovery?
         if let raw = self.recovery {
             switch LightningRecovery.parse(raw) {
@@ -230,7 +233,7 @@ public struct LightningImport: Sendable {
         }
         if options.dryRun {
             for ctl in recovery?.ctlArguments ?? [] {
-                manager.log(Manager.Plan(tool: "tidb-lightning-ctl", argv: ["--config=\(configFile)"] + ctl, environment: manager.environmentNames()).render())
+                manager.log(Manager.Plan(tool: "tidb-lightning-ctl", argv: ctlBase + ctl, environment: manager.environmentNames()).render())
             }
             manager.log(Manager.Plan(tool: "tidb-lightning", argv: argv, environment: manager.environmentNames()).render())
             return
@@ -248,7 +251,7 @@ public struct LightningImport: Sendable {
             let (ctl, prefix) = try manager.tools.locate(.lightningCtl)
             for arguments in recovery.ctlArguments {
                 let result = try await ToolRunner(redact: manager.redactor, log: manager.log)
-                    .run(ctl, prefix + ["--config=\(configFile)"] + arguments, environment: manager.toolEnvironment())
+                    .run(ctl, prefix + ctlBase + arguments, environment: manager.toolEnvironment())
                 guard result.succeeded else {
                     throw StepFailure(reason: "LightningCtlFailed",
                                       message: "tidb-lightning-ctl \(arguments.joined(separator: " ")) failed: \(result.errorSummary.joined(separator: "; ")) (\(result.exitDescription))")
@@ -325,7 +328,9 @@ final class LightningOutput: @unchecked Sendable {
     func read(_ line: String) {
         guard line.contains("[ERROR]") || line.contains("[FATAL]") || line.contains("[WARN]") else { return }
         let names = Self.tableNames(line)
-        let isCheckpoint = line.lowercased().contains("checkpoint") && (line.contains("failed last time") || line.contains("illegal"))
+        // Lightning's refusal to start over a checkpoint that records an error from an earlier run.
+        let lower = line.lowercased()
+        let isCheckpoint = lower.contains("failed last time") || lower.contains("illegal checkpoint") || line.contains("ErrCheckpoint")
         lock.lock()
         defer { lock.unlock() }
         if isCheckpoint { checkpointError = true }

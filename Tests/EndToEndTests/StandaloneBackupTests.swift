@@ -167,7 +167,8 @@ final class Operator: @unchecked Sendable {
     func allLogs() -> String {
         var text = (try? String(contentsOfFile: directory + "/operator.log", encoding: .utf8)) ?? ""
         if let walker = FileManager.default.enumerator(atPath: directory + "/data") {
-            for case let rel as String in walker where rel.hasSuffix(".log") {
+            // The operator's log and every job's (`jobs/<namespace>/<pod>/log`).
+            for case let rel as String in walker where rel.hasSuffix(".log") || (rel as NSString).lastPathComponent == "log" {
                 text += (try? String(contentsOfFile: directory + "/data/" + rel, encoding: .utf8)) ?? ""
             }
         }
