@@ -244,8 +244,11 @@ public final class InMemoryKubeAPI: KubeAPI {
                 }
             }
             let explicit = patch.kind != .json ? patch.body.value(at: ["metadata", "resourceVersion"])?.stringValue : nil
-            if explicit == nil { next["metadata"]?["resourceVersion"] = current.value(at: ["metadata", "resourceVersion"]) }
-            return try self.apply(&s, kind, namespace, next, subresource: subresource, preconditionRV: explicit)
+            // A patch without a resourceVersion applies to the current object (the API server's patcher
+            // sets it); only an update (PUT) of a custom resource must name one.
+            let currentRV = current.value(at: ["metadata", "resourceVersion"])
+            if explicit == nil { next["metadata"]?["resourceVersion"] = currentRV }
+            return try self.apply(&s, kind, namespace, next, subresource: subresource, preconditionRV: explicit ?? currentRV?.stringValue)
         }
     }
 

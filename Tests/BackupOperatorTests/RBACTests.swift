@@ -74,6 +74,15 @@ import Testing
         _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "r1"))
         try await w.finishJob("restore-r1", failed: true)
         _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "r1"))
+        // A Lightning import from remote storage, failed and recovered.
+        try await LightningControllerTests.seedRclone(w)
+        _ = try await w.apply(.restores, LightningControllerTests.remoteYAML)
+        _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "imp"))
+        try await w.finishJob("restore-imp", failed: true)
+        _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "imp"))
+        _ = try await w.api.patch(.restores, namespace: "ns", name: "imp",
+                                  patch: Patch(.merge, try JSONParser.parse(#"{"metadata":{"annotations":{"\#(LightningLayout.recoveryAnnotation)":"resume"}}}"#)))
+        for _ in 0..<3 { _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "imp")) }
         // A schedule creating and retiring backups.
         _ = try await w.apply(.backupSchedules, w.scheduleYAML("s", cron: "@every 1m", extra: "  maxBackups: 1"))
         for _ in 0..<3 {
@@ -99,7 +108,7 @@ import Testing
         #expect(calls.count > 50)
         let verbs = Set(calls.map { "\($0.verb.rawValue) \($0.resource)\($0.subresource.map { "/\($0)" } ?? "")" })
         for needed in ["watch jobs.batch", "create leases.coordination.k8s.io", "update backups.pingcap.com/status", "delete backups.pingcap.com",
-                       "create persistentvolumeclaims", "get secrets", "create events"] {
+                       "create persistentvolumeclaims", "get secrets", "create events", "patch restores.pingcap.com", "delete jobs.batch"] {
             #expect(verbs.contains(needed), "the scenario exercised \(needed)")
         }
         let denied = Set(calls.filter { !Self.allowed($0, rules) }.map { "\($0.verb.rawValue) \($0.resource)\($0.subresource.map { "/\($0)" } ?? "")" })
