@@ -207,6 +207,11 @@ struct PlanCommand: ParsableCommand {
                     out += planBackup(b, pd: pd).map { $0 }
                 case "Restore":
                     let r = try KubeCodec.decode(Restore.self, from: doc.value)
+                    if let lightning = r.spec.lightning {
+                        out.append("# Restore \(r.namespace)/\(r.name)")
+                        out += try planLightning(r, lightning, known: pdByCluster)
+                        continue
+                    }
                     guard let br = r.spec.br else {
                         out.append("# Restore \(r.namespace)/\(r.name)")
                         out += try planImport(r)
@@ -269,6 +274,34 @@ struct PlanCommand: ParsableCommand {
         let data = Manager.importDirectory(path, workDirectory: "/backup").data
         return ["tidb-lightning"] + ToolArguments.lightningImport(r, dataDirectory: data, endpoint: endpoint, configFile: "<private config file with [tidb] password>",
                                                                   clientTLS: tls, skipClientCA: false) + envLines(r.spec.storage, password: true)
+    }
+
+    /// A `spec.lightning` import: where the data comes from, Lightning's argv (in-pod paths) and the
+    /// configuration file it gets, with the password redacted.
+    func planLightning(_ r: Restore, _ spec: LightningSpec, known: [String: String]) throws -> [String] {
+        guard let to = r.spec.to else { throw ValidationError("spec.to is required for a Lightning import") }
+        let endpoint = TiDBEndpoint(to, environment: ["BACKUP_MANAGER_PASSWORD": "<redacted>"], clientTLS: spec.tlsClient?.enabled == true, skipClientCA: false)
+        let source: String
+        let data: String
+        if let remote = spec.dataSource.remote {
+            data = LightningLayout.dataMount + "/" + LightningLayout.backupName(of: remote.location)
+            source = "# data: \(remote.location) fetched into claim \(r.lightningDataPVCName) at \(data)"
+        } else if let adhoc = spec.dataSource.adhoc {
+            data = LightningLayout.dataMount + "/" + adhoc.backupName
+            source = "# data: claim \(adhoc.pvcName) at \(data)"
+        } else {
+            data = LightningLayout.dataMount
+            source = "# data: \(spec.dataSource.local?.hostPath ?? "") on node \(spec.dataSource.local?.nodeName ?? "<any>") at \(data)"
+        }
+        let ns = (spec.clusterNamespace ?? "").isEmpty ? r.namespace : spec.clusterNamespace!
+        let pd = known["\(ns)/\(spec.cluster ?? "")"] ?? "\(spec.cluster ?? "")-pd.\(ns):2379"
+        let config = "<private config file>"
+        let argv = LightningConfigFile.arguments(r, spec: spec, endpoint: endpoint, dataDirectory: data, configFile: config,
+                                                 sortedKV: LightningLayout.sortedKVMount, pd: pd)
+        let text = try LightningConfigFile.text(spec: spec, password: "<redacted>", dataDirectory: data,
+                                                clusterTLS: spec.tlsCluster?.enabled == true ? LightningLayout.clusterTLSMount : nil,
+                                                clientTLS: spec.tlsClient?.enabled == true ? LightningLayout.clientTLSMount : nil)
+        return [source, "tidb-lightning"] + argv + ["# \(config):"] + text.split(separator: "\n", omittingEmptySubsequences: false).map { "  \($0)" }
     }
 
     func envLines(_ storage: StorageProvider, password: Bool = false) -> [String] {
