@@ -81,7 +81,8 @@ public struct LightningChartConverter {
                     case "remote":
                         var remote = strings(body, ["rcloneImage", "storageClassName", "storage", "secretName", "path", "directory"], prefix: "dataSource.remote")
                         if remote["rcloneImage"] != nil {
-                            notes.append("dataSource.remote.rcloneImage: kept for reference; the data is fetched by the job's own storage clients")
+                            remote["rcloneImage"] = nil
+                            notes.append("dataSource.remote.rcloneImage: not needed; the data is fetched by the job's own storage clients")
                         }
                         if remote["path"] == nil, remote["directory"] == nil { problems.append("dataSource.remote: neither path nor directory is set") }
                         source["remote"] = .object(remote)
@@ -128,9 +129,9 @@ public struct LightningChartConverter {
             problems.append("targetTidbCluster.name: required (the TidbCluster to import into)")
         } else {
             lightning["cluster"] = .string(cluster)
-            if !clusterNamespace.isEmpty { lightning["clusterNamespace"] = .string(clusterNamespace) }
+            if !clusterNamespace.isEmpty && clusterNamespace != namespace { lightning["clusterNamespace"] = .string(clusterNamespace) }
         }
-        let host = clusterNamespace.isEmpty ? "\(cluster)-tidb" : "\(cluster)-tidb.\(clusterNamespace)"
+        let host = clusterNamespace.isEmpty || clusterNamespace == namespace ? "\(cluster)-tidb" : "\(cluster)-tidb.\(clusterNamespace)"
         var to: JSONObject = ["host": .string(host), "port": 4000, "user": target["user"] ?? "root"]
         if let secret = target["secretName"]?.stringValue, !secret.isEmpty {
             to["secretName"] = .string(secret)

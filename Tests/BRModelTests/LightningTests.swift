@@ -167,13 +167,15 @@ struct LightningTests {
                 let yaml = [source, backend, "failFast: true", Self.chartTarget, "tlsCluster: {}", "tlsClient: {}", Self.chartConfig].joined(separator: "\n")
                 let values = try KubeYAML.documents(yaml)[0].value
                 let result = LightningChartConverter(name: "imp-\(mode)", namespace: "tidb").convert(values)
+                let elsewhere = LightningChartConverter(name: "imp", namespace: "default").convert(values).restore
+                #expect(elsewhere?.value(at: ["spec", "to", "host"]) == "basic-tidb.tidb" && elsewhere?.value(at: ["spec", "lightning", "clusterNamespace"]) == "tidb")
                 guard let restore = result.restore else { Issue.record("\(mode): \(result.problems)"); continue }
                 let text = KubeYAML.emit(restore)
                 var report = ManifestValidator.Report()
                 ManifestValidator().validate(text: text, source: "converted", into: &report)
                 #expect(report.problems.isEmpty && report.unreadable.isEmpty && report.checked == 1, "\(mode)/\(backend): \(report.problems)\n\(text)")
                 let decoded = try KubeCodec.decode(Restore.self, from: restore)
-                #expect(decoded.spec.lightning?.cluster == "basic" && decoded.spec.to?.host == "basic-tidb.tidb")
+                #expect(decoded.spec.lightning?.cluster == "basic" && decoded.spec.to?.host == "basic-tidb" && decoded.spec.lightning?.clusterNamespace == nil)
                 #expect(decoded.spec.lightning?.checkpoint == LightningCheckpoint(enabled: true, keepAfterSuccess: false))
                 #expect(decoded.spec.lightning?.config == "[lightning]\nlevel = \"info\"\nfile = \"-\"\n")
                 #expect(result.notes.contains { $0.hasPrefix("config [checkpoint] dsn") })
@@ -204,5 +206,21 @@ struct LightningTests {
             #expect(result.problems.contains { $0.hasPrefix(expected) }, "\(expected) missing from \(result.problems)")
         }
         #expect(!result.problems.joined().contains("hunter2"))
+    }
+}
+
+@Suite("examples/lightning")
+struct LightningExampleTests {
+    @Test("the chart values example converts to a valid Restore equal to examples/lightning/import-remote-s3.yaml in its lightning block")
+    func chartExample() throws {
+        let text = try String(contentsOfFile: Paths.repo("examples/lightning/tidb-lightning-chart.values"), encoding: .utf8)
+        let result = LightningChartConverter(name: "import-s3", namespace: "tidb").convert(try KubeYAML.documents(text)[0].value)
+        let restore = try #require(result.restore, "\(result.problems)")
+        let converted = try KubeCodec.decode(Restore.self, from: restore)
+        let example = try KubeCodec.decode(Restore.self, from: try yamlObjects(Paths.repo("examples/lightning/import-remote-s3.yaml"))[0])
+        #expect(converted.spec.lightning?.dataSource == example.spec.lightning?.dataSource)
+        #expect(converted.spec.lightning?.sortedKV == example.spec.lightning?.sortedKV)
+        #expect(converted.spec.to == example.spec.to)
+        #expect(BRValidation.validate(converted).isEmpty)
     }
 }
