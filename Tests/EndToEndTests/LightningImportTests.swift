@@ -236,3 +236,39 @@ struct LightningImportTests {
         #expect(!op.allLogs().contains(db.password))
     }
 }
+
+@Suite("End to end: lightning convert output applied with kubectl", .serialized)
+struct LightningConvertApplyTests {
+    @Test("the seed's chart values in every mode and backend convert (the built binary) and kubectl applies the Restores with strict field validation")
+    func convertAndApply() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let binary = Operator.buildDirectory + "/tidb-backup-operator"
+        let target = "targetTidbCluster: {name: basic, namespace: default, user: root, secretName: basic-tidb-secret}"
+        let sources = ["dataSource: {local: {nodeName: kind-worker3, hostPath: /data/export-20190820}}",
+                       "dataSource: {remote: {rcloneImage: rclone/rclone:1.55.1, storageClassName: local-storage, storage: 100Gi, secretName: cloud-storage-secret, path: \"s3:bench-data-us/sysbench/sbtest_16_1e7.tar.gz\"}}",
+                       "dataSource: {remote: {secretName: cloud-storage-secret, directory: \"s3:bench-data-us\"}}",
+                       "dataSource: {adhoc: {pvcName: tidb-cluster-scheduled-backup, backupName: scheduled-backup-20190822-041004}}"]
+        let backends = ["backend: local\nsortedKV: {storageClassName: local-storage, storage: 100Gi}", "backend: tidb"]
+        var index = 0
+        for source in sources {
+            for backend in backends {
+                index += 1
+                let values = op.directory + "/values-\(index).yaml"
+                try [source, backend, "failFast: true", target, "tlsCluster: {}", "tlsClient: {}", "config: |\n  [lightning]\n  level = \"info\"\n"]
+                    .joined(separator: "\n").write(toFile: values, atomically: true, encoding: .utf8)
+                let converted = try TestServers.run([binary, "lightning", "convert", "-f", values, "--name", "imp-\(index)"])
+                #expect(converted.status == 0, "\(converted.output)")
+                let manifest = op.directory + "/restore-\(index).yaml"
+                try converted.output.write(toFile: manifest, atomically: true, encoding: .utf8)
+                let applied = try TestServers.run(["kubectl", "--kubeconfig", op.kubeconfig, "apply", "--validate=strict", "--dry-run=server", "-f", manifest])
+                #expect(applied.status == 0 && applied.output.contains("restore.pingcap.com/imp-\(index) created (server dry run)"), "\(applied.output)")
+            }
+        }
+        // A key the converter cannot map: exit 1, the key named, nothing on standard output.
+        let bad = op.directory + "/bad.yaml"
+        try "backend: importer\n\(target)\ndataSource: {local: {hostPath: /d}}\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try TestServers.run([binary, "lightning", "convert", "-f", bad])
+        #expect(refused.status == 1 && refused.output.contains("backend: importer was removed"), "\(refused.output)")
+    }
+}
