@@ -78,9 +78,12 @@ public actor JobRunner {
         try await recoverAfterRestart()
         let (jobs, cancelJobs) = core.hub.subscribe(jobType.key)
         let (pods, cancelPods) = core.hub.subscribe(podType.key)
+        let claimType = core.registry.find(group: "", version: "v1", plural: "persistentvolumeclaims")!
+        let (claims, cancelClaims) = core.hub.subscribe(claimType.key)
         defer {
             cancelJobs()
             cancelPods()
+            cancelClaims()
         }
         try await reconcileAll()
         await withTaskGroup(of: Void.self) { group in
@@ -88,6 +91,10 @@ public actor JobRunner {
                 for await e in jobs where e.kind != .deleted { try? await self.reconcile(namespace: e.namespace, name: e.name) }
             }
             group.addTask { for await e in pods where e.kind == .deleted { await self.podDeleted(e) } }
+            group.addTask {
+                // A deleted claim takes its directory with it (the Delete reclaim policy).
+                for await e in claims where e.kind == .deleted { await self.claimDeleted(namespace: e.namespace, name: e.name) }
+            }
             group.addTask {
                 // Deadlines and waiting jobs are looked at every second too.
                 while !Task.isCancelled {
@@ -454,6 +461,19 @@ public actor JobRunner {
             try? fm.removeItem(atPath: path)
             guard fm.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
                 throw EnvError(description: "cannot write key \(key) of secret \(name)")
+            }
+        }
+    }
+
+    func claimDeleted(namespace: String, name: String) {
+        guard !namespace.isEmpty, !name.isEmpty, !name.contains("/"), !namespace.contains("/") else { return }
+        let directory = Self.claimDirectory(volumesRoot: volumesRoot, namespace: namespace, claim: name)
+        if FileManager.default.fileExists(atPath: directory) {
+            do {
+                try FileManager.default.removeItem(atPath: directory)
+                logger.info("removed the directory of deleted claim \(namespace)/\(name)")
+            } catch {
+                logger.warning("cannot remove the directory of deleted claim \(namespace)/\(name): \(error)")
             }
         }
     }

@@ -172,6 +172,12 @@ struct LightningImportTests {
         let done = try await op.restore("imp-adhoc", reaches: ["Complete", "Failed", "Invalid"])
         #expect(done.status.phase == .complete, "\(done.status); log: \(op.tail())")
         #expect(try Self.rows(db, "adh", tables: 2) == Array(repeating: "3\t1,2,3", count: 2))
+        // The claim's directory goes with the claim.
+        let claimDirectory = op.directory + "/data/volumes/default/kept-data"
+        #expect(FileManager.default.fileExists(atPath: claimDirectory))
+        _ = try await op.api.delete(.persistentVolumeClaims, namespace: "default", name: "kept-data")
+        for _ in 0..<50 where FileManager.default.fileExists(atPath: claimDirectory) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!FileManager.default.fileExists(atPath: claimDirectory))
 
         try await op.apply(lightningRestore("imp-noclaim", port: db.port, user: db.user, source: "{adhoc: {pvcName: nowhere, backupName: b}}"))
         let waiting = try await op.restore("imp-noclaim", reaches: ["RetryFailed", "Failed"])
