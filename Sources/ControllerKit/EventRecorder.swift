@@ -16,6 +16,8 @@ public final class EventRecorder: Sendable {
     let logger: Logger
     let window: TimeInterval
     private let recent = Mutex<[String: (name: String, count: Int64, at: Date)]>([:])
+    /// How many recent Events are remembered for aggregation.
+    static let recentLimit = 4096
 
     public init(api: any KubeAPI, component: String = "tidb-backup-operator", clock: any ControllerClock = SystemClock(),
                 window: TimeInterval = 600, logger: Logger = Logger(label: "events")) {
@@ -34,7 +36,15 @@ public final class EventRecorder: Sendable {
         let now = clock.now()
         let timestamp = Time(now).description
         let previous = recent.withLock { r -> (name: String, count: Int64, at: Date)? in
-            if r.count > 4096 { r = r.filter { now.timeIntervalSince($0.value.at) < window } }
+            if r.count > Self.recentLimit {
+                // Bounded, and pruned once per `recentLimit / 2` new keys rather than on every call (a
+                // burst of distinct Events within the window would otherwise filter the whole map each time).
+                r = r.filter { now.timeIntervalSince($0.value.at) < window }
+                if r.count > Self.recentLimit / 2 {
+                    let cutoff = r.values.map(\.at).sorted(by: >)[Self.recentLimit / 2 - 1]
+                    r = r.filter { $0.value.at >= cutoff }
+                }
+            }
             guard let p = r[key], now.timeIntervalSince(p.at) < window else { return nil }
             r[key] = (p.name, p.count + 1, now)
             return p

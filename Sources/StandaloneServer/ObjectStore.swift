@@ -28,6 +28,11 @@ public final class ObjectStore: Sendable {
     /// instead of parsing the stored JSON again, which is what an object just written is read for
     /// next (a controller reacting to its own change, the job runner to a new Job).
     let recent: Mutex<RecentObjects>
+    let groupCommit = GroupCommit()
+
+    /// Resources whose every object stays parsed in memory (few objects, read on every request):
+    /// namespaces, which each namespaced create and update checks.
+    let pinnedResources: Set<String> = ["/namespaces"]
 
     public init(path: String, historyLimit: Int = 20_000, recentCapacity: Int = 2048) throws {
         var config = Configuration()
@@ -95,11 +100,17 @@ public final class ObjectStore: Sendable {
     public func get(_ resourceKey: String, namespace: String, name: String) throws -> JSONValue? {
         let key = RecentObjects.key(resourceKey, namespace, name)
         if let hit = recent.withLock({ $0.get(key) }) { return hit }
-        return try pool.read { db in
+        let generation = recent.withLock { $0.pinnedGeneration }
+        let object = try pool.read { db -> JSONValue? in
             guard let data = try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?"),
                                                arguments: [resourceKey, namespace, name]) else { return nil }
             return try JSONParser.parse(data).value
         }
+        if let object, pinnedResources.contains(resourceKey) {
+            // Only if no commit of this key came in between: the cache never goes backwards.
+            recent.withLock { if $0.pinnedGeneration == generation { $0.putIfAbsent(key, object, pinned: true) } }
+        }
+        return object
     }
 
     /// Objects of a resource, optionally in one namespace, ordered by namespace and name, starting after
@@ -182,15 +193,34 @@ public final class ObjectStore: Sendable {
 
     /// Applies one change atomically. `change` receives the stored object (or nil) and returns the new
     /// state (nil deletes); the store assigns the next resourceVersion and records the event.
+    ///
+    /// Writes that arrive while another is committing share the next transaction (group commit): one
+    /// WAL append for the batch instead of one per write. Each runs in a savepoint of its own, so a
+    /// failing one changes nothing and fails alone, and each caller returns only after the batch that
+    /// holds its write has committed, so an acknowledged write is as durable as before.
     @discardableResult
     public func write(_ resourceKey: String, namespace: String, name: String,
                       _ change: (JSONValue?) throws -> JSONValue?) throws -> StoredEvent? {
-        try pool.write { db -> StoredEvent? in
+        try withoutActuallyEscaping(change) { change in
+            // The closure is run by whichever caller leads the batch, while this caller waits below for
+            // its result; it never outlives this call.
+            let request = GroupCommit.Request(UncheckedBox { db, overlay in
+                try self.apply(db, overlay: &overlay, resourceKey, namespace, name, change)
+            })
+            return try groupCommit.submit(request, pool: pool)
+        }
+    }
+
+    func apply(_ db: Database, overlay: inout [String: JSONValue?], _ resourceKey: String, _ namespace: String, _ name: String,
+               _ change: (JSONValue?) throws -> JSONValue?) throws -> StoredEvent? {
             // Statements are compiled once per connection (GRDB's statement cache): the write path
             // is the store's hot path.
             let key = RecentObjects.key(resourceKey, namespace, name)
             let existing: JSONValue?
-            if let hit = recent.withLock({ $0.get(key) }) {
+            if let written = overlay[key] {
+                // Written earlier in this batch: newer than the cache, which fills at commit.
+                existing = written
+            } else if let hit = recent.withLock({ $0.get(key) }) {
                 existing = hit
             } else {
                 existing = try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?"),
@@ -248,15 +278,15 @@ public final class ObjectStore: Sendable {
                 try db.execute(sql: "DELETE FROM history WHERE rv <= ?", arguments: [rv - Int64(historyLimit)])
             }
             let event = StoredEvent(kind: kind, resourceKey: resourceKey, namespace: namespace, name: name, resourceVersion: rv, object: stored)
+            overlay[key] = kind == .deleted ? .some(nil) : .some(event.object)
             let listeners = self.listeners.withLock { $0 }
             db.afterNextTransaction(onCommit: { _ in
                 self.recent.withLock { cache in
-                    if kind == .deleted { cache.remove(key) } else { cache.put(key, event.object) }
+                    if kind == .deleted { cache.remove(key, pinned: self.pinnedResources.contains(resourceKey)) } else { cache.put(key, event.object, pinned: self.pinnedResources.contains(resourceKey)) }
                 }
                 for l in listeners { l(event) }
             }, onRollback: { _ in })
             return event
-        }
     }
 
     /// Recorded changes of a resource after `resourceVersion`, oldest first.
@@ -281,9 +311,24 @@ struct RecentObjects: Sendable {
 
     static func key(_ resource: String, _ namespace: String, _ name: String) -> String { resource + "\u{0}" + namespace + "\u{0}" + name }
 
-    func get(_ key: String) -> JSONValue? { entries[key]?.object }
+    /// Objects never evicted (see `ObjectStore.pinnedResources`).
+    var pinned: [String: JSONValue] = [:]
+    /// Bumped by every commit to a pinned object, so that a reader does not cache what it read
+    /// before a commit (a deletion above all) after that commit.
+    var pinnedGeneration: UInt64 = 0
 
-    mutating func put(_ key: String, _ object: JSONValue) {
+    func get(_ key: String) -> JSONValue? { pinned[key] ?? entries[key]?.object }
+
+    mutating func putIfAbsent(_ key: String, _ object: JSONValue, pinned isPinned: Bool) {
+        if get(key) == nil { put(key, object, pinned: isPinned) }
+    }
+
+    mutating func put(_ key: String, _ object: JSONValue, pinned isPinned: Bool = false) {
+        if isPinned {
+            pinned[key] = object
+            pinnedGeneration += 1
+            return
+        }
         guard capacity > 0 else { return }
         tick += 1
         entries[key] = (object, tick)
@@ -294,5 +339,88 @@ struct RecentObjects: Sendable {
         }
     }
 
-    mutating func remove(_ key: String) { entries[key] = nil }
+    mutating func remove(_ key: String, pinned isPinned: Bool = false) {
+        entries[key] = nil
+        if isPinned {
+            pinned[key] = nil
+            pinnedGeneration += 1
+        }
+    }
+}
+
+/// Batches concurrent writes into one transaction: the first caller to find no batch running leads,
+/// takes every request queued so far, runs them in one transaction (a savepoint each) and hands each
+/// its result; callers that arrive meanwhile wait and are taken by the next batch.
+final class GroupCommit: @unchecked Sendable {
+    typealias Work = (Database, inout [String: JSONValue?]) throws -> StoredEvent?
+
+    final class Request: @unchecked Sendable {
+        /// Dropped by the leader once run, before the result is handed back: the submitter's closure
+        /// must not outlive its call (`withoutActuallyEscaping` checks it).
+        var work: UncheckedBox<Work>?
+        var result: Result<StoredEvent?, any Error>?
+        init(_ work: UncheckedBox<Work>) { self.work = work }
+    }
+
+    private let condition = NSCondition()
+    private var pending: [Request] = []
+    private var leading = false
+    /// How many writes one transaction takes at most (a bound on the time a batch holds the writer).
+    let maxBatch = 256
+
+    func submit(_ request: Request, pool: DatabasePool) throws -> StoredEvent? {
+        condition.lock()
+        pending.append(request)
+        while request.result == nil && leading { condition.wait() }
+        if let result = request.result {
+            condition.unlock()
+            return try result.get()
+        }
+        // Lead: this request is still pending, so it is in the batch taken now.
+        leading = true
+        let batch = Array(pending.prefix(maxBatch))
+        pending.removeFirst(batch.count)
+        condition.unlock()
+        var results: [Result<StoredEvent?, any Error>] = []
+        results.reserveCapacity(batch.count)
+        do {
+            try pool.write { db in
+                results.removeAll(keepingCapacity: true)
+                var overlay: [String: JSONValue?] = [:]
+                for r in batch {
+                    var outcome: Result<StoredEvent?, any Error> = .success(nil)
+                    if let work = r.work {
+                        do {
+                            var staged = overlay
+                            try db.inSavepoint {
+                                outcome = .success(try work.value(db, &staged))
+                                return .commit
+                            }
+                            overlay = staged
+                        } catch {
+                            outcome = .failure(error)
+                        }
+                    }
+                    results.append(outcome)
+                }
+            }
+        } catch {
+            // The transaction itself failed (e.g. the commit): nothing of the batch was written.
+            results = batch.map { _ in .failure(error) }
+        }
+        for r in batch { r.work = nil }
+        condition.lock()
+        for (r, result) in zip(batch, results) { r.result = result }
+        leading = false
+        condition.broadcast()
+        condition.unlock()
+        return try request.result!.get()
+    }
+}
+
+/// Carries a value across threads where the caller guarantees the access is ordered (here: the
+/// submitting thread waits while the leader runs its closure).
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
