@@ -88,7 +88,7 @@ public actor JobRunner {
         try await reconcileAll()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await e in jobs where e.kind != .deleted { try? await self.reconcile(namespace: e.namespace, name: e.name) }
+                for await e in jobs { await self.jobChanged(e) }
             }
             group.addTask { for await e in pods where e.kind == .deleted { await self.podDeleted(e) } }
             group.addTask {
@@ -186,6 +186,17 @@ public actor JobRunner {
         await startWaiting()
     }
 
+    /// The resourceVersion of each Job's status as this runner last wrote it: the change event of
+    /// its own write needs no second look (it would compute the same status from the same pods).
+    var ownWrites: [String: Int64] = [:]
+
+    func jobChanged(_ e: StoredEvent) async {
+        let key = "\(e.namespace)/\(e.name)"
+        if let own = ownWrites.removeValue(forKey: key), own == e.resourceVersion || e.kind == .deleted { return }
+        if e.kind == .deleted { return }
+        try? await reconcile(namespace: e.namespace, name: e.name)
+    }
+
     func reconcile(namespace: String, name: String) async throws {
         guard let job = try? core.get(jobType, namespace: namespace, name: name) else {
             deadlineJobs.remove("\(namespace)/\(name)")
@@ -266,7 +277,10 @@ public actor JobRunner {
             }
         }
         if .object(status) != (job["status"] ?? .emptyObject) {
-            _ = try core.patch(jobType, namespace: ns, name: name, patchType: .merge, patch: ["status": .object(status)], subresource: "status")
+            let written = try core.patch(jobType, namespace: ns, name: name, patchType: .merge, patch: ["status": .object(status)], subresource: "status")
+            if let rv = written.object.value(at: ["metadata", "resourceVersion"])?.stringValue.flatMap({ Int64($0) }) {
+                ownWrites["\(ns)/\(name)"] = rv
+            }
         }
     }
 

@@ -31,8 +31,9 @@ public final class ObjectStore: Sendable {
     let groupCommit = GroupCommit()
 
     /// Resources whose every object stays parsed in memory (few objects, read on every request):
-    /// namespaces, which each namespaced create and update checks.
-    let pinnedResources: Set<String> = ["/namespaces"]
+    /// namespaces, which each namespaced create and update checks, and TidbClusters, which every
+    /// Backup and Restore reconcile reads.
+    let pinnedResources: Set<String> = ["/namespaces", "pingcap.com/tidbclusters"]
 
     public init(path: String, historyLimit: Int = 20_000, recentCapacity: Int = 2048) throws {
         var config = Configuration()
