@@ -314,7 +314,7 @@ public final class BackupReconciler: Reconciler {
     func setCondition(_ backup: Backup, _ condition: BackupCondition) async throws -> Bool {
         let now = self.now
         var changed = false
-        let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
+        let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
             changed = b.status.apply(condition, now: now)
         }
         if changed { await events.record(KubeCodec.encode(written ?? backup), ConditionEvent(backup, condition)) }

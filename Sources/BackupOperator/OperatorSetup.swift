@@ -24,8 +24,20 @@ public struct OperatorSetup: Sendable {
     public let restores: Controller
     public let schedules: Controller
     public let informers: [Informer]
+    /// The TidbCluster cache: it only saves reads, so readiness does not wait for it.
+    let clusterInformer: Informer
 
-    public init(api: any KubeAPI, options: Options, metrics: MetricsRegistry, logger: Logger = Logger(label: "tidb-backup-operator")) {
+    public init(api base: any KubeAPI, options: Options, metrics: MetricsRegistry, logger: Logger = Logger(label: "tidb-backup-operator")) {
+        let ns = options.namespace
+        // The reconcilers read what they act on from the API; the informers of the three kinds only
+        // route changes to keys, so they cache identity and ownership alone. Jobs keep their status
+        // and annotations too, and TidbClusters (few) whole: reconciles read those from the cache.
+        let slim: @Sendable (JSONValue) -> JSONValue = Self.metadataOnly
+        let jobInformer = Informer(api: base, kind: .jobs, namespace: ns,
+                                   labelSelector: "\(BRLabels.managedBy) in (backup-operator,restore-operator)", transform: Self.jobSummary, logger: logger)
+        let clusterInformer = Informer(api: base, kind: .tidbClusters, namespace: ns, logger: logger)
+        self.clusterInformer = clusterInformer
+        let api = CachedReadsAPI(base: base, caches: [.jobs: jobInformer, .tidbClusters: clusterInformer])
         let events = EventRecorder(api: api, clock: options.clock, logger: logger)
         let builder = JobBuilder(api: api, settings: options.jobs)
         backups = Controller(name: "backup", reconciler: BackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
@@ -37,16 +49,10 @@ public struct OperatorSetup: Sendable {
         schedules = Controller(name: "backupschedule", reconciler: ScheduleReconciler(api: api, events: events, clock: options.clock,
                                                                                       defaultZone: options.timeZone, metrics: metrics, logger: logger),
                                workers: max(1, options.workers / 2), clock: options.clock, metrics: metrics, logger: logger)
-        let ns = options.namespace
-        // The reconcilers read what they act on from the API; the informers only route changes to
-        // keys, so they cache identity and ownership alone.
-        let slim: @Sendable (JSONValue) -> JSONValue = Self.metadataOnly
-        let backupInformer = Informer(api: api, kind: .backups, namespace: ns, transform: slim, logger: logger)
-        let restoreInformer = Informer(api: api, kind: .restores, namespace: ns, transform: slim, logger: logger)
-        let scheduleInformer = Informer(api: api, kind: .backupSchedules, namespace: ns, transform: slim, logger: logger)
-        let jobInformer = Informer(api: api, kind: .jobs, namespace: ns,
-                                   labelSelector: "\(BRLabels.managedBy) in (backup-operator,restore-operator)", transform: slim, logger: logger)
-        informers = [backupInformer, restoreInformer, scheduleInformer, jobInformer]
+        let backupInformer = Informer(api: base, kind: .backups, namespace: ns, transform: slim, logger: logger)
+        let restoreInformer = Informer(api: base, kind: .restores, namespace: ns, transform: slim, logger: logger)
+        let scheduleInformer = Informer(api: base, kind: .backupSchedules, namespace: ns, transform: slim, logger: logger)
+        informers = [backupInformer, restoreInformer, scheduleInformer, jobInformer, clusterInformer]
 
         let (backups, restores, schedules) = (self.backups, self.restores, self.schedules)
         backupInformer.onChange { change in
@@ -60,6 +66,9 @@ public struct OperatorSetup: Sendable {
         restoreInformer.onChange { change in await restores.enqueue(change.object.objectKey) }
         scheduleInformer.onChange { change in await schedules.enqueue(change.object.objectKey) }
         jobInformer.onChange { change in
+            // A Job's owner cares when the Job ends, starts going away, or goes away; not when it
+            // appears (its creator just made it) or when its pod starts.
+            guard Self.jobChangeMatters(change) else { return }
             let object = change.object
             let ns = object.objectKey.namespace
             if let owner = Self.controller(of: object, kind: "Backup") { await backups.enqueue(ObjectKey(namespace: ns, name: owner)) }
@@ -80,6 +89,27 @@ public struct OperatorSetup: Sendable {
         return .object(slim)
     }
 
+    static func jobChangeMatters(_ change: Informer.Change) -> Bool {
+        switch change {
+        case .added(let job):
+            // Found already finished (a re-list after a missed watch, or the start of the operator).
+            return JobState(job).finished || JobState(job).deleting
+        case .deleted: return true
+        case .updated(let old, let new):
+            let (a, b) = (JobState(old), JobState(new))
+            return a.failed != b.failed || a.succeeded != b.succeeded || a.deleting != b.deleting
+        }
+    }
+
+    /// A Job as the reconcilers read it: identity, ownership, annotations and status (what
+    /// `JobState` and a recovery look at), without the pod template.
+    static func jobSummary(_ object: JSONValue) -> JSONValue {
+        var summary = metadataOnly(object)
+        if let annotations = object.value(at: ["metadata", "annotations"]) { summary["metadata"]?["annotations"] = annotations }
+        if let status = object["status"] { summary["status"] = status }
+        return summary
+    }
+
     static func controller(of object: JSONValue, kind: String) -> String? {
         object.value(at: ["metadata", "ownerReferences"])?.arrayValue?
             .first { $0["kind"]?.stringValue == kind && $0["controller"] == .bool(true) }?["name"]?.stringValue
@@ -87,7 +117,7 @@ public struct OperatorSetup: Sendable {
 
     /// Adds the informers and controllers to a manager.
     public func install(into manager: ControllerManager) {
-        for informer in informers { manager.add(informer: informer) }
+        for informer in informers { manager.add(informer: informer, requiredForReadiness: informer !== clusterInformer) }
         for controller in [backups, restores, schedules] { manager.add(controller: controller) }
     }
 }

@@ -129,7 +129,7 @@ public final class RestoreReconciler: Reconciler {
     func setConditions(_ restore: Restore, _ conditions: [RestoreCondition]) async throws -> Bool {
         let now = Time(clock.now())
         var changed: [RestoreCondition] = []
-        let written = try await StatusWriter.update(api, Restore.self, namespace: restore.namespace, name: restore.name) { r in
+        let written = try await StatusWriter.update(api, Restore.self, namespace: restore.namespace, name: restore.name, from: restore) { r in
             changed = conditions.filter { r.status.apply($0, now: now) }
         }
         for condition in changed { await events.record(KubeCodec.encode(written ?? restore), ConditionEvent(restore, condition)) }

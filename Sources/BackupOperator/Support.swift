@@ -45,10 +45,14 @@ struct JobState {
 /// on any error: only conflicts are retried here; other errors go back to the work queue).
 enum StatusWriter {
     @discardableResult
-    static func update<T: APIObject>(_ api: any KubeAPI, _ type: T.Type, namespace: String, name: String,
+    /// `from`: the object as the caller read it in this reconcile, tried first instead of a fresh read
+    /// (a 409 means it was stale, and the retry reads it again).
+    static func update<T: APIObject>(_ api: any KubeAPI, _ type: T.Type, namespace: String, name: String, from read: T? = nil,
                                      _ change: (inout T) -> Void) async throws -> T? where T: Equatable {
         for attempt in 0..<5 {
-            guard var current = try await api.getIfPresent(T.self, namespace: namespace, name: name) else { return nil }
+            let fresh: T?
+            if attempt == 0, let read { fresh = read } else { fresh = try await api.getIfPresent(T.self, namespace: namespace, name: name) }
+            guard var current = fresh else { return nil }
             let before = current
             change(&current)
             if current == before { return current }

@@ -12,7 +12,8 @@ public final class ControllerManager: Service, Sendable {
     public let metrics: MetricsRegistry
     let election: LeaderElector?
     let logger: Logger
-    private let parts = Mutex<(informers: [Informer], controllers: [Controller], starters: [@Sendable () async -> Void])>(([], [], []))
+    private let parts = Mutex<(informers: [Informer], controllers: [Controller], starters: [@Sendable () async -> Void],
+                               optional: Set<ObjectIdentifier>)>(([], [], [], []))
     private let leading = Atomic<Bool>(false)
 
     public init(election: LeaderElector? = nil, metrics: MetricsRegistry = MetricsRegistry(), logger: Logger = Logger(label: "manager")) {
@@ -22,7 +23,14 @@ public final class ControllerManager: Service, Sendable {
         metrics.describe("leader_election_master_status", .gauge, help: "1 while this replica leads.")
     }
 
-    public func add(informer: Informer) { parts.withLock { $0.informers.append(informer) } }
+    /// `requiredForReadiness: false` for a cache that only saves reads (its resource may not even be
+    /// installed, e.g. TidbClusters on a cluster without TiDB Operator's CRDs).
+    public func add(informer: Informer, requiredForReadiness: Bool = true) {
+        parts.withLock {
+            $0.informers.append(informer)
+            if !requiredForReadiness { $0.optional.insert(ObjectIdentifier(informer)) }
+        }
+    }
     public func add(controller: Controller) { parts.withLock { $0.controllers.append(controller) } }
     /// Work that runs while leading besides the controllers (e.g. periodic checks).
     public func add(task: @escaping @Sendable () async -> Void) { parts.withLock { $0.starters.append(task) } }
@@ -32,7 +40,7 @@ public final class ControllerManager: Service, Sendable {
     /// Ready once every informer has listed (a standby replica is ready too: it serves nothing).
     public var isReady: Bool {
         if election != nil && !isLeading { return true }
-        return parts.withLock { $0.informers.allSatisfy(\.hasSynced) } && isLeading
+        return parts.withLock { p in p.informers.allSatisfy { $0.hasSynced || p.optional.contains(ObjectIdentifier($0)) } } && isLeading
     }
 
     /// Returns normally on a graceful shutdown; throws when leadership is lost (the process should exit
