@@ -48,7 +48,7 @@ public struct OperatorSetup: Sendable {
                               workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
         schedules = Controller(name: "backupschedule", reconciler: ScheduleReconciler(api: api, events: events, clock: options.clock,
                                                                                       defaultZone: options.timeZone, metrics: metrics, logger: logger),
-                               workers: max(1, options.workers / 2), clock: options.clock, metrics: metrics, logger: logger)
+                               workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
         let backupInformer = Informer(api: base, kind: .backups, namespace: ns, transform: slim, logger: logger)
         let restoreInformer = Informer(api: base, kind: .restores, namespace: ns, transform: slim, logger: logger)
         let scheduleInformer = Informer(api: base, kind: .backupSchedules, namespace: ns, transform: slim, logger: logger)

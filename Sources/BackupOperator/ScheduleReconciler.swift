@@ -65,7 +65,14 @@ public final class ScheduleReconciler: Reconciler {
         if schedule.spec.pause == true {
             status.nextScheduledTime = nil
         } else {
+            let lastBefore = status.lastBackup
             outcome = try await runDueSlot(schedule, cron: cron, zone: zone, now: now, status: &status)
+            if status.lastBackup != lastBefore {
+                // A slot's Backup was just created: record it and come back at once for retention.
+                // When many schedules share a slot, every Backup is created before any retention runs.
+                try await write(schedule, status)
+                return .requeue(after: .zero)
+            }
         }
         try await garbageCollect(schedule, &status, now: now)
         try await write(schedule, status)
@@ -99,12 +106,17 @@ public final class ScheduleReconciler: Reconciler {
             status.lastBackupTime = Time(slot)
             return wake
         }
-        if let blocker = try await runningBackup(schedule) {
+        let (blocker, last) = try await runningBackup(schedule)
+        if let blocker {
             // One at a time: the Backup's own events bring us back when it finishes; poll for group members.
             logger.debug("waiting", metadata: ["schedule": "\(schedule.metadata.key)", "backup": "\(blocker)"])
             return .requeue(after: .seconds(10))
         }
-        try await deleteLastBackupJob(schedule, status)
+        // The previous Backup's Job goes before the new Backup exists when they share the Dumpling
+        // volume (reference 5.6); a BR Job shares nothing, so its deletion waits until the new Backup
+        // is created, off the path from the slot to the Backup.
+        let dumpling = schedule.spec.backupTemplate.br == nil
+        if dumpling { try await deleteJob(of: last) }
         var backup = schedule.makeBackup(slot: Time(slot))
         backup = BRDefaults.applied(to: backup)
         let name = backup.name
@@ -128,6 +140,7 @@ public final class ScheduleReconciler: Reconciler {
                                 message: "create Backup \(schedule.metadata.namespace ?? "")/\(name) for backupSchedule/\(schedule.metadata.name ?? "") failed error: \(e.message)")
             throw e
         }
+        if !dumpling { try await deleteJob(of: last) }
         status.lastBackup = name
         status.lastBackupTime = Time(slot)
         status.allBackupCleanTime = nil
@@ -142,18 +155,22 @@ public final class ScheduleReconciler: Reconciler {
     ///
     /// Unlike TiDB Operator, a Failed backup never blocks (whether or not it was ever scheduled), and
     /// Invalid is accepted in a group as it is alone.
-    func runningBackup(_ schedule: BackupSchedule) async throws -> String? {
+    /// The name of a Backup of this schedule (or of its group) that has not finished, if any; and this
+    /// schedule's own last Backup, as read.
+    func runningBackup(_ schedule: BackupSchedule) async throws -> (blocker: String?, last: Backup?) {
         let ns = schedule.metadata.namespace ?? ""
         var members = [schedule]
         if let group = schedule.metadata.labels?[BRLabels.backupScheduleGroup] {
             members = try await api.list(BackupSchedule.self, namespace: ns, labelSelector: "\(BRLabels.backupScheduleGroup)=\(group)")
         }
+        var own: Backup?
         for member in members {
             guard let last = member.status.lastBackup, !last.isEmpty,
                   let backup = try await api.getIfPresent(Backup.self, namespace: ns, name: last) else { continue }
-            if !Self.isFinished(backup) { return last }
+            if member.metadata.uid == schedule.metadata.uid { own = backup }
+            if !Self.isFinished(backup) { return (last, own) }
         }
-        return nil
+        return (nil, own)
     }
 
     static func isFinished(_ b: Backup) -> Bool {
@@ -161,13 +178,11 @@ public final class ScheduleReconciler: Reconciler {
             || [.complete, .failed, .invalid].contains(b.status.phase)
     }
 
-    /// Deletes the previous backup's Job so the shared Dumpling PVC is free (reference 5.6).
-    func deleteLastBackupJob(_ schedule: BackupSchedule, _ status: BackupScheduleStatus) async throws {
-        let ns = schedule.metadata.namespace ?? ""
-        guard let last = status.lastBackup, !last.isEmpty,
-              let backup = try await api.getIfPresent(Backup.self, namespace: ns, name: last) else { return }
+    /// Deletes the previous backup's Job (reference 5.6).
+    func deleteJob(of backup: Backup?) async throws {
+        guard let backup else { return }
         do {
-            _ = try await api.delete(.jobs, namespace: ns, name: backup.jobName, options: DeleteOptions(propagationPolicy: .foreground))
+            _ = try await api.delete(.jobs, namespace: backup.namespace, name: backup.jobName, options: DeleteOptions(propagationPolicy: .foreground))
         } catch let e as KubeAPIError where e.isNotFound {}
     }
 

@@ -12,8 +12,10 @@ public struct SystemClock: ControllerClock {
     public init() {}
     public func now() -> Date { Date() }
     public func sleep(until deadline: Date) async throws {
+        // Without a tolerance the runtime may wake a long sleep late by a fraction of its length (a
+        // schedule's next slot is a minute or more away): ask for the deadline, within a millisecond.
         let seconds = deadline.timeIntervalSinceNow
-        if seconds > 0 { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000) + 1)) }
+        if seconds > 0 { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000) + 1), tolerance: .milliseconds(1)) }
     }
 }
 

@@ -24,8 +24,14 @@ extension World {
         """
     }
 
+    /// One reconcile as the controller runs it: a `requeue(after: .zero)` (retention after a slot's
+    /// Backup was created) is followed at once, up to a bound.
     func schedules(_ name: String) async throws -> ReconcileOutcome {
-        try await schedule.reconcile(ObjectKey(namespace: "ns", name: name))
+        var outcome = try await schedule.reconcile(ObjectKey(namespace: "ns", name: name))
+        for _ in 0..<5 where outcome == .requeue(after: .zero) {
+            outcome = try await schedule.reconcile(ObjectKey(namespace: "ns", name: name))
+        }
+        return outcome
     }
 
     func backupNames() -> [String] { api.objects(.backups, namespace: "ns").map { $0.objectKey.name }.sorted() }
