@@ -17,6 +17,10 @@ public struct OperatorSetup: Sendable {
         public var timeouts = OperatorTimeouts()
         public var clock: any ControllerClock = SystemClock()
         public var timeZone: TimeZone = .current
+        /// Serve reads of Jobs and TidbClusters from informer caches. Worth it against a remote API
+        /// server (a GET saved is a round trip saved); standalone, where a read is a call into the same
+        /// process, the caches would only cost memory.
+        public var cacheReads = true
         public init() {}
     }
 
@@ -25,7 +29,7 @@ public struct OperatorSetup: Sendable {
     public let schedules: Controller
     public let informers: [Informer]
     /// The TidbCluster cache: it only saves reads, so readiness does not wait for it.
-    let clusterInformer: Informer
+    let clusterInformer: Informer?
 
     public init(api base: any KubeAPI, options: Options, metrics: MetricsRegistry, logger: Logger = Logger(label: "tidb-backup-operator")) {
         let ns = options.namespace
@@ -34,10 +38,12 @@ public struct OperatorSetup: Sendable {
         // and annotations too, and TidbClusters (few) whole: reconciles read those from the cache.
         let slim: @Sendable (JSONValue) -> JSONValue = Self.metadataOnly
         let jobInformer = Informer(api: base, kind: .jobs, namespace: ns,
-                                   labelSelector: "\(BRLabels.managedBy) in (backup-operator,restore-operator)", transform: Self.jobSummary, logger: logger)
-        let clusterInformer = Informer(api: base, kind: .tidbClusters, namespace: ns, logger: logger)
+                                   labelSelector: "\(BRLabels.managedBy) in (backup-operator,restore-operator)",
+                                   transform: options.cacheReads ? Self.jobSummary : slim, logger: logger)
+        let clusterInformer: Informer? = options.cacheReads ? Informer(api: base, kind: .tidbClusters, namespace: ns, logger: logger) : nil
         self.clusterInformer = clusterInformer
-        let api = CachedReadsAPI(base: base, caches: [.jobs: jobInformer, .tidbClusters: clusterInformer])
+        let api: any KubeAPI = options.cacheReads
+            ? CachedReadsAPI(base: base, caches: [.jobs: jobInformer, .tidbClusters: clusterInformer!]) : base
         let events = EventRecorder(api: api, clock: options.clock, logger: logger)
         let builder = JobBuilder(api: api, settings: options.jobs)
         backups = Controller(name: "backup", reconciler: BackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
@@ -52,7 +58,7 @@ public struct OperatorSetup: Sendable {
         let backupInformer = Informer(api: base, kind: .backups, namespace: ns, transform: slim, logger: logger)
         let restoreInformer = Informer(api: base, kind: .restores, namespace: ns, transform: slim, logger: logger)
         let scheduleInformer = Informer(api: base, kind: .backupSchedules, namespace: ns, transform: slim, logger: logger)
-        informers = [backupInformer, restoreInformer, scheduleInformer, jobInformer, clusterInformer]
+        informers = [backupInformer, restoreInformer, scheduleInformer, jobInformer] + (clusterInformer.map { [$0] } ?? [])
 
         let (backups, restores, schedules) = (self.backups, self.restores, self.schedules)
         backupInformer.onChange { change in

@@ -83,6 +83,7 @@ struct Standalone: AsyncParsableCommand {
         let manager = ControllerManager(metrics: metrics)
         var options = OperatorSetup.Options()
         options.jobs.backupManagerImage = backupManagerImage
+        options.cacheReads = false
         OperatorSetup(api: StoreKubeAPI(core: server.core), options: options, metrics: metrics).install(into: manager)
         let runControllers = !noControllers
         try await withThrowingTaskGroup(of: Void.self) { group in
