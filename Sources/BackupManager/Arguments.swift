@@ -261,18 +261,6 @@ extension ToolArguments {
 
     /// The Lightning configuration that carries the password: TOML, one basic string.
     public static func lightningConfig(password: String) -> String {
-        var escaped = ""
-        for scalar in password.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F { escaped += String(format: "\\u%04X", scalar.value) } else { escaped.unicodeScalars.append(scalar) }
-            }
-        }
-        return "[tidb]\npassword = \"\(escaped)\"\n"
+        "[tidb]\npassword = \(TOMLText.quoted(password))\n"
     }
 }
