@@ -20,7 +20,12 @@ public actor WorkQueue<Key: Hashable & Sendable> {
     private var dirty: Set<Key> = []
     private var addedAt: [Key: ContinuousClock.Instant] = [:]
     private var failures: [Key: Int] = [:]
-    private var waiting: [Key: (deadline: Date, task: Task<Void, Never>)] = [:]
+    /// Delayed keys and their deadlines; `timers` orders them (entries whose deadline no longer
+    /// matches `waiting` are stale and skipped). One task sleeps until the earliest deadline, instead
+    /// of one sleeping task per key (ten thousand delayed keys cost ten thousand tasks otherwise).
+    private var waiting: [Key: Date] = [:]
+    private var timers = DeadlineHeap<Key>()
+    private var timer: (deadline: Date, task: Task<Void, Never>)?
     private var getters: [CheckedContinuation<Key?, Never>] = []
     private var shuttingDown = false
     private let backoff: Backoff
@@ -62,20 +67,40 @@ public actor WorkQueue<Key: Hashable & Sendable> {
         guard !shuttingDown else { return }
         if delay <= .zero { return add(key) }
         let deadline = clock.now().addingTimeInterval(delay.seconds)
-        if let existing = waiting[key], existing.deadline <= deadline { return }
-        waiting[key]?.task.cancel()
-        let clock = self.clock
-        let task = Task {
-            do { try await clock.sleep(until: deadline) } catch { return }
-            self.fire(key, deadline)
-        }
-        waiting[key] = (deadline, task)
+        if let existing = waiting[key], existing <= deadline { return }
+        waiting[key] = deadline
+        timers.push(deadline, key)
+        armTimer()
     }
 
-    private func fire(_ key: Key, _ deadline: Date) {
-        guard waiting[key]?.deadline == deadline else { return }
-        waiting[key] = nil
-        add(key)
+    /// Makes the timer task sleep until the earliest pending deadline.
+    private func armTimer() {
+        while let top = timers.peek, waiting[top.key] != top.deadline { timers.pop() }
+        guard let earliest = timers.peek?.deadline else {
+            timer?.task.cancel()
+            timer = nil
+            return
+        }
+        if let t = timer, t.deadline <= earliest { return }
+        timer?.task.cancel()
+        let clock = self.clock
+        let task = Task {
+            do { try await clock.sleep(until: earliest) } catch { return }
+            self.fireDue()
+        }
+        timer = (earliest, task)
+    }
+
+    private func fireDue() {
+        timer = nil
+        let now = clock.now()
+        while let top = timers.peek, top.deadline <= now {
+            timers.pop()
+            guard waiting[top.key] == top.deadline else { continue }
+            waiting[top.key] = nil
+            add(top.key)
+        }
+        armTimer()
     }
 
     /// Adds `key` after its per-key backoff: base × 2^(failures), capped.
@@ -131,10 +156,49 @@ public actor WorkQueue<Key: Hashable & Sendable> {
 
     public func shutDown() {
         shuttingDown = true
-        for (_, w) in waiting { w.task.cancel() }
+        timer?.task.cancel()
+        timer = nil
         waiting.removeAll()
+        timers = DeadlineHeap()
         let pending = getters
         getters.removeAll()
         for g in pending { g.resume(returning: nil) }
+    }
+}
+
+/// A binary min-heap of (deadline, key).
+struct DeadlineHeap<Key> {
+    private var items: [(deadline: Date, key: Key)] = []
+
+    var peek: (deadline: Date, key: Key)? { items.first }
+    var count: Int { items.count }
+
+    mutating func push(_ deadline: Date, _ key: Key) {
+        items.append((deadline, key))
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[i].deadline < items[parent].deadline else { break }
+            items.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    @discardableResult
+    mutating func pop() -> (deadline: Date, key: Key)? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let top = items.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var smallest = i
+            if l < items.count, items[l].deadline < items[smallest].deadline { smallest = l }
+            if r < items.count, items[r].deadline < items[smallest].deadline { smallest = r }
+            if smallest == i { break }
+            items.swapAt(i, smallest)
+            i = smallest
+        }
+        return top
     }
 }

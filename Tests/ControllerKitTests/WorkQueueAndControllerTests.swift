@@ -34,13 +34,21 @@ import Testing
         await q.add("late", after: .seconds(60))
         await q.add("soon", after: .milliseconds(50))
         await q.add("late", after: .milliseconds(100))
-        #expect(try await eventually { clock.sleeperCount == 2 }, "the 60 s wait gave way to the 100 ms one")
+        // One timer sleeps for all delayed keys, until the earliest deadline.
+        #expect(try await eventually { clock.sleeperCount == 1 }, "one timer task for every delayed key")
         #expect(await q.depth == 0)
         clock.advance(by: 0.06)
         #expect(try await eventually { await q.depth == 1 })
         #expect(await q.next() == "soon")
         clock.advance(by: 0.05)
-        #expect(await q.next() == "late")
+        #expect(await q.next() == "late", "the 60 s wait gave way to the 100 ms one")
+        // Many delayed keys still cost one sleeping task; each comes at its own deadline.
+        for i in 0..<1000 { await q.add("k\(i)", after: .seconds(Double(10 + i % 7))) }
+        #expect(try await eventually { clock.sleeperCount == 1 })
+        clock.advance(by: 10.5)
+        #expect(try await eventually { await q.depth == 143 }, "the keys due at 10 s, no others")
+        clock.advance(by: 7)
+        #expect(try await eventually { await q.depth == 1000 })
     }
 
     @Test func failuresBackOffPerKeyUntilForgotten() async throws {
