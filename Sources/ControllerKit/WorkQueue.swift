@@ -93,7 +93,9 @@ public actor WorkQueue<Key: Hashable & Sendable> {
 
     private func fireDue() {
         timer = nil
-        let now = clock.now()
+        // Deadlines within the timer's own tolerance (1 ms) fire together: keys due at the same
+        // moment, computed a few microseconds apart, would otherwise wait for a timer each in turn.
+        let now = clock.now().addingTimeInterval(0.001)
         while let top = timers.peek, top.deadline <= now {
             timers.pop()
             guard waiting[top.key] == top.deadline else { continue }

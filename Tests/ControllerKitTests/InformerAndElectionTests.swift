@@ -119,15 +119,21 @@ func configMap(_ name: String, _ n: String) -> JSONValue {
         let client = try KubeClient(config: KubeConfig.load(path: DataDirectory(dir).kubeconfig))
         _ = try await client.create(.namespaces, namespace: nil, object: ["metadata": ["name": "ns"]])
         _ = try await client.create(.configMaps, namespace: "ns", object: configMap("a", "1"))
-        let informer = Informer(api: client, kind: .configMaps, namespace: "ns", retryDelay: .milliseconds(200))
+        // While the server stops, the informer's reconnects wait at a gate: a connection that reaches
+        // a stopping in-process server trips a debug-build trap in NIO ("Deinited NIOAsyncWriter
+        // without calling finish()"). The informer still loses its watch and must resume afterwards.
+        let gate = GatedAPI(client)
+        let informer = Informer(api: gate, kind: .configMaps, namespace: "ns", retryDelay: .milliseconds(200))
         let log = ChangeLog()
         log.attach(informer)
         let run = Task { await informer.run() }
         #expect(try await eventually { log.count("added a 1") == 1 })
 
+        gate.close()
         server.cancel()
         _ = await server.result
         (server, port) = try await start(port: port)
+        gate.open()
         var a = try await client.get(.configMaps, namespace: "ns", name: "a")
         a["data"] = ["n": "2"]
         _ = try await client.update(.configMaps, namespace: "ns", object: a)
@@ -268,5 +274,38 @@ final class Counter: Sendable { let value = Atomic<Int>(0) }
         c.cancel()
         _ = await c.result
         #expect(log.overlaps == 0)
+    }
+}
+
+/// A client whose new calls wait while it is closed (calls already made go on).
+final class GatedAPI: KubeAPI, Sendable {
+    let base: any KubeAPI
+    private let closed = Mutex(false)
+    init(_ base: any KubeAPI) { self.base = base }
+    func close() { closed.withLock { $0 = true } }
+    func open() { closed.withLock { $0 = false } }
+    func pass() async throws {
+        while closed.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(20)) }
+    }
+    func get(_ kind: ResourceKind, namespace: String?, name: String) async throws -> JSONValue {
+        try await pass(); return try await base.get(kind, namespace: namespace, name: name)
+    }
+    func list(_ kind: ResourceKind, namespace: String?, options: ListOptions) async throws -> ObjectList {
+        try await pass(); return try await base.list(kind, namespace: namespace, options: options)
+    }
+    func watch(_ kind: ResourceKind, namespace: String?, options: WatchOptions) async throws -> WatchStream {
+        try await pass(); return try await base.watch(kind, namespace: namespace, options: options)
+    }
+    func create(_ kind: ResourceKind, namespace: String?, object: JSONValue) async throws -> JSONValue {
+        try await pass(); return try await base.create(kind, namespace: namespace, object: object)
+    }
+    func update(_ kind: ResourceKind, namespace: String?, object: JSONValue, subresource: String?) async throws -> JSONValue {
+        try await pass(); return try await base.update(kind, namespace: namespace, object: object, subresource: subresource)
+    }
+    func patch(_ kind: ResourceKind, namespace: String?, name: String, patch: Patch, subresource: String?) async throws -> JSONValue {
+        try await pass(); return try await base.patch(kind, namespace: namespace, name: name, patch: patch, subresource: subresource)
+    }
+    func delete(_ kind: ResourceKind, namespace: String?, name: String, options: DeleteOptions) async throws -> JSONValue? {
+        try await pass(); return try await base.delete(kind, namespace: namespace, name: name, options: options)
     }
 }
