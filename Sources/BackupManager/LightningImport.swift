@@ -111,7 +111,7 @@ public struct LightningImport: Sendable {
     func fetch(_ remote: ResolvedRemote, into directory: String, using manager: Manager) async throws {
         let fm = FileManager.default
         let marker = directory + "/" + LightningLayout.fetchedMarker
-        let source = manager.spec(of: remote)
+        let source = manager.describe(remote)
         if let previous = try? String(contentsOfFile: marker, encoding: .utf8), previous == source {
             manager.log("\(source) was fetched into \(directory) by an earlier run; resuming on it")
             return
@@ -311,7 +311,7 @@ extension Manager {
     }
 
     /// The remote location as written, for messages and the fetch marker.
-    func spec(of remote: ResolvedRemote) -> String {
+    func describe(_ remote: ResolvedRemote) -> String {
         let l = remote.location
         let head = l.rcloneRemote.map { "\($0):" } ?? "\(l.scheme ?? "")://"
         return head + l.bucket + (l.key.isEmpty ? "" : "/" + l.key)

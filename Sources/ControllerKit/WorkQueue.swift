@@ -173,7 +173,6 @@ struct DeadlineHeap<Key> {
     private var items: [(deadline: Date, key: Key)] = []
 
     var peek: (deadline: Date, key: Key)? { items.first }
-    var count: Int { items.count }
 
     mutating func push(_ deadline: Date, _ key: Key) {
         items.append((deadline, key))

@@ -192,8 +192,8 @@ public actor JobRunner {
 
     func jobChanged(_ e: StoredEvent) async {
         let key = "\(e.namespace)/\(e.name)"
-        if let own = ownWrites.removeValue(forKey: key), own == e.resourceVersion || e.kind == .deleted { return }
-        if e.kind == .deleted { return }
+        let own = ownWrites.removeValue(forKey: key)
+        if e.kind == .deleted || own == e.resourceVersion { return }
         try? await reconcile(namespace: e.namespace, name: e.name)
     }
 

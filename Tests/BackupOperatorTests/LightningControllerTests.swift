@@ -25,6 +25,12 @@ struct LightningControllerTests {
             tlsClient: {enabled: true}
         """
 
+    /// Sets the recovery annotation on Restore ns/imp, as `kubectl annotate` would.
+    static func requestRecovery(_ w: World, _ value: String) async throws {
+        _ = try await w.api.patch(.restores, namespace: "ns", name: "imp",
+                                  patch: Patch(.merge, ["metadata": ["annotations": [LightningLayout.recoveryAnnotation: .string(value)]]]))
+    }
+
     static func seedRclone(_ w: World) async throws {
         _ = try await w.api.create(.secrets, namespace: "ns", object: [
             "apiVersion": "v1", "kind": "Secret", "metadata": ["name": "rclone-secret", "namespace": "ns"],
@@ -106,15 +112,13 @@ struct LightningControllerTests {
         r.status.apply(RestoreCondition(type: .failed, reason: "LightningCheckpointError", message: "tables: `db`.`t3`"), now: Time(w.clock.now()))
         _ = try await w.api.updateStatus(r)
         // A request asked for while nothing failed yet is left for later; a bad one is refused with an Event.
-        _ = try await w.api.patch(.restores, namespace: "ns", name: "imp",
-                                  patch: Patch(.merge, try JSONParser.parse(#"{"metadata":{"annotations":{"\#(LightningLayout.recoveryAnnotation)":"explode"}}}"#)))
+        try await Self.requestRecovery(w, "explode")
         _ = try await w.restore.reconcile(key)
         r = try await w.api.get(Restore.self, namespace: "ns", name: "imp")
         #expect(r.metadata.annotations?[LightningLayout.recoveryAnnotation] == nil && r.status.phase == .failed)
         #expect(w.api.objects(.events, namespace: "ns").contains { $0["reason"] == "InvalidLightningRecovery" })
 
-        _ = try await w.api.patch(.restores, namespace: "ns", name: "imp",
-                                  patch: Patch(.merge, try JSONParser.parse(#"{"metadata":{"annotations":{"\#(LightningLayout.recoveryAnnotation)":"destroy-error:db.t3"}}}"#)))
+        try await Self.requestRecovery(w, "destroy-error:db.t3")
         // First the old Job goes.
         let outcome = try await w.restore.reconcile(key)
         #expect(outcome == .requeue(after: .seconds(1)))

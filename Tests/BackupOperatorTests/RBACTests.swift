@@ -80,8 +80,7 @@ import Testing
         _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "imp"))
         try await w.finishJob("restore-imp", failed: true)
         _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "imp"))
-        _ = try await w.api.patch(.restores, namespace: "ns", name: "imp",
-                                  patch: Patch(.merge, try JSONParser.parse(#"{"metadata":{"annotations":{"\#(LightningLayout.recoveryAnnotation)":"resume"}}}"#)))
+        try await LightningControllerTests.requestRecovery(w, "resume")
         for _ in 0..<3 { _ = try await w.restore.reconcile(ObjectKey(namespace: "ns", name: "imp")) }
         // A schedule creating and retiring backups.
         _ = try await w.apply(.backupSchedules, w.scheduleYAML("s", cron: "@every 1m", extra: "  maxBackups: 1"))

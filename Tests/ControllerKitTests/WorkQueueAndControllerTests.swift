@@ -155,3 +155,21 @@ final class ProbeReconciler: Reconciler, @unchecked Sendable {
     }
 }
 
+
+@Suite struct EventRecorderBoundTests {
+    @Test("past the remembered-Event bound, a burst of distinct Events stays one Event each and a repeat of a recent one is still counted on it")
+    func boundedAggregation() async throws {
+        let api = InMemoryKubeAPI()
+        let recorder = EventRecorder(api: api)
+        for i in 0..<5000 {
+            let object: JSONValue = ["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup",
+                                     "metadata": ["name": .string("b\(i)"), "namespace": "ns", "uid": .string("u\(i)")]]
+            await recorder.record(object, .normal, reason: "Scheduled", message: "backup ns/b\(i) is Scheduled")
+        }
+        let last: JSONValue = ["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup", "metadata": ["name": "b4999", "namespace": "ns", "uid": "u4999"]]
+        await recorder.record(last, .normal, reason: "Scheduled", message: "backup ns/b4999 is Scheduled")
+        let events = api.objects(.events, namespace: "ns")
+        #expect(events.count == 5000)
+        #expect(events.first { $0.value(at: ["involvedObject", "name"]) == "b4999" }?["count"] == .int(2))
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeModel
 import KubeTesting
 import Testing
@@ -212,5 +213,70 @@ struct WatchAndRecoveryTests {
         #expect(allDone)
         #expect(maxSeen <= 2)
         #expect(maxSeen >= 1)
+    }
+}
+
+@Suite("Standalone: volume mounts of a job process, and the store's group commit")
+struct VolumeAndGroupCommitTests {
+    @Test("a Job's claim, emptyDir and Secret volumes are local directories named in STANDALONE_VOLUME_MOUNTS; Secret keys are 0600 files; a deleted claim takes its directory")
+    func volumeMounts() async throws {
+        let h = try await Harness()
+        defer { Task { await h.stop() } }
+        let registry = ResourceRegistry.standard
+        let jobs = registry.find(group: "batch", version: "v1", plural: "jobs")!
+        let secrets = registry.find(group: "", version: "v1", plural: "secrets")!
+        let claims = registry.find(group: "", version: "v1", plural: "persistentvolumeclaims")!
+        _ = try h.server.core.create(secrets, namespace: "default", body: [
+            "apiVersion": "v1", "kind": "Secret", "metadata": ["name": "creds"], "data": ["token": .string(Data("s3cr3t".utf8).base64EncodedString())]])
+        _ = try h.server.core.create(claims, namespace: "default", body: [
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": ["name": "data"],
+            "spec": ["accessModes": ["ReadWriteOnce"], "resources": ["requests": ["storage": "1Gi"]]]])
+        // The job finds each mount's directory in the variable, writes to the claim, reads the Secret.
+        let script = """
+            dir() { printf '%s\\n' "$STANDALONE_VOLUME_MOUNTS" | sed -n "s|^$1=||p"; }
+            echo kept > "$(dir /data)/file"; ls -d "$(dir /scratch)"
+            echo "token=$(cat "$(dir /etc/creds)/token") mode=$(stat -c %a "$(dir /etc/creds)/token")"
+            """
+        _ = try h.server.core.create(jobs, namespace: "default", body: [
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "mounts"],
+            "spec": ["backoffLimit": 0, "template": ["spec": [
+                "volumes": [["name": "data", "persistentVolumeClaim": ["claimName": "data"]], ["name": "scratch", "emptyDir": [:]],
+                            ["name": "creds", "secret": ["secretName": "creds"]]],
+                "containers": [["name": "main", "image": "busybox", "command": ["sh", "-c", .string(script)],
+                                "volumeMounts": [["name": "data", "mountPath": "/data"], ["name": "scratch", "mountPath": "/scratch"],
+                                                 ["name": "creds", "mountPath": "/etc/creds"]]]]]]],
+        ])
+        #expect(try await eventually(30) {
+            try h.server.core.get(jobs, namespace: "default", name: "mounts").value(at: ["status", "succeeded"]) == 1
+        })
+        let log = try await h.kubectl(["logs", "job/mounts"]).stdout
+        #expect(log.contains("token=s3cr3t mode=600"), "\(log)")
+        let claimDirectory = JobRunner.claimDirectory(volumesRoot: h.directory + "/volumes", namespace: "default", claim: "data")
+        #expect((try? String(contentsOfFile: claimDirectory + "/file", encoding: .utf8)) == "kept\n", "the claim outlives the Job")
+        _ = try h.server.core.delete(claims, namespace: "default", name: "data")
+        #expect(try await eventually(10) { !FileManager.default.fileExists(atPath: claimDirectory) })
+    }
+
+    @Test("concurrent writes share transactions: a write that fails changes nothing and fails alone; every other is stored with its own resourceVersion")
+    func groupCommit() throws {
+        let dir = Harness.temporaryDirectory()
+        let store = try ObjectStore(path: dir + "/s.sqlite")
+        struct Refused: Error {}
+        let outcomes = Mutex<[Int: Int64]>([:])
+        DispatchQueue.concurrentPerform(iterations: 400) { i in
+            let event = try? store.write("/configmaps", namespace: "ns", name: "cm-\(i)") { _ in
+                if i % 5 == 0 { throw Refused() }
+                return ["metadata": ["name": .string("cm-\(i)"), "namespace": "ns", "uid": .string("u\(i)")], "data": ["i": .string("\(i)")]]
+            }
+            if let rv = event?.resourceVersion { outcomes.withLock { $0[i] = rv } }
+        }
+        let written = outcomes.withLock { $0 }
+        #expect(written.count == 320 && written.keys.allSatisfy { $0 % 5 != 0 })
+        #expect(Set(written.values).count == 320, "one resourceVersion per write")
+        for i in 0..<400 {
+            let stored = try store.get("/configmaps", namespace: "ns", name: "cm-\(i)")
+            #expect((stored == nil) == (i % 5 == 0), "cm-\(i)")
+            if let stored { #expect(stored.value(at: ["metadata", "resourceVersion"])?.stringValue == String(written[i] ?? -1)) }
+        }
     }
 }
