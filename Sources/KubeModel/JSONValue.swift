@@ -31,6 +31,15 @@ public enum JSONValue: Hashable, Sendable {
         return nil
     }
 
+    /// The number when this is an integer, or a double with no fraction.
+    public var intValue: Int64? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d) where d.rounded() == d && abs(d) < 9e15: return Int64(d)
+        default: return nil
+        }
+    }
+
     public var isNull: Bool {
         if case .null = self { return true }
         return false
