@@ -81,12 +81,13 @@ let package = Package(
             ]
         ),
         .target(name: "TestServers"),
+        .target(name: "Spawn"),
         .executableTarget(name: "StorageBench", dependencies: ["AWSCore", "BackupStorage"]),
-        .target(name: "BackupManager", dependencies: ["BRModel", "BackupOperator", "ControllerKit", "BackupStorage", "KubeAPI", "KubeModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        .target(name: "BackupManager", dependencies: ["Spawn", "AWSCore", "BRModel", "BackupOperator", "ControllerKit", "BackupStorage", "KubeAPI", "KubeModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(
             name: "StandaloneServer",
             dependencies: [
-                "KubeModel", "BRModel", "KubeAPI",
+                "Spawn", "KubeModel", "BRModel", "KubeAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -73,9 +73,12 @@ public enum BRValidation {
             do { _ = try TSO.parse(spec.commitTs ?? "") } catch { add("commitTs", error.description) }
             do { _ = try TSO.parse(spec.logTruncateUntil ?? "") } catch { add("logTruncateUntil", error.description) }
         }
-        if mode == "volume-snapshot", let cluster {
-            if cluster.spec.acrossK8s != true {
-                add("backupMode", "only support volume snapshot backup across k8s clusters")
+        // TiDB Operator accepts volume snapshots only for `acrossK8s` clusters, because only its federation
+        // manager drives the phases; this operator drives them itself, so a single cluster is fine.
+        if mode == "volume-snapshot" {
+            if spec.br == nil { add("br", "a volume-snapshot backup needs spec.br (the cluster whose TiKV volumes are snapshotted) \(inSpec)") }
+            if spec.s3 == nil && spec.local == nil {
+                add("s3", "a volume-snapshot backup keeps its metadata in S3 (BR's aws-ebs type) \(inSpec)")
             }
         }
         if spec.logSubcommand != nil && spec.logStop != nil { add("logStop", BackupSpec.logStopMessage) }

@@ -264,3 +264,22 @@ extension ToolArguments {
         "[tidb]\npassword = \(TOMLText.quoted(password))\n"
     }
 }
+
+extension ToolArguments {
+    /// `br operator pause-gc-and-schedulers`: the init Job of a volume-snapshot backup (reference 7.2).
+    public static func brPauseGCAndSchedulers(_ backup: Backup, pd: String, clusterTLS: Bool) throws -> [String] {
+        guard let br = backup.spec.br else { throw ArgumentError("no br config in \(backup.namespace)/\(backup.name)") }
+        return ["operator", "pause-gc-and-schedulers"] + pdArgs(pd: pd, clusterTLS: clusterTLS) + globalArgs(br)
+    }
+
+    /// `br backup full --type=aws-ebs` over the cluster metadata file, GC and schedulers being held by the init Job.
+    public static func brVolumeBackup(_ backup: Backup, pd: String, clusterTLS: Bool, volumeFile: String) throws -> [String] {
+        guard let br = backup.spec.br else { throw ArgumentError("no br config in \(backup.namespace)/\(backup.name)") }
+        var args = ["backup", "full", "--type=aws-ebs", "--volume-file=\(volumeFile)", "--operator-paused-gc-and-scheduler=true"]
+        args += pdArgs(pd: pd, clusterTLS: clusterTLS)
+        args += globalArgs(br)
+        args += try storageArgs(backup.spec.storage)
+        args += br.options ?? []
+        return args
+    }
+}

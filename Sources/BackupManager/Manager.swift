@@ -70,6 +70,8 @@ public struct ManagerOptions: Sendable {
     public var skipClientCA = false
     public var mode: String = "snapshot"
     public var pitrRestoredTs: String = "0"
+    /// `--initialize=true`: the init Job of a volume-snapshot backup.
+    public var initialize = false
     /// PD addresses given by the operator (a TidbCluster's `spec.pdAddresses`); otherwise derived.
     public var pd: String?
     public var dryRun = false
@@ -209,6 +211,9 @@ public struct Manager: Sendable {
         let backup = try await object(Backup.self, options)
         guard let br = backup.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
         let mode = backup.spec.backupMode ?? .snapshot
+        if mode == .volumeSnapshot && options.mode == "volume-snapshot" {
+            return try await VolumeSnapshotBackupJob(manager: self, options: options).run()
+        }
         guard mode == .snapshot, options.mode == "snapshot" else {
             try await backupCondition(options, .failed, reason: "NotSupported", message: "backup mode \(options.mode) is not supported by this backup manager yet")
             throw ManagerError("backup mode \(options.mode) is not supported yet")
@@ -448,7 +453,11 @@ public struct Manager: Sendable {
                     if let v = o.batchConcurrency, v > 0 { settings.batchConcurrency = Int(v) }
                     if let v = o.routineConcurrency, v > 0 { settings.routineConcurrency = Int(v) }
                 }
-                let report = try await Cleaner(storage: try storageFactory.make(backup.spec.storage), settings: settings).clean()
+                let storage = try storageFactory.make(backup.spec.storage)
+                if backup.spec.effectiveBackupMode == .volumeSnapshot {
+                    try await VolumeSnapshotClean(manager: self).deleteSnapshots(backup, storage: storage)
+                }
+                let report = try await Cleaner(storage: storage, settings: settings).clean()
                 if report.containerMissing {
                     log("clean of \(path): the bucket does not exist, so nothing was written there and nothing is left to delete")
                 } else {

@@ -60,6 +60,12 @@ public enum BRLog {
                            command: fields["command"], observedAt: toks.lazy.compactMap(parseLogTime).first ?? now)
     }
 
+    /// The value of a `[key=value]` field of a text-format line.
+    public static func value(of key: String, in line: String) -> String? {
+        for t in tokens(line) where t.hasPrefix(key + "=") { return String(t.dropFirst(key.count + 1)) }
+        return nil
+    }
+
     static func parseLogTime(_ s: String) -> Time? {
         if let t = Time(rfc3339: s) { return t }
         // 2006/01/02 15:04:05.000 -07:00

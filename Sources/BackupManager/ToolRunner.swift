@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,16 +56,11 @@ public final class ToolRunner: @unchecked Sendable {
     public func run(_ executable: String, _ arguments: [String], environment: [String: String], workingDirectory: String? = nil,
                     onLine: @escaping @Sendable (OutputStream, String) -> Void = { _, _ in }) async throws -> ToolResult {
         log("running: \(redact(([executable] + arguments).joined(separator: " ")))")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = environment
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        var outPipe: [Int32] = [0, 0]
+        var errPipe: [Int32] = [0, 0]
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw ArgumentError("cannot start \(executable): pipe: \(String(cString: strerror(errno)))") }
+        let out = FileHandle(fileDescriptor: outPipe[0], closeOnDealloc: true)
+        let err = FileHandle(fileDescriptor: errPipe[0], closeOnDealloc: true)
         let summary = LineCollector()
         let redact = self.redact
         let log = self.log
@@ -91,27 +87,35 @@ public final class ToolRunner: @unchecked Sendable {
                 summary.finishOne()
             }
         }
+        // posix_spawn, not Foundation's Process: the tool must start with an empty signal mask (our
+        // threads block SIGTERM, and BR would inherit that) and stay in our process group (so that a
+        // signal to the job's group, or our death, reaches it).
+        let pid: pid_t
         do {
-            try process.run()
+            pid = try Spawn.start(executable, arguments, environment: environment, directory: workingDirectory,
+                                  files: [.open(0, "/dev/null", O_RDONLY, 0), .dup2(from: outPipe[1], to: 1), .dup2(from: errPipe[1], to: 2)],
+                                  newProcessGroup: false)
         } catch {
-            throw ArgumentError("cannot start \(executable): \(error.localizedDescription)")
+            close(outPipe[1])
+            close(errPipe[1])
+            throw ArgumentError("cannot start \(executable): \(error)")
         }
-        Self.currentChild = process.processIdentifier
-        let t1 = reader(out.fileHandleForReading, .stdout)
-        let t2 = reader(err.fileHandleForReading, .stderr)
+        close(outPipe[1])
+        close(errPipe[1])
+        Self.currentChild = pid
+        let t1 = reader(out, .stdout)
+        let t2 = reader(err, .stderr)
         t1.start()
         t2.start()
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                process.waitUntilExit()
+        let (code, signaled) = await withCheckedContinuation { (c: CheckedContinuation<(Int32, Bool), Never>) in
+            Thread.detachNewThread {
+                let result = Spawn.wait(pid)
                 summary.waitForReaders(2)
-                c.resume()
+                c.resume(returning: result)
             }
         }
         Self.currentChild = 0
-        let signalled = process.terminationReason == .uncaughtSignal
-        return ToolResult(status: signalled ? -1 : process.terminationStatus, signal: signalled ? process.terminationStatus : 0,
-                          errorSummary: summary.lines)
+        return ToolResult(status: signaled ? -1 : code, signal: signaled ? code : 0, errorSummary: summary.lines)
     }
 
     /// Installs handlers that pass SIGTERM and SIGINT on to the running tool (and remember that the

@@ -41,12 +41,16 @@ public final class BackupReconciler: Reconciler {
             backup = try await api.update(backup)
         }
         let mode = backup.spec.effectiveBackupMode
-        if mode == .log || mode == .volumeSnapshot {
+        if mode == .log {
             try await setCondition(backup, BackupCondition(type: .invalid, reason: "NotSupported",
                 message: "backupMode \(mode.rawValue) is not supported by this version of tidb-backup-operator yet; the Backup is kept unchanged"))
             return .done
         }
-        if backup.status.phase == .complete || backup.status.phase == .failed { return .done }
+        if backup.status.phase == .complete || backup.status.phase == .failed {
+            // A finished volume-snapshot backup must not keep its init Job (it holds GC paused).
+            if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(backup, cluster: nil) }
+            return .done
+        }
 
         // Validation, with the cluster BR will use.
         let lookup = try await ClusterLookup.find(api, br: backup.spec.br, clusterNamespace: backup.clusterNamespace)
@@ -71,6 +75,7 @@ public final class BackupReconciler: Reconciler {
                 b.status.phase = nil
             } ?? backup
         }
+        if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(backup, cluster: cluster) }
         if let cluster, let conditions = cluster.status?["conditions"]?.arrayValue, !conditions.isEmpty, !cluster.isReady {
             // A cluster managed by TiDB Operator reports readiness; an external one (pdAddresses) has no status.
             return .requeue(after: .seconds(15))
@@ -226,6 +231,11 @@ public final class BackupReconciler: Reconciler {
         if !mustClean || backup.status.has(.clean) {
             try await removeFinalizer(backup)
             return .done
+        }
+        if backup.spec.effectiveBackupMode == .volumeSnapshot {
+            // Deleting a volume-snapshot backup mid-way must not leave GC paused.
+            let initJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.volumeInitJobName))
+            if initJob.exists && !initJob.deleting { try await deleteJob(backup, backup.volumeInitJobName) }
         }
         // The backup's own Job must be finished (or gone) before its data is deleted.
         let backupJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName))

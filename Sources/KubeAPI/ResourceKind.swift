@@ -59,6 +59,8 @@ extension ResourceKind {
                                                 namespaced: false)
     public static let leases = ResourceKind(group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases",
                                             hasStatusSubresource: false)
+    public static let persistentVolumes = ResourceKind(group: "", version: "v1", kind: "PersistentVolume", plural: "persistentvolumes",
+                                                       namespaced: false)
     public static let persistentVolumeClaims = ResourceKind(group: "", version: "v1", kind: "PersistentVolumeClaim",
                                                             plural: "persistentvolumeclaims")
 }

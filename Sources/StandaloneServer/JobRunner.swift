@@ -90,7 +90,15 @@ public actor JobRunner {
             group.addTask {
                 for await e in jobs { await self.jobChanged(e) }
             }
-            group.addTask { for await e in pods where e.kind == .deleted { await self.podDeleted(e) } }
+            group.addTask {
+                for await e in pods {
+                    if e.kind == .deleted {
+                        await self.podDeleted(e)
+                    } else if e.kind == .modified && e.object.value(at: ["metadata", "deletionTimestamp"]) != nil {
+                        await self.podDeleting(e)
+                    }
+                }
+            }
             group.addTask {
                 // A deleted claim takes its directory with it (the Delete reclaim policy).
                 for await e in claims where e.kind == .deleted { await self.claimDeleted(namespace: e.namespace, name: e.name) }
@@ -144,6 +152,35 @@ public actor JobRunner {
                                                   "message": "the standalone server restarted while this pod's process was running"]],
                                subresource: "status")
         }
+        // Pods whose deletion waited for a process that is now gone.
+        for pod in try core.list(podType, namespace: nil).items where pod.value(at: ["metadata", "deletionTimestamp"]) != nil {
+            releaseProcessFinalizer(pod.value(at: ["metadata", "namespace"])?.stringValue ?? "", pod.value(at: ["metadata", "name"])?.stringValue ?? "")
+        }
+    }
+
+    /// A pod that runs a process carries this finalizer, so that deleting it (or its Job, in the
+    /// foreground) completes only once the process has exited, as a kubelet confirms a container's end
+    /// before the pod object goes. Without it, a deleted Job would be gone while its process still ran.
+    public static let processFinalizer = "tidb-backup-operator.pingcap.com/local-process"
+
+    /// A pod marked for deletion: its process is stopped, and the pod goes when it has exited.
+    func podDeleting(_ e: StoredEvent) {
+        let key = "\(e.namespace)/\(e.name)"
+        if let p = running[key], p.isRunning {
+            if !killRequested.contains(key) { terminate(key, p) }
+        } else {
+            releaseProcessFinalizer(e.namespace, e.name)
+        }
+    }
+
+    func releaseProcessFinalizer(_ ns: String, _ name: String) {
+        guard let pod = try? core.get(podType, namespace: ns, name: name),
+              pod.value(at: ["metadata", "deletionTimestamp"]) != nil else { return }
+        let finalizers = pod.value(at: ["metadata", "finalizers"])?.arrayValue ?? []
+        guard finalizers.contains(.string(Self.processFinalizer)) else { return }
+        _ = try? core.patch(podType, namespace: ns, name: name, patchType: .merge,
+                            patch: ["metadata": ["finalizers": .array(finalizers.filter { $0 != .string(Self.processFinalizer) }),
+                                                 "resourceVersion": pod.value(at: ["metadata", "resourceVersion"]) ?? .null]])
     }
 
     func podDeleted(_ e: StoredEvent) {
@@ -350,10 +387,9 @@ public actor JobRunner {
             return
         }
         running[key] = process
-        if let record = ProcessRecord.of(process.pid) {
-            _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge,
-                               patch: ["metadata": ["annotations": [ProcessRecord.annotation: .string(record.annotationValue)]]])
-        }
+        var metadata: JSONValue = ["finalizers": .array((pod.value(at: ["metadata", "finalizers"])?.arrayValue ?? []) + [.string(Self.processFinalizer)])]
+        if let record = ProcessRecord.of(process.pid) { metadata["annotations"] = [ProcessRecord.annotation: .string(record.annotationValue)] }
+        _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge, patch: ["metadata": metadata])
         _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge, patch: [
             "status": ["phase": "Running", "startTime": .string(Time(Date()).description), "hostIP": "127.0.0.1",
                        "containerStatuses": [["name": container["name"] ?? "main", "ready": true, "restartCount": 0,
@@ -366,6 +402,7 @@ public actor JobRunner {
         let killed = killRequested.remove(key) != nil
         let reason = code == 0 && !signaled ? "Completed" : (killed ? "Killed" : "Error")
         try? finishPod(ns, pod, exitCode: signaled ? 128 + code : code, reason: reason, message: "")
+        releaseProcessFinalizer(ns, pod)
         // Its Job first, then whatever waits for the slot it freed.
         let jobName = pod.count > 6 ? String(pod.dropLast(6)) : pod
         Task {

@@ -50,6 +50,10 @@ public struct ResourceRegistry: Sendable {
         builtin("", "v1", "Pod", "pods", short: ["po"], status: true, columns: [PrinterColumn("Status", "string", ".status.phase")]),
         builtin("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short: ["pvc"], status: true,
                 columns: [PrinterColumn("Status", "string", ".status.phase")]),
+        builtin("", "v1", "PersistentVolume", "persistentvolumes", namespaced: false, short: ["pv"], status: true, columns: [
+            PrinterColumn("Capacity", "string", ".spec.capacity.storage"), PrinterColumn("Status", "string", ".status.phase"),
+            PrinterColumn("Claim", "string", ".spec.claimRef.name"),
+        ]),
         builtin("", "v1", "ServiceAccount", "serviceaccounts", short: ["sa"]),
         builtin("batch", "v1", "Job", "jobs", status: true, columns: [
             PrinterColumn("Succeeded", "integer", ".status.succeeded"), PrinterColumn("Failed", "integer", ".status.failed"),

@@ -48,7 +48,7 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(name: .long) var subcommand = "log-start"
     @Option(name: .customLong("commit-ts")) var commitTs = "0"
     @Option(name: .customLong("truncate-until")) var truncateUntil = "0"
-    @Flag(name: .long) var initialize = false
+    @Option(name: .long) var initialize = "false"
 
     func run() async throws {
         var o = ManagerOptions(namespace: common.namespace, name: backupName)
@@ -57,6 +57,7 @@ struct BackupCommand: AsyncParsableCommand {
         o.clusterTLS = boolFlag(clusterTLS)
         o.skipClientCA = boolFlag(skipClientCA)
         o.mode = mode
+        o.initialize = boolFlag(initialize)
         o.pd = common.pd
         o.dryRun = common.dryRun
         let api = try makeAPI(common)

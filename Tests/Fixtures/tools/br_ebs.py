@@ -1,0 +1,126 @@
+"""The EBS volume-snapshot commands of the BR stand-in, following BR's command-line contract:
+
+- `br operator pause-gc-and-schedulers --pd=…`: logs "Schedulers are paused.", "GC is paused." and
+  "All ready.", then holds the pause until SIGTERM / SIGINT, when it resumes both and exits 0.
+- `br backup full --type=aws-ebs --volume-file=F --operator-paused-gc-and-scheduler=true --pd=… --storage=…`:
+  reads the cluster metadata F, creates one EC2 snapshot per volume (through boto3, so against whatever
+  AWS_ENDPOINT_URL names), waits for them, writes `backupmeta` (BR's EBS JSON) to the storage, logs
+  "EBS backup success" with resolved_ts. When it fails after creating snapshots it deletes them, as BR does.
+
+Test switches (environment):
+- BR_STANDIN_GC_LOG=path: one JSON line per pause and resume ({"event", "time", "pid"}), so a test can check
+  that the pause never outlives the backup; with it, a backup refuses to run unless the pause is held.
+- BR_STANDIN_INIT_FAIL=1: pause-gc-and-schedulers fails before pausing.
+- BR_STANDIN_INIT_EXIT_AFTER=N: pause-gc-and-schedulers resumes and exits 0 on its own after N seconds.
+- BR_STANDIN_EBS_FAIL_AFTER=N: the backup fails after creating N snapshots (deleting them first).
+- BR_STANDIN_EBS_HANG=N: the backup sleeps N seconds after the snapshots are created, before backupmeta.
+- BR_STANDIN_EBS_WAIT=N: the backup sleeps N seconds before the first snapshot."""
+import json
+import os
+import signal
+import sys
+import time
+
+
+def gc_event(event):
+    path = os.environ.get("BR_STANDIN_GC_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"event": event, "time": time.time(), "pid": os.getpid()}) + "\n")
+
+
+def gc_paused_now():
+    path = os.environ.get("BR_STANDIN_GC_LOG")
+    if not path:
+        return True
+    try:
+        with open(path) as f:
+            events = [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return False
+    paused = {e["pid"] for e in events if e["event"] == "paused"}
+    resumed = {e["pid"] for e in events if e["event"] == "resumed"}
+    return bool(paused - resumed)
+
+
+def pause_gc_and_schedulers(log, flags):
+    if "pd" not in flags:
+        print("Error: flag --pd is required", file=sys.stderr)
+        return 1
+    if os.environ.get("BR_STANDIN_INIT_FAIL") == "1":
+        log("ERROR", "failed to pause GC", error="[BR:PD:ErrPDInvalidResponse]cannot connect to PD")
+        print("Error: [BR:PD:ErrPDInvalidResponse]cannot connect to PD", file=sys.stderr)
+        return 1
+    stop = {"signal": None}
+
+    def handler(signum, _frame):
+        stop["signal"] = signum
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    gc_event("paused")
+    log("INFO", "Schedulers are paused.")
+    log("INFO", "GC is paused.")
+    log("INFO", "All ready.")
+    limit = float(os.environ.get("BR_STANDIN_INIT_EXIT_AFTER", "0") or 0)
+    started = time.time()
+    while stop["signal"] is None and not (limit and time.time() - started >= limit):
+        time.sleep(0.05)
+    log("INFO", "Resuming GC and schedulers.", reason="signal" if stop["signal"] else "exit")
+    gc_event("resumed")
+    return 0
+
+
+def ec2_client(flags):
+    import boto3
+    from botocore.config import Config
+    region = os.environ.get("AWS_REGION") or flags.get("s3.region") or "us-east-1"
+    return boto3.client("ec2", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 8}))
+
+
+def backup_ebs(log, flags, storage):
+    if flags.get("operator-paused-gc-and-scheduler") == "true" and not gc_paused_now():
+        log("ERROR", "GC is not paused by the operator", error="[BR:Common:ErrInvalidArgument]gc and schedulers are not paused")
+        print("Error: [BR:Common:ErrInvalidArgument]gc and schedulers are not paused", file=sys.stderr)
+        return 1
+    with open(flags["volume-file"]) as f:
+        meta = json.load(f)
+    ec2 = ec2_client(flags)
+    wait = float(os.environ.get("BR_STANDIN_EBS_WAIT", "0") or 0)
+    if wait:
+        time.sleep(wait)
+        if flags.get("operator-paused-gc-and-scheduler") == "true" and not gc_paused_now():
+            log("ERROR", "GC is not paused by the operator", error="[BR:Common:ErrInvalidArgument]gc and schedulers are not paused")
+            print("Error: [BR:Common:ErrInvalidArgument]gc and schedulers are not paused", file=sys.stderr)
+            return 1
+    resolved_ts = int(time.time() * 1000) << 18
+    fail_after = int(os.environ.get("BR_STANDIN_EBS_FAIL_AFTER", "-1") or -1)
+    created = []
+    volumes = [v for store in meta["tikv"]["stores"] for v in store["volumes"]]
+    for i, volume in enumerate(volumes):
+        if i == fail_after:
+            for snapshot in created:
+                ec2.delete_snapshot(SnapshotId=snapshot)
+            log("ERROR", "failed to create snapshot", volume_id=volume["volume_id"], error="[BR:Common:ErrUnknown]SnapshotCreationPerVolumeRateExceeded")
+            print("Error: failed to create snapshot of " + volume["volume_id"], file=sys.stderr)
+            return 1
+        answer = ec2.create_snapshot(VolumeId=volume["volume_id"], Description=f"TiDB BR snapshot of store volume {volume['volume_id']}",
+                                     TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "TiDBCluster-BR-Snapshot", "Value": "new"}]}])
+        volume["snapshot_id"] = answer["SnapshotId"]
+        described = ec2.describe_volumes(VolumeIds=[volume["volume_id"]])["Volumes"][0]
+        volume["volume_az"] = described["AvailabilityZone"]
+        created.append(answer["SnapshotId"])
+        log("INFO", "snapshot created", volume_id=volume["volume_id"], snapshot_id=answer["SnapshotId"])
+        print(f'[{time.strftime("%Y/%m/%d %H:%M:%S.000 +00:00", time.gmtime())}] [INFO] [progress.go:1] [progress] '
+              f'[step="Full Backup"] [progress={int(100 * (i + 1) / len(volumes))}%]', flush=True)
+    hang = float(os.environ.get("BR_STANDIN_EBS_HANG", "0") or 0)
+    if hang:
+        time.sleep(hang)
+    states = ec2.describe_snapshots(SnapshotIds=created)["Snapshots"] if created else []
+    log("INFO", "all snapshots finished", count=len(states), completed=sum(1 for s in states if s["State"] == "completed"))
+    meta["cluster_info"] = {"cluster_version": "v8.5.0", "full_backup_type": "aws-ebs", "resolved_ts": resolved_ts,
+                            "replicas": {"tikv": meta["tikv"]["replicas"], "pd": meta["pd"]["replicas"], "tidb": meta["tidb"]["replicas"]}}
+    meta["region"] = ec2.meta.region_name
+    storage.write("backupmeta", json.dumps(meta).encode())
+    log("INFO", "EBS backup success", resolved_ts=resolved_ts, snapshots=len(created))
+    return 0
