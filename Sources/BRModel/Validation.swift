@@ -200,9 +200,9 @@ public enum BRValidation {
         if !["", "snapshot", "pitr", "volume-snapshot"].contains(mode) {
             add("restoreMode", "unsupported restore mode \(mode) \(inSpec), supported: snapshot, pitr, volume-snapshot")
         }
-        if mode == "volume-snapshot", let cluster, cluster.spec.acrossK8s != true {
-            add("restoreMode", "only support volume snapshot restore across k8s clusters")
-        }
+        // TiDB Operator accepts volume-snapshot restores only across Kubernetes clusters (its federation
+        // drives them); this operator drives them itself, so one cluster is fine.
+        _ = cluster
         if spec.warmup != nil, (spec.warmupImage ?? "").isEmpty {
             add("warmupImage", "warmupImage should be configured when warmup is set \(inSpec)")
         }

@@ -283,3 +283,23 @@ extension ToolArguments {
         return args
     }
 }
+
+extension ToolArguments {
+    /// `br restore full --type=aws-ebs`: with `outputFile`, the prepare step (volumes from snapshots,
+    /// their ids written to the file); without, the data step (reference 7.5).
+    public static func brVolumeRestore(_ restore: Restore, pd: String, clusterTLS: Bool, outputFile: String?, targetAZ: String?,
+                                       useFSR: Bool) throws -> [String] {
+        guard let br = restore.spec.br else { throw ArgumentError("no br config in \(restore.namespace)/\(restore.name)") }
+        var args = ["restore", "full", "--type=aws-ebs"]
+        if let outputFile {
+            args += ["--prepare", "--output-file=\(outputFile)"]
+            if let az = targetAZ, !az.isEmpty { args.append("--target-az=\(az)") }
+            if useFSR { args.append("--use-fsr=true") }
+        }
+        args += pdArgs(pd: pd, clusterTLS: clusterTLS)
+        args += globalArgs(br)
+        args += try storageArgs(restore.spec.storage)
+        args += br.options ?? []
+        return args
+    }
+}

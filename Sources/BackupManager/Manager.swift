@@ -72,6 +72,12 @@ public struct ManagerOptions: Sendable {
     public var pitrRestoredTs: String = "0"
     /// `--initialize=true`: the init Job of a volume-snapshot backup.
     public var initialize = false
+    /// Volume-snapshot restore steps: `--prepare` (BR creates the volumes), `--clean-volumes` (they are
+    /// deleted after a failure); neither: the data step.
+    public var prepare = false
+    public var cleanVolumes = false
+    public var targetAZ: String?
+    public var useFSR = false
     /// PD addresses given by the operator (a TidbCluster's `spec.pdAddresses`); otherwise derived.
     public var pd: String?
     public var dryRun = false
@@ -321,6 +327,9 @@ public struct Manager: Sendable {
         var options = options
         options.isRestore = true
         let restore = try await object(Restore.self, options)
+        if restore.spec.effectiveRestoreMode == .volumeSnapshot && options.mode == "volume-snapshot" {
+            return try await VolumeSnapshotRestoreJob(manager: self, options: options).run(restore)
+        }
         guard let br = restore.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
         let argv = try ToolArguments.brRestore(restore, pd: pd(options, br: br), clusterTLS: options.clusterTLS, pitrRestoredTs: options.pitrRestoredTs)
         if options.dryRun {

@@ -38,3 +38,47 @@ extension JobBuilder {
         return job(common(backup, name: backup.jobName, component: "backup", backoffLimit: 0), parts)
     }
 }
+
+/// The Jobs of a volume-snapshot (EBS) restore (reference 7.5): `restore-<name>` (BR makes volumes from
+/// the snapshots), `restore-data-<name>` (BR brings the data to the backup's point), and, when the first
+/// failed, `restore-<name>-clean-volumes` (the volumes it made are deleted).
+extension JobBuilder {
+    public enum VolumeRestoreStep: Sendable {
+        case prepare, data, cleanVolumes
+
+        public func jobName(_ restore: Restore) -> String {
+            switch self {
+            case .prepare: "restore-\(restore.name)"
+            case .data: "restore-data-\(restore.name)"
+            case .cleanVolumes: "restore-\(restore.name)-clean-volumes"
+            }
+        }
+    }
+
+    public func volumeRestoreJob(_ restore: Restore, cluster: TidbCluster, step: VolumeRestoreStep) async throws -> JSONValue {
+        let ns = restore.namespace
+        let env = try await brEnv(namespace: ns, objectName: restore.name, kind: "restore", access: restore.spec.to,
+                                  storage: restore.spec.storage, useKMS: restore.spec.useKMS ?? false)
+        let tag = Self.tag(of: cluster.tikvImage)
+        var parts = PodParts(env: merged(env, user: restore.spec.env),
+                             args: ["restore", "--namespace=\(ns)", "--restoreName=\(restore.name)"], containerName: "restore")
+        if !tag.isEmpty { parts.args.append("--tikvVersion=\(tag)") }
+        parts.args.append("--mode=volume-snapshot")
+        switch step {
+        case .prepare:
+            parts.args.append("--prepare")
+            if let az = restore.spec.volumeAZ, !az.isEmpty { parts.args.append("--target-az=\(az)") }
+            if restore.spec.warmup != nil && restore.spec.warmupStrategy == .fsr { parts.args.append("--use-fsr=true") }
+        case .data: break
+        case .cleanVolumes: parts.args.append("--clean-volumes")
+        }
+        Self.addPD(cluster, &parts)
+        brTLS(cluster: cluster, access: restore.spec.to, parts: &parts)
+        Self.addBinaryCopy("br", image: Self.toolImage(restore.spec.toolImage, default: "pingcap/br", tikvTag: tag), from: "/br",
+                           dir: "/var/lib/br-bin", resources: restore.spec.resources, parts: &parts)
+        additional(restore.spec.additionalVolumes, restore.spec.additionalVolumeMounts, local: restore.spec.local, parts: &parts)
+        var common = restoreCommon(restore, name: step.jobName(restore))
+        common.backoffLimit = 0
+        return job(common, parts)
+    }
+}

@@ -26,6 +26,7 @@ public final class RestoreReconciler: Reconciler {
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
         guard let restore = try await api.getIfPresent(Restore.self, namespace: key.namespace, name: key.name) else { return .done }
         let mode = restore.spec.effectiveRestoreMode
+        if mode == .volumeSnapshot { return try await VolumeSnapshotRestoreFlow(r: self).reconcile(restore) }
         if mode.rawValue != "snapshot" {
             try await setCondition(restore, RestoreCondition(type: .invalid, reason: "NotSupported",
                 message: "restoreMode \(mode.rawValue) is not supported by this version of tidb-backup-operator yet; the Restore is kept unchanged"))

@@ -80,6 +80,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .customLong("target-az")) var targetAZ: String?
     @Option(name: .customLong("use-fsr")) var useFSR: String?
     @Flag(name: .long) var abort = false
+    @Flag(name: .customLong("clean-volumes")) var cleanVolumes = false
 
     func run() async throws {
         var o = ManagerOptions(namespace: common.namespace, name: restoreName)
@@ -89,6 +90,10 @@ struct RestoreCommand: AsyncParsableCommand {
         o.skipClientCA = boolFlag(skipClientCA)
         o.mode = mode
         o.pitrRestoredTs = pitrRestoredTs
+        o.prepare = prepare
+        o.cleanVolumes = cleanVolumes
+        o.targetAZ = targetAZ
+        o.useFSR = boolFlag(useFSR)
         o.pd = common.pd
         o.dryRun = common.dryRun
         let api = try makeAPI(common)

@@ -129,4 +129,66 @@ struct VolumeSnapshotManagerTests {
         #expect(text.contains("  --operator-paused-gc-and-scheduler=true\n"))
         #expect(text.contains("  --storage=local://\(s.directory)/backups/v"))
     }
+
+    // MARK: restore
+
+    /// A Restore `vr` of the local backup `v` into TidbCluster `target` (one TiKV), with BR's backupmeta in place.
+    func restoreSetup(targetReplicas: Int, env: [String: String] = [:]) async throws -> Setup {
+        let s = try await setup(env)
+        let meta = VolumeSnapshotDocument(tikv: .init(replicas: 1, stores: [.init(storeID: 1, volumes: [
+            .init(volumeID: "vol-1", type: "storage.data-dir", mountPath: "/var/lib/tikv", snapshotID: "snap-1")])]),
+                                          pd: .init(replicas: 1), tidb: .init(replicas: 1),
+                                          kubernetes: .init(pvcs: [], pvs: [], crdTidbCluster: ["metadata": ["name": "ebs", "namespace": "ns"],
+                                                                                               "spec": ["tikv": ["replicas": 1]]]))
+        try FileManager.default.createDirectory(atPath: s.directory + "/backups/v", withIntermediateDirectories: true)
+        try meta.encoded().data().write(to: URL(fileURLWithPath: s.directory + "/backups/v/backupmeta"))
+        _ = try await s.api.create(.tidbClusters, namespace: "ns", object: [
+            "apiVersion": "pingcap.com/v1alpha1", "kind": "TidbCluster", "metadata": ["name": "target", "namespace": "ns"],
+            "spec": ["recoveryMode": true, "tikv": ["replicas": .int(Int64(targetReplicas))]]])
+        _ = try await s.api.create(.restores, namespace: "ns", object: try KubeYAML.documents("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: vr, namespace: ns}
+            spec:
+              restoreMode: volume-snapshot
+              br: {cluster: target}
+              local:
+                prefix: v
+                volume: {name: b, hostPath: {path: \(s.directory)/backups}}
+                volumeMount: {name: b, mountPath: \(s.directory)/backups}
+            """)[0].value)
+        return s
+    }
+
+    func restoreOptions(prepare: Bool) -> ManagerOptions {
+        var o = ManagerOptions(namespace: "ns", name: "vr")
+        o.mode = "volume-snapshot"
+        o.prepare = prepare
+        o.pd = "http://127.0.0.1:2379"
+        return o
+    }
+
+    @Test("restore prepare: a backup of another shape is refused before BR runs (Invalid, TiDB Operator's message)")
+    func restoreMismatch() async throws {
+        let s = try await restoreSetup(targetReplicas: 3)
+        await #expect(throws: ManagerError.self) { try await s.manager.restore(restoreOptions(prepare: true)) }
+        let r = try await s.api.get(Restore.self, namespace: "ns", name: "vr")
+        #expect(r.status.phase == .invalid)
+        #expect(r.status.conditions?.first?.message == "tikv replica mismatch")
+        #expect(!s.logs.text.contains("running:"), "BR did not run")
+        try checkRBAC(s)
+    }
+
+    @Test("restore prepare: BR failing still hands over what it wrote (restoremeta and the ConfigMap), so the cleaning finds its volumes")
+    func restorePrepareFails() async throws {
+        let s = try await restoreSetup(targetReplicas: 1, env: ["BR_STANDIN_EBS_RESTORE_FAIL_AFTER": "0", "AWS_REGION": "us-east-1"])
+        await #expect(throws: ManagerError.self) { try await s.manager.restore(restoreOptions(prepare: true)) }
+        let r = try await s.api.get(Restore.self, namespace: "ns", name: "vr")
+        #expect(r.status.conditions?.first { $0.type == .failed }?.reason == "RestoreVolumeFailed", "\(r.status)")
+        #expect(FileManager.default.fileExists(atPath: s.directory + "/backups/v/restoremeta"))
+        let configMap = try await s.api.get(.configMaps, namespace: "ns", name: "restore-vr-restoremeta")
+        #expect(configMap.value(at: ["data", "restoremeta.json"])?.stringValue?.contains("snap-1") == true)
+        #expect(s.logs.text.contains("restore\nfull") || s.logs.text.contains("restore full --type=aws-ebs --prepare --output-file="))
+        try checkRBAC(s)
+    }
 }

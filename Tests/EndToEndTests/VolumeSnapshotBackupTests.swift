@@ -225,6 +225,147 @@ struct VolumeSnapshotBackupTests {
     }
 }
 
+extension VolumeSnapshotBackupTests {
+    /// A TidbCluster `target` in namespace `restored`, in recovery mode, with three TiKV pods that are
+    /// not running yet (as TiDB Operator starts them in recovery mode).
+    static func recoveryCluster(_ op: Operator) async throws {
+        _ = try await op.api.create(.namespaces, namespace: nil, object: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "restored"]])
+        _ = try await op.api.create(.tidbClusters, namespace: "restored", object: [
+            "apiVersion": "pingcap.com/v1alpha1", "kind": "TidbCluster", "metadata": ["name": "target", "namespace": "restored"],
+            "spec": ["version": "v8.5.0", "pdAddresses": ["http://127.0.0.1:2379"], "recoveryMode": true, "pd": ["replicas": 3], "tidb": ["replicas": 2],
+                     "tikv": ["replicas": 3, "storageVolumes": [["name": "raft", "storageSize": "1Gi", "mountPath": "/var/lib/raft"]]]],
+        ])
+        for i in 0..<3 {
+            _ = try await op.api.create(.pods, namespace: "restored", object: [
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": ["name": .string("target-tikv-\(i)"), "namespace": "restored",
+                             "labels": ["app.kubernetes.io/component": "tikv", "app.kubernetes.io/instance": "target"]],
+                "spec": ["containers": [["name": "tikv", "image": "pingcap/tikv:v8.5.0"]]],
+            ])
+        }
+    }
+
+    static func restoreYAML(_ name: String, bucket: String, prefix: String, moto: TestServers.Moto, env: [String: String] = [:]) -> String {
+        let extra = (["AWS_ENDPOINT_URL": moto.endpoint].merging(env) { $1 })
+            .sorted { $0.key < $1.key }.map { "    - {name: \($0.key), value: \"\($0.value)\"}" }.joined(separator: "\n")
+        return """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: \(name), namespace: restored}
+            spec:
+              restoreMode: volume-snapshot
+              volumeAZ: us-east-1c
+              br: {cluster: target, clusterNamespace: restored}
+              env:
+            \(extra)
+              s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: \(prefix), endpoint: "\(moto.endpoint)", secretName: aws}
+            """
+    }
+
+    func restoreWhenReached(_ op: Operator, _ name: String, _ phases: Set<String>, timeout: Double = 90) async throws -> Restore {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: Restore?
+        while Date() < deadline {
+            last = try? await op.api.get(Restore.self, namespace: "restored", name: name)
+            if let phase = last?.status.phase?.rawValue, phases.contains(phase) { return last! }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw Operator.Failure("restore \(name) did not reach \(phases.sorted()); status: \(String(describing: last?.status)); log: \(op.tail())")
+    }
+
+    @Test("restore into a second cluster in recovery mode in another namespace: six volumes from the snapshots, PVs/PVCs rewritten and pre-bound, TiKV started, then data, recovery mode cleared, Complete; a failing volume step deletes the volumes it made")
+    func restore() async throws {
+        let moto = try await TestServers.moto()
+        let (admin, bucket) = try await motoBucket(moto, "ebs-restore")
+        let op = try await Operator()
+        defer { op.stop() }
+        try await op.applySecret("aws", ["access_key": moto.accessKeyID, "secret_key": moto.secretAccessKey])
+        let source = try await EBSCluster.create(op, moto: moto, name: "src")
+        try await op.apply(ebsBackup("bk", cluster: "src", bucket: bucket, moto: moto, gcLog: op.directory + "/gc.log"))
+        let backup = try await op.backup("bk", reaches: ["Complete", "Failed"], timeout: 120)
+        #expect(backup.status.phase == .complete, "\(backup.status)")
+        let snapshots = try await source.snapshots()
+        #expect(snapshots.count == 6)
+
+        try await Self.recoveryCluster(op)
+        _ = try await op.api.create(.secrets, namespace: "restored", object: [
+            "apiVersion": "v1", "kind": "Secret", "metadata": ["name": "aws", "namespace": "restored"],
+            "stringData": ["access_key": .string(moto.accessKeyID), "secret_key": .string(moto.secretAccessKey)]])
+        _ = try await op.api.create(.restores, namespace: "restored", object: try KubeYAML.documents(Self.restoreYAML("rt", bucket: bucket, prefix: "bk", moto: moto))[0].value)
+
+        // restore-volume: BR made a volume per snapshot, in the asked zone; the operator made PVs and PVCs and let TiKV start.
+        var cluster = try await op.api.get(.tidbClusters, namespace: "restored", name: "target")
+        let deadline = Date().addingTimeInterval(90)
+        while cluster.value(at: ["metadata", "annotations", "tidb.pingcap.com/tikv-volumes-ready"]) == nil && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(250))
+            cluster = try await op.api.get(.tidbClusters, namespace: "restored", name: "target")
+        }
+        #expect(cluster.value(at: ["metadata", "annotations", "tidb.pingcap.com/tikv-volumes-ready"]) == "restored/rt", "\(op.tail())")
+        let restoredVolumes = try await source.ec2.describeVolumes(filters: [("snapshot-id", snapshots.map(\.id))])
+        #expect(restoredVolumes.count == 6)
+        #expect(restoredVolumes.allSatisfy { $0.availabilityZone == "us-east-1c" })
+        #expect(try await admin.headObject(bucket: bucket, key: "bk/restoremeta") != nil)
+
+        let claims = try await op.api.list(.persistentVolumeClaims, namespace: "restored").items
+        #expect(Set(claims.compactMap { $0.value(at: ["metadata", "name"])?.stringValue }) == Set((0..<3).flatMap { ["tikv-target-tikv-\($0)", "tikv-raft-target-tikv-\($0)"] }))
+        let volumes = try await op.api.list(.persistentVolumes, namespace: nil).items.filter { $0.value(at: ["metadata", "labels", "app.kubernetes.io/instance"]) == "target" }
+        #expect(volumes.count == 6)
+        for claim in claims {
+            let claimName = claim.value(at: ["metadata", "name"])?.stringValue ?? ""
+            let pv = volumes.first { $0.value(at: ["metadata", "name"]) == claim.value(at: ["spec", "volumeName"]) }
+            #expect(pv != nil, "the claim \(claimName) names its PV")
+            #expect(pv?.value(at: ["spec", "claimRef", "name"])?.stringValue == claimName)
+            #expect(pv?.value(at: ["spec", "claimRef", "namespace"]) == "restored")
+            #expect(pv?.value(at: ["spec", "claimRef", "uid"]) == nil)
+            let handle = pv?.value(at: ["spec", "csi", "volumeHandle"])?.stringValue ?? ""
+            #expect(restoredVolumes.contains { $0.id == handle }, "PV of \(claimName) points at a restored volume, not \(handle)")
+            #expect(pv?.value(at: ["metadata", "annotations", "tikv-volume-restore/volume-id"])?.stringValue == handle)
+            #expect(pv?.value(at: ["metadata", "labels", "app.kubernetes.io/namespace"]) == "restored")
+            #expect(pv?.value(at: ["spec", "nodeAffinity", "required", "nodeSelectorTerms"])?.arrayValue?.first?["matchExpressions"]?.arrayValue?.first?["values"] == ["us-east-1c"])
+            #expect((pv?.value(at: ["metadata", "name"])?.stringValue ?? "").hasPrefix("pvc-"))
+        }
+        #expect(try await restoreWhenReached(op, "rt", ["VolumeComplete"]).status.phase == .volumeComplete)
+
+        // TiKV comes up (the test plays TiDB Operator and PD): restore-data, restore-finish.
+        cluster = try await op.api.get(.tidbClusters, namespace: "restored", name: "target")
+        cluster["status"] = ["tikv": ["stores": ["1": ["state": "Up"], "2": ["state": "Up"], "3": ["state": "Up"]]]]
+        _ = try await op.api.update(.tidbClusters, namespace: "restored", object: cluster)
+        let done = try await restoreWhenReached(op, "rt", ["Complete", "Failed"])
+        #expect(done.status.phase == .complete, "\(done.status)")
+        for type: RestoreConditionType in [.scheduled, .running, .volumeComplete, .tikvComplete, .dataComplete, .complete] {
+            #expect(done.hasCondition(type), "\(type.rawValue) missing: \(done.status.conditions ?? [])")
+        }
+        #expect(done.status.commitTs == backup.status.commitTs)
+        cluster = try await op.api.get(.tidbClusters, namespace: "restored", name: "target")
+        #expect(cluster.value(at: ["spec", "recoveryMode"]) == .bool(false))
+        #expect(cluster.value(at: ["metadata", "annotations", "tidb.pingcap.com/tikv-volumes-ready"]) == nil)
+        #expect(try await op.api.list(.pods, namespace: "restored").items.filter { $0.value(at: ["metadata", "labels", "app.kubernetes.io/component"]) == "tikv" }.isEmpty,
+                "TiKV pods restarted out of recovery mode")
+        let tagged = try await source.ec2.describeVolumes(ids: restoredVolumes.map(\.id))
+        #expect(tagged.allSatisfy { ($0.tags["CSIVolumeName"] ?? "").hasPrefix("pvc-") && $0.tags["kubernetes.io/created-for/pvc/namespace"] == "restored" }, "\(tagged.map(\.tags))")
+
+        // A second restore whose volume step fails after two volumes: Failed, and those two are deleted.
+        cluster = try await op.api.get(.tidbClusters, namespace: "restored", name: "target")
+        cluster["spec"]?["recoveryMode"] = true
+        _ = try await op.api.update(.tidbClusters, namespace: "restored", object: cluster)
+        _ = try await op.api.create(.restores, namespace: "restored", object: try KubeYAML.documents(
+            Self.restoreYAML("rt-fail", bucket: bucket, prefix: "bk", moto: moto, env: ["BR_STANDIN_EBS_RESTORE_FAIL_AFTER": "2"]))[0].value)
+        let failed = try await restoreWhenReached(op, "rt-fail", ["Failed"])
+        #expect(failed.status.conditions?.first { $0.type == .failed }?.reason == "RestoreVolumeFailed", "\(failed.status)")
+        let deadline2 = Date().addingTimeInterval(60)
+        var cleaned = try await op.api.get(Restore.self, namespace: "restored", name: "rt-fail")
+        while !cleaned.hasCondition(.cleanVolumeComplete) && Date() < deadline2 {
+            try await Task.sleep(for: .milliseconds(250))
+            cleaned = try await op.api.get(Restore.self, namespace: "restored", name: "rt-fail")
+        }
+        #expect(cleaned.hasCondition(.cleanVolumeComplete), "\(cleaned.status); \(op.tail())")
+        #expect(cleaned.status.phase == .failed)
+        let left = try await source.ec2.describeVolumes(filters: [("snapshot-id", snapshots.map(\.id))])
+        #expect(Set(left.map(\.id)) == Set(restoredVolumes.map(\.id)), "only the first restore's volumes remain")
+        #expect(!op.allLogs().contains(moto.secretAccessKey))
+    }
+}
+
 /// Polls `condition` for up to `timeout` seconds.
 func waitUntil(timeout: Double = 30, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(timeout)

@@ -124,3 +124,60 @@ def backup_ebs(log, flags, storage):
     storage.write("backupmeta", json.dumps(meta).encode())
     log("INFO", "EBS backup success", resolved_ts=resolved_ts, snapshots=len(created))
     return 0
+
+
+def progress(step, done, total):
+    print(f'[{time.strftime("%Y/%m/%d %H:%M:%S.000 +00:00", time.gmtime())}] [INFO] [progress.go:1] [progress] '
+          f'[step="{step}"] [progress={int(100 * done / max(total, 1))}%]', flush=True)
+
+
+def restore_ebs(log, flags, storage):
+    """`br restore full --type=aws-ebs`: with --prepare, one new volume per snapshot of backupmeta (in
+    --target-az, else the snapshot's zone), their ids written to --output-file as BR's restore metadata;
+    without, the data step: logs "EBS restore success" with the backup's resolved_ts.
+
+    Switches: BR_STANDIN_EBS_RESTORE_FAIL_AFTER=N fails the prepare step after creating N volumes (the
+    output file lists them, as far as it got); BR_STANDIN_EBS_DATA_FAIL=1 fails the data step."""
+    try:
+        meta = json.loads(storage.read("backupmeta"))
+    except Exception as e:  # noqa: BLE001
+        log("ERROR", "failed to read backupmeta", error=str(e))
+        print(f"Error: failed to read backupmeta: {e}", file=sys.stderr)
+        return 1
+    resolved_ts = meta.get("cluster_info", {}).get("resolved_ts", 0)
+    if flags.get("prepare") is None:
+        for i in range(3):
+            progress("Data Restore", i + 1, 3)
+        if os.environ.get("BR_STANDIN_EBS_DATA_FAIL") == "1":
+            log("ERROR", "failed to recover data", error="[BR:Restore:ErrRestoreRegionRecoverFailed]region recovery failed")
+            print("Error: region recovery failed", file=sys.stderr)
+            return 1
+        log("INFO", "EBS restore success", resolved_ts=resolved_ts)
+        return 0
+    output = flags.get("output-file")
+    if not output:
+        print("Error: --output-file is required with --prepare", file=sys.stderr)
+        return 1
+    ec2 = ec2_client(flags)
+    fail_after = int(os.environ.get("BR_STANDIN_EBS_RESTORE_FAIL_AFTER", "-1") or -1)
+    volumes = [v for store in meta["tikv"]["stores"] for v in store["volumes"]]
+    made = 0
+    for i, volume in enumerate(volumes):
+        if i == fail_after:
+            with open(output, "w") as f:
+                json.dump(meta, f)
+            log("ERROR", "failed to create volume", snapshot_id=volume["snapshot_id"], error="[BR:Common:ErrUnknown]VolumeLimitExceeded")
+            print("Error: failed to create volume from " + volume["snapshot_id"], file=sys.stderr)
+            return 1
+        zone = flags.get("target-az") or volume.get("volume_az") or (ec2.meta.region_name + "a")
+        answer = ec2.create_volume(SnapshotId=volume["snapshot_id"], AvailabilityZone=zone, VolumeType="gp3",
+                                   TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "TiDBCluster-BR", "Value": "new"}]}])
+        volume["restore_volume_id"] = answer["VolumeId"]
+        volume["volume_az"] = zone
+        made += 1
+        log("INFO", "volume created", snapshot_id=volume["snapshot_id"], volume_id=answer["VolumeId"])
+        progress("Volume Restore", made, len(volumes))
+    with open(output, "w") as f:
+        json.dump(meta, f)
+    log("INFO", "EBS restore volumes success", volumes=made)
+    return 0
