@@ -224,6 +224,17 @@ struct PlanCommand: ParsableCommand {
                         continue
                     }
                     out.append("# Restore \(r.namespace)/\(r.name)")
+                    if r.spec.effectiveRestoreMode == .volumeSnapshot {
+                        let pd = pd(br, namespace: r.namespace, known: pdByCluster)
+                        let fsr = r.spec.warmup != nil && r.spec.warmupStrategy == .fsr
+                        out += ["# phase restore-volume (Job restore-\(r.name)): volumes from the snapshots", "br"]
+                        out += try ToolArguments.brVolumeRestore(r, pd: pd, clusterTLS: clusterTLS, outputFile: "/tmp/<job>/csb_restore.json",
+                                                                 targetAZ: r.spec.volumeAZ, useFSR: fsr)
+                        out += ["# phase restore-data (Job restore-data-\(r.name)), once every TiKV store is Up", "br"]
+                        out += try ToolArguments.brVolumeRestore(r, pd: pd, clusterTLS: clusterTLS, outputFile: nil, targetAZ: nil, useFSR: false)
+                        out += envLines(r.spec.storage)
+                        continue
+                    }
                     out.append("br")
                     out += try ToolArguments.brRestore(r, pd: pd(br, namespace: r.namespace, known: pdByCluster), clusterTLS: clusterTLS,
                                                        pitrRestoredTs: (r.spec.pitrRestoredTs ?? "").isEmpty ? "0" : r.spec.pitrRestoredTs!)
@@ -251,6 +262,12 @@ struct PlanCommand: ParsableCommand {
                     lines += ["# then, once started:", "br"] + (try ToolArguments.brLog(b, subcommand: "log-truncate", pd: pd, clusterTLS: clusterTLS))
                 }
                 return lines + envLines(b.spec.storage)
+            case .volumeSnapshot:
+                return ["# phase initialize (Job \(b.volumeInitJobName)): GC and PD schedulers paused until the Job is deleted", "br"]
+                    + (try ToolArguments.brPauseGCAndSchedulers(b, pd: pd, clusterTLS: clusterTLS))
+                    + ["# phase execute (Job \(b.jobName)): the cluster metadata the operator gathers, snapshotted", "br"]
+                    + (try ToolArguments.brVolumeBackup(b, pd: pd, clusterTLS: clusterTLS, volumeFile: "/tmp/<job>/csb_backup.json"))
+                    + envLines(b.spec.storage)
             default:
                 return ["br"] + (try ToolArguments.brBackup(b, pd: pd, clusterTLS: clusterTLS)) + envLines(b.spec.storage)
             }

@@ -176,4 +176,14 @@ struct VolumeSnapshotTests {
         #expect(throws: VolumeSnapshotError.self) { try VolumeSnapshotDocument.decode(Data("{\"tikv\": 3}".utf8)) }
         #expect(throws: VolumeSnapshotError.self) { try VolumeSnapshotDocument.decode(Data("nope".utf8)) }
     }
+
+    @Test("the TiUP-on-EC2 example declares three stores the metadata reads")
+    func tiupExample() throws {
+        let cluster = try yamlObjects(Paths.repo("examples/volume-snapshot/tidbcluster-tiup-on-ec2.yaml"))[0]
+        let doc = try VolumeSnapshotClusterMeta.gather(.init(cluster: cluster))
+        #expect(doc.tikv.stores.map(\.storeID) == [1, 4, 5])
+        #expect(doc.tikv.stores[0].volumes.map(\.mountPath) == ["/data/tikv", "/data/raft"])
+        #expect(doc.tikv.stores[1].volumes.map(\.type) == ["storage.data-dir"])
+        #expect(doc.pd.replicas == 3 && doc.tidb.replicas == 2)
+    }
 }

@@ -145,4 +145,17 @@ struct PlanTests {
         let after = try await op.api.get(Backup.self, namespace: "default", name: "dry")
         #expect(after.metadata.resourceVersion == before.metadata.resourceVersion)
     }
+
+    @Test("a volume-snapshot Backup and Restore: the br argv of every phase, from the examples")
+    func volumeSnapshot() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("examples/volume-snapshot/backup.yaml"), encoding: .utf8) + "\n---\n"
+            + String(contentsOf: root.appendingPathComponent("examples/volume-snapshot/restore.yaml"), encoding: .utf8)
+        let lines = try Self.plan(text)
+        let joined = lines.joined(separator: " ")
+        #expect(joined.contains("br operator pause-gc-and-schedulers --pd=basic-pd.tidb:2379"), "\(lines)")
+        #expect(joined.contains("br backup full --type=aws-ebs --volume-file=/tmp/<job>/csb_backup.json --operator-paused-gc-and-scheduler=true --pd=basic-pd.tidb:2379 --storage=s3://my-bucket/ebs/basic-2026-11-30"))
+        #expect(joined.contains("br restore full --type=aws-ebs --prepare --output-file=/tmp/<job>/csb_restore.json --target-az=us-west-2a --pd=restored-pd.tidb:2379"))
+        #expect(joined.contains("# phase restore-data (Job restore-data-ebs-restore), once every TiKV store is Up br restore full --type=aws-ebs --pd=restored-pd.tidb:2379"))
+    }
 }
