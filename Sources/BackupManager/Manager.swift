@@ -540,6 +540,13 @@ final class ProgressPublisher: @unchecked Sendable {
         let (steps, ops) = take()
         if steps.isEmpty && ops.isEmpty { return }
         let now = Time(Date())
+        if !options.isRestore {
+            try? await manager.updateBackup(options) { b in
+                for (step, percent) in steps { b.status.recordProgress(step: step, percent: percent, now: now) }
+                for op in ops { b.status.recordOperation(op) }
+            }
+            return
+        }
         try? await manager.updateRestore(options) { r in
             for (step, percent) in steps { r.status.recordProgress(step: step, percent: percent, now: now) }
             for op in ops { r.status.recordOperation(op) }

@@ -120,10 +120,13 @@ struct VolumeSnapshotBackupJob {
         let (exe, prefix) = try manager.tools.locate(.br)
         let resolved = ResolvedTs()
         let watcher = Task { await watchForBackupMeta(storage) }
+        let progress = ProgressPublisher(manager: manager, options: options)
         let result = try await ToolRunner(redact: manager.redactor, log: log).run(exe, prefix + argv, environment: manager.toolEnvironment()) { _, line in
+            if let p = BRLog.progress(line) { progress.record(step: p.step, percent: Double(p.progress) ?? 0) }
             if line.contains("EBS backup success"), let ts = BRLog.value(of: "resolved_ts", in: line) { resolved.set(ts) }
         }
         watcher.cancel()
+        await progress.flush()
         guard result.succeeded else {
             let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
             try await fail(.volumeBackupFailed, "BackupDataToRemoteFailed", message)
@@ -147,7 +150,7 @@ struct VolumeSnapshotBackupJob {
             // The snapshots are good; only the figures are missing. Say so, keep the backup.
             log("snapshot sizes of \(options.namespace)/\(options.name) not computed: \(manager.redactor("\(error)"))")
         }
-        try await manager.backupCondition(options, .volumeBackupComplete, extra: { s in
+        try await manager.backupCondition(options, .volumeBackupComplete, message: Self.summary(meta), extra: { s in
             s.timeStarted = started
             s.commitTs = commitTs
             s.backupSize = sizes.full
@@ -156,6 +159,15 @@ struct VolumeSnapshotBackupJob {
             s.incrementalBackupSizeReadable = sizes.incremental.map(BRStatusMath.readableSize)
         })
         log("volume-snapshot backup \(options.namespace)/\(options.name): \(meta.snapshots.count) snapshots, commitTs \(commitTs)")
+    }
+
+    /// `6 snapshots: store 1 vol-a → snap-b, …` (the first 24; `describe` shows it).
+    static func summary(_ meta: VolumeSnapshotDocument) -> String {
+        let pairs = meta.tikv.stores.flatMap { store in
+            store.volumes.filter { !$0.snapshotID.isEmpty }.map { "store \(store.storeID) \($0.volumeID) → \($0.snapshotID)" }
+        }
+        let shown = pairs.prefix(24).joined(separator: ", ")
+        return "\(pairs.count) snapshots: \(shown)\(pairs.count > 24 ? ", …" : "")"
     }
 
     func fail(_ type: BackupConditionType, _ reason: String, _ message: String) async throws {

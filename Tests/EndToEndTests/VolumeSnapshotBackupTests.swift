@@ -133,6 +133,10 @@ struct VolumeSnapshotBackupTests {
         #expect(done.status.backupSize == Int64(6 * 2 * 524288), "\(String(describing: done.status.backupSize))")
         #expect(done.status.incrementalBackupSize == Int64(6 * 2 * 524288))
         #expect(done.status.timeCompleted != nil && done.status.timeTaken != nil)
+        // What kubectl describe shows: BR's progress, and which snapshot holds which store's volume.
+        #expect(done.status.progresses?.contains { $0.step == "Full Backup" && $0.progress == 100 } == true, "\(String(describing: done.status.progresses))")
+        let summary = done.status.conditions?.first { $0.type == .volumeBackupComplete }?.message ?? ""
+        #expect(summary.hasPrefix("6 snapshots: store 1 vol-"), "\(summary)")
 
         let snapshots = try await cluster.snapshots()
         #expect(snapshots.count == 6)
