@@ -93,6 +93,10 @@ struct VolumeSnapshotRestoreFlow {
             await r.events.record(KubeCodec.encode(restore), .normal, reason: "SuccessfulCreate",
                                   message: "create job \(restore.namespace)/\(name) for restore \(restore.name) successful")
         } catch let e as KubeAPIError where e.isAlreadyExists {}
+        if step == .prepare, let warmup = restore.spec.warmup {
+            await r.events.record(KubeCodec.encode(restore), .warning, reason: "WarmUpNotSupported",
+                                  message: "warmup \(warmup.rawValue) is not run by this operator: the volumes are used as they come from the snapshots\(restore.spec.warmupStrategy == .fsr ? " (BR is asked for Fast Snapshot Restore)" : "")")
+        }
         try await r.setCondition(restore, RestoreCondition(type: .scheduled, message: "Job \(name)"))
         return .requeue(after: r.timeouts.podStart)
     }
