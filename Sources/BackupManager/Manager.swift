@@ -559,7 +559,10 @@ final class ProgressPublisher: @unchecked Sendable {
             defer { self.lock.unlock() }
             return self.task
         }()
+        // The cancelled timer still writes what it took; wait for that, so that nothing of it lands
+        // after the result the caller writes next.
         pending?.cancel()
+        await pending?.value
         await write()
     }
 }

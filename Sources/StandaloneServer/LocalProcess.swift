@@ -32,6 +32,9 @@ final class LocalProcess: @unchecked Sendable {
         // One thread per child waits for it; children are few (bounded by the runner's concurrency).
         Thread.detachNewThread {
             let (code, signaled) = Spawn.wait(child)
+            // A container ends with its main process: whatever it started and left behind (a tool
+            // still running after the job binary was killed) goes too, as with a PID namespace.
+            kill(-child, SIGKILL)
             me.lock.lock()
             me.exitStatus = code
             me.lock.unlock()

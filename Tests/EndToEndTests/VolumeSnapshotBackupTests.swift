@@ -168,7 +168,7 @@ struct VolumeSnapshotBackupTests {
         #expect(!op.allLogs().contains(moto.secretAccessKey))
     }
 
-    @Test("faults: the init Job deleted before the snapshots, BR failing mid-snapshot, a PV of another CSI driver, an existing clustermeta; each Failed with its reason and GC resumed")
+    @Test("faults: the init Job deleted before the snapshots, BR failing mid-snapshot, a PV of another CSI driver, an existing clustermeta, the backup Job deleted mid-way; each Failed with its reason and GC resumed")
     func faults() async throws {
         let moto = try await TestServers.moto()
         let (admin, bucket) = try await motoBucket(moto, "ebs-faults")
@@ -221,6 +221,17 @@ struct VolumeSnapshotBackupTests {
         #expect(f4.status.conditions?.first { $0.type == .failed }?.reason == "FileExistedInExternalStorage", "\(f4.status)")
         #expect(try await admin.getObject(bucket: bucket, key: "taken/clustermeta") == Data("{}".utf8))
         try await waitUntil { gcEvents(log4).map(\.0) == ["paused", "resumed"] }
+
+        // 5. The backup Job deleted while BR waits to snapshot: its BR is stopped and says so (Failed), the pause ended.
+        let log5 = op.directory + "/gc-5.log"
+        try await op.apply(ebsBackup("f-job", cluster: "ebs2", bucket: bucket, moto: moto, gcLog: log5, env: ["BR_STANDIN_EBS_WAIT": "5"]))
+        _ = try await op.backup("f-job", reaches: ["Running"], timeout: 60)
+        _ = try await op.api.delete(.jobs, namespace: "default", name: "backup-f-job", options: DeleteOptions(propagationPolicy: .foreground))
+        let f5 = try await op.backup("f-job", reaches: ["Complete", "Failed"], timeout: 60)
+        let c5 = f5.status.conditions?.first { $0.type == .failed }
+        #expect(c5?.reason == "BackupDataToRemoteFailed" && c5?.message?.contains("signal: terminated") == true, "\(f5.status)")
+        try await waitUntil { gcEvents(log5).map(\.0) == ["paused", "resumed"] }
+        try await waitUntil { try await jobExists(op, "backup-f-job-init") == false }
         try await Task.sleep(for: .seconds(2))
         let after = try await op.api.get(Backup.self, namespace: "default", name: "f-exists")
         #expect(after.status.phase == .failed && after.status.backoffRetryStatus == nil)
