@@ -521,7 +521,9 @@ final class ProgressPublisher: @unchecked Sendable {
         guard task == nil else { return }
         task = Task {
             try? await Task.sleep(for: .seconds(1))
-            await self.write()
+            // Detached: `flush` cancels this timer to end its wait, and a cancelled task's API calls
+            // would be cancelled too, losing what it took.
+            await Task.detached { await self.write() }.value
         }
     }
 

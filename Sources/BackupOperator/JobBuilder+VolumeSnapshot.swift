@@ -5,21 +5,7 @@ import KubeModel
 /// PD scheduling paused while its BR runs, and `backup-<name>`, which snapshots the volumes.
 extension JobBuilder {
     func volumeSnapshotParts(_ backup: Backup, cluster: TidbCluster, initialize: Bool) async throws -> PodParts {
-        let ns = backup.namespace
-        let env = try await brEnv(namespace: ns, objectName: backup.name, kind: "backup", access: backup.spec.from,
-                                  storage: backup.spec.storage, useKMS: backup.spec.useKMS ?? false)
-        let tag = Self.tag(of: cluster.tikvImage)
-        var parts = PodParts(env: merged(env, user: backup.spec.env),
-                             args: ["backup", "--namespace=\(ns)", "--backupName=\(backup.name)"], containerName: "backup")
-        if !tag.isEmpty { parts.args.append("--tikvVersion=\(tag)") }
-        parts.args.append("--mode=volume-snapshot")
-        if initialize { parts.args.append("--initialize=true") }
-        Self.addPD(cluster, &parts)
-        brTLS(cluster: cluster, access: backup.spec.from, parts: &parts)
-        Self.addBinaryCopy("br", image: Self.toolImage(backup.spec.toolImage, default: "pingcap/br", tikvTag: tag), from: "/br",
-                           dir: "/var/lib/br-bin", resources: backup.spec.resources, parts: &parts)
-        additional(backup.spec.additionalVolumes, backup.spec.additionalVolumeMounts, local: backup.spec.local, parts: &parts)
-        return parts
+        try await brBackupParts(backup, cluster: cluster, modeArgs: ["--mode=volume-snapshot"] + (initialize ? ["--initialize=true"] : []))
     }
 
     /// `backup-<name>-init`: BR's `operator pause-gc-and-schedulers`, ended by deleting the Job; its
@@ -56,27 +42,16 @@ extension JobBuilder {
     }
 
     public func volumeRestoreJob(_ restore: Restore, cluster: TidbCluster, step: VolumeRestoreStep) async throws -> JSONValue {
-        let ns = restore.namespace
-        let env = try await brEnv(namespace: ns, objectName: restore.name, kind: "restore", access: restore.spec.to,
-                                  storage: restore.spec.storage, useKMS: restore.spec.useKMS ?? false)
-        let tag = Self.tag(of: cluster.tikvImage)
-        var parts = PodParts(env: merged(env, user: restore.spec.env),
-                             args: ["restore", "--namespace=\(ns)", "--restoreName=\(restore.name)"], containerName: "restore")
-        if !tag.isEmpty { parts.args.append("--tikvVersion=\(tag)") }
-        parts.args.append("--mode=volume-snapshot")
+        var modeArgs = ["--mode=volume-snapshot"]
         switch step {
         case .prepare:
-            parts.args.append("--prepare")
-            if let az = restore.spec.volumeAZ, !az.isEmpty { parts.args.append("--target-az=\(az)") }
-            if restore.spec.warmup != nil && restore.spec.warmupStrategy == .fsr { parts.args.append("--use-fsr=true") }
+            modeArgs.append("--prepare")
+            if let az = restore.spec.volumeAZ, !az.isEmpty { modeArgs.append("--target-az=\(az)") }
+            if restore.spec.warmup != nil && restore.spec.warmupStrategy == .fsr { modeArgs.append("--use-fsr=true") }
         case .data: break
-        case .cleanVolumes: parts.args.append("--clean-volumes")
+        case .cleanVolumes: modeArgs.append("--clean-volumes")
         }
-        Self.addPD(cluster, &parts)
-        brTLS(cluster: cluster, access: restore.spec.to, parts: &parts)
-        Self.addBinaryCopy("br", image: Self.toolImage(restore.spec.toolImage, default: "pingcap/br", tikvTag: tag), from: "/br",
-                           dir: "/var/lib/br-bin", resources: restore.spec.resources, parts: &parts)
-        additional(restore.spec.additionalVolumes, restore.spec.additionalVolumeMounts, local: restore.spec.local, parts: &parts)
+        let parts = try await brRestoreParts(restore, cluster: cluster, modeArgs: modeArgs)
         var common = restoreCommon(restore, name: step.jobName(restore))
         common.backoffLimit = 0
         return job(common, parts)

@@ -330,6 +330,13 @@ public struct JobBuilder: Sendable {
 
     /// `backup-<name>` running BR (snapshot mode).
     public func brBackupJob(_ backup: Backup, cluster: TidbCluster) async throws -> JSONValue {
+        let parts = try await brBackupParts(backup, cluster: cluster, modeArgs: ["--mode=snapshot"])
+        return job(common(backup, name: backup.jobName, component: "backup", backoffLimit: 0), parts)
+    }
+
+    /// The pod of a BR backup Job: `tidb-backup-manager backup … <modeArgs> [--pd]`, BR copied in, TLS,
+    /// the storage environment and the spec's volumes.
+    func brBackupParts(_ backup: Backup, cluster: TidbCluster, modeArgs: [String]) async throws -> PodParts {
         let ns = backup.namespace
         let env = try await brEnv(namespace: ns, objectName: backup.name, kind: "backup", access: backup.spec.from,
                                   storage: backup.spec.storage, useKMS: backup.spec.useKMS ?? false)
@@ -337,13 +344,13 @@ public struct JobBuilder: Sendable {
         var parts = PodParts(env: merged(env, user: backup.spec.env),
                              args: ["backup", "--namespace=\(ns)", "--backupName=\(backup.name)"], containerName: "backup")
         if !tag.isEmpty { parts.args.append("--tikvVersion=\(tag)") }
-        parts.args.append("--mode=snapshot")
+        parts.args += modeArgs
         Self.addPD(cluster, &parts)
         brTLS(cluster: cluster, access: backup.spec.from, parts: &parts)
         Self.addBinaryCopy("br", image: Self.toolImage(backup.spec.toolImage, default: "pingcap/br", tikvTag: tag), from: "/br",
                            dir: "/var/lib/br-bin", resources: backup.spec.resources, parts: &parts)
         additional(backup.spec.additionalVolumes, backup.spec.additionalVolumeMounts, local: backup.spec.local, parts: &parts)
-        return job(common(backup, name: backup.jobName, component: "backup", backoffLimit: 0), parts)
+        return parts
     }
 
     /// `backup-<name>` running Dumpling (reference 3.6.3).
@@ -404,6 +411,18 @@ public struct JobBuilder: Sendable {
 
     /// `restore-<name>` running BR (reference 4.4).
     public func brRestoreJob(_ restore: Restore, cluster: TidbCluster) async throws -> JSONValue {
+        var modeArgs = ["--mode=snapshot"]
+        if restore.spec.effectiveRestoreMode.rawValue == "pitr" {
+            modeArgs = ["--mode=pitr"]
+            if let ts = restore.spec.pitrRestoredTs, !ts.isEmpty { modeArgs.append("--pitrRestoredTs=\(ts)") }
+        }
+        let parts = try await brRestoreParts(restore, cluster: cluster, modeArgs: modeArgs)
+        return job(restoreCommon(restore, name: restore.jobName), parts)
+    }
+
+    /// The pod of a BR restore Job: `tidb-backup-manager restore … [--pd] <modeArgs>`, BR copied in, TLS,
+    /// the storage environment and the spec's volumes.
+    func brRestoreParts(_ restore: Restore, cluster: TidbCluster, modeArgs: [String]) async throws -> PodParts {
         let ns = restore.namespace
         let env = try await brEnv(namespace: ns, objectName: restore.name, kind: "restore", access: restore.spec.to,
                                   storage: restore.spec.storage, useKMS: restore.spec.useKMS ?? false)
@@ -412,17 +431,12 @@ public struct JobBuilder: Sendable {
                              args: ["restore", "--namespace=\(ns)", "--restoreName=\(restore.name)"], containerName: "restore")
         if !tag.isEmpty { parts.args.append("--tikvVersion=\(tag)") }
         Self.addPD(cluster, &parts)
-        if restore.spec.effectiveRestoreMode.rawValue == "pitr" {
-            parts.args.append("--mode=pitr")
-            if let ts = restore.spec.pitrRestoredTs, !ts.isEmpty { parts.args.append("--pitrRestoredTs=\(ts)") }
-        } else {
-            parts.args.append("--mode=snapshot")
-        }
+        parts.args += modeArgs
         brTLS(cluster: cluster, access: restore.spec.to, parts: &parts)
         Self.addBinaryCopy("br", image: Self.toolImage(restore.spec.toolImage, default: "pingcap/br", tikvTag: tag), from: "/br",
                            dir: "/var/lib/br-bin", resources: restore.spec.resources, parts: &parts)
         additional(restore.spec.additionalVolumes, restore.spec.additionalVolumeMounts, local: restore.spec.local, parts: &parts)
-        return job(restoreCommon(restore, name: restore.jobName), parts)
+        return parts
     }
 
     /// `restore-<name>` running Lightning (reference 4.4).
