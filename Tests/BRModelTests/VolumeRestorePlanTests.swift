@@ -111,3 +111,36 @@ struct VolumeRestorePlanTests {
         }
     }
 }
+
+@Suite("Volume-snapshot restore: the backup must fit the cluster (reference 2.3, TiDB Operator's messages)")
+struct VolumeRestoreCheckTests {
+    static func cluster(tikv: Int?, tiflash: Int? = nil, volumes: Int = 0, config: JSONValue? = nil) -> JSONValue {
+        var spec: JSONValue = [:]
+        if let tikv {
+            var t: JSONValue = ["replicas": .int(Int64(tikv)), "storageVolumes": .array((0..<volumes).map { ["name": .string("v\($0)")] })]
+            if let config { t["config"] = config }
+            spec["tikv"] = t
+        }
+        if let tiflash { spec["tiflash"] = ["replicas": .int(Int64(tiflash))] }
+        return ["spec": spec]
+    }
+
+    @Test("replicas, storage volumes, TiFlash and encryption, each named")
+    func mismatches() {
+        #expect(VolumeRestoreCheck.problem(backup: Self.cluster(tikv: 3), target: Self.cluster(tikv: 3)) == nil)
+        #expect(VolumeRestoreCheck.problem(backup: Self.cluster(tikv: 3), target: Self.cluster(tikv: 4)) == "tikv replica mismatch")
+        #expect(VolumeRestoreCheck.problem(backup: Self.cluster(tikv: 3), target: Self.cluster(tikv: nil)) == "restore to no tikv cluster")
+        #expect(VolumeRestoreCheck.problem(backup: Self.cluster(tikv: nil), target: Self.cluster(tikv: 3)) == "backup source tc has no tivk nodes")
+        #expect(VolumeRestoreCheck.problem(backup: Self.cluster(tikv: 3, volumes: 1), target: Self.cluster(tikv: 3)) == "additional volumes mismatched")
+        #expect(VolumeRestoreCheck.problem(backup: Self.cluster(tikv: 3, tiflash: 1), target: Self.cluster(tikv: 3)) == "tiflash replica mismatched")
+        #expect(VolumeRestoreCheck.problem(backup: Self.cluster(tikv: 3, tiflash: 0), target: Self.cluster(tikv: 3)) == nil)
+        let encrypted = Self.cluster(tikv: 3, config: .string("[security.encryption]\ndata-encryption-method = \"aes256-ctr\"\n[security.encryption.master-key]\nkey-id = \"k1\"\n"))
+        #expect(VolumeRestoreCheck.problem(backup: encrypted, target: Self.cluster(tikv: 3))?.hasPrefix("TiKV encryption missmatched with backup") == true)
+        let sameMethodOtherKey = Self.cluster(tikv: 3, config: ["security": ["encryption": ["data-encryption-method": "aes256-ctr", "master-key": ["key-id": "k2"]]]])
+        #expect(VolumeRestoreCheck.problem(backup: encrypted, target: sameMethodOtherKey)?.contains("master key id") == true)
+        let same = Self.cluster(tikv: 3, config: ["security": ["encryption": ["data-encryption-method": "aes256-ctr", "master-key": ["key-id": "k1"]]]])
+        #expect(VolumeRestoreCheck.problem(backup: encrypted, target: same) == nil)
+        let plaintext = Self.cluster(tikv: 3, config: .string("[security.encryption]\ndata-encryption-method = \"plaintext\"\n"))
+        #expect(VolumeRestoreCheck.problem(backup: plaintext, target: Self.cluster(tikv: 3)) == nil)
+    }
+}
