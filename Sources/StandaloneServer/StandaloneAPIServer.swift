@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import HummingbirdTLS
 import KubeModel
 import Logging
@@ -71,11 +72,32 @@ public struct StandaloneAPIServer: Sendable {
         // Deletions a crash interrupted (a namespace half emptied, dependents of a deleted owner) go on.
         try core.collectGarbage()
         defer { core.hub.finishAll() }
+        let core = self.core
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
+            group.addTask { try await Self.serve(app, hub: core.hub, logger: logger) }
             group.addTask { try await runner.run() }
             try await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// Runs the HTTP server until this task is cancelled, then stops it gracefully: watches end, the
+    /// listening socket closes, connections already accepted are served to the end. Cancelling the
+    /// server abruptly instead drops connections it accepted meanwhile without finishing them, which
+    /// trips a precondition in NIO (`Deinited NIOAsyncWriter without calling finish()`) and kills the
+    /// process. After 5 s the server is cancelled anyway.
+    static func serve(_ app: some ApplicationProtocol & Service, hub: WatchHub, logger: Logger) async throws {
+        let services = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        let serving = Task { try await services.run() }
+        try await withTaskCancellationHandler {
+            try await serving.value
+        } onCancel: {
+            hub.finishAll()
+            Task {
+                await services.triggerGracefulShutdown()
+                try? await Task.sleep(for: .seconds(5))
+                serving.cancel()
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ public final class WatchHub: Sendable {
     final class LockedState: @unchecked Sendable {
         let lock = NSLock()
         var next = 0
+        var closed = false
         var subscribers: [Int: (String, AsyncStream<StoredEvent>.Continuation)] = [:]
     }
 
@@ -17,6 +18,12 @@ public final class WatchHub: Sendable {
     public func subscribe(_ resourceKey: String) -> (AsyncStream<StoredEvent>, @Sendable () -> Void) {
         let (stream, continuation) = AsyncStream<StoredEvent>.makeStream(bufferingPolicy: .bufferingNewest(100_000))
         state.lock.lock()
+        if state.closed {
+            // The server is stopping: a watch that starts now ends at once.
+            state.lock.unlock()
+            continuation.finish()
+            return (stream, {})
+        }
         let id = state.next
         state.next += 1
         state.subscribers[id] = (resourceKey, continuation)
@@ -45,8 +52,10 @@ public final class WatchHub: Sendable {
         for t in targets { t.yield(event) }
     }
 
+    /// Ends every open watch, and every watch that starts from now on.
     public func finishAll() {
         state.lock.lock()
+        state.closed = true
         let all = state.subscribers.values.map(\.1)
         state.subscribers.removeAll()
         state.lock.unlock()
