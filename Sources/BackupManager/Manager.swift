@@ -70,6 +70,10 @@ public struct ManagerOptions: Sendable {
     public var skipClientCA = false
     public var mode: String = "snapshot"
     public var pitrRestoredTs: String = "0"
+    /// A log backup's sub-command (`--subcommand`) and its arguments.
+    public var subcommand = "log-start"
+    public var commitTs: String?
+    public var truncateUntil: String?
     /// `--initialize=true`: the init Job of a volume-snapshot backup.
     public var initialize = false
     /// Volume-snapshot restore steps: `--prepare` (BR creates the volumes), `--clean-volumes` (they are
@@ -217,6 +221,9 @@ public struct Manager: Sendable {
         let backup = try await object(Backup.self, options)
         guard let br = backup.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
         let mode = backup.spec.backupMode ?? .snapshot
+        if mode == .log && options.mode == "log" {
+            return try await LogBackupJob(manager: self, options: options).run()
+        }
         if mode == .volumeSnapshot && options.mode == "volume-snapshot" {
             return try await VolumeSnapshotBackupJob(manager: self, options: options).run()
         }

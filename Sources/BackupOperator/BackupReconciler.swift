@@ -41,12 +41,7 @@ public final class BackupReconciler: Reconciler {
             backup = try await api.update(backup)
         }
         let mode = backup.spec.effectiveBackupMode
-        if mode == .log {
-            try await setCondition(backup, BackupCondition(type: .invalid, reason: "NotSupported",
-                message: "backupMode \(mode.rawValue) is not supported by this version of tidb-backup-operator yet; the Backup is kept unchanged"))
-            return .done
-        }
-        if backup.status.phase == .complete || backup.status.phase == .failed {
+        if (backup.status.phase == .complete || backup.status.phase == .failed) && mode != .log {
             // A finished volume-snapshot backup must not keep its init Job (it holds GC paused).
             if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(backup, cluster: nil) }
             return .done
@@ -76,6 +71,7 @@ public final class BackupReconciler: Reconciler {
             } ?? backup
         }
         if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(backup, cluster: cluster) }
+        if mode == .log { return try await LogBackupFlow(r: self).reconcile(backup, cluster: cluster) }
         if let cluster, let conditions = cluster.status?["conditions"]?.arrayValue, !conditions.isEmpty, !cluster.isReady {
             // A cluster managed by TiDB Operator reports readiness; an external one (pdAddresses) has no status.
             return .requeue(after: .seconds(15))
@@ -237,6 +233,7 @@ public final class BackupReconciler: Reconciler {
             let initJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.volumeInitJobName))
             if initJob.exists && !initJob.deleting { try await deleteJob(backup, backup.volumeInitJobName) }
         }
+        if backup.spec.effectiveBackupMode == .log, let outcome = try await LogBackupFlow(r: self).stopBeforeClean(backup) { return outcome }
         // The backup's own Job must be finished (or gone) before its data is deleted.
         let backupJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName))
         if backupJob.exists && !backupJob.finished {

@@ -57,3 +57,14 @@ extension JobBuilder {
         return job(common, parts)
     }
 }
+
+/// The Jobs of a log backup (reference 3.8): `backup-<name>-<sub-command>`.
+extension JobBuilder {
+    public func logBackupJob(_ backup: Backup, cluster: TidbCluster, command: LogSubCommand) async throws -> JSONValue {
+        var modeArgs = ["--mode=log", "--subcommand=\(command.rawValue)"]
+        if command == .start, let ts = backup.spec.commitTs, !ts.isEmpty { modeArgs.append("--commit-ts=\(ts)") }
+        if command == .truncate, let until = backup.spec.logTruncateUntil, !until.isEmpty { modeArgs.append("--truncate-until=\(until)") }
+        let parts = try await brBackupParts(backup, cluster: cluster, modeArgs: modeArgs)
+        return job(common(backup, name: "backup-\(backup.name)-\(command.rawValue)", component: "backup", backoffLimit: 0), parts)
+    }
+}

@@ -58,6 +58,9 @@ struct BackupCommand: AsyncParsableCommand {
         o.skipClientCA = boolFlag(skipClientCA)
         o.mode = mode
         o.initialize = boolFlag(initialize)
+        o.subcommand = subcommand
+        o.commitTs = commitTs == "0" ? nil : commitTs
+        o.truncateUntil = truncateUntil == "0" ? nil : truncateUntil
         o.pd = common.pd
         o.dryRun = common.dryRun
         let api = try makeAPI(common)

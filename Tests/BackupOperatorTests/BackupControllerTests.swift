@@ -146,15 +146,43 @@ import Testing
         #expect(w.job("backup-bad") != nil)
     }
 
-    @Test func unsupportedModesAreReportedNotAttempted() async throws {
+    /// Reference 3.8: one Job per derived sub-command; a command in effect runs none; a truncate not
+    /// after the start is recorded at once.
+    @Test func aLogBackupRunsOneJobPerSubCommand() async throws {
         let w = World()
         try await w.seedCluster()
         _ = try await w.apply(.backups, World.brBackup("log", extra: "  backupMode: log"))
         try await w.settleBackup("log")
-        let b = try await w.getBackup("log")
-        #expect(b.status.phase == .invalid)
-        #expect(b.status.conditions?.first?.reason == "NotSupported")
-        #expect(w.api.objects(.jobs, namespace: "ns").isEmpty)
+        let job = try #require(w.job("backup-log-log-start"))
+        let args = job.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first?["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(args.contains("--mode=log") && args.contains("--subcommand=log-start"), "\(args)")
+        var b = try await w.getBackup("log")
+        #expect(b.status.phase == .scheduled && b.status.logSubCommandStatuses?["log-start"]?.phase == .scheduled)
+
+        // The pod reports the start: Running with the start TS; nothing more to run.
+        b.status.applyLog(.start, BackupCondition(type: .complete), fields: .init(commitTs: "400000000000000000"), now: Time(w.clock.now()))
+        _ = try await w.api.updateStatus(b)
+        try await w.finishJob("backup-log-log-start", failed: false)
+        w.api.resetCalls()
+        try await w.settleBackup("log")
+        #expect(w.writes.filter { $0.resource == "jobs.batch" }.isEmpty)
+
+        b = try await w.getBackup("log")
+        b.spec.logSubcommand = "log-pause"
+        _ = try await w.api.update(b)
+        try await w.settleBackup("log")
+        #expect(w.job("backup-log-log-pause") != nil)
+
+        b = try await w.getBackup("log")
+        b.spec.logTruncateUntil = "1"
+        b.status.applyLog(.pause, BackupCondition(type: .complete), now: Time(w.clock.now()))
+        _ = try await w.api.update(b)
+        _ = try await w.api.updateStatus(try await { var x = try await w.getBackup("log"); x.status = b.status; return x }())
+        try await w.settleBackup("log")
+        b = try await w.getBackup("log")
+        #expect(b.status.phase == .paused)
+        #expect(b.status.logSubCommandStatuses?["log-truncate"]?.phase == .complete, "a truncate before the start is recorded, not run")
+        #expect(w.job("backup-log-log-truncate") == nil)
     }
 
     /// Reference 8.6, with the default policy (300 s, 2 retries, 30 min).

@@ -1,0 +1,114 @@
+import BRModel
+import Foundation
+import KubeAPI
+import KubeClient
+import KubeModel
+import Testing
+import TestServers
+
+@Suite("End to end: a log backup's sub-commands through spec edits, in the standalone operator", .serialized)
+struct LogBackupTests {
+    func patch(_ op: Operator, _ name: String, _ spec: JSONValue) async throws {
+        _ = try await op.api.patch(.backups, namespace: "default", name: name, patch: .merge(["spec": spec]))
+    }
+
+    func waitFor(_ op: Operator, _ name: String, timeout: Double = 60, _ what: String, _ check: (Backup) -> Bool) async throws -> Backup {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: Backup?
+        while Date() < deadline {
+            last = try? await op.api.get(Backup.self, namespace: "default", name: name)
+            if let last, check(last) { return last }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw Operator.Failure("backup \(name): \(what) not reached; status: \(String(describing: last?.status)); log: \(op.tail())")
+    }
+
+    @Test("start → Running with the start TS; pause, resume, pause again (the old Job replaced), resume; truncate removes older log files; stop; delete cleans")
+    func subCommands() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: lb, namespace: default}
+            spec:
+              backupMode: log
+              cleanPolicy: Delete
+              br: {cluster: basic}
+              local:
+                prefix: lb
+                volume: {name: backups, hostPath: {path: \(root)}}
+                volumeMount: {name: backups, mountPath: \(root)}
+            """)
+        var b = try await waitFor(op, "lb", "Running with a commit TS") { $0.status.phase == .running && !($0.status.commitTs ?? "").isEmpty }
+        let start = UInt64(b.status.commitTs ?? "") ?? 0
+        #expect(start > 0)
+        #expect(b.status.logSubCommandStatuses?["log-start"]?.phase == .complete)
+        #expect(b.status.backupPath == "local://\(root)/lb")
+        #expect(FileManager.default.fileExists(atPath: "\(root)/lb/backupmeta"))
+
+        try await patch(op, "lb", ["logSubcommand": "log-pause"])
+        b = try await waitFor(op, "lb", "Paused") { $0.status.phase == .paused }
+        #expect(b.status.logSubCommandStatuses?["log-pause"]?.phase == .complete)
+        try await patch(op, "lb", ["logSubcommand": "log-start"])
+        b = try await waitFor(op, "lb", "Running again (resume)") { $0.status.phase == .running && $0.status.logSubCommandStatuses?["log-resume"]?.phase == .complete }
+        #expect(b.status.logSubCommandStatuses?["log-pause"]?.phase == .repeatable)
+        try await patch(op, "lb", ["logSubcommand": "log-pause"])
+        _ = try await waitFor(op, "lb", "Paused a second time") { $0.status.phase == .paused && $0.status.logSubCommandStatuses?["log-pause"]?.phase == .complete }
+        try await patch(op, "lb", ["logSubcommand": "log-start"])
+        b = try await waitFor(op, "lb", "Running a second time") { $0.status.phase == .running && $0.status.logSubCommandStatuses?["log-resume"]?.phase == .complete }
+
+        // The resume wrote a newer log file; truncating between the two removes the first only.
+        let logs = { () -> [String] in
+            ((FileManager.default.enumerator(atPath: "\(root)/lb/v1")?.allObjects as? [String]) ?? []).filter { $0.hasSuffix(".log") }
+        }
+        #expect(logs().count >= 2, "\(logs())")
+        let until = start + 1
+        try await patch(op, "lb", ["logTruncateUntil": .string(String(until))])
+        b = try await waitFor(op, "lb", "truncated") { $0.status.logSuccessTruncateUntil == String(until) }
+        #expect(b.status.logSubCommandStatuses?["log-truncate"]?.phase == .complete)
+        #expect(b.status.phase == .running)
+        #expect(!logs().contains { $0.hasSuffix("/\(start).log") }, "\(logs())")
+        #expect(!logs().isEmpty)
+        // A truncate to a point already truncated runs nothing and says so.
+        try await patch(op, "lb", ["logTruncateUntil": .string(String(start))])
+        _ = try await waitFor(op, "lb", "skipped truncate") { $0.status.logSubCommandStatuses?["log-truncate"]?.conditions?.first { $0.type == .complete }?.message?.contains("nothing to truncate") == true }
+
+        try await patch(op, "lb", ["logSubcommand": "log-stop"])
+        b = try await waitFor(op, "lb", "Stopped") { $0.status.phase == .stopped }
+        #expect(b.status.logSubCommandStatuses?["log-stop"]?.phase == .complete)
+
+        _ = try await op.api.delete(Backup.self, namespace: "default", name: "lb")
+        try await op.gone("lb")
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/lb/backupmeta"))
+    }
+
+    @Test("a failing sub-command: the sub-command Failed with TiDB Operator's reason, the task's phase unchanged")
+    func failingPause() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: lf, namespace: default}
+            spec:
+              backupMode: log
+              br: {cluster: basic}
+              env: [{name: BR_STANDIN_LOG_FAIL, value: pause}]
+              local:
+                prefix: lf
+                volume: {name: backups, hostPath: {path: \(root)}}
+                volumeMount: {name: backups, mountPath: \(root)}
+            """)
+        _ = try await waitFor(op, "lf", "Running") { $0.status.phase == .running && !($0.status.commitTs ?? "").isEmpty }
+        try await patch(op, "lf", ["logSubcommand": "log-pause"])
+        let b = try await waitFor(op, "lf", "pause failed") { $0.status.logSubCommandStatuses?["log-pause"]?.phase == .failed }
+        let failed = b.status.logSubCommandStatuses?["log-pause"]?.conditions?.first { $0.type == .failed }
+        #expect(failed?.reason == "PauseLogBackupFailed", "\(String(describing: failed))")
+        #expect(b.status.phase == .running, "the task still runs")
+    }
+}

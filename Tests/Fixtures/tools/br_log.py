@@ -1,0 +1,76 @@
+"""The log backup commands of the BR stand-in, following BR's command-line contract:
+
+- `br log start --task-name=T --pd=… --storage=… [--start-ts=N]`: writes `backupmeta` (kvproto BackupMeta
+  with start_version) and a first log file `v1/<date>/<ts>.log` under the storage; fails if the task runs.
+- `br log pause|resume|stop --task-name=T --pd=… [--storage=…]`: changes the task's state; pause needs a
+  running task, resume a paused one, stop an existing one.
+- `br log truncate --until=N --storage=…`: deletes the log files older than N and records N in
+  `v1/truncate-until`.
+The task's state (BR keeps it in PD's etcd) is kept in `standin-log-tasks/<task>.json` under the storage.
+Exit status 0 on success, 1 with an [ERROR] line and an `Error:` line on stderr on failure.
+
+Switch: BR_STANDIN_LOG_FAIL=<sub-command> fails that sub-command."""
+import json
+import os
+import sys
+import time
+
+
+def fail(log, message):
+    log("ERROR", "log backup command failed", error=message)
+    print("Error: " + message, file=sys.stderr)
+    return 1
+
+
+def task_key(task):
+    return f"standin-log-tasks/{task}.json"
+
+
+def read_task(storage, task):
+    try:
+        return json.loads(storage.read(task_key(task)))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def run(log, sub, flags, storage, backupmeta):
+    if os.environ.get("BR_STANDIN_LOG_FAIL") == sub:
+        return fail(log, f"[BR:Stream:ErrStreamLogTaskExist]injected failure of log {sub}")
+    task = flags.get("task-name", "")
+    if sub == "truncate":
+        until = int(flags.get("until", "0") or 0)
+        if until <= 0:
+            return fail(log, "--until is required")
+        removed = 0
+        for name in storage.list("v1/"):
+            base = name.rsplit("/", 1)[-1]
+            if base.endswith(".log") and base[:-4].isdigit() and int(base[:-4]) < until:
+                storage.delete(name)
+                removed += 1
+        storage.write("v1/truncate-until", str(until).encode())
+        log("INFO", "truncate log backup done", until=until, removed_files=removed)
+        return 0
+    if not task:
+        return fail(log, "--task-name is required")
+    state = read_task(storage, task)
+    now_ts = int(time.time() * 1000) << 18
+    if sub == "start":
+        if state and state["state"] != "stopped":
+            return fail(log, f"[BR:Stream:ErrStreamLogTaskExist]stream task {task} already exists")
+        start_ts = int(flags.get("start-ts") or now_ts)
+        storage.write("backupmeta", backupmeta([], start_ts, with_size=False))
+        storage.write(f"v1/{time.strftime('%Y%m%d', time.gmtime())}/{start_ts}.log", b"standin log data")
+        storage.write(task_key(task), json.dumps({"state": "running", "start_ts": start_ts}).encode())
+        log("INFO", "log backup task started", task=task, start_ts=start_ts)
+        return 0
+    if not state or state["state"] == "stopped":
+        return fail(log, f"[BR:Stream:ErrStreamLogTaskNotFound]stream task {task} not found")
+    wanted = {"pause": ("running", "paused"), "resume": ("paused", "running"), "stop": (None, "stopped")}[sub]
+    if wanted[0] and state["state"] != wanted[0]:
+        return fail(log, f"stream task {task} is {state['state']}, cannot {sub}")
+    state["state"] = wanted[1]
+    storage.write(task_key(task), json.dumps(state).encode())
+    if wanted[1] == "running":
+        storage.write(f"v1/{time.strftime('%Y%m%d', time.gmtime())}/{now_ts}.log", b"standin log data")
+    log("INFO", f"log backup task {sub} done", task=task)
+    return 0
