@@ -362,7 +362,12 @@ public struct Manager: Sendable {
         }
         let commitTs: UInt64
         do {
-            commitTs = try await readBackupMeta(try storageFactory.make(restore.spec.storage)).endVersion
+            if restore.spec.effectiveRestoreMode == .pitr {
+                // The point restored to; the log storage's backupmeta only says where the log starts.
+                commitTs = try TSO.parse(options.pitrRestoredTs)
+            } else {
+                commitTs = try await readBackupMeta(try storageFactory.make(restore.spec.storage)).endVersion
+            }
         } catch {
             try await restoreCondition(options, .failed, reason: "GetCommitTsFailed", message: "\(error)")
             throw error

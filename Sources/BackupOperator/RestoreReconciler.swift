@@ -27,7 +27,7 @@ public final class RestoreReconciler: Reconciler {
         guard let restore = try await api.getIfPresent(Restore.self, namespace: key.namespace, name: key.name) else { return .done }
         let mode = restore.spec.effectiveRestoreMode
         if mode == .volumeSnapshot { return try await VolumeSnapshotRestoreFlow(r: self).reconcile(restore) }
-        if mode.rawValue != "snapshot" {
+        if mode.rawValue != "snapshot" && mode != .pitr {
             try await setCondition(restore, RestoreCondition(type: .invalid, reason: "NotSupported",
                 message: "restoreMode \(mode.rawValue) is not supported by this version of tidb-backup-operator yet; the Restore is kept unchanged"))
             return .done
@@ -51,6 +51,10 @@ public final class RestoreReconciler: Reconciler {
 
         let jobName = restore.jobName
         let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: restore.namespace, name: jobName))
+        if !job.exists, mode == .pitr, let cluster, let wait = try await PitrGate(api: api).wait(restore, cluster: cluster) {
+            try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "PitrConfigNotReady", message: wait))
+            return .requeue(after: .seconds(10))
+        }
         if job.exists {
             if job.deleting { return .requeue(after: .seconds(2)) }
             if job.failed {

@@ -76,6 +76,8 @@ import Testing
         try await w.settleBackup("vs")
         // A volume-snapshot restore: PVs and claims created, TiKV started, TiKV pods restarted, recovery mode cleared.
         try await VolumeSnapshotRestoreControllerTests.runToCompletion(w)
+        // A PiTR restore waiting for the TiKV configuration.
+        try await PitrRestoreControllerTests.run(w)
         // A schedule creating and retiring backups.
         _ = try await w.apply(.backupSchedules, w.scheduleYAML("s", cron: "@every 1m", extra: "  maxBackups: 1"))
         for _ in 0..<3 {
@@ -103,7 +105,7 @@ import Testing
         for needed in ["watch jobs.batch", "create leases.coordination.k8s.io", "update backups.pingcap.com/status", "delete backups.pingcap.com",
                        "create persistentvolumeclaims", "get secrets", "create events", "patch restores.pingcap.com", "delete jobs.batch",
                        "list pods", "get persistentvolumeclaims", "get persistentvolumes", "create configmaps", "delete configmaps",
-                       "create persistentvolumes", "update tidbclusters.pingcap.com", "delete pods", "update configmaps"] {
+                       "create persistentvolumes", "update tidbclusters.pingcap.com", "delete pods", "update configmaps", "list configmaps"] {
             #expect(verbs.contains(needed), "the scenario exercised \(needed)")
         }
         let denied = rules.refused(calls)

@@ -111,4 +111,61 @@ struct LogBackupTests {
         #expect(failed?.reason == "PauseLogBackupFailed", "\(String(describing: failed))")
         #expect(b.status.phase == .running, "the task still runs")
     }
+
+    @Test("PiTR: a log backup and a later full backup restore to a point after the full backup; a log truncated past the full backup cannot")
+    func pointInTime() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        let local = { (prefix: String) in
+            "local: {prefix: \(prefix), volume: {name: backups, hostPath: {path: \(root)}}, volumeMount: {name: backups, mountPath: \(root)}}"
+        }
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: log, namespace: default}
+            spec:
+              backupMode: log
+              br: {cluster: basic}
+              \(local("log"))
+            """)
+        let logBackup = try await waitFor(op, "log", "Running") { $0.status.phase == .running && !($0.status.commitTs ?? "").isEmpty }
+        try await op.apply(localBackup("full", root: root))
+        let full = try await op.backup("full", reaches: ["Complete", "Failed"])
+        #expect(full.status.phase == .complete)
+        let fullTs = UInt64(full.status.commitTs ?? "") ?? 0
+        #expect(fullTs > UInt64(logBackup.status.commitTs ?? "") ?? 0)
+
+        func restore(_ name: String, at ts: UInt64) -> String {
+            """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: \(name), namespace: default}
+            spec:
+              restoreMode: pitr
+              pitrRestoredTs: "\(ts)"
+              br: {cluster: basic}
+              \(local("log"))
+              pitrFullBackupStorageProvider:
+                \(local("full"))
+            """
+        }
+        try await op.apply(restore("pitr", at: fullTs + 1000))
+        let done = try await op.restore("pitr", reaches: ["Complete", "Failed"])
+        #expect(done.status.phase == .complete, "\(done.status)")
+        #expect(done.status.commitTs == String(fullTs + 1000))
+        #expect(done.status.progresses?.contains { $0.step == "Restore Log" } == true)
+        let logs = op.allLogs()
+        #expect(logs.contains("restore point --pd=http://127.0.0.1:2379 --storage=local://\(root)/log --restored-ts=\(fullTs + 1000) --full-backup-storage=local://\(root)/full"),
+                "the job ran br restore point with TiDB Operator's arguments")
+
+        // Truncating the log past the full backup breaks that chain: the restore says why.
+        try await patch(op, "log", ["logTruncateUntil": .string(String(fullTs + 10))])
+        _ = try await waitFor(op, "log", "truncated") { $0.status.logSuccessTruncateUntil == String(fullTs + 10) }
+        try await op.apply(restore("pitr-broken", at: fullTs + 1000))
+        let broken = try await op.restore("pitr-broken", reaches: ["Complete", "Failed"])
+        #expect(broken.status.phase == .failed)
+        #expect(broken.status.conditions?.first { $0.type == .failed }?.message?.contains("truncated until") == true, "\(broken.status)")
+    }
 }

@@ -74,3 +74,58 @@ def run(log, sub, flags, storage, backupmeta):
         storage.write(f"v1/{time.strftime('%Y%m%d', time.gmtime())}/{now_ts}.log", b"standin log data")
     log("INFO", f"log backup task {sub} done", task=task)
     return 0
+
+
+def meta_versions(data):
+    """(start_version, end_version) of a kvproto BackupMeta (fields 5 and 6)."""
+    i, out = 0, {}
+    while i < len(data):
+        key, i = _varint(data, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(data, i)
+            out[number] = value
+        elif wire == 2:
+            length, i = _varint(data, i)
+            i += length
+        else:
+            raise ValueError("unexpected wire type")
+    return out.get(5, 0), out.get(6, 0)
+
+
+def _varint(data, i):
+    shift = value = 0
+    while True:
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, i
+        shift += 7
+
+
+def restore_point(log, flags, storage, full_storage):
+    """`br restore point --storage=<log> --restored-ts=N (--full-backup-storage=<full> | --start-ts=S)`:
+    the log must start at or before the full backup (or S) and must not be truncated after it; N must
+    not be before that. Prints BR's progress lines and "restore log success"."""
+    restored = int(flags.get("restored-ts", "0") or 0)
+    log_start, _ = meta_versions(storage.read("backupmeta"))
+    try:
+        truncated = int(storage.read("v1/truncate-until").decode() or 0)
+    except Exception:  # noqa: BLE001
+        truncated = 0
+    if full_storage is not None:
+        _, base = meta_versions(full_storage.read("backupmeta"))
+    else:
+        base = int(flags.get("start-ts", "0") or 0)
+    if base < log_start:
+        return fail(log, f"[BR:Stream:ErrStreamLogNotContinuous]the log backup starts at {log_start}, after the full backup at {base}")
+    if truncated > base:
+        return fail(log, f"[BR:Stream:ErrStreamLogTruncated]the log backup was truncated until {truncated}, after the full backup at {base}")
+    if restored < base:
+        return fail(log, f"[BR:Common:ErrInvalidArgument]restored ts {restored} is before the full backup at {base}")
+    for p in (0, 50, 100):
+        print(f'[{time.strftime("%Y/%m/%d %H:%M:%S.000 +00:00", time.gmtime())}] [INFO] [progress.go:1] [progress] '
+              f'[step="Restore Log"] [progress={p}%]', flush=True)
+    log("INFO", "restore log success", restored_ts=restored, full_backup_ts=base, log_start_ts=log_start)
+    return 0
