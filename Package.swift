@@ -53,7 +53,9 @@ let package = Package(
         ),
         .target(
             name: "BackupOperator",
-            dependencies: ["BRModel", "Cron", "KubeAPI", "KubeModel", "ControllerKit", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["BRModel", "Cron", "KubeAPI", "KubeModel", "ControllerKit", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio")]
         ),
         .target(name: "KubeTesting", dependencies: ["KubeAPI", "KubeModel"]),
         .target(name: "AWSSigning", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),

@@ -114,7 +114,12 @@ extension Backup {
         switch spec.logSubcommand?.rawValue ?? "" {
         case "":
             if spec.logStop == true || phase == .stopped { command = .stop }
-            else if phase == .paused { command = .resume }
+            else if phase == .paused {
+                // Paused in TiKV, by an error or by hand (the tracker recorded it): stays paused until the
+                // spec asks for `log-start`. TiDB Operator would resume it at once, over and over for an error.
+                let reason = status.conditions?.first { $0.type == .paused }?.reason ?? ""
+                command = ["LogBackupErrorPaused", "LogBackupKernelSync"].contains(reason) ? .pause : .resume
+            }
             else { command = .start }
         case LogSubCommand.start.rawValue: command = phase == .paused ? .resume : .start
         case LogSubCommand.stop.rawValue: command = .stop

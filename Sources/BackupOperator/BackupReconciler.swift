@@ -19,6 +19,8 @@ public final class BackupReconciler: Reconciler {
     let clock: any ControllerClock
     let timeouts: OperatorTimeouts
     let logger: Logger
+    let logMismatches = PerBackup<LogSubCommand>()
+    let logSyncTimes = PerBackup<Date>()
 
     public init(api: any KubeAPI, jobs: JobBuilder, events: EventRecorder, clock: any ControllerClock = SystemClock(),
                 timeouts: OperatorTimeouts = OperatorTimeouts(), logger: Logger = Logger(label: "backup-controller")) {

@@ -23,7 +23,11 @@ struct LogBackupFlow {
             try await r.setCondition(backup, BackupCondition(type: .invalid, reason: "InvalidSpec", message: "a log backup needs spec.br.cluster"))
             return .done
         }
-        if let skipped = try await skip(backup, command) { return skipped }
+        if let skipped = try await skip(backup, command) {
+            // A command in effect: the tracker's step keeps the status in line with TiKV.
+            if skipped == .done && command != .truncate { return try await LogBackupKernelSync(r: r).sync(backup, command: command, cluster: cluster) }
+            return skipped
+        }
         let jobName = "backup-\(backup.name)-\(command.rawValue)"
         let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: jobName))
         let entry = backup.status.logSubCommandStatuses?[command.rawValue]
@@ -40,7 +44,10 @@ struct LogBackupFlow {
             }
             return job.finished ? .done : .requeue(after: .seconds(30))
         }
-        if entry?.phase == .failed { return .done }
+        if entry?.phase == .failed {
+            // Not retried (as upstream): a spec edit asks again. The tracker keeps reading TiKV meanwhile.
+            return try await LogBackupKernelSync(r: r).sync(backup, command: command, cluster: cluster)
+        }
         let built: JSONValue
         do {
             built = try await r.jobs.logBackupJob(backup, cluster: cluster, command: command)

@@ -75,6 +75,8 @@ public struct OperatorTimeouts: Sendable {
     /// How long a Job may have succeeded while the status still is not terminal (the pod writes the
     /// result before exiting, so this only covers a lost write).
     public var resultGrace: Duration = .seconds(120)
+    /// How often a log backup in effect has its checkpoint and state read from PD's etcd.
+    public var logSync: Duration = .seconds(60)
     public init() {}
 }
 

@@ -191,6 +191,22 @@ public enum TestServers {
         return Moto(endpoint: endpoint, port: port, accessKeyID: id, secretAccessKey: secret, roleArn: role)
     }
 
+    /// A fresh etcd (Debian's etcd-server) standing for PD's embedded etcd: its client URL is what a
+    /// TidbCluster's `pdAddresses` names. Stopped when the test process exits.
+    public static func etcd() throws -> String {
+        let dir = NSTemporaryDirectory() + "etcd-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let client = freePort(), peer = freePort()
+        let endpoint = "http://127.0.0.1:\(client)"
+        let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "etcd"
+        let process = try spawn([binary, "--name", "pd", "--data-dir", dir + "/data", "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
+                                 "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
+                                 "--initial-cluster", "pd=http://127.0.0.1:\(peer)", "--log-level", "warn"],
+                                environment: ["ETCD_UNSUPPORTED_ARCH": "arm64"], log: dir + "/etcd.log")
+        try waitForHTTP("\(endpoint)/health", process: process, name: "etcd (apt-get install etcd-server)")
+        return endpoint
+    }
+
     static func startGCS() throws -> GCS {
         let port = freePort()
         let endpoint = "http://127.0.0.1:\(port)"

@@ -57,10 +57,13 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("run-timeout"), help: "Fail a Backup/Restore still running after this Go duration.")
     var runTimeout = "72h"
 
+    @Option(name: .customLong("log-sync-interval"), help: "How often a log backup's checkpoint and state are read from PD's etcd (Go duration).")
+    var logSyncInterval = "60s"
+
     func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard qps > 0, burst >= 1 else { throw ValidationError("--kube-api-qps must be > 0 and --kube-api-burst >= 1") }
-        for (flag, value) in [("--pod-start-timeout", podStartTimeout), ("--run-timeout", runTimeout)] {
+        for (flag, value) in [("--pod-start-timeout", podStartTimeout), ("--run-timeout", runTimeout), ("--log-sync-interval", logSyncInterval)] {
             guard let d = try? GoDuration(parsing: value), d.nanoseconds > 0 else {
                 throw ValidationError("\(flag) must be a positive Go duration such as 30m, got \(value)")
             }
@@ -97,6 +100,7 @@ struct Run: AsyncParsableCommand {
         options.jobs.backupManagerImage = backupManagerImage
         options.timeouts.podStart = .seconds(try GoDuration(parsing: podStartTimeout).wholeSeconds)
         options.timeouts.run = .seconds(try GoDuration(parsing: runTimeout).wholeSeconds)
+        options.timeouts.logSync = .milliseconds(try GoDuration(parsing: logSyncInterval).nanoseconds / 1_000_000)
         OperatorSetup(api: api, options: options, metrics: metrics, logger: logger).install(into: manager)
 
         var services: [any Service] = [manager]

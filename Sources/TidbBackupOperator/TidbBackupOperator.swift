@@ -41,6 +41,9 @@ struct Standalone: AsyncParsableCommand {
     @Flag(name: .customLong("no-controllers"), help: "Serve the API and run Jobs only; do not run the Backup, Restore and BackupSchedule controllers.")
     var noControllers = false
 
+    @Option(name: .customLong("log-sync-interval"), help: "How often a log backup's checkpoint and state are read from PD's etcd (Go duration).")
+    var logSyncInterval = "60s"
+
     @Option(name: .customLong("tool-path"), parsing: .singleValue,
             help: "A directory searched for container commands (br, dumpling, tidb-lightning) before PATH. Repeatable.")
     var toolPaths: [String] = []
@@ -84,6 +87,10 @@ struct Standalone: AsyncParsableCommand {
         var options = OperatorSetup.Options()
         options.jobs.backupManagerImage = backupManagerImage
         options.cacheReads = false
+        guard let sync = try? GoDuration(parsing: logSyncInterval), sync.nanoseconds > 0 else {
+            throw ValidationError("--log-sync-interval must be a positive Go duration such as 60s, got \(logSyncInterval)")
+        }
+        options.timeouts.logSync = .milliseconds(sync.nanoseconds / 1_000_000)
         OperatorSetup(api: StoreKubeAPI(core: server.core), options: options, metrics: metrics).install(into: manager)
         let runControllers = !noControllers
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -84,4 +84,20 @@ struct LogBackupTests {
         #expect(s.phase == .stopped && s.timeCompleted == t1 && s.timeStarted == t0)
         #expect(s.conditions?.first { $0.type == .stopped }?.command == .stop)
     }
+
+    @Test("derivation: a task paused in TiKV (an error, or by hand) stays paused until the spec asks for log-start; a user's pause resumes on an empty spec as upstream")
+    func pausedInTiKV() {
+        var b = Backup(name: "lb", namespace: "ns", spec: BackupSpec())
+        b.spec.backupMode = .log
+        b.status.commitTs = "1"
+        b.status.applyLog(.pause, BackupCondition(type: .complete, reason: "LogBackupErrorPaused"), now: Time(unixSeconds: 1))
+        #expect(b.status.phase == .paused)
+        #expect(b.derivedLogSubcommand == .pause)
+        b.spec.logSubcommand = "log-start"
+        #expect(b.derivedLogSubcommand == .resume)
+        var user = Backup(name: "lb", namespace: "ns", spec: BackupSpec())
+        user.spec.backupMode = .log
+        user.status.applyLog(.pause, BackupCondition(type: .complete), now: Time(unixSeconds: 1))
+        #expect(user.derivedLogSubcommand == .resume)
+    }
 }

@@ -168,4 +168,83 @@ struct LogBackupTests {
         #expect(broken.status.phase == .failed)
         #expect(broken.status.conditions?.first { $0.type == .failed }?.message?.contains("truncated until") == true, "\(broken.status)")
     }
+
+    /// Plays TiKV and PD: writes (or deletes, with nil) a key of the etcd PD's addresses name.
+    func etcdPut(_ endpoint: String, _ key: String, _ value: [UInt8]?) throws {
+        var body: [String: String] = ["key": Data(key.utf8).base64EncodedString()]
+        if let value { body["value"] = Data(value).base64EncodedString() }
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
+        let (status, output) = try TestServers.run(["curl", "-s", "-X", "POST", "-H", "Content-Type: application/json", "-d", json,
+                                                     endpoint + (value == nil ? "/v3/kv/deleterange" : "/v3/kv/put")])
+        #expect(status == 0, "\(output)")
+    }
+
+    @Test("the tracker: the checkpoint from PD's etcd in status, an error pause becomes Paused with its reason, a kernel the status disagrees with twice wins, a lost task fails its sub-command; after kill -9 it goes on, no sub-command run twice")
+    func tracker() async throws {
+        let etcd = try TestServers.etcd()
+        let op = try await Operator(extraArguments: ["--log-sync-interval", "500ms"])
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: TidbCluster
+            metadata: {name: basic, namespace: default}
+            spec: {version: v8.5.0, pdAddresses: ["\(etcd)"]}
+            """)
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: lt, namespace: default}
+            spec:
+              backupMode: log
+              br: {cluster: basic}
+              local:
+                prefix: lt
+                volume: {name: backups, hostPath: {path: \(root)}}
+                volumeMount: {name: backups, mountPath: \(root)}
+            """)
+        var b = try await waitFor(op, "lt", "Running, checkpoint at the start") { $0.status.phase == .running && $0.status.logCheckpointTs != nil && $0.status.logCheckpointTs == $0.status.commitTs }
+        let start = UInt64(b.status.commitTs ?? "") ?? 0
+        #expect(b.status.timeSynced != nil)
+
+        // TiKV advances the checkpoint.
+        try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt", LogBackupKernel.encodeCheckpoint(start + 5000))
+        b = try await waitFor(op, "lt", "checkpoint advanced") { $0.status.logCheckpointTs == String(start + 5000) }
+
+        // TiKV pauses the task on an error: Paused with the reason; a user's log-start resumes it.
+        let pause = try JSONSerialization.data(withJSONObject: ["severity": "ERROR", "payload_type": "text/plain",
+                                                                 "payload": Data("disk full on store 4".utf8).base64EncodedString()])
+        try etcdPut(etcd, "/tidb/br-stream/pause/lt", Array(pause))
+        b = try await waitFor(op, "lt", "error-paused") { $0.status.phase == .paused }
+        let paused = b.status.conditions?.first { $0.type == .paused }
+        #expect(paused?.reason == "LogBackupErrorPaused" && paused?.message == "Log backup paused due to error: disk full on store 4", "\(String(describing: paused))")
+        let events = try await op.api.list(.events, namespace: "default").items.compactMap { $0["reason"]?.stringValue }
+        #expect(events.contains("LogBackupErrorPaused"))
+        // It stays paused (no resume the user did not ask for) until the spec asks for log-start.
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await op.api.get(Backup.self, namespace: "default", name: "lt").status.phase == .paused)
+        try await patch(op, "lt", ["logSubcommand": "log-start"])
+        b = try await waitFor(op, "lt", "resumed") { $0.status.phase == .running && $0.status.logSubCommandStatuses?["log-resume"]?.phase == .complete }
+        try await patch(op, "lt", ["logSubcommand": .null])
+
+        // Paused in TiKV by hand (outside the operator): after two looks the status follows, with an Event.
+        try etcdPut(etcd, "/tidb/br-stream/pause/lt", [])
+        b = try await waitFor(op, "lt", "kernel sync") { $0.status.phase == .paused }
+        #expect(b.status.conditions?.first { $0.type == .paused }?.reason == "LogBackupKernelSync")
+        #expect(try await op.api.list(.events, namespace: "default").items.contains { $0["reason"] == "LogBackupKernelSync" })
+        try etcdPut(etcd, "/tidb/br-stream/pause/lt", nil)
+        b = try await waitFor(op, "lt", "kernel sync back") { $0.status.phase == .running }
+
+        // kill -9 of the operator: the tracker goes on after the restart; log-start ran once.
+        _ = try await op.crashAndRestart()
+        try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt", LogBackupKernel.encodeCheckpoint(start + 9000))
+        b = try await waitFor(op, "lt", "checkpoint after restart") { $0.status.logCheckpointTs == String(start + 9000) }
+        let pods = try await op.api.list(.pods, namespace: "default").items.compactMap { $0.value(at: ["metadata", "name"])?.stringValue }
+        #expect(pods.filter { $0.hasPrefix("backup-lt-log-start-") }.count == 1, "\(pods)")
+
+        // The task vanishes from TiKV: the sub-command in effect fails and says why.
+        try etcdPut(etcd, "/tidb/br-stream/info/lt", nil)
+        b = try await waitFor(op, "lt", "task not found") { $0.status.logSubCommandStatuses?["log-start"]?.phase == .failed }
+        #expect(b.status.logSubCommandStatuses?["log-start"]?.conditions?.first { $0.type == .failed }?.reason == "LogBackupTaskNotFound")
+    }
 }

@@ -6,7 +6,10 @@
   running task, resume a paused one, stop an existing one.
 - `br log truncate --until=N --storage=…`: deletes the log files older than N and records N in
   `v1/truncate-until`.
-The task's state (BR keeps it in PD's etcd) is kept in `standin-log-tasks/<task>.json` under the storage.
+The task's state is kept in `standin-log-tasks/<task>.json` under the storage, and, as BR does, in PD's
+etcd at --pd (when one answers there): `/tidb/br-stream/info/<task>` (task info), `checkpoint/<task>` (8
+bytes, big-endian: the start TS at first; TiKV advances it, which tests play), `pause/<task>` (empty: paused
+by the user); stop deletes them.
 Exit status 0 on success, 1 with an [ERROR] line and an `Error:` line on stderr on failure.
 
 Switch: BR_STANDIN_LOG_FAIL=<sub-command> fails that sub-command."""
@@ -14,6 +17,42 @@ import json
 import os
 import sys
 import time
+
+
+def etcd(flags, action, key, value=None):
+    """PUT or DELETE one key through etcd's v3 JSON gateway at --pd; nothing when no etcd answers."""
+    import base64
+    import urllib.request
+    body = {"key": base64.b64encode(key.encode()).decode()}
+    if value is not None:
+        body["value"] = base64.b64encode(value).decode()
+    for endpoint in flags.get("pd", "").split(","):
+        endpoint = endpoint if endpoint.startswith("http") else "http://" + endpoint
+        request = urllib.request.Request(endpoint.rstrip("/") + ("/v3/kv/put" if action == "put" else "/v3/kv/deleterange"),
+                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=2).read()
+            return True
+        except Exception:  # noqa: BLE001
+            continue
+    return False
+
+
+def etcd_get(flags, key):
+    """(answered, value or None) for one key at --pd."""
+    import base64
+    import urllib.request
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+    for endpoint in flags.get("pd", "").split(","):
+        endpoint = endpoint if endpoint.startswith("http") else "http://" + endpoint
+        request = urllib.request.Request(endpoint.rstrip("/") + "/v3/kv/range", data=body, headers={"Content-Type": "application/json"})
+        try:
+            answer = json.loads(urllib.request.urlopen(request, timeout=2).read())
+        except Exception:  # noqa: BLE001
+            continue
+        kvs = answer.get("kvs") or []
+        return True, (base64.b64decode(kvs[0].get("value", "")) if kvs else None)
+    return False, None
 
 
 def fail(log, message):
@@ -53,6 +92,13 @@ def run(log, sub, flags, storage, backupmeta):
     if not task:
         return fail(log, "--task-name is required")
     state = read_task(storage, task)
+    # As BR does, believe PD's etcd about the task when it answers: TiKV pauses a task on errors.
+    answered, info = etcd_get(flags, f"/tidb/br-stream/info/{task}")
+    if answered and state:
+        if info is None:
+            state["state"] = "stopped"
+        else:
+            state["state"] = "paused" if etcd_get(flags, f"/tidb/br-stream/pause/{task}")[1] is not None else "running"
     now_ts = int(time.time() * 1000) << 18
     if sub == "start":
         if state and state["state"] != "stopped":
@@ -61,6 +107,9 @@ def run(log, sub, flags, storage, backupmeta):
         storage.write("backupmeta", backupmeta([], start_ts, with_size=False))
         storage.write(f"v1/{time.strftime('%Y%m%d', time.gmtime())}/{start_ts}.log", b"standin log data")
         storage.write(task_key(task), json.dumps({"state": "running", "start_ts": start_ts}).encode())
+        etcd(flags, "put", f"/tidb/br-stream/info/{task}", json.dumps({"name": task, "start_ts": start_ts, "storage": flags.get("storage")}).encode())
+        etcd(flags, "put", f"/tidb/br-stream/checkpoint/{task}", start_ts.to_bytes(8, "big"))
+        etcd(flags, "delete", f"/tidb/br-stream/pause/{task}")
         log("INFO", "log backup task started", task=task, start_ts=start_ts)
         return 0
     if not state or state["state"] == "stopped":
@@ -70,6 +119,13 @@ def run(log, sub, flags, storage, backupmeta):
         return fail(log, f"stream task {task} is {state['state']}, cannot {sub}")
     state["state"] = wanted[1]
     storage.write(task_key(task), json.dumps(state).encode())
+    if sub == "pause":
+        etcd(flags, "put", f"/tidb/br-stream/pause/{task}", b"")
+    elif sub == "resume":
+        etcd(flags, "delete", f"/tidb/br-stream/pause/{task}")
+    else:
+        for kind in ("info", "checkpoint", "pause", "last-error"):
+            etcd(flags, "delete", f"/tidb/br-stream/{kind}/{task}")
     if wanted[1] == "running":
         storage.write(f"v1/{time.strftime('%Y%m%d', time.gmtime())}/{now_ts}.log", b"standin log data")
     log("INFO", f"log backup task {sub} done", task=task)
