@@ -41,6 +41,27 @@ extension BackupSchedule {
         return backup
     }
 
+    /// The schedule's log backup (reference 5.8): `log-<schedule>`, the log template with its storage
+    /// prefix suffixed `log-<UTC now>`, the schedule's labels and owner.
+    public func makeLogBackup(now: Time) -> Backup? {
+        guard var spec = self.spec.logBackupTemplate else { return nil }
+        spec.backupMode = .log
+        var storage = spec.storage
+        if storage.type != .unknown {
+            storage.prefix = Self.joinPath(storage.prefix ?? "", "log-\(BRNames.scheduleTimestamp(now))")
+            spec.storage = storage
+        }
+        if let secrets = self.spec.imagePullSecrets { spec.imagePullSecrets = secrets }
+        if (spec.serviceAccount ?? "").isEmpty, let sa = self.spec.serviceAccount, !sa.isEmpty { spec.serviceAccount = sa }
+        let scheduleName = metadata.name ?? ""
+        var backup = Backup(name: BRNames.scheduleLogBackupName(schedule: scheduleName), namespace: metadata.namespace ?? "", spec: spec)
+        var labels = BRLabels.scheduleLabels(scheduleName: scheduleName)
+        for (k, v) in metadata.labels ?? [:] where labels[k] == nil { labels[k] = v }
+        backup.metadata.labels = labels
+        backup.metadata.ownerReferences = [controllerReference]
+        return backup
+    }
+
     /// Go's `path.Join`: non-empty elements joined with `/`, then cleaned.
     static func joinPath(_ elements: String...) -> String {
         let joined = elements.filter { !$0.isEmpty }.joined(separator: "/")

@@ -247,4 +247,70 @@ struct LogBackupTests {
         b = try await waitFor(op, "lt", "task not found") { $0.status.logSubCommandStatuses?["log-start"]?.phase == .failed }
         #expect(b.status.logSubCommandStatuses?["log-start"]?.conditions?.first { $0.type == .failed }?.reason == "LogBackupTaskNotFound")
     }
+
+    @Test("a schedule with a log backup and maxBackups 2: the log runs beside the snapshots, is truncated to the oldest kept snapshot as they rotate, and a PiTR between two kept snapshots restores")
+    func scheduleKeepsPiTRPossible() async throws {
+        let etcd = try TestServers.etcd()
+        let op = try await Operator(extraArguments: ["--log-sync-interval", "300ms"])
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: TidbCluster
+            metadata: {name: basic, namespace: default}
+            spec: {version: v8.5.0, pdAddresses: ["\(etcd)"]}
+            """)
+        try await op.apply(localSchedule("pitr", root: root, spec: ["maxBackups: 2", "logBackupTemplate:", "  br: {cluster: basic}",
+                                                                  "  local:", "    prefix: pitr-log",
+                                                                  "    volume: {name: backups, hostPath: {path: \(root)}}",
+                                                                  "    volumeMount: {name: backups, mountPath: \(root)}"]))
+        let log = try await waitFor(op, "log-pitr", "the schedule's log backup running") { $0.status.phase == .running && !($0.status.commitTs ?? "").isEmpty }
+        #expect(log.spec.storage.local?.prefix?.hasPrefix("pitr-log/log-") == true, "\(String(describing: log.spec.storage.local?.prefix))")
+        // TiKV keeps the checkpoint ahead of the snapshots (an hour from now).
+        let ahead = TSO.fromUnixSeconds(Int64(Date().timeIntervalSince1970) + 3600)
+        try etcdPut(etcd, "/tidb/br-stream/checkpoint/log-pitr", LogBackupKernel.encodeCheckpoint(ahead))
+
+        // Snapshots rotate; once some were deleted, the log is truncated to the oldest kept one.
+        let selector = scheduleSelector("pitr")
+        var kept: [Backup] = []
+        let deadline = Date().addingTimeInterval(90)
+        var truncated: Backup?
+        while Date() < deadline {
+            let all = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
+            kept = all.filter { $0.spec.effectiveBackupMode != .log && $0.status.phase == .complete }
+                .sorted { (UInt64($0.status.commitTs ?? "") ?? 0) < (UInt64($1.status.commitTs ?? "") ?? 0) }
+            let l = all.first { $0.name == "log-pitr" }
+            let created = try await op.api.get(BackupSchedule.self, namespace: "default", name: "pitr")
+            if kept.count == 2, let l, let until = l.status.logSuccessTruncateUntil, until == kept.first?.status.commitTs,
+               (created.status.lastBackup ?? "") != "", all.count <= 4 {
+                truncated = l
+                break
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        let l = try #require(truncated, "the log was not truncated to the oldest kept snapshot; \(op.tail())")
+        #expect(l.status.phase == .running, "the log backup keeps running")
+        let schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "pitr")
+        #expect(schedule.status.logBackup == "log-pitr" && schedule.status.logBackupStartTs != nil)
+
+        // A point between the two kept snapshots restores from the older one plus the log.
+        let base = kept[0], later = kept[1]
+        let point = (UInt64(base.status.commitTs ?? "") ?? 0) + 1
+        #expect(point < UInt64(later.status.commitTs ?? "") ?? 0)
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: pitr-restore, namespace: default}
+            spec:
+              restoreMode: pitr
+              pitrRestoredTs: "\(point)"
+              br: {cluster: basic}
+              local: {prefix: \(l.spec.storage.local?.prefix ?? ""), volume: {name: backups, hostPath: {path: \(root)}}, volumeMount: {name: backups, mountPath: \(root)}}
+              pitrFullBackupStorageProvider:
+                local: {prefix: \(base.spec.storage.local?.prefix ?? ""), volume: {name: backups, hostPath: {path: \(root)}}, volumeMount: {name: backups, mountPath: \(root)}}
+            """)
+        let restored = try await op.restore("pitr-restore", reaches: ["Complete", "Failed"])
+        #expect(restored.status.phase == .complete, "\(restored.status)")
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "pitr", patch: .merge(["spec": ["pause": true]]))
+    }
 }

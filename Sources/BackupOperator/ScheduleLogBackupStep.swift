@@ -1,0 +1,66 @@
+import BRModel
+import ControllerKit
+import Foundation
+import KubeAPI
+import KubeModel
+
+/// A schedule's log backup (reference 5.8, 5.9): created once from `logBackupTemplate` and kept
+/// running next to the snapshots; after retention deletes snapshots, the log is truncated to the oldest
+/// snapshot that is kept, so every kept snapshot plus the log restores to any point since it — and no
+/// log older than that is paid for.
+///
+/// Where TiDB Operator differs: a `log-<schedule>` Backup that already exists and is this schedule's is
+/// adopted (upstream's sync aborts on it forever); count-based retention never deletes the log backup;
+/// the truncation follows count-based retention too (upstream truncates only with `maxReservedTime`).
+struct ScheduleLogBackupStep {
+    let api: any KubeAPI
+    let events: EventRecorder
+
+    /// Creates the log backup when the schedule has a template and none yet.
+    func ensure(_ schedule: BackupSchedule, _ status: inout BackupScheduleStatus, now: Date) async throws {
+        guard (status.logBackup ?? "").isEmpty, let backup = schedule.makeLogBackup(now: Time(now)) else { return }
+        let ns = schedule.metadata.namespace ?? ""
+        do {
+            _ = try await api.create(backup)
+            await events.record(KubeCodec.encode(schedule), .normal, reason: "SuccessfulCreate",
+                                message: "create log backup \(ns)/\(backup.name) for backupSchedule/\(schedule.metadata.name ?? "") successful")
+        } catch let e as KubeAPIError where e.isAlreadyExists {
+            let existing = try await api.get(Backup.self, namespace: ns, name: backup.name)
+            guard existing.metadata.ownerReferences?.contains(where: { $0.uid == schedule.metadata.uid }) == true else {
+                status.set(ScheduleCondition(type: "LogBackupConflict", reason: "LogBackupExists",
+                                             message: "backup schedule \(ns)/\(schedule.metadata.name ?? ""), log backup \(backup.name) already exists and is not this schedule's"),
+                           now: Time(now))
+                return
+            }
+        }
+        status.clear("LogBackupConflict")
+        status.logBackup = backup.name
+        status.logBackupStartTs = Time(now)
+    }
+
+    /// After retention: the log backup truncated to the oldest kept Complete snapshot, when that point
+    /// lies after the log's start and not after its checkpoint.
+    func truncate(_ schedule: BackupSchedule, kept: [Backup]) async throws {
+        guard let logName = schedule.status.logBackup, !logName.isEmpty,
+              let log = kept.first(where: { $0.name == logName && $0.spec.effectiveBackupMode == .log }) else { return }
+        let snapshots = kept.filter { $0.spec.effectiveBackupMode != .log && $0.status.phase == .complete }
+        let points = snapshots.compactMap { b -> UInt64? in
+            guard let ts = try? TSO.parse(b.status.commitTs ?? ""), ts > 0 else { return nil }
+            return ts
+        }
+        guard let oldest = points.min() else { return }
+        let start = (try? TSO.parse(log.status.commitTs ?? "")) ?? 0
+        let checkpoint = (try? TSO.parse(log.status.logCheckpointTs ?? "")) ?? 0
+        let current = (try? TSO.parse(log.spec.logTruncateUntil ?? "")) ?? 0
+        guard start > 0, oldest > start, oldest <= checkpoint, oldest > current else { return }
+        var updated = log
+        updated.spec.logTruncateUntil = String(oldest)
+        do {
+            _ = try await api.update(updated)
+            await events.record(KubeCodec.encode(schedule), .normal, reason: "LogTruncate",
+                                message: "log backup \(log.namespace)/\(log.name) truncated until \(oldest), the oldest kept snapshot, for backupSchedule/\(schedule.metadata.name ?? "")")
+        } catch let e as KubeAPIError where e.isConflict || e.isNotFound {
+            // Changed meanwhile: the next pass looks again.
+        }
+    }
+}
