@@ -103,13 +103,7 @@ struct VolumeSnapshotRestoreJob {
                                                           "name": .string(options.name), "uid": restore.value(at: ["metadata", "uid"]) ?? "",
                                                           "controller": true, "blockOwnerDeletion": true]]
         }
-        do {
-            _ = try await api.create(.configMaps, namespace: options.namespace, object: configMap)
-        } catch let e as KubeAPIError where e.isAlreadyExists {
-            let existing = try await api.get(.configMaps, namespace: options.namespace, name: configMapName)
-            configMap["metadata"]?["resourceVersion"] = existing.value(at: ["metadata", "resourceVersion"])
-            _ = try await api.update(.configMaps, namespace: options.namespace, object: configMap)
-        }
+        try await api.createOrReplace(.configMaps, namespace: options.namespace, object: configMap)
     }
 
     func runBR(_ argv: [String], resolved: ResolvedTs? = nil) async throws -> ToolResult {

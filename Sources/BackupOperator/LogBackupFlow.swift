@@ -55,11 +55,10 @@ struct LogBackupFlow {
             try await write(backup, command, BackupCondition(type: .retryFailed, reason: e.reason, message: e.message))
             return .requeue(after: .seconds(30))
         }
-        do {
-            _ = try await api.create(.jobs, namespace: backup.namespace, object: built)
+        if try await api.createIfAbsent(.jobs, namespace: backup.namespace, object: built) {
             await r.events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulCreate",
                                   message: "create log backup job \(backup.namespace)/\(jobName) (\(command.rawValue)) successful")
-        } catch let e as KubeAPIError where e.isAlreadyExists {}
+        }
         try await write(backup, command, BackupCondition(type: .scheduled))
         return .requeue(after: r.timeouts.podStart)
     }
@@ -74,11 +73,10 @@ struct LogBackupFlow {
         guard let cluster = try await api.getIfPresent(TidbCluster.self, namespace: backup.clusterNamespace, name: br.cluster) else { return nil }
         var built = try await r.jobs.logBackupJob(backup, cluster: cluster, command: .stop)
         built["metadata"]?["name"] = .string(name)
-        do {
-            _ = try await api.create(.jobs, namespace: backup.namespace, object: built)
+        if try await api.createIfAbsent(.jobs, namespace: backup.namespace, object: built) {
             await r.events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulCreate",
                                   message: "create job \(backup.namespace)/\(name) to stop log backup \(backup.name) before its data is cleaned")
-        } catch let e as KubeAPIError where e.isAlreadyExists {}
+        }
         return .requeue(after: .seconds(5))
     }
 

@@ -140,21 +140,15 @@ struct VolumeSnapshotBackupFlow {
 
     func saveConfigMap(_ backup: Backup, data: String) async throws {
         let name = VolumeSnapshotLayout.clusterMetaConfigMap(backup)
-        var configMap: JSONValue = [
+        let configMap: JSONValue = [
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": ["name": .string(name), "namespace": .string(backup.namespace),
                          "labels": JobBuilder.stringMap(BRLabels.backupJobLabels(backup)),
                          "ownerReferences": [JobBuilder.ownerReference(kind: "Backup", metadata: backup.metadata)]],
             "data": [.init(VolumeSnapshotLayout.clusterMetaConfigMapKey): .string(data)],
         ]
-        do {
-            _ = try await api.create(.configMaps, namespace: backup.namespace, object: configMap)
-        } catch let e as KubeAPIError where e.isAlreadyExists {
-            // Left by an earlier pass whose Job creation failed: the metadata gathered now replaces it.
-            let existing = try await api.get(.configMaps, namespace: backup.namespace, name: name)
-            configMap["metadata"]?["resourceVersion"] = existing.value(at: ["metadata", "resourceVersion"])
-            _ = try await api.update(.configMaps, namespace: backup.namespace, object: configMap)
-        }
+        // One left by an earlier pass whose Job creation failed is replaced by the metadata gathered now.
+        try await api.createOrReplace(.configMaps, namespace: backup.namespace, object: configMap)
     }
 
     // MARK: resume and teardown

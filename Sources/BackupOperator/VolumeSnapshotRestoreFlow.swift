@@ -88,11 +88,10 @@ struct VolumeSnapshotRestoreFlow {
             try await r.setCondition(restore, RestoreCondition(type: .retryFailed, reason: e.reason, message: e.message))
             return .requeue(after: .seconds(30))
         }
-        do {
-            _ = try await api.create(.jobs, namespace: restore.namespace, object: built)
+        if try await api.createIfAbsent(.jobs, namespace: restore.namespace, object: built) {
             await r.events.record(KubeCodec.encode(restore), .normal, reason: "SuccessfulCreate",
                                   message: "create job \(restore.namespace)/\(name) for restore \(restore.name) successful")
-        } catch let e as KubeAPIError where e.isAlreadyExists {}
+        }
         if step == .prepare, let warmup = restore.spec.warmup {
             await r.events.record(KubeCodec.encode(restore), .warning, reason: "WarmUpNotSupported",
                                   message: "warmup \(warmup.rawValue) is not run by this operator: the volumes are used as they come from the snapshots\(restore.spec.warmupStrategy == .fsr ? " (BR is asked for Fast Snapshot Restore)" : "")")
@@ -243,11 +242,10 @@ struct VolumeSnapshotRestoreFlow {
         }
         guard case .found(let cluster) = try await ClusterLookup.find(api, restore) else { return .done }
         let built = try await r.jobs.volumeRestoreJob(restore, cluster: cluster, step: .cleanVolumes)
-        do {
-            _ = try await api.create(.jobs, namespace: restore.namespace, object: built)
+        if try await api.createIfAbsent(.jobs, namespace: restore.namespace, object: built) {
             await r.events.record(KubeCodec.encode(restore), .normal, reason: "SuccessfulCreate",
                                   message: "create job \(restore.namespace)/\(name) to delete the volumes of the failed restore")
-        } catch let e as KubeAPIError where e.isAlreadyExists {}
+        }
         return .requeue(after: .seconds(30))
     }
 

@@ -18,6 +18,30 @@ public extension KubeAPI {
         try await delete(kind, namespace: namespace, name: name, options: DeleteOptions())
     }
 
+    /// Creates the object; false when one of that name already exists (it is left as it is).
+    @discardableResult
+    func createIfAbsent(_ kind: ResourceKind, namespace: String?, object: JSONValue) async throws -> Bool {
+        do {
+            _ = try await create(kind, namespace: namespace, object: object)
+            return true
+        } catch let e as KubeAPIError where e.isAlreadyExists {
+            return false
+        }
+    }
+
+    /// Creates the object, or replaces the one of that name that exists (taking over its resourceVersion).
+    @discardableResult
+    func createOrReplace(_ kind: ResourceKind, namespace: String?, object: JSONValue) async throws -> JSONValue {
+        do {
+            return try await create(kind, namespace: namespace, object: object)
+        } catch let e as KubeAPIError where e.isAlreadyExists {
+            var replacement = object
+            let existing = try await get(kind, namespace: namespace, name: object.value(at: ["metadata", "name"])?.stringValue ?? "")
+            replacement["metadata"]?["resourceVersion"] = existing.value(at: ["metadata", "resourceVersion"])
+            return try await update(kind, namespace: namespace, object: replacement)
+        }
+    }
+
     /// Every page of a list, following continue tokens.
     func listAll(_ kind: ResourceKind, namespace: String?, labelSelector: String? = nil, pageSize: Int = 500) async throws -> ObjectList {
         var options = ListOptions(labelSelector: labelSelector, limit: pageSize)

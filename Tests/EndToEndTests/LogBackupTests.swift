@@ -8,6 +8,19 @@ import TestServers
 
 @Suite("End to end: a log backup's sub-commands through spec edits, in the standalone operator", .serialized)
 struct LogBackupTests {
+    /// TidbCluster `basic` whose PD (its etcd) is at `pd`.
+    static func etcdCluster(pd: String) -> String {
+        "apiVersion: pingcap.com/v1alpha1\nkind: TidbCluster\nmetadata: {name: basic, namespace: default}\nspec: {version: v8.5.0, pdAddresses: [\"\(pd)\"]}"
+    }
+
+    /// A log Backup `name` of cluster `basic` to the local volume `root`, with more spec lines.
+    static func logBackup(_ name: String, root: String, extra: [String] = []) -> String {
+        (["apiVersion: pingcap.com/v1alpha1", "kind: Backup", "metadata: {name: \(name), namespace: default}", "spec:",
+          "  backupMode: log", "  br: {cluster: basic}"] + extra.map { "  " + $0 }
+            + ["  local:", "    prefix: \(name)", "    volume: {name: backups, hostPath: {path: \(root)}}",
+               "    volumeMount: {name: backups, mountPath: \(root)}"]).joined(separator: "\n")
+    }
+
     func patch(_ op: Operator, _ name: String, _ spec: JSONValue) async throws {
         _ = try await op.api.patch(.backups, namespace: "default", name: name, patch: .merge(["spec": spec]))
     }
@@ -29,19 +42,7 @@ struct LogBackupTests {
         defer { op.stop() }
         let root = try op.localVolume()
         try await op.apply(cluster)
-        try await op.apply("""
-            apiVersion: pingcap.com/v1alpha1
-            kind: Backup
-            metadata: {name: lb, namespace: default}
-            spec:
-              backupMode: log
-              cleanPolicy: Delete
-              br: {cluster: basic}
-              local:
-                prefix: lb
-                volume: {name: backups, hostPath: {path: \(root)}}
-                volumeMount: {name: backups, mountPath: \(root)}
-            """)
+        try await op.apply(Self.logBackup("lb", root: root, extra: ["cleanPolicy: Delete"]))
         var b = try await waitFor(op, "lb", "Running with a commit TS") { $0.status.phase == .running && !($0.status.commitTs ?? "").isEmpty }
         let start = UInt64(b.status.commitTs ?? "") ?? 0
         #expect(start > 0)
@@ -91,19 +92,7 @@ struct LogBackupTests {
         defer { op.stop() }
         let root = try op.localVolume()
         try await op.apply(cluster)
-        try await op.apply("""
-            apiVersion: pingcap.com/v1alpha1
-            kind: Backup
-            metadata: {name: lf, namespace: default}
-            spec:
-              backupMode: log
-              br: {cluster: basic}
-              env: [{name: BR_STANDIN_LOG_FAIL, value: pause}]
-              local:
-                prefix: lf
-                volume: {name: backups, hostPath: {path: \(root)}}
-                volumeMount: {name: backups, mountPath: \(root)}
-            """)
+        try await op.apply(Self.logBackup("lf", root: root, extra: ["env: [{name: BR_STANDIN_LOG_FAIL, value: pause}]"]))
         _ = try await waitFor(op, "lf", "Running") { $0.status.phase == .running && !($0.status.commitTs ?? "").isEmpty }
         try await patch(op, "lf", ["logSubcommand": "log-pause"])
         let b = try await waitFor(op, "lf", "pause failed") { $0.status.logSubCommandStatuses?["log-pause"]?.phase == .failed }
@@ -121,15 +110,7 @@ struct LogBackupTests {
         let local = { (prefix: String) in
             "local: {prefix: \(prefix), volume: {name: backups, hostPath: {path: \(root)}}, volumeMount: {name: backups, mountPath: \(root)}}"
         }
-        try await op.apply("""
-            apiVersion: pingcap.com/v1alpha1
-            kind: Backup
-            metadata: {name: log, namespace: default}
-            spec:
-              backupMode: log
-              br: {cluster: basic}
-              \(local("log"))
-            """)
+        try await op.apply(Self.logBackup("log", root: root))
         let logBackup = try await waitFor(op, "log", "Running") { $0.status.phase == .running && !($0.status.commitTs ?? "").isEmpty }
         try await op.apply(localBackup("full", root: root))
         let full = try await op.backup("full", reaches: ["Complete", "Failed"])
@@ -185,24 +166,8 @@ struct LogBackupTests {
         let op = try await Operator(extraArguments: ["--log-sync-interval", "500ms"])
         defer { op.stop() }
         let root = try op.localVolume()
-        try await op.apply("""
-            apiVersion: pingcap.com/v1alpha1
-            kind: TidbCluster
-            metadata: {name: basic, namespace: default}
-            spec: {version: v8.5.0, pdAddresses: ["\(etcd)"]}
-            """)
-        try await op.apply("""
-            apiVersion: pingcap.com/v1alpha1
-            kind: Backup
-            metadata: {name: lt, namespace: default}
-            spec:
-              backupMode: log
-              br: {cluster: basic}
-              local:
-                prefix: lt
-                volume: {name: backups, hostPath: {path: \(root)}}
-                volumeMount: {name: backups, mountPath: \(root)}
-            """)
+        try await op.apply(Self.etcdCluster(pd: etcd))
+        try await op.apply(Self.logBackup("lt", root: root))
         var b = try await waitFor(op, "lt", "Running, checkpoint at the start") { $0.status.phase == .running && $0.status.logCheckpointTs != nil && $0.status.logCheckpointTs == $0.status.commitTs }
         let start = UInt64(b.status.commitTs ?? "") ?? 0
         #expect(b.status.timeSynced != nil)
@@ -254,12 +219,7 @@ struct LogBackupTests {
         let op = try await Operator(extraArguments: ["--log-sync-interval", "300ms"])
         defer { op.stop() }
         let root = try op.localVolume()
-        try await op.apply("""
-            apiVersion: pingcap.com/v1alpha1
-            kind: TidbCluster
-            metadata: {name: basic, namespace: default}
-            spec: {version: v8.5.0, pdAddresses: ["\(etcd)"]}
-            """)
+        try await op.apply(Self.etcdCluster(pd: etcd))
         try await op.apply(localSchedule("pitr", root: root, spec: ["maxBackups: 2", "logBackupTemplate:", "  br: {cluster: basic}",
                                                                   "  local:", "    prefix: pitr-log",
                                                                   "    volume: {name: backups, hostPath: {path: \(root)}}",
