@@ -393,6 +393,15 @@ public final class APIServerCore: Sendable {
             return next
         }
         if let failure { throw failure }
+        // A deleting object whose last other finalizer was just removed, left with only those the
+        // collector handles (foregroundDeletion, orphan): the collector finishes it now — nothing else
+        // would look at it again (a pod deleted in the foreground once its process had exited stayed).
+        if let event, event.kind == .modified, collect, event.object.value(at: ["metadata", "deletionTimestamp"]) != nil {
+            let left = Set(event.object.value(at: ["metadata", "finalizers"])?.arrayValue?.compactMap(\.stringValue) ?? [])
+            if !left.isEmpty && left.isSubset(of: ["foregroundDeletion", "orphan"]) {
+                try drain([GarbageWork.after(type, event.object, gone: false)])
+            }
+        }
         if let event, finalObject == nil || event.kind == .deleted {
             if event.kind == .deleted && collect { try drain([GarbageWork.after(type, finalObject ?? event.object, gone: true)]) }
             return Result(object: event.kind == .deleted ? (finalObject ?? event.object) : event.object, warnings: warnings)

@@ -174,13 +174,23 @@ public actor JobRunner {
     }
 
     func releaseProcessFinalizer(_ ns: String, _ name: String) {
-        guard let pod = try? core.get(podType, namespace: ns, name: name),
-              pod.value(at: ["metadata", "deletionTimestamp"]) != nil else { return }
-        let finalizers = pod.value(at: ["metadata", "finalizers"])?.arrayValue ?? []
-        guard finalizers.contains(.string(Self.processFinalizer)) else { return }
-        _ = try? core.patch(podType, namespace: ns, name: name, patchType: .merge,
-                            patch: ["metadata": ["finalizers": .array(finalizers.filter { $0 != .string(Self.processFinalizer) }),
-                                                 "resourceVersion": pod.value(at: ["metadata", "resourceVersion"]) ?? .null]])
+        // A concurrent change (the garbage collector marking it, a status write) makes the guarded patch
+        // conflict: read again and retry, or the pod — and a Job deleted in the foreground — would stay.
+        for _ in 0..<10 {
+            guard let pod = try? core.get(podType, namespace: ns, name: name),
+                  pod.value(at: ["metadata", "deletionTimestamp"]) != nil else { return }
+            let finalizers = pod.value(at: ["metadata", "finalizers"])?.arrayValue ?? []
+            guard finalizers.contains(.string(Self.processFinalizer)) else { return }
+            do {
+                _ = try core.patch(podType, namespace: ns, name: name, patchType: .merge,
+                                   patch: ["metadata": ["finalizers": .array(finalizers.filter { $0 != .string(Self.processFinalizer) }),
+                                                        "resourceVersion": pod.value(at: ["metadata", "resourceVersion"]) ?? .null]])
+                return
+            } catch {
+                logger.debug("releasing the process finalizer again", metadata: ["pod": "\(ns)/\(name)", "error": "\(error)"])
+            }
+        }
+        logger.warning("could not release the process finalizer", metadata: ["pod": "\(ns)/\(name)"])
     }
 
     func podDeleted(_ e: StoredEvent) {

@@ -236,4 +236,31 @@ struct APIServerCoreTests {
             #expect(try fresh.get("configmaps", namespace: "ns", name: "o\(i)") == store.get("configmaps", namespace: "ns", name: "o\(i)"))
         }
     }
+
+    @Test("a foreground deletion waits for a dependent's own finalizer, and completes when it is removed (owner and dependent gone)")
+    func foregroundWaitsForDependentFinalizer() throws {
+        let core = try makeCore()
+        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        let pods = ResourceRegistry.standard.find(group: "", version: "v1", plural: "pods")!
+        let job = try core.create(jobs, namespace: "default", body: ["apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "j"],
+                                                                     "spec": ["template": ["spec": ["containers": [["name": "c", "image": "i"]]]]]]).object
+        _ = try core.create(pods, namespace: "default", body: [
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": ["name": "j-1", "finalizers": ["tidb-backup-operator.pingcap.com/local-process"],
+                         "ownerReferences": [["apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": job.value(at: ["metadata", "uid"]) ?? "",
+                                              "controller": true, "blockOwnerDeletion": true]]],
+            "spec": ["containers": [["name": "c", "image": "i"]]]])
+        var options = APIServerCore.DeleteOptions()
+        options.propagationPolicy = "Foreground"
+        _ = try core.delete(jobs, namespace: "default", name: "j", options: options)
+        let pod = try core.get(pods, namespace: "default", name: "j-1")
+        #expect(pod.value(at: ["metadata", "deletionTimestamp"]) != nil, "the dependent is being deleted")
+        #expect((try? core.get(jobs, namespace: "default", name: "j")) != nil, "the owner waits for it")
+
+        _ = try core.patch(pods, namespace: "default", name: "j-1", patchType: .merge,
+                           patch: ["metadata": ["finalizers": .array((pod.value(at: ["metadata", "finalizers"])?.arrayValue ?? [])
+                                                                     .filter { $0 != "tidb-backup-operator.pingcap.com/local-process" })]])
+        #expect((try? core.get(pods, namespace: "default", name: "j-1")) == nil, "the dependent is gone")
+        #expect((try? core.get(jobs, namespace: "default", name: "j")) == nil, "and so is the owner")
+    }
 }
