@@ -80,6 +80,8 @@ public struct ManagerOptions: Sendable {
     /// deleted after a failure); neither: the data step.
     public var prepare = false
     public var cleanVolumes = false
+    /// `--abort=true`: the prune Job of a failed restore.
+    public var abort = false
     public var targetAZ: String?
     public var useFSR = false
     /// PD addresses given by the operator (a TidbCluster's `spec.pdAddresses`); otherwise derived.
@@ -334,6 +336,7 @@ public struct Manager: Sendable {
         var options = options
         options.isRestore = true
         let restore = try await object(Restore.self, options)
+        if options.abort { return try await RestorePruneJob(manager: self, options: options).run(restore) }
         if restore.spec.effectiveRestoreMode == .volumeSnapshot && options.mode == "volume-snapshot" {
             return try await VolumeSnapshotRestoreJob(manager: self, options: options).run(restore)
         }

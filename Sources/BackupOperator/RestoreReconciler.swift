@@ -36,7 +36,8 @@ public final class RestoreReconciler: Reconciler {
         if restore.spec.lightning != nil, !lookup.isMissing, let outcome = try await recovery.step(restore, cluster: lookup.cluster) {
             return outcome
         }
-        if let phase = restore.status.phase, [.complete, .failed].contains(phase) { return .done }
+        if restore.hasCondition(.failed), let outcome = try await RestorePruneStep(r: self).step(restore, cluster: lookup.cluster) { return outcome }
+        if let phase = restore.status.phase, [.complete, .failed].contains(phase) || restore.hasCondition(.failed) { return .done }
 
         if case .missing(let message) = lookup {
             try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "TidbClusterNotFound", message: message))

@@ -82,7 +82,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(name: .long) var prepare = false
     @Option(name: .customLong("target-az")) var targetAZ: String?
     @Option(name: .customLong("use-fsr")) var useFSR: String?
-    @Flag(name: .long) var abort = false
+    @Option(name: .long) var abort = "false"
     @Flag(name: .customLong("clean-volumes")) var cleanVolumes = false
 
     func run() async throws {
@@ -95,6 +95,7 @@ struct RestoreCommand: AsyncParsableCommand {
         o.pitrRestoredTs = pitrRestoredTs
         o.prepare = prepare
         o.cleanVolumes = cleanVolumes
+        o.abort = boolFlag(abort)
         o.targetAZ = targetAZ
         o.useFSR = boolFlag(useFSR)
         o.pd = common.pd

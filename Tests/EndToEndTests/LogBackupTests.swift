@@ -273,4 +273,31 @@ struct LogBackupTests {
         #expect(restored.status.phase == .complete, "\(restored.status)")
         _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "pitr", patch: .merge(["spec": ["pause": true]]))
     }
+
+    @Test("prune: afterFailed: a failed restore is followed by PruneScheduled, the prune Job running br abort restore, PruneComplete; the Failed condition stays")
+    func pruneAfterFailed() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        let abortFile = op.directory + "/aborted"
+        try await op.apply(cluster)
+        try await op.apply(localBackup("pfull", root: root))
+        _ = try await op.backup("pfull", reaches: ["Complete"])
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: pr, namespace: default}
+            spec:
+              prune: afterFailed
+              br: {cluster: basic}
+              env: [{name: BR_STANDIN_FAIL, value: "1"}, {name: BR_STANDIN_ABORT_FILE, value: "\(abortFile)"}]
+              local: {prefix: pfull, volume: {name: backups, hostPath: {path: \(root)}}, volumeMount: {name: backups, mountPath: \(root)}}
+            """)
+        let r = try await op.restore("pr", reaches: ["PruneComplete", "PruneFailed"])
+        #expect(r.status.phase == .pruneComplete, "\(r.status)")
+        #expect(r.hasCondition(.failed) && r.hasCondition(.pruneScheduled) && r.hasCondition(.pruneRunning))
+        let aborted = (try? String(contentsOfFile: abortFile, encoding: .utf8)) ?? ""
+        #expect(aborted.hasPrefix("abort restore full --pd=http://127.0.0.1:2379 --storage=local://\(root)/pfull"), "\(aborted)")
+        #expect((try? await op.api.get(.jobs, namespace: "default", name: "restore-pr-prune")) != nil)
+    }
 }
