@@ -149,13 +149,8 @@ public struct EC2Client: Sendable {
             attempt += 1
             let creds = try await credentials.credentials()
             let signer = SigV4Signer(credentials: creds.credentials, region: region, service: service)
-            var own: [(String, String)] = []
-            if let contentType { own.append(("Content-Type", contentType)) }
-            let signed = signer.signedHeaders(method: method.rawValue, url: url, headers: own, payloadSHA256: payloadHash, date: Date())
-            var request = HTTPClientRequest(url: url.absoluteString)
-            request.method = method
-            for (name, value) in own + signed { request.headers.add(name: name, value: value) }
-            if body != nil { request.body = .bytes(ByteBuffer(data: payload)) }
+            let request = signer.request(method: method, url: url, headers: contentType.map { [("Content-Type", $0)] } ?? [],
+                                         body: body, payloadSHA256: payloadHash)
             var failure: EC2Error
             do {
                 let response = try await http.execute(request, timeout: .seconds(60))

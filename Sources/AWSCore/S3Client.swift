@@ -178,17 +178,8 @@ public struct S3Client: Sendable {
             let signer = SigV4Signer(credentials: creds.credentials, region: endpoint.region, service: "s3")
             var own = headers
             if body != nil { own.append(("Content-Length", String(payload.count))) }
-            let signed = signer.signedHeaders(method: method.rawValue, url: url, headers: own, payloadSHA256: payloadHash, date: Date())
-            var connectURL = url
-            if let connectHost = endpoint.connectHost, var c = URLComponents(url: url, resolvingAgainstBaseURL: false) {
-                c.host = connectHost
-                connectURL = c.url!
-            }
-            var request = HTTPClientRequest(url: connectURL.absoluteString)
-            request.method = method
-            if endpoint.connectHost != nil { request.headers.add(name: "Host", value: SigV4Signer.hostHeader(url)) }
-            for (name, value) in own + signed where name != "Content-Length" { request.headers.add(name: name, value: value) }
-            if body != nil { request.body = .bytes(ByteBuffer(data: payload)) }
+            let request = signer.request(method: method, url: url, headers: own, body: body,
+                                         payloadSHA256: payloadHash, connectHost: endpoint.connectHost)
             do {
                 let response = try await http.execute(request, timeout: .seconds(300))
                 let data = Data(buffer: try await response.body.collect(upTo: 256 << 20))
@@ -332,3 +323,23 @@ public struct S3Client: Sendable {
     }
 }
 
+extension SigV4Signer {
+    /// An AsyncHTTPClient request to `url`, carrying `headers` and the SigV4 headers over them. With
+    /// `connectHost`, the connection goes there while the Host header and the signature keep the URL's
+    /// host. Content-Length may be among the signed headers; the client sets it from the body.
+    func request(method: HTTPMethod, url: URL, headers: [(String, String)], body: Data?, payloadSHA256: String,
+                 connectHost: String? = nil) -> HTTPClientRequest {
+        let signed = signedHeaders(method: method.rawValue, url: url, headers: headers, payloadSHA256: payloadSHA256, date: Date())
+        var connectURL = url
+        if let connectHost, var c = URLComponents(url: url, resolvingAgainstBaseURL: false) {
+            c.host = connectHost
+            connectURL = c.url!
+        }
+        var request = HTTPClientRequest(url: connectURL.absoluteString)
+        request.method = method
+        if connectHost != nil { request.headers.add(name: "Host", value: Self.hostHeader(url)) }
+        for (name, value) in headers + signed where name != "Content-Length" { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(data: body)) }
+        return request
+    }
+}

@@ -162,6 +162,11 @@ public enum VolumeSnapshotLayout {
     /// The ConfigMap through which the operator hands the gathered cluster metadata to the backup job.
     public static func clusterMetaConfigMap(_ backup: Backup) -> String { "\(backup.jobName)-clustermeta" }
     public static let clusterMetaConfigMapKey = "clustermeta.json"
+    /// The ConfigMap through which a restore's prepare Job hands BR's restoremeta to the operator, and
+    /// the operator tells the data Job which PV and claim it made for each new volume.
+    public static func restoreMetaConfigMap(restore: String) -> String { "restore-\(restore)-restoremeta" }
+    public static let restoreMetaConfigMapKey = "restoremeta.json"
+    public static let restoredVolumesConfigMapKey = "volumes.json"
     /// The TidbCluster manifest kept beside the metadata (`manifests/<ns>/TidbCluster/<name>.yaml`).
     public static let manifestPrefix = "manifest:"
 }

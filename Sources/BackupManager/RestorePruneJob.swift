@@ -28,12 +28,12 @@ struct RestorePruneJob {
         }
         try await manager.restoreCondition(options, .pruneRunning, reason: "PruneJobStarted", message: "Starting cleanup of failed restore")
         let (exe, prefix) = try manager.tools.locate(.br)
-        let output = LockedLines()
+        let output = Locked<[String]>([])
         let result = try await ToolRunner(redact: manager.redactor, log: manager.log).run(exe, prefix + argv, environment: manager.toolEnvironment()) { _, line in
-            output.add(line)
+            output.mutate { $0.append(line) }
         }
         guard result.succeeded else {
-            let text = output.text
+            let text = output.value.joined(separator: "\n")
             let oldBR = text.contains("Usage:") || text.contains("--help")
             let message = oldBR ? "this BR has no `abort` command (upgrade BR to prune a failed restore)"
                 : "br abort restore failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
@@ -42,11 +42,4 @@ struct RestorePruneJob {
         }
         try await manager.restoreCondition(options, .pruneComplete, reason: "PruneJobComplete", message: "the failed restore's data is cleaned up")
     }
-}
-
-final class LockedLines: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func add(_ s: String) { lock.withLock { lines.append(s) } }
-    var text: String { lock.withLock { lines.joined(separator: "\n") } }
 }

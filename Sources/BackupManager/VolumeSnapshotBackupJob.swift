@@ -118,12 +118,12 @@ struct VolumeSnapshotBackupJob {
         let started = Time(manager.now())
         try await manager.backupCondition(options, .running, extra: { $0.timeStarted = started })
         let (exe, prefix) = try manager.tools.locate(.br)
-        let resolved = ResolvedTs()
+        let resolved = Locked<String?>(nil)
         let watcher = Task { await watchForBackupMeta(storage) }
         let progress = ProgressPublisher(manager: manager, options: options)
         let result = try await ToolRunner(redact: manager.redactor, log: log).run(exe, prefix + argv, environment: manager.toolEnvironment()) { _, line in
             if let p = BRLog.progress(line) { progress.record(step: p.step, percent: Double(p.progress) ?? 0) }
-            if line.contains("EBS backup success"), let ts = BRLog.value(of: "resolved_ts", in: line) { resolved.set(ts) }
+            if line.contains("EBS backup success"), let ts = BRLog.value(of: "resolved_ts", in: line) { resolved.value = ts }
         }
         watcher.cancel()
         await progress.flush()
@@ -241,9 +241,14 @@ final class PauseLines: @unchecked Sendable {
     }
 }
 
-final class ResolvedTs: @unchecked Sendable {
-    let lock = NSLock()
-    var stored: String?
-    func set(_ v: String) { lock.withLock { stored = v } }
-    var value: String? { lock.withLock { stored } }
+/// A value shared with a tool's output handler (which runs on the reader threads).
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+    func mutate(_ change: (inout Value) -> Void) { lock.withLock { change(&stored) } }
 }

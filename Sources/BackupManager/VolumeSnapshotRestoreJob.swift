@@ -19,9 +19,9 @@ struct VolumeSnapshotRestoreJob {
     let options: ManagerOptions
     var log: @Sendable (String) -> Void { manager.log }
 
-    static let restoreMetaKey = "restoremeta.json"
-    static let volumesKey = "volumes.json"
-    var configMapName: String { "restore-\(options.name)-restoremeta" }
+    static let restoreMetaKey = VolumeSnapshotLayout.restoreMetaConfigMapKey
+    static let volumesKey = VolumeSnapshotLayout.restoredVolumesConfigMapKey
+    var configMapName: String { VolumeSnapshotLayout.restoreMetaConfigMap(restore: options.name) }
 
     func run(_ restore: Restore) async throws {
         guard let br = restore.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
@@ -106,12 +106,12 @@ struct VolumeSnapshotRestoreJob {
         try await api.createOrReplace(.configMaps, namespace: options.namespace, object: configMap)
     }
 
-    func runBR(_ argv: [String], resolved: ResolvedTs? = nil) async throws -> ToolResult {
+    func runBR(_ argv: [String], resolved: Locked<String?>? = nil) async throws -> ToolResult {
         let (exe, prefix) = try manager.tools.locate(.br)
         let progress = ProgressPublisher(manager: manager, options: options)
         let result = try await ToolRunner(redact: manager.redactor, log: log).run(exe, prefix + argv, environment: manager.toolEnvironment()) { _, line in
             if let p = BRLog.progress(line) { progress.record(step: p.step, percent: Double(p.progress) ?? 0) }
-            if line.contains("EBS restore success"), let ts = BRLog.value(of: "resolved_ts", in: line) { resolved?.set(ts) }
+            if line.contains("EBS restore success"), let ts = BRLog.value(of: "resolved_ts", in: line) { resolved?.value = ts }
         }
         await progress.flush()
         return result
@@ -132,7 +132,7 @@ struct VolumeSnapshotRestoreJob {
             throw error
         }
         try await condition(.running)
-        let resolved = ResolvedTs()
+        let resolved = Locked<String?>(nil)
         let result = try await runBR(argv, resolved: resolved)
         guard result.succeeded else {
             let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"

@@ -24,7 +24,7 @@ struct LogBackupKernelSync {
         guard backup.status.phase == .running || backup.status.phase == .paused else { return .done }
         let key = ObjectKey(namespace: backup.namespace, name: backup.name)
         // Once per interval, however often the Backup changes meanwhile.
-        let now = Date()
+        let now = r.clock.now()
         if let last = r.logSyncTimes.get(key), now.timeIntervalSince(last) < interval.seconds {
             return .requeue(after: .milliseconds(Int64((interval.seconds - now.timeIntervalSince(last)) * 1000) + 1))
         }
@@ -99,8 +99,4 @@ final class PerBackup<Value: Sendable>: @unchecked Sendable {
     private var values: [ObjectKey: Value] = [:]
     func get(_ key: ObjectKey) -> Value? { lock.withLock { values[key] } }
     func set(_ key: ObjectKey, _ value: Value?) { lock.withLock { values[key] = value } }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -44,14 +44,10 @@ struct ScheduleLogBackupStep {
         guard let logName = schedule.status.logBackup, !logName.isEmpty,
               let log = kept.first(where: { $0.name == logName && $0.spec.effectiveBackupMode == .log }) else { return }
         let snapshots = kept.filter { $0.spec.effectiveBackupMode != .log && $0.status.phase == .complete }
-        let points = snapshots.compactMap { b -> UInt64? in
-            guard let ts = try? TSO.parse(b.status.commitTs ?? ""), ts > 0 else { return nil }
-            return ts
-        }
-        guard let oldest = points.min() else { return }
-        let start = (try? TSO.parse(log.status.commitTs ?? "")) ?? 0
-        let checkpoint = (try? TSO.parse(log.status.logCheckpointTs ?? "")) ?? 0
-        let current = (try? TSO.parse(log.spec.logTruncateUntil ?? "")) ?? 0
+        guard let oldest = snapshots.map({ tso($0.status.commitTs) }).filter({ $0 > 0 }).min() else { return }
+        let start = tso(log.status.commitTs)
+        let checkpoint = tso(log.status.logCheckpointTs)
+        let current = tso(log.spec.logTruncateUntil)
         guard start > 0, oldest > start, oldest <= checkpoint, oldest > current else { return }
         var updated = log
         updated.spec.logTruncateUntil = String(oldest)

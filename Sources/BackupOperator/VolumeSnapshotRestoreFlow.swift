@@ -25,9 +25,9 @@ struct VolumeSnapshotRestoreFlow {
     let r: RestoreReconciler
     var api: any KubeAPI { r.api }
 
-    static func restoreMetaConfigMap(_ restore: Restore) -> String { "restore-\(restore.name)-restoremeta" }
-    static let restoreMetaKey = "restoremeta.json"
-    static let volumesKey = "volumes.json"
+    static func restoreMetaConfigMap(_ restore: Restore) -> String { VolumeSnapshotLayout.restoreMetaConfigMap(restore: restore.name) }
+    static let restoreMetaKey = VolumeSnapshotLayout.restoreMetaConfigMapKey
+    static let volumesKey = VolumeSnapshotLayout.restoredVolumesConfigMapKey
 
     func reconcile(_ restore: Restore) async throws -> ReconcileOutcome {
         switch restore.status.phase {
