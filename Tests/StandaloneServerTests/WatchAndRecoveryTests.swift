@@ -173,6 +173,39 @@ struct WatchAndRecoveryTests {
         #expect(await eventually(10) { record.livingMembers().isEmpty }, "no process of the previous run is left")
     }
 
+    @Test("a job process's leftovers end with it, as a container's do: a tool it started in the background is killed when it exits")
+    func leftoversEndWithTheMainProcess() async throws {
+        let dir = Harness.temporaryDirectory()
+        let exited = Mutex(false)
+        let process = try LocalProcess(executable: "/bin/sh", arguments: ["-c", "sleep 3602.5 & exit 0"], environment: ["PATH": "/usr/bin:/bin"],
+                                       directory: dir, logPath: dir + "/leftover.log") { _, _ in exited.withLock { $0 = true } }
+        _ = process
+        func sleeping() async throws -> Bool {
+            try await Harness.runAsync("/bin/sh", ["-c", "ps -eo args | grep -c '^sleep 3602.5$'"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) != "0"
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !exited.withLock({ $0 }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(exited.withLock { $0 })
+        var gone = false
+        while ContinuousClock.now < deadline {
+            if try await !sleeping() { gone = true; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(gone, "the background sleep outlived the job process")
+    }
+
+    @Test("a watch that starts while the server stops ends at once")
+    func watchAfterStop() async {
+        let hub = WatchHub()
+        let (open, _) = hub.subscribe("/pods")
+        hub.finishAll()
+        let (late, _) = hub.subscribe("/pods")
+        for await _ in open {}
+        #expect(hub.watcherCount("/pods") == 0, "a late watch is not kept open")
+        var iterator = late.makeAsyncIterator()
+        #expect(await iterator.next() == nil)
+    }
+
     @Test("activeDeadlineSeconds stops a Job that runs too long")
     func deadline() async throws {
         let h = try await Harness(jobs: { var c = JobRunner.Configuration(); c.terminationGrace = .seconds(1); return c }())
