@@ -69,4 +69,10 @@ public struct CompactRetryRecord: Codable, Hashable, Sendable {
     public var retryNum: Int?
     public var detectFailedAt: Time?
     public var retryReason: String?
+
+    public init(retryNum: Int? = nil, detectFailedAt: Time? = nil, retryReason: String? = nil) {
+        self.retryNum = retryNum
+        self.detectFailedAt = detectFailedAt
+        self.retryReason = retryReason
+    }
 }

@@ -19,13 +19,14 @@ public struct ToolLocator: Sendable {
     }
 
     public enum Tool: String, Sendable {
-        case br, dumpling, lightning = "tidb-lightning", lightningCtl = "tidb-lightning-ctl"
+        case br, dumpling, lightning = "tidb-lightning", lightningCtl = "tidb-lightning-ctl", tikvCtl = "tikv-ctl"
         var inPodPaths: [String] {
             switch self {
             case .br: ["/var/lib/br-bin/br"]
             case .dumpling: ["/var/lib/dumpling-bin/dumpling", "/dumpling"]
             case .lightning: ["/var/lib/lightning-bin/tidb-lightning", "/tidb-lightning"]
             case .lightningCtl: ["/var/lib/lightning-bin/tidb-lightning-ctl", "/tidb-lightning-ctl"]
+            case .tikvCtl: ["/var/lib/kvctl-bin/tikv-ctl"]
             }
         }
         var configVariable: String {
@@ -34,6 +35,7 @@ public struct ToolLocator: Sendable {
             case .dumpling: "TIDB_BACKUP_MANAGER_DUMPLING"
             case .lightning: "TIDB_BACKUP_MANAGER_LIGHTNING"
             case .lightningCtl: "TIDB_BACKUP_MANAGER_LIGHTNING_CTL"
+            case .tikvCtl: "TIDB_BACKUP_MANAGER_TIKV_CTL"
             }
         }
     }

@@ -182,7 +182,7 @@ public struct JobBuilder: Sendable {
         var args: [String]
         var volumes: [JSONValue] = []
         var mounts: [JSONValue] = []
-        var initContainer: JSONValue?
+        var initContainers: [JSONValue] = []
         var containerName: String
     }
 
@@ -222,7 +222,7 @@ public struct JobBuilder: Sendable {
         if !mounts.isEmpty { container["volumeMounts"] = .array(mounts) }
         var podSpec: JSONValue = ["restartPolicy": "Never", "serviceAccountName": .string(c.serviceAccount),
                                   "containers": [container]]
-        if let ic = p.initContainer { podSpec["initContainers"] = [ic] }
+        if !p.initContainers.isEmpty { podSpec["initContainers"] = .array(p.initContainers) }
         if !volumes.isEmpty { podSpec["volumes"] = .array(volumes) }
         if let a = c.automountToken { podSpec["automountServiceAccountToken"] = .bool(a) }
         if let t = c.tolerations, !t.isEmpty { podSpec["tolerations"] = Self.encode(t) }
@@ -249,10 +249,11 @@ public struct JobBuilder: Sendable {
     static func secretVolume(_ name: String, _ secret: String) -> JSONValue { ["name": .string(name), "secret": ["secretName": .string(secret)]] }
     static func emptyDir(_ name: String) -> JSONValue { ["name": .string(name), "emptyDir": .emptyObject] }
 
-    static func copyInit(_ name: String, image: String, from: String, to dir: String, resources: ResourceRequirements) -> JSONValue {
+    static func copyInit(_ name: String, image: String, from: String, to dir: String, resources: ResourceRequirements,
+                         volume: String? = nil) -> JSONValue {
         ["name": .string(name), "image": .string(image), "imagePullPolicy": "IfNotPresent",
          "command": ["/bin/sh", "-c"], "args": .array([.string("cp \(from) \(dir)/; echo '\(name) copy finished'")]),
-         "volumeMounts": [mount((dir as NSString).lastPathComponent, dir)], "resources": encode(resources)]
+         "volumeMounts": [mount(volume ?? (dir as NSString).lastPathComponent, dir)], "resources": encode(resources)]
     }
 
     /// A tool copied into the pod by an init container from its image: an emptyDir at `dir`, mounted
@@ -262,7 +263,7 @@ public struct JobBuilder: Sendable {
         let volume = (dir as NSString).lastPathComponent
         parts.volumes.append(emptyDir(volume))
         parts.mounts.append(mount(volume, dir))
-        parts.initContainer = copyInit(tool, image: image, from: from, to: dir, resources: resources)
+        parts.initContainers.append(copyInit(tool, image: image, from: from, to: dir, resources: resources))
     }
 
     /// The TiDB client certificate of a Dumpling or Lightning job, when one is named.

@@ -27,6 +27,7 @@ public struct OperatorSetup: Sendable {
     public let backups: Controller
     public let restores: Controller
     public let schedules: Controller
+    public let compactions: Controller
     public let informers: [Informer]
     /// The TidbCluster cache: it only saves reads, so readiness does not wait for it.
     let clusterInformer: Informer?
@@ -55,12 +56,16 @@ public struct OperatorSetup: Sendable {
         schedules = Controller(name: "backupschedule", reconciler: ScheduleReconciler(api: api, events: events, clock: options.clock,
                                                                                       defaultZone: options.timeZone, metrics: metrics, logger: logger),
                                workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
+        compactions = Controller(name: "compactbackup", reconciler: CompactBackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
+                                                                                         timeouts: options.timeouts, logger: logger),
+                                 workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
         let backupInformer = Informer(api: base, kind: .backups, namespace: ns, transform: slim, logger: logger)
         let restoreInformer = Informer(api: base, kind: .restores, namespace: ns, transform: slim, logger: logger)
         let scheduleInformer = Informer(api: base, kind: .backupSchedules, namespace: ns, transform: slim, logger: logger)
-        informers = [backupInformer, restoreInformer, scheduleInformer, jobInformer] + (clusterInformer.map { [$0] } ?? [])
+        let compactInformer = Informer(api: base, kind: .compactBackups, namespace: ns, transform: slim, logger: logger)
+        informers = [backupInformer, restoreInformer, scheduleInformer, compactInformer, jobInformer] + (clusterInformer.map { [$0] } ?? [])
 
-        let (backups, restores, schedules) = (self.backups, self.restores, self.schedules)
+        let (backups, restores, schedules, compactions) = (self.backups, self.restores, self.schedules, self.compactions)
         backupInformer.onChange { change in
             let object = change.object
             await backups.enqueue(object.objectKey)
@@ -70,6 +75,14 @@ public struct OperatorSetup: Sendable {
             }
         }
         restoreInformer.onChange { change in await restores.enqueue(change.object.objectKey) }
+        compactInformer.onChange { change in
+            let object = change.object
+            await compactions.enqueue(object.objectKey)
+            // A schedule starts its next compaction when the last one finishes.
+            if let owner = Self.controller(of: object, kind: "BackupSchedule") {
+                await schedules.enqueue(ObjectKey(namespace: object.objectKey.namespace, name: owner))
+            }
+        }
         scheduleInformer.onChange { change in await schedules.enqueue(change.object.objectKey) }
         jobInformer.onChange { change in
             // A Job's owner cares when the Job ends, starts going away, or goes away; not when it
@@ -79,6 +92,7 @@ public struct OperatorSetup: Sendable {
             let ns = object.objectKey.namespace
             if let owner = Self.controller(of: object, kind: "Backup") { await backups.enqueue(ObjectKey(namespace: ns, name: owner)) }
             if let owner = Self.controller(of: object, kind: "Restore") { await restores.enqueue(ObjectKey(namespace: ns, name: owner)) }
+            if let owner = Self.controller(of: object, kind: "CompactBackup") { await compactions.enqueue(ObjectKey(namespace: ns, name: owner)) }
         }
     }
 
@@ -124,6 +138,6 @@ public struct OperatorSetup: Sendable {
     /// Adds the informers and controllers to a manager.
     public func install(into manager: ControllerManager) {
         for informer in informers { manager.add(informer: informer, requiredForReadiness: informer !== clusterInformer) }
-        for controller in [backups, restores, schedules] { manager.add(controller: controller) }
+        for controller in [backups, restores, schedules, compactions] { manager.add(controller: controller) }
     }
 }

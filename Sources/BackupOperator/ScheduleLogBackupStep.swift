@@ -44,7 +44,12 @@ struct ScheduleLogBackupStep {
         guard let logName = schedule.status.logBackup, !logName.isEmpty,
               let log = kept.first(where: { $0.name == logName && $0.spec.effectiveBackupMode == .log }) else { return }
         let snapshots = kept.filter { $0.spec.effectiveBackupMode != .log && $0.status.phase == .complete }
-        guard let oldest = snapshots.map({ tso($0.status.commitTs) }).filter({ $0 > 0 }).min() else { return }
+        guard var oldest = snapshots.map({ tso($0.status.commitTs) }).filter({ $0 > 0 }).min() else { return }
+        if schedule.spec.compactBackupTemplate != nil {
+            // Log not yet compacted is kept (reference 5.9 step 4): nothing goes before the first compaction.
+            guard let progress = schedule.status.lastCompactProgress else { return }
+            oldest = min(oldest, TSO.fromUnixSeconds(progress.unixSeconds))
+        }
         let start = tso(log.status.commitTs)
         let checkpoint = tso(log.status.logCheckpointTs)
         let current = tso(log.spec.logTruncateUntil)
@@ -54,7 +59,7 @@ struct ScheduleLogBackupStep {
         do {
             _ = try await api.update(updated)
             await events.record(KubeCodec.encode(schedule), .normal, reason: "LogTruncate",
-                                message: "log backup \(log.namespace)/\(log.name) truncated until \(oldest), the oldest kept snapshot, for backupSchedule/\(schedule.metadata.name ?? "")")
+                                message: "log backup \(log.namespace)/\(log.name) truncated until \(oldest) (the oldest kept snapshot, or how far compaction has come) for backupSchedule/\(schedule.metadata.name ?? "")")
         } catch let e as KubeAPIError where e.isConflict || e.isNotFound {
             // Changed meanwhile: the next pass looks again.
         }

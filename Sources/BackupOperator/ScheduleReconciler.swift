@@ -52,12 +52,11 @@ public final class ScheduleReconciler: Reconciler {
             return .done
         }
         status.clear("Invalid")
-        if schedule.spec.compactBackupTemplate != nil {
-            status.set(ScheduleCondition(type: "NotSupported", reason: "CompactBackupNotSupported",
-                message: "compactBackupTemplate is not supported by this version yet; snapshots and the log backup are scheduled, nothing is compacted"),
-                       now: Time(now))
+        status.clear("NotSupported")
+        if let why = ScheduleCompactStep.disabledReason(schedule) {
+            status.set(ScheduleCondition(type: "CompactionDisabled", reason: "CompactionDisabled", message: why), now: Time(now))
         } else {
-            status.clear("NotSupported")
+            status.clear("CompactionDisabled")
         }
         guard let cron else { return .done }
         if schedule.spec.pause != true { try await logBackups.ensure(schedule, &status, now: now) }
@@ -76,9 +75,14 @@ public final class ScheduleReconciler: Reconciler {
             }
         }
         try await garbageCollect(schedule, &status, now: now)
+        if schedule.spec.pause != true, let wake = try await compactions.run(schedule, &status, now: now) {
+            outcome = outcome.sooner(.requeue(after: wake))
+        }
         try await write(schedule, status)
         return outcome
     }
+
+    var compactions: ScheduleCompactStep { ScheduleCompactStep(api: api, events: events) }
 
     var logBackups: ScheduleLogBackupStep { ScheduleLogBackupStep(api: api, events: events) }
 
@@ -205,8 +209,11 @@ public final class ScheduleReconciler: Reconciler {
         if let reserved = schedule.spec.maxReservedTime {
             guard let duration = try? GoDuration(parsing: reserved) else { return }
             doomed = Self.expiredByTime(backups, reserved: duration, now: now)
+            let expiredTS = TSO.fromUnixSeconds(Int64(now.timeIntervalSince1970.rounded(.down)) - duration.wholeSeconds)
+            try await compactions.garbageCollect(schedule, &status, expiredTS: expiredTS, keep: nil)
         } else if let max = schedule.spec.maxBackups, max > 0 {
             doomed = Self.expiredByCount(backups, keep: Int(max))
+            try await compactions.garbageCollect(schedule, &status, expiredTS: nil, keep: Int(max))
         } else {
             return
         }

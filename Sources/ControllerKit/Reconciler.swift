@@ -85,3 +85,14 @@ public final class Controller: Sendable {
         metrics.observe("controller_reconcile_duration_seconds", ["controller": name], started.duration(to: .now).seconds)
     }
 }
+
+extension ReconcileOutcome {
+    /// The earlier of two wake-ups (`done` never wakes).
+    public func sooner(_ other: ReconcileOutcome) -> ReconcileOutcome {
+        switch (self, other) {
+        case (.done, _): return other
+        case (_, .done): return self
+        case (.requeue(let a), .requeue(let b)): return .requeue(after: min(a, b))
+        }
+    }
+}

@@ -120,6 +120,22 @@ struct CleanCommand: AsyncParsableCommand {
     }
 }
 
+struct CompactCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "compact",
+                                                    abstract: "Compact a range of a log backup with tikv-ctl for one CompactBackup.")
+    @OptionGroup var common: Common
+    @Option(name: [.customLong("resourceName"), .customLong("resource-name")]) var resourceName: String
+
+    func run() async throws {
+        var o = ManagerOptions(namespace: common.namespace, name: resourceName)
+        o.pd = common.pd
+        o.dryRun = common.dryRun
+        let api = try makeAPI(common)
+        let options = o
+        try await runManager { try await Manager(api: api).compact(options) }
+    }
+}
+
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export", abstract: "Export a cluster with Dumpling for one Backup and upload the archive.")
     @OptionGroup var common: Common
@@ -396,6 +412,6 @@ struct TidbBackupManagerCommand: AsyncParsableCommand {
         commandName: "tidb-backup-manager",
         abstract: "Runs br for one Backup or Restore and writes its status; cleans backup data.",
         version: "0.2.0",
-        subcommands: [BackupCommand.self, RestoreCommand.self, ExportCommand.self, ImportCommand.self, LightningCommand.self, CleanCommand.self, PlanCommand.self, DoctorCommand.self])
+        subcommands: [BackupCommand.self, RestoreCommand.self, ExportCommand.self, ImportCommand.self, LightningCommand.self, CleanCommand.self, CompactCommand.self, PlanCommand.self, DoctorCommand.self])
 }
 

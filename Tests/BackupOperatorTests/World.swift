@@ -17,6 +17,7 @@ struct World {
     let backup: BackupReconciler
     let restore: RestoreReconciler
     let schedule: ScheduleReconciler
+    let compact: CompactBackupReconciler
     let events: EventRecorder
 
     static let t0 = Date(timeIntervalSince1970: 1_700_000_000)  // 2023-11-14T22:13:20Z
@@ -36,6 +37,7 @@ struct World {
         backup = BackupReconciler(api: operatorAPI, jobs: jobs, events: events, clock: clock, timeouts: timeouts)
         restore = RestoreReconciler(api: operatorAPI, jobs: jobs, events: events, clock: clock, timeouts: timeouts)
         schedule = ScheduleReconciler(api: operatorAPI, events: events, clock: clock, defaultZone: zone)
+        compact = CompactBackupReconciler(api: operatorAPI, jobs: jobs, events: events, clock: clock, timeouts: timeouts)
     }
 
     static func yaml(_ text: String) -> JSONValue { try! KubeYAML.documents(text)[0].value }
