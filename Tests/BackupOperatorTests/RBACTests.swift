@@ -78,6 +78,11 @@ import Testing
         try await VolumeSnapshotRestoreControllerTests.runToCompletion(w)
         // A PiTR restore waiting for the TiKV configuration.
         try await PitrRestoreControllerTests.run(w)
+        // A compaction that fails once and is retried.
+        _ = try await w.apply(.compactBackups, CompactBackupControllerTests.compact("cp", extra: ["tikvImage: pingcap/tikv:v8.5.0"]))
+        for _ in 0..<3 { _ = try await w.compact.reconcile(ObjectKey(namespace: "ns", name: "cp")) }
+        try await w.finishJob("cp", failed: true)
+        for _ in 0..<4 { _ = try await w.compact.reconcile(ObjectKey(namespace: "ns", name: "cp")) }
         // A schedule creating and retiring backups.
         _ = try await w.apply(.backupSchedules, w.scheduleYAML("s", cron: "@every 1m", extra: "  maxBackups: 1"))
         for _ in 0..<3 {
@@ -90,7 +95,7 @@ import Testing
         // Wait (bounded) until the informers have watched and the elector holds the lease.
         for _ in 0..<900 {
             let seen = Set(w.operatorAPI.calls.map { "\($0.verb.rawValue) \($0.resource)" })
-            if seen.contains("watch jobs.batch") && seen.contains("watch backupschedules.pingcap.com")
+            if seen.contains("watch jobs.batch") && seen.contains("watch backupschedules.pingcap.com") && seen.contains("watch compactbackups.pingcap.com")
                 && seen.contains("create leases.coordination.k8s.io") { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -105,7 +110,8 @@ import Testing
         for needed in ["watch jobs.batch", "create leases.coordination.k8s.io", "update backups.pingcap.com/status", "delete backups.pingcap.com",
                        "create persistentvolumeclaims", "get secrets", "create events", "patch restores.pingcap.com", "delete jobs.batch",
                        "list pods", "get persistentvolumeclaims", "get persistentvolumes", "create configmaps", "delete configmaps",
-                       "create persistentvolumes", "update tidbclusters.pingcap.com", "delete pods", "update configmaps", "list configmaps"] {
+                       "create persistentvolumes", "update tidbclusters.pingcap.com", "delete pods", "update configmaps", "list configmaps",
+                       "update compactbackups.pingcap.com/status", "list compactbackups.pingcap.com", "watch compactbackups.pingcap.com"] {
             #expect(verbs.contains(needed), "the scenario exercised \(needed)")
         }
         let denied = rules.refused(calls)
