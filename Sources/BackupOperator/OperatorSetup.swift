@@ -36,11 +36,13 @@ public struct OperatorSetup: Sendable {
         let ns = options.namespace
         // The reconcilers read what they act on from the API; the informers of the three kinds only
         // route changes to keys, so they cache identity and ownership alone. Jobs keep their status
-        // and annotations too, and TidbClusters (few) whole: reconciles read those from the cache.
+        // and annotations too, always: whether a change matters (a Job failed, finished, is going) is
+        // read from them, standalone as on a cluster. TidbClusters (few) are cached whole when reads
+        // are served from the caches.
         let slim: @Sendable (JSONValue) -> JSONValue = Self.metadataOnly
         let jobInformer = Informer(api: base, kind: .jobs, namespace: ns,
                                    labelSelector: "\(BRLabels.managedBy) in (backup-operator,restore-operator)",
-                                   transform: options.cacheReads ? Self.jobSummary : slim, logger: logger)
+                                   transform: Self.jobSummary, logger: logger)
         let clusterInformer: Informer? = options.cacheReads ? Informer(api: base, kind: .tidbClusters, namespace: ns, logger: logger) : nil
         self.clusterInformer = clusterInformer
         let api: any KubeAPI = options.cacheReads

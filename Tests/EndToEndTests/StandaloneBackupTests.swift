@@ -113,6 +113,7 @@ final class Operator: @unchecked Sendable {
             case "TidbCluster": .tidbClusters
             case "Secret": .secrets
             case "BackupSchedule": .backupSchedules
+            case "CompactBackup": .compactBackups
             default: throw Failure("unexpected kind \(kind)")
             }
             _ = try await api.create(resource, namespace: "default", object: doc.value)
