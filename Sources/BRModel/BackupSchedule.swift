@@ -76,7 +76,13 @@ public struct BackupScheduleStatus: Codable, Hashable, Sendable, EmptyInitializa
     public var allBackupCleanTime: Time?
     /// Our addition: when the next Backup is due (absent while paused or invalid).
     public var nextScheduledTime: Time?
-    /// Our addition: `Invalid` (bad cron or time zone), `NotSupported` (parts this version skips).
+    /// Our addition: the restorable window — the earliest and latest points the kept backups restore
+    /// to (any point between them when `restorableContinuous`, i.e. through the log backup; otherwise
+    /// only the snapshots' own points). Absent while nothing is restorable.
+    public var earliestRestorable: Time?
+    public var latestRestorable: Time?
+    public var restorableContinuous: Bool?
+    /// Our addition: `Invalid` (bad cron or time zone), `CompactionDisabled`, `BackupsFailing`, `LogBackupConflict`.
     public var conditions: [ScheduleCondition]?
 
     public init() {}

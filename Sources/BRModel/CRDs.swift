@@ -63,6 +63,9 @@ public enum BRKinds {
             PrinterColumn("MaxReservedTime", "string", ".spec.maxReservedTime"),
             PrinterColumn("LastBackup", "string", ".status.lastBackup", priority: 1),
             PrinterColumn("LastBackupTime", "date", ".status.lastBackupTime", priority: 1),
+            PrinterColumn("EarliestRestorable", "date", ".status.earliestRestorable"),
+            PrinterColumn("LatestRestorable", "date", ".status.latestRestorable"),
+            PrinterColumn("PITR", "boolean", ".status.restorableContinuous", priority: 1),
             PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
         ],
         schema: topLevelSchema(BackupSchedule.self))

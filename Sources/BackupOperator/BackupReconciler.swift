@@ -19,12 +19,17 @@ public final class BackupReconciler: Reconciler {
     let clock: any ControllerClock
     let timeouts: OperatorTimeouts
     let logger: Logger
+    let metrics: MetricsRegistry?
     let logMismatches = PerBackup<LogSubCommand>()
     let logSyncTimes = PerBackup<Date>()
 
     public init(api: any KubeAPI, jobs: JobBuilder, events: EventRecorder, clock: any ControllerClock = SystemClock(),
-                timeouts: OperatorTimeouts = OperatorTimeouts(), logger: Logger = Logger(label: "backup-controller")) {
+                timeouts: OperatorTimeouts = OperatorTimeouts(), metrics: MetricsRegistry? = nil,
+                logger: Logger = Logger(label: "backup-controller")) {
         self.api = api
+        self.metrics = metrics
+        metrics?.describe("log_backup_checkpoint_lag_seconds", .gauge,
+                          help: "How far each log backup's checkpoint (read from PD's etcd) is behind now: the data a loss now would lose.")
         self.jobs = jobs
         self.events = events
         self.clock = clock

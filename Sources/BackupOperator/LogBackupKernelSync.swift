@@ -52,6 +52,10 @@ struct LogBackupKernelSync {
             }
             return .requeue(after: interval)
         }
+        if checkpoint > 0 {
+            let lag = max(0, r.clock.now().timeIntervalSince1970 - Double(TSO.unixMilliseconds(checkpoint)) / 1000)
+            r.metrics?.set("log_backup_checkpoint_lag_seconds", ["backup": "\(key)"], lag)
+        }
         if checkpoint > 0 && String(checkpoint) != backup.status.logCheckpointTs {
             let now = r.now
             _ = try await StatusWriter.update(r.api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in

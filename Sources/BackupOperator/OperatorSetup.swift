@@ -50,7 +50,7 @@ public struct OperatorSetup: Sendable {
         let events = EventRecorder(api: api, clock: options.clock, logger: logger)
         let builder = JobBuilder(api: api, settings: options.jobs)
         backups = Controller(name: "backup", reconciler: BackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
-                                                                          timeouts: options.timeouts, logger: logger),
+                                                                          timeouts: options.timeouts, metrics: metrics, logger: logger),
                              workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
         restores = Controller(name: "restore", reconciler: RestoreReconciler(api: api, jobs: builder, events: events, clock: options.clock,
                                                                              timeouts: options.timeouts),

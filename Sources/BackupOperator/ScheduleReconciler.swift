@@ -207,7 +207,7 @@ public final class ScheduleReconciler: Reconciler {
         await reportFailures(schedule, backups, &status, now: now)
         let doomed: [Backup]
         if let reserved = schedule.spec.maxReservedTime {
-            guard let duration = try? GoDuration(parsing: reserved) else { return }
+            guard let duration = try? GoDuration(parsing: reserved) else { return Self.setWindow(&status, backups) }
             doomed = Self.expiredByTime(backups, reserved: duration, now: now)
             let expiredTS = TSO.fromUnixSeconds(Int64(now.timeIntervalSince1970.rounded(.down)) - duration.wholeSeconds)
             try await compactions.garbageCollect(schedule, &status, expiredTS: expiredTS, keep: nil)
@@ -215,7 +215,7 @@ public final class ScheduleReconciler: Reconciler {
             doomed = Self.expiredByCount(backups, keep: Int(max))
             try await compactions.garbageCollect(schedule, &status, expiredTS: nil, keep: Int(max))
         } else {
-            return
+            return Self.setWindow(&status, backups)
         }
         var deleted = 0
         for backup in doomed {
@@ -237,11 +237,20 @@ public final class ScheduleReconciler: Reconciler {
         var withStatus = schedule
         withStatus.status = status
         try await logBackups.truncate(withStatus, kept: backups.filter { !gone.contains($0.name) })
+        Self.setWindow(&status, backups.filter { !gone.contains($0.name) })
         if deleted > 0 && deleted == backups.count {
             status.lastBackupTime = nil
             status.lastBackup = ""
             status.allBackupCleanTime = Time(now)
         }
+    }
+
+    /// The restorable window of the backups that are kept.
+    static func setWindow(_ status: inout BackupScheduleStatus, _ kept: [Backup]) {
+        let window = RestorableWindow.compute(kept, logBackup: status.logBackup)
+        status.earliestRestorable = window?.from
+        status.latestRestorable = window?.until
+        status.restorableContinuous = window?.continuous
     }
 
     /// How many Failed backups time-based retention keeps, newest first: failed backups have no commit

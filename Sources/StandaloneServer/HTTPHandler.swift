@@ -11,6 +11,7 @@ struct HTTPHandler: Sendable {
     let token: String
     let presentation: Presentation
     let bookmarkInterval: Duration
+    var metrics: (@Sendable () -> String)? = nil
 
     static let maxBody = 16 * 1024 * 1024
 
@@ -90,6 +91,9 @@ struct HTTPHandler: Sendable {
         }
         guard authorized(request) else {
             return json(APIError(code: 401, reason: "Unauthorized", message: "Unauthorized").status, status: 401, request: request)
+        }
+        if path == "/metrics", let metrics {
+            return text(metrics(), status: 200, contentType: "text/plain; version=0.0.4")
         }
         let segments = path.split(separator: "/").map(String.init)
         guard let root = segments.first else { throw APIError.pageNotFound() }

@@ -13,6 +13,8 @@ public struct StandaloneAPIServer: Sendable {
         public var host: String
         public var port: Int
         public var bookmarkInterval: Duration = .seconds(60)
+        /// The operator's metrics in the Prometheus text format, served at `/metrics` (behind the token).
+        public var metrics: (@Sendable () -> String)?
         public var jobs = JobRunner.Configuration()
         /// Changes kept for resuming watches; older resource versions get 410 Gone.
         public var watchHistory = 20_000
@@ -48,7 +50,7 @@ public struct StandaloneAPIServer: Sendable {
         let host = configuration.host
         let displayHost = host == "0.0.0.0" ? "127.0.0.1" : host
         let handler = HTTPHandler(core: core, token: token, presentation: Presentation(registry: core.registry, serverAddress: "\(displayHost):\(configuration.port)"),
-                                  bookmarkInterval: configuration.bookmarkInterval)
+                                  bookmarkInterval: configuration.bookmarkInterval, metrics: configuration.metrics)
         let responder = CallbackResponder<BasicRequestContext> { request, _ in await handler.respond(request) }
         let app = Application(
             responder: responder,

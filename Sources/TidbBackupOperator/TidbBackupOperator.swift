@@ -80,9 +80,10 @@ struct Standalone: AsyncParsableCommand {
            FileManager.default.isExecutableFile(atPath: sibling) {
             config.jobs.images.append((imageContains: "tidb-backup-manager", executable: sibling))
         }
+        let metrics = MetricsRegistry()
+        config.metrics = { metrics.exposition() }
         let server = try StandaloneAPIServer(configuration: config)
         let dir = server.configuration.dataDirectory
-        let metrics = MetricsRegistry()
         let manager = ControllerManager(metrics: metrics)
         var options = OperatorSetup.Options()
         options.jobs.backupManagerImage = backupManagerImage

@@ -58,7 +58,7 @@ struct CRDTests {
             openOnPurpose.contains { d.hasSuffix("\($0): kept open") }
                 || d.contains(": nullable added") || d == "spec: added serviceAccount, startingDeadlineSeconds, timeZone"
                 || d == "spec.logBackupTemplate.backupMode: default snapshot -> log"
-                || d == "status: added conditions, nextScheduledTime"
+                || d == "status: added conditions, earliestRestorable, latestRestorable, nextScheduledTime, restorableContinuous"
                 || (kind == "Restore" && d == "spec: added lightning")
         }
         #expect(differences.filter { !accepted.contains($0) } == [])

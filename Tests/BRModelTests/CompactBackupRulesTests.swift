@@ -86,3 +86,32 @@ struct CompactBackupRulesTests {
                                              lastExecution: nil, now: now) == nil, "no checkpoint yet")
     }
 }
+
+@Suite("The restorable window of a schedule's backups")
+struct RestorableWindowTests {
+    func backup(_ name: String, mode: BackupMode = .snapshot, phase: BackupConditionType = .complete, commit: Int64? = nil,
+                checkpoint: Int64? = nil, truncated: Int64? = nil) -> Backup {
+        var spec = BackupSpec()
+        spec.backupMode = mode
+        var b = Backup(name: name, namespace: "ns", spec: spec)
+        b.status.phase = phase
+        b.status.commitTs = commit.map { String(TSO.fromUnixSeconds($0)) }
+        b.status.logCheckpointTs = checkpoint.map { String(TSO.fromUnixSeconds($0)) }
+        b.status.logSuccessTruncateUntil = truncated.map { String(TSO.fromUnixSeconds($0)) }
+        return b
+    }
+
+    @Test("with a running log: the oldest snapshot the log covers to the checkpoint; without: the snapshots' points; nothing without a Complete snapshot")
+    func window() throws {
+        let snaps = [backup("s1", commit: 1000), backup("s2", commit: 2000), backup("s3", commit: 3000), backup("f", phase: .failed)]
+        let log = backup("log", mode: .log, phase: .running, commit: 1500, checkpoint: 3600)
+        let w = try #require(RestorableWindow.compute(snaps + [log], logBackup: "log"))
+        #expect(w.from.unixSeconds == 2000 && w.until.unixSeconds == 3600 && w.continuous)
+        let truncated = backup("log", mode: .log, phase: .running, commit: 1500, checkpoint: 3600, truncated: 2500)
+        #expect(RestorableWindow.compute(snaps + [truncated], logBackup: "log")?.from.unixSeconds == 3000)
+        let stopped = backup("log", mode: .log, phase: .stopped, commit: 1500, checkpoint: 3600)
+        let discrete = try #require(RestorableWindow.compute(snaps + [stopped], logBackup: "log"))
+        #expect(discrete.from.unixSeconds == 1000 && discrete.until.unixSeconds == 3000 && !discrete.continuous)
+        #expect(RestorableWindow.compute([backup("f", phase: .failed), log], logBackup: "log") == nil)
+    }
+}

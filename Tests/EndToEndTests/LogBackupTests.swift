@@ -175,6 +175,14 @@ struct LogBackupTests {
         // TiKV advances the checkpoint.
         try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt", LogBackupKernel.encodeCheckpoint(start + 5000))
         b = try await waitFor(op, "lt", "checkpoint advanced") { $0.status.logCheckpointTs == String(start + 5000) }
+        // The lag behind now is a metric (served by standalone at /metrics, behind the token).
+        let token = try String(contentsOfFile: op.directory + "/data/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (status, metrics) = try TestServers.run(["curl", "-sk", "-H", "Authorization: Bearer \(token)", "https://127.0.0.1:\(op.port)/metrics"])
+        let lagLine = metrics.split(separator: "\n").first { $0.hasPrefix("log_backup_checkpoint_lag_seconds{backup=\"default/lt\"}") }
+        let lag = lagLine.flatMap { Double($0.split(separator: " ").last ?? "") }
+        #expect(status == 0 && lag != nil && lag! >= 0 && lag! < 600, "\(metrics)")
+        let (_, refused) = try TestServers.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(op.port)/metrics"])
+        #expect(refused == "401", "metrics without the token: \(refused)")
 
         // TiKV pauses the task on an error: Paused with the reason; a user's log-start resumes it.
         let pause = try JSONSerialization.data(withJSONObject: ["severity": "ERROR", "payload_type": "text/plain",
@@ -252,6 +260,12 @@ struct LogBackupTests {
         #expect(l.status.phase == .running, "the log backup keeps running")
         let schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "pitr")
         #expect(schedule.status.logBackup == "log-pitr" && schedule.status.logBackupStartTs != nil)
+        // The restorable window: from the oldest kept snapshot through the log to its checkpoint.
+        #expect(schedule.status.restorableContinuous == true, "\(schedule.status)")
+        #expect(schedule.status.earliestRestorable?.unixSeconds == TSO.unixMilliseconds(UInt64(kept[0].status.commitTs ?? "") ?? 0) / 1000)
+        #expect(schedule.status.latestRestorable?.unixSeconds == TSO.unixMilliseconds(ahead) / 1000)
+        let (_, table) = try TestServers.run(["kubectl", "--kubeconfig", op.kubeconfig, "get", "bks", "pitr"])
+        #expect(table.contains("EARLIESTRESTORABLE") && table.contains("LATESTRESTORABLE"), "\(table)")
 
         // A point between the two kept snapshots restores from the older one plus the log.
         let base = kept[0], later = kept[1]
