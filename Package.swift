@@ -57,6 +57,12 @@ let package = Package(
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio")]
         ),
+        .target(
+            name: "WebView",
+            dependencies: ["BRModel", "Cron", "KubeAPI", "KubeModel", "ControllerKit", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .target(name: "KubeTesting", dependencies: ["KubeAPI", "KubeModel"]),
         .target(name: "AWSSigning", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
@@ -102,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "TidbBackupOperator",
             dependencies: [
-                "KubeModel", "BRModel", "ManifestTools", "StandaloneServer", "KubeAPI", "KubeClient", "ControllerKit", "BackupOperator",
+                "KubeModel", "BRModel", "ManifestTools", "StandaloneServer", "KubeAPI", "KubeClient", "ControllerKit", "BackupOperator", "WebView",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -12,6 +12,7 @@ struct HTTPHandler: Sendable {
     let presentation: Presentation
     let bookmarkInterval: Duration
     var metrics: (@Sendable () -> String)? = nil
+    var webView: (@Sendable (inout Request) async -> Response)? = nil
 
     static let maxBody = 16 * 1024 * 1024
 
@@ -89,6 +90,7 @@ struct HTTPHandler: Sendable {
             return text("ok", status: 200)
         default: break
         }
+        if let webView, path == "/ui" || path.hasPrefix("/ui/") { return await webView(&request) }
         guard authorized(request) else {
             return json(APIError(code: 401, reason: "Unauthorized", message: "Unauthorized").status, status: 401, request: request)
         }

@@ -15,6 +15,8 @@ public struct StandaloneAPIServer: Sendable {
         public var bookmarkInterval: Duration = .seconds(60)
         /// The operator's metrics in the Prometheus text format, served at `/metrics` (behind the token).
         public var metrics: (@Sendable () -> String)?
+        /// Serves `/ui` and everything under it (the web view, which does its own access check).
+        public var webView: (@Sendable (inout Request) async -> Response)?
         public var jobs = JobRunner.Configuration()
         /// Changes kept for resuming watches; older resource versions get 410 Gone.
         public var watchHistory = 20_000
@@ -29,7 +31,7 @@ public struct StandaloneAPIServer: Sendable {
     public static let defaultPort = 16443
 
     public let core: APIServerCore
-    public let configuration: Configuration
+    public var configuration: Configuration
 
     public init(configuration: Configuration) throws {
         try configuration.dataDirectory.create()
@@ -50,7 +52,8 @@ public struct StandaloneAPIServer: Sendable {
         let host = configuration.host
         let displayHost = host == "0.0.0.0" ? "127.0.0.1" : host
         let handler = HTTPHandler(core: core, token: token, presentation: Presentation(registry: core.registry, serverAddress: "\(displayHost):\(configuration.port)"),
-                                  bookmarkInterval: configuration.bookmarkInterval, metrics: configuration.metrics)
+                                  bookmarkInterval: configuration.bookmarkInterval, metrics: configuration.metrics,
+                                  webView: configuration.webView)
         let responder = CallbackResponder<BasicRequestContext> { request, _ in await handler.respond(request) }
         let app = Application(
             responder: responder,

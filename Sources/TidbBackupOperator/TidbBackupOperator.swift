@@ -5,6 +5,7 @@ import ControllerKit
 import Foundation
 import KubeModel
 import ManifestTools
+import WebView
 import StandaloneServer
 
 @main
@@ -48,6 +49,9 @@ struct Standalone: AsyncParsableCommand {
             help: "A directory searched for container commands (br, dumpling, tidb-lightning) before PATH. Repeatable.")
     var toolPaths: [String] = []
 
+    @Flag(name: .customLong("no-web-view"), help: "Do not serve the web view at /ui/ (it needs the token, as the API does).")
+    var noWebView = false
+
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("--listen must be HOST:PORT, got \(listen)")
@@ -82,8 +86,13 @@ struct Standalone: AsyncParsableCommand {
         }
         let metrics = MetricsRegistry()
         config.metrics = { metrics.exposition() }
-        let server = try StandaloneAPIServer(configuration: config)
+        var server = try StandaloneAPIServer(configuration: config)
         let dir = server.configuration.dataDirectory
+        let webStore: WebStore? = noWebView ? nil : WebStore(api: StoreKubeAPI(core: server.core))
+        if let webStore {
+            let ui = WebUI(store: webStore, token: try dir.token(), secureCookie: true)
+            server.configuration.webView = { request in await ui.respond(&request) }
+        }
         let manager = ControllerManager(metrics: metrics)
         var options = OperatorSetup.Options()
         options.jobs.backupManagerImage = backupManagerImage
@@ -94,19 +103,21 @@ struct Standalone: AsyncParsableCommand {
         options.timeouts.logSync = .milliseconds(sync.nanoseconds / 1_000_000)
         OperatorSetup(api: StoreKubeAPI(core: server.core), options: options, metrics: metrics).install(into: manager)
         let runControllers = !noControllers
+        let finalServer = server
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await server.run { bound in
+                try await finalServer.run { bound in
                     let banner = """
                         tidb-backup-operator standalone: serving https://\(host):\(bound)
                         kubeconfig: \(dir.kubeconfig)
                         try: kubectl --kubeconfig \(dir.kubeconfig) get backups
-
+                        \(webStore == nil ? "" : "web view: https://\(host):\(bound)/ui/ (log in with the token in \(dir.path)/token)\n")
                         """
                     FileHandle.standardOutput.write(Data(banner.utf8))
                 }
             }
             if runControllers { group.addTask { try await manager.run() } }
+            if let webStore { group.addTask { await webStore.run() } }
             try await group.next()
             group.cancelAll()
         }
