@@ -136,6 +136,7 @@ let package = Package(
         .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "BRModel", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "BackupManagerTests", dependencies: ["BackupManager", "BRModel", "KubeModel", "KubeTesting", "KubeAPI", "BackupStorage"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "AWSCore", "AWSSigning", "BackupStorage", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "KubeTesting", "TestServers"]),
+        .testTarget(name: "WebViewUnitTests", dependencies: ["WebView", "BRModel", "KubeModel"]),
         .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel", "KubeTesting"]),
     ],
     swiftLanguageModes: [.v6]

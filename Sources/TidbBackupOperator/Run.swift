@@ -9,6 +9,7 @@ import KubeClient
 import KubeModel
 import Logging
 import ServiceLifecycle
+import WebView
 
 /// `tidb-backup-operator run`: the controllers against a Kubernetes API server.
 struct Run: AsyncParsableCommand {
@@ -60,7 +61,20 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("log-sync-interval"), help: "How often a log backup's checkpoint and state are read from PD's etcd (Go duration).")
     var logSyncInterval = "60s"
 
+    @Option(name: .customLong("ui-addr"), help: "HOST:PORT for the web view (/ui/); empty (the default) to disable.")
+    var uiAddr = ""
+
+    @Option(name: .customLong("ui-token-file"), help: "A file holding the token that opens the web view (required with --ui-addr).")
+    var uiTokenFile: String?
+
     func validate() throws {
+        if !uiAddr.isEmpty {
+            _ = try HostPort(flag: "--ui-addr", uiAddr)
+            guard let file = uiTokenFile, let token = try? String(contentsOfFile: file, encoding: .utf8),
+                  token.trimmingCharacters(in: .whitespacesAndNewlines).count >= 16 else {
+                throw ValidationError("--ui-addr needs --ui-token-file naming a readable file with a token of at least 16 characters")
+            }
+        }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard qps > 0, burst >= 1 else { throw ValidationError("--kube-api-qps must be > 0 and --kube-api-burst >= 1") }
         for (flag, value) in [("--pod-start-timeout", podStartTimeout), ("--run-timeout", runTimeout), ("--log-sync-interval", logSyncInterval)] {
@@ -108,6 +122,12 @@ struct Run: AsyncParsableCommand {
         if !metricsAddr.isEmpty {
             services.append(try ProbeServer.application(address: HostPort(flag: "--metrics-addr", metricsAddr), manager: nil, metrics: metrics, logger: logger))
         }
+        if !uiAddr.isEmpty, let file = uiTokenFile {
+            let token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let store = WebStore(api: api, namespace: namespace, logger: logger)
+            let ui = WebUI(store: store, token: token, secureCookie: false)
+            services.append(WebViewServer(store: store, ui: ui, address: try HostPort(flag: "--ui-addr", uiAddr), logger: logger))
+        }
         logger.info("starting", metadata: ["server": "\(config.server)", "namespace": "\(namespace ?? "<all>")", "leaderElect": "\(leaderElect)"])
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -146,5 +166,32 @@ enum ProbeServer {
             }
         }
         return Application(router: router, configuration: .init(address: .hostname(address.host, port: address.port)), logger: logger)
+    }
+}
+
+
+/// The web view on its own port (`run --ui-addr`): its list-watches and its HTTP server, as one service.
+struct WebViewServer: Service {
+    let store: WebStore
+    let ui: WebUI
+    let address: HostPort
+    let logger: Logger
+
+    func run() async throws {
+        let ui = self.ui
+        let responder = CallbackResponder<BasicRequestContext> { request, _ in
+            var request = request
+            guard WebUI.handles(request.uri.path) else {
+                return Response(status: .seeOther, headers: [.location: "/ui/"])
+            }
+            return await ui.respond(&request)
+        }
+        let app = Application(responder: responder, configuration: .init(address: .hostname(address.host, port: address.port)), logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            group.addTask { try await app.runService() }
+            try await group.next()
+            group.cancelAll()
+        }
     }
 }
