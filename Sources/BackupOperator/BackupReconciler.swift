@@ -22,6 +22,8 @@ public final class BackupReconciler: Reconciler {
     let metrics: MetricsRegistry?
     let logMismatches = PerBackup<LogSubCommand>()
     let logSyncTimes = PerBackup<Date>()
+    /// Backups whose outcome is in the metrics (by uid).
+    let observed = PerBackup<Bool>()
 
     public init(api: any KubeAPI, jobs: JobBuilder, events: EventRecorder, clock: any ControllerClock = SystemClock(),
                 timeouts: OperatorTimeouts = OperatorTimeouts(), metrics: MetricsRegistry? = nil,
@@ -30,6 +32,12 @@ public final class BackupReconciler: Reconciler {
         self.metrics = metrics
         metrics?.describe("log_backup_checkpoint_lag_seconds", .gauge,
                           help: "How far each log backup's checkpoint (read from PD's etcd) is behind now: the data a loss now would lose.")
+        metrics?.describe("backup_duration_seconds", .histogram, help: "Time from start to completion of each Complete backup, by schedule and mode.",
+                          buckets: Self.durationBuckets)
+        metrics?.describe("backup_size_bytes", .histogram, help: "Size of each Complete backup, by schedule and mode.",
+                          buckets: Self.sizeBuckets)
+        metrics?.describe("backup_failures_total", .counter, help: "Backups that ended Failed or Invalid, by schedule and reason.")
+        metrics?.describe("backup_clean_failures_total", .counter, help: "Clean Jobs that failed (the backup's data was kept).")
         self.jobs = jobs
         self.events = events
         self.clock = clock
@@ -38,6 +46,10 @@ public final class BackupReconciler: Reconciler {
     }
 
     var now: Time { Time(clock.now()) }
+
+    static let durationBuckets: [Double] = [30, 60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400]
+    /// 1 MiB to 4 TiB.
+    static let sizeBuckets: [Double] = [20, 24, 27, 30, 33, 36, 38, 40, 42].map { pow(2, Double($0)) }
 
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
         guard var backup = try await api.getIfPresent(Backup.self, namespace: key.namespace, name: key.name) else { return .done }
@@ -48,6 +60,7 @@ public final class BackupReconciler: Reconciler {
             backup = try await api.update(backup)
         }
         let mode = backup.spec.effectiveBackupMode
+        if [.complete, .failed, .invalid].contains(backup.status.phase) && mode != .log { observeOutcome(backup) }
         if (backup.status.phase == .complete || backup.status.phase == .failed) && mode != .log {
             // A finished volume-snapshot backup must not keep its init Job (it holds GC paused).
             if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(backup, cluster: nil) }
@@ -101,6 +114,30 @@ public final class BackupReconciler: Reconciler {
             return .done
         }
         return try await createJob(backup, cluster: cluster)
+    }
+
+    // MARK: Outcome metrics
+
+    /// A backup's outcome in the metrics once: its duration and size when Complete, its reason when
+    /// Failed or Invalid. After a restart only outcomes of the last 15 minutes are counted, so old
+    /// backups are not counted again.
+    func observeOutcome(_ backup: Backup) {
+        guard let metrics, let uid = backup.metadata.uid else { return }
+        let key = ObjectKey(namespace: "", name: uid)
+        guard observed.get(key) == nil else { return }
+        observed.set(key, true)
+        let end = (backup.status.timeCompleted ?? backup.status.conditions?.last?.lastTransitionTime)?.date ?? clock.now()
+        guard clock.now().timeIntervalSince(end) < 900 else { return }
+        let schedule = backup.metadata.labels?[BRLabels.backupSchedule].map { "\(backup.namespace)/\($0)" } ?? ""
+        if backup.status.phase == .complete {
+            let labels = ["schedule": schedule, "mode": backup.spec.effectiveBackupMode.rawValue]
+            if let start = backup.status.timeStarted?.date { metrics.observe("backup_duration_seconds", labels, max(0, end.timeIntervalSince(start))) }
+            if let size = backup.status.backupSize { metrics.observe("backup_size_bytes", labels, Double(size)) }
+        } else {
+            let condition = backup.status.conditions?.last { $0.type == .failed || $0.type == .invalid }
+            let reason = condition?.reason.flatMap { $0.isEmpty ? nil : $0 } ?? (backup.status.phase?.rawValue ?? "Failed")
+            metrics.increment("backup_failures_total", ["schedule": schedule, "reason": reason])
+        }
     }
 
     // MARK: Job creation
@@ -258,6 +295,7 @@ public final class BackupReconciler: Reconciler {
                 try await setCondition(backup, BackupCondition(type: .cleanFailed, reason: "CleanJobFailed",
                     message: "Job \(backup.cleanJobName) failed (\(cleanJob.failureReason)); the data is kept and the finalizer stays: delete Job \(backup.cleanJobName) to try again, or remove the finalizer to give up"))
                 await events.record(KubeCodec.encode(backup), .warning, reason: "CleanFailed", message: "Job \(backup.cleanJobName) failed")
+                metrics?.increment("backup_clean_failures_total")
             }
             return cleanJob.finished ? .done : .requeue(after: .seconds(30))
         }

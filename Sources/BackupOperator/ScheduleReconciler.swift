@@ -32,6 +32,8 @@ public final class ScheduleReconciler: Reconciler {
                           help: "Creation time of the newest Complete Backup of each schedule.")
         metrics?.describe("backupschedule_backup_creation_delay_seconds", .histogram,
                           help: "Time from a cron slot to the creation of its Backup.")
+        metrics?.describe("backupschedule_interval_seconds", .gauge, help: "Time between two cron slots of each schedule (alerts compare ages with it).")
+        metrics?.describe("backupschedule_backups", .gauge, help: "Backups of each schedule by phase (log backups not counted).")
     }
 
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
@@ -59,6 +61,9 @@ public final class ScheduleReconciler: Reconciler {
             status.clear("CompactionDisabled")
         }
         guard let cron else { return .done }
+        if let a = cron.next(after: now, in: zone), let b = cron.next(after: a, in: zone) {
+            metrics?.set("backupschedule_interval_seconds", ["schedule": schedule.metadata.key], b.timeIntervalSince(a))
+        }
         if schedule.spec.pause != true { try await logBackups.ensure(schedule, &status, now: now) }
 
         var outcome: ReconcileOutcome = .done
@@ -205,6 +210,11 @@ public final class ScheduleReconciler: Reconciler {
                          Double(newest.metadata.creationTimestamp?.unixSeconds ?? 0))
         }
         await reportFailures(schedule, backups, &status, now: now)
+        if let metrics {
+            var byPhase: [String: Int] = Dictionary(uniqueKeysWithValues: Self.countedPhases.map { ($0, 0) })
+            for b in backups where b.spec.effectiveBackupMode != .log { byPhase[b.status.phase?.rawValue ?? "Pending", default: 0] += 1 }
+            for (phase, n) in byPhase { metrics.set("backupschedule_backups", ["schedule": schedule.metadata.key, "phase": phase], Double(n)) }
+        }
         let doomed: [Backup]
         if let reserved = schedule.spec.maxReservedTime {
             guard let duration = try? GoDuration(parsing: reserved) else { return Self.setWindow(&status, backups) }
@@ -252,6 +262,9 @@ public final class ScheduleReconciler: Reconciler {
         status.latestRestorable = window?.until
         status.restorableContinuous = window?.continuous
     }
+
+    /// Phases always reported (at zero when none), so a phase that empties reads 0, not its old count.
+    static let countedPhases = ["Pending", "Scheduled", "Prepare", "Running", "Complete", "Failed", "Invalid", "RetryFailed"]
 
     /// How many Failed backups time-based retention keeps, newest first: failed backups have no commit
     /// TS, so a Complete backup still inside `maxReservedTime` would otherwise shelter every failed one

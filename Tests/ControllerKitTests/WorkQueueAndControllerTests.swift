@@ -130,9 +130,9 @@ final class ProbeReconciler: Reconciler, @unchecked Sendable {
         run.cancel()
         await run.value
         let text = metrics.exposition()
-        #expect(text.contains("# TYPE controller_reconcile_total counter"))
-        #expect(text.contains("controller_reconcile_total{controller=\"probe\",result=\"error\"} 2"))
-        #expect(text.contains("controller_reconcile_duration_seconds_bucket{controller=\"probe\",le=\"+Inf\"}"))
+        #expect(text.contains("# TYPE tidb_backup_operator_controller_reconcile_total counter"), "\(text)")
+        #expect(text.contains("tidb_backup_operator_controller_reconcile_total{controller=\"probe\",result=\"error\"} 2"), "\(text)")
+        #expect(text.contains("tidb_backup_operator_controller_reconcile_duration_seconds_bucket{controller=\"probe\",le=\"+Inf\"}"), "\(text)")
     }
 }
 

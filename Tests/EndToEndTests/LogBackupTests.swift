@@ -178,7 +178,7 @@ struct LogBackupTests {
         // The lag behind now is a metric (served by standalone at /metrics, behind the token).
         let token = try String(contentsOfFile: op.directory + "/data/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let (status, metrics) = try TestServers.run(["curl", "-sk", "-H", "Authorization: Bearer \(token)", "https://127.0.0.1:\(op.port)/metrics"])
-        let lagLine = metrics.split(separator: "\n").first { $0.hasPrefix("log_backup_checkpoint_lag_seconds{backup=\"default/lt\"}") }
+        let lagLine = metrics.split(separator: "\n").first { $0.hasPrefix("tidb_backup_operator_log_backup_checkpoint_lag_seconds{backup=\"default/lt\"}") }
         let lag = lagLine.flatMap { Double($0.split(separator: " ").last ?? "") }
         #expect(status == 0 && lag != nil && lag! >= 0 && lag! < 600, "\(metrics)")
         let (_, refused) = try TestServers.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(op.port)/metrics"])
