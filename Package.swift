@@ -114,6 +114,7 @@ let package = Package(
             dependencies: [
                 "KubeModel", "BRModel", "ManifestTools", "StandaloneServer", "KubeAPI", "KubeClient", "ControllerKit", "BackupOperator", "WebView",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoreMetrics
 import BRModel
 import BackupOperator
 import ControllerKit
@@ -100,6 +101,8 @@ struct Run: AsyncParsableCommand {
         let api = try KubeClient(config: config, options: clientOptions, logger: logger)
 
         let metrics = MetricsRegistry()
+        // Libraries that report through swift-metrics land on the same /metrics.
+        MetricsSystem.bootstrap(metrics.factory)
         var election: LeaderElector?
         if leaderElect {
             let identity = "\(ProcessInfo.processInfo.hostName)_\(UUID().uuidString.prefix(8).lowercased())"

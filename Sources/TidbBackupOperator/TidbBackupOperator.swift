@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoreMetrics
 import BRModel
 import BackupOperator
 import ControllerKit
@@ -85,6 +86,8 @@ struct Standalone: AsyncParsableCommand {
             config.jobs.images.append((imageContains: "tidb-backup-manager", executable: sibling))
         }
         let metrics = MetricsRegistry()
+        // Libraries that report through swift-metrics land on the same /metrics.
+        MetricsSystem.bootstrap(metrics.factory)
         config.metrics = { metrics.exposition() }
         var server = try StandaloneAPIServer(configuration: config)
         let dir = server.configuration.dataDirectory
