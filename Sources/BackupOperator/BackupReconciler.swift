@@ -20,16 +20,18 @@ public final class BackupReconciler: Reconciler {
     let timeouts: OperatorTimeouts
     let logger: Logger
     let metrics: MetricsRegistry?
+    let notifier: Notifier?
     let logMismatches = PerBackup<LogSubCommand>()
     let logSyncTimes = PerBackup<Date>()
     /// Backups whose outcome is in the metrics (by uid).
     let observed = PerBackup<Bool>()
 
     public init(api: any KubeAPI, jobs: JobBuilder, events: EventRecorder, clock: any ControllerClock = SystemClock(),
-                timeouts: OperatorTimeouts = OperatorTimeouts(), metrics: MetricsRegistry? = nil,
+                timeouts: OperatorTimeouts = OperatorTimeouts(), metrics: MetricsRegistry? = nil, notifier: Notifier? = nil,
                 logger: Logger = Logger(label: "backup-controller")) {
         self.api = api
         self.metrics = metrics
+        self.notifier = notifier
         metrics?.describe("log_backup_checkpoint_lag_seconds", .gauge,
                           help: "How far each log backup's checkpoint (read from PD's etcd) is behind now: the data a loss now would lose.")
         metrics?.describe("backup_duration_seconds", .histogram, help: "Time from start to completion of each Complete backup, by schedule and mode.",
@@ -60,7 +62,7 @@ public final class BackupReconciler: Reconciler {
             backup = try await api.update(backup)
         }
         let mode = backup.spec.effectiveBackupMode
-        if [.complete, .failed, .invalid].contains(backup.status.phase) && mode != .log { observeOutcome(backup) }
+        if [.complete, .failed, .invalid].contains(backup.status.phase) && mode != .log { await observeOutcome(backup) }
         if (backup.status.phase == .complete || backup.status.phase == .failed) && mode != .log {
             // A finished volume-snapshot backup must not keep its init Job (it holds GC paused).
             if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(backup, cluster: nil) }
@@ -119,10 +121,10 @@ public final class BackupReconciler: Reconciler {
     // MARK: Outcome metrics
 
     /// A backup's outcome in the metrics once: its duration and size when Complete, its reason when
-    /// Failed or Invalid. After a restart only outcomes of the last 15 minutes are counted, so old
-    /// backups are not counted again.
-    func observeOutcome(_ backup: Backup) {
-        guard let metrics, let uid = backup.metadata.uid else { return }
+    /// Failed or Invalid (and a `backup.failed` notification). After a restart only outcomes of the last
+    /// 15 minutes are counted, so old backups are not counted again.
+    func observeOutcome(_ backup: Backup) async {
+        guard metrics != nil || notifier != nil, let uid = backup.metadata.uid else { return }
         let key = ObjectKey(namespace: "", name: uid)
         guard observed.get(key) == nil else { return }
         observed.set(key, true)
@@ -131,12 +133,20 @@ public final class BackupReconciler: Reconciler {
         let schedule = backup.metadata.labels?[BRLabels.backupSchedule].map { "\(backup.namespace)/\($0)" } ?? ""
         if backup.status.phase == .complete {
             let labels = ["schedule": schedule, "mode": backup.spec.effectiveBackupMode.rawValue]
-            if let start = backup.status.timeStarted?.date { metrics.observe("backup_duration_seconds", labels, max(0, end.timeIntervalSince(start))) }
-            if let size = backup.status.backupSize { metrics.observe("backup_size_bytes", labels, Double(size)) }
+            if let start = backup.status.timeStarted?.date { metrics?.observe("backup_duration_seconds", labels, max(0, end.timeIntervalSince(start))) }
+            if let size = backup.status.backupSize { metrics?.observe("backup_size_bytes", labels, Double(size)) }
         } else {
             let condition = backup.status.conditions?.last { $0.type == .failed || $0.type == .invalid }
             let reason = condition?.reason.flatMap { $0.isEmpty ? nil : $0 } ?? (backup.status.phase?.rawValue ?? "Failed")
-            metrics.increment("backup_failures_total", ["schedule": schedule, "reason": reason])
+            metrics?.increment("backup_failures_total", ["schedule": schedule, "reason": reason])
+            if let notifier {
+                let scheduleName = backup.metadata.labels?[BRLabels.backupSchedule]
+                let owner = try? await scheduleName.asyncMap { try await api.getIfPresent(BackupSchedule.self, namespace: backup.namespace, name: $0) }
+                notifier.send(Notifier.Message(type: "backup.failed", time: Time(end).description, namespace: backup.namespace, name: backup.name,
+                                               schedule: scheduleName, cluster: backup.spec.br?.cluster, phase: backup.status.phase?.rawValue,
+                                               reason: reason, message: condition?.message),
+                              extra: owner??.metadata.annotations?[Notifier.annotation])
+            }
         }
     }
 

@@ -21,6 +21,8 @@ public struct OperatorSetup: Sendable {
         /// server (a GET saved is a round trip saved); standalone, where a read is a call into the same
         /// process, the caches would only cost memory.
         public var cacheReads = true
+        /// Webhook notifications (a global URL; schedules may name their own).
+        public var notifications = Notifier.Configuration()
         public init() {}
     }
 
@@ -49,14 +51,16 @@ public struct OperatorSetup: Sendable {
             ? CachedReadsAPI(base: base, caches: [.jobs: jobInformer, .tidbClusters: clusterInformer!]) : base
         let events = EventRecorder(api: api, clock: options.clock, logger: logger)
         let builder = JobBuilder(api: api, settings: options.jobs)
+        let notifier = Notifier(configuration: options.notifications, logger: logger)
         backups = Controller(name: "backup", reconciler: BackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
-                                                                          timeouts: options.timeouts, metrics: metrics, logger: logger),
+                                                                          timeouts: options.timeouts, metrics: metrics, notifier: notifier, logger: logger),
                              workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
         restores = Controller(name: "restore", reconciler: RestoreReconciler(api: api, jobs: builder, events: events, clock: options.clock,
                                                                              timeouts: options.timeouts),
                               workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
         schedules = Controller(name: "backupschedule", reconciler: ScheduleReconciler(api: api, events: events, clock: options.clock,
-                                                                                      defaultZone: options.timeZone, metrics: metrics, logger: logger),
+                                                                                      defaultZone: options.timeZone, metrics: metrics, notifier: notifier,
+                                                                                      logger: logger),
                                workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
         compactions = Controller(name: "compactbackup", reconciler: CompactBackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
                                                                                          timeouts: options.timeouts, logger: logger),

@@ -18,11 +18,13 @@ public final class ScheduleReconciler: Reconciler {
     let clock: any ControllerClock
     let defaultZone: TimeZone
     let metrics: MetricsRegistry?
+    let notifier: Notifier?
     let logger: Logger
 
     public init(api: any KubeAPI, events: EventRecorder, clock: any ControllerClock = SystemClock(), defaultZone: TimeZone = .current,
-                metrics: MetricsRegistry? = nil, logger: Logger = Logger(label: "backupschedule-controller")) {
+                metrics: MetricsRegistry? = nil, notifier: Notifier? = nil, logger: Logger = Logger(label: "backupschedule-controller")) {
         self.api = api
+        self.notifier = notifier
         self.events = events
         self.clock = clock
         self.defaultZone = defaultZone
@@ -210,6 +212,7 @@ public final class ScheduleReconciler: Reconciler {
                          Double(newest.metadata.creationTimestamp?.unixSeconds ?? 0))
         }
         await reportFailures(schedule, backups, &status, now: now)
+        reportLateness(schedule, backups, &status, now: now)
         if let metrics {
             var byPhase: [String: Int] = Dictionary(uniqueKeysWithValues: Self.countedPhases.map { ($0, 0) })
             for b in backups where b.spec.effectiveBackupMode != .log { byPhase[b.status.phase?.rawValue ?? "Pending", default: 0] += 1 }
@@ -291,6 +294,38 @@ public final class ScheduleReconciler: Reconciler {
         let message = "\(what) failed; the newest, \(newest.name): \(reason): \(condition?.message ?? "")"
         // The Warning Event comes with the status write (every condition change is one).
         status.set(ScheduleCondition(type: "BackupsFailing", reason: "BackupsFailing", message: message), now: Time(now))
+    }
+
+    /// The `Late` condition: no successful backup (since the schedule was made) for three intervals,
+    /// while not paused. Appearing and clearing, it notifies (`schedule.late`, `schedule.recovered`).
+    func reportLateness(_ schedule: BackupSchedule, _ backups: [Backup], _ status: inout BackupScheduleStatus, now: Date) {
+        let zone = schedule.spec.timeZone.flatMap { TimeZone(identifier: $0) } ?? defaultZone
+        guard let cron = try? CronSchedule(parsing: schedule.spec.schedule), let a = cron.next(after: now, in: zone),
+              let b = cron.next(after: a, in: zone) else { return }
+        let interval = b.timeIntervalSince(a)
+        let complete = backups.filter { $0.spec.effectiveBackupMode != .log && $0.status.phase == .complete }
+        let lastSuccess = complete.compactMap { ($0.status.timeCompleted ?? $0.metadata.creationTimestamp)?.date }.max()
+        let since = lastSuccess ?? schedule.metadata.creationTimestamp?.date ?? now
+        let age = now.timeIntervalSince(since)
+        let wasLate = status.conditions?.contains { $0.type == "Late" && $0.status == .true } ?? false
+        let late = schedule.spec.pause != true && age > 3 * interval
+        let ns = schedule.metadata.namespace ?? "", name = schedule.metadata.name ?? ""
+        if late {
+            let message = lastSuccess == nil ? "no successful backup in \(Int(age))s (every \(Int(interval))s)"
+                : "the last successful backup is \(Int(age))s old (every \(Int(interval))s)"
+            if !wasLate {
+                status.set(ScheduleCondition(type: "Late", reason: "NoRecentBackup", message: message), now: Time(now))
+                notifier?.send(Notifier.Message(type: "schedule.late", time: Time(now).description, namespace: ns, name: name, schedule: name,
+                                                cluster: schedule.spec.backupTemplate.br?.cluster, phase: nil, reason: "NoRecentBackup",
+                                                message: message), extra: schedule.metadata.annotations?[Notifier.annotation])
+            }
+        } else if wasLate {
+            status.clear("Late")
+            notifier?.send(Notifier.Message(type: "schedule.recovered", time: Time(now).description, namespace: ns, name: name, schedule: name,
+                                            cluster: schedule.spec.backupTemplate.br?.cluster, phase: nil, reason: "BackupCompleted",
+                                            message: lastSuccess.map { "a backup completed at \(Time($0))" } ?? "the schedule was paused"),
+                           extra: schedule.metadata.annotations?[Notifier.annotation])
+        }
     }
 
     /// Every condition that appears or changes is an Event (Warnings: the schedule is invalid, not

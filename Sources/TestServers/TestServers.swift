@@ -110,6 +110,17 @@ public enum TestServers {
         return base
     }
 
+    /// A fresh webhook receiver (`webhook_receiver.py`): POST /hook is kept (after `failFirst` 500s),
+    /// GET /received lists what was kept. Answers its base URL.
+    public static func webhookReceiver(failFirst: Int = 0) throws -> String {
+        let port = freePort()
+        let process = try spawn(["python3", fixtures + "/webhook_receiver.py", "--port", String(port), "--fail-first", String(failFirst)],
+                                environment: [:], log: NSTemporaryDirectory() + "webhook-\(port).log")
+        let base = "http://127.0.0.1:\(port)"
+        try waitForHTTP(base + "/received", process: process, name: "webhook_receiver.py")
+        return base
+    }
+
     /// A fresh in-memory Azure Blob service (`fake_azure_blob.py`, Shared Key checked by Microsoft's
     /// own signer) for one account; answers its base URL (path-style: base/<account>/<container>).
     public static func fakeAzureBlob(account: String, key: String, sas: String = "") throws -> String {

@@ -62,6 +62,12 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("log-sync-interval"), help: "How often a log backup's checkpoint and state are read from PD's etcd (Go duration).")
     var logSyncInterval = "60s"
 
+    @Option(name: .customLong("notify-webhook"), help: "A URL that gets a JSON POST when a backup fails or a schedule becomes late or recovers.")
+    var notifyWebhook: String?
+
+    @Option(name: .customLong("notify-webhook-secret-file"), help: "A file with a key that signs each notification (X-Tidb-Backup-Signature: sha256=HMAC).")
+    var notifyWebhookSecretFile: String?
+
     @Option(name: .customLong("ui-addr"), help: "HOST:PORT for the web view (/ui/); empty (the default) to disable.")
     var uiAddr = ""
 
@@ -118,6 +124,7 @@ struct Run: AsyncParsableCommand {
         options.timeouts.podStart = .seconds(try GoDuration(parsing: podStartTimeout).wholeSeconds)
         options.timeouts.run = .seconds(try GoDuration(parsing: runTimeout).wholeSeconds)
         options.timeouts.logSync = .milliseconds(try GoDuration(parsing: logSyncInterval).nanoseconds / 1_000_000)
+        options.notifications = try notificationSettings(url: notifyWebhook, secretFile: notifyWebhookSecretFile)
         OperatorSetup(api: api, options: options, metrics: metrics, logger: logger).install(into: manager)
 
         var services: [any Service] = [manager]
@@ -197,4 +204,23 @@ struct WebViewServer: Service {
             group.cancelAll()
         }
     }
+}
+
+
+/// `--notify-webhook` and `--notify-webhook-secret-file`, checked.
+func notificationSettings(url: String?, secretFile: String?) throws -> Notifier.Configuration {
+    var settings = Notifier.Configuration()
+    if let url, !url.isEmpty {
+        guard let u = URL(string: url), ["http", "https"].contains(u.scheme ?? ""), u.host != nil else {
+            throw ValidationError("--notify-webhook must be an http:// or https:// URL")
+        }
+        settings.url = url
+    }
+    if let secretFile {
+        guard let key = try? String(contentsOfFile: secretFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !key.isEmpty else {
+            throw ValidationError("--notify-webhook-secret-file \(secretFile) cannot be read or is empty")
+        }
+        settings.signingKey = key
+    }
+    return settings
 }

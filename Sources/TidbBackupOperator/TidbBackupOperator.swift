@@ -50,6 +50,12 @@ struct Standalone: AsyncParsableCommand {
             help: "A directory searched for container commands (br, dumpling, tidb-lightning) before PATH. Repeatable.")
     var toolPaths: [String] = []
 
+    @Option(name: .customLong("notify-webhook"), help: "A URL that gets a JSON POST when a backup fails or a schedule becomes late or recovers.")
+    var notifyWebhook: String?
+
+    @Option(name: .customLong("notify-webhook-secret-file"), help: "A file with a key that signs each notification (X-Tidb-Backup-Signature: sha256=HMAC).")
+    var notifyWebhookSecretFile: String?
+
     @Flag(name: .customLong("no-web-view"), help: "Do not serve the web view at /ui/ (it needs the token, as the API does).")
     var noWebView = false
 
@@ -104,6 +110,7 @@ struct Standalone: AsyncParsableCommand {
             throw ValidationError("--log-sync-interval must be a positive Go duration such as 60s, got \(logSyncInterval)")
         }
         options.timeouts.logSync = .milliseconds(sync.nanoseconds / 1_000_000)
+        options.notifications = try notificationSettings(url: notifyWebhook, secretFile: notifyWebhookSecretFile)
         OperatorSetup(api: StoreKubeAPI(core: server.core), options: options, metrics: metrics).install(into: manager)
         let runControllers = !noControllers
         let finalServer = server
