@@ -194,3 +194,9 @@ public extension KubeAPIError {
         KubeAPIError(code: 404, reason: "NotFound", message: "\(kind.qualifiedName) \"\(name)\" not found")
     }
 }
+
+/// An API that can read a pod's log (`GET …/pods/NAME/log`), as the web view shows a Job's output.
+public protocol PodLogSource: Sendable {
+    /// The last `tailLines` lines of the pod's log; empty when it has none yet.
+    func podLog(namespace: String, name: String, tailLines: Int) async throws -> String
+}

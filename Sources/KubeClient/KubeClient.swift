@@ -259,3 +259,10 @@ public final class KubeClient: KubeAPI {
         .milliseconds(min(200 << min(attempt - 1, 5), 5_000))
     }
 }
+
+extension KubeClient: PodLogSource {
+    public func podLog(namespace: String, name: String, tailLines: Int) async throws -> String {
+        let data = try await send(.GET, "/api/v1/namespaces/\(namespace)/pods/\(name)/log", query: [("tailLines", String(tailLines))])
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -132,3 +132,13 @@ public struct StoreKubeAPI: KubeAPI {
         }
     }
 }
+
+extension StoreKubeAPI: PodLogSource {
+    public func podLog(namespace: String, name: String, tailLines: Int) async throws -> String {
+        let pod = try await get(.pods, namespace: namespace, name: name)
+        guard let path = pod.value(at: ["metadata", "annotations", PodLogs.annotation])?.stringValue,
+              let data = FileManager.default.contents(atPath: path) else { return "" }
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        return lines.suffix(tailLines + 1).joined(separator: "\n")
+    }
+}

@@ -219,6 +219,8 @@ enum WebAssets {
               d.logCheckpointTs ? el("dt", {}, "Log checkpoint") : null, d.logCheckpointTs ? el("dd", {}, d.logCheckpointTs) : null),
             progress.length ? el("h2", {}, "Progress") : null, ...progress,
             el("h2", {}, "Conditions"), conditions(d.conditions),
+            el("h2", {}, d.log ? `Log of ${d.log.pod} (Job ${d.log.job}), last lines` : "Log"),
+            d.log ? el("pre", { id: "log" }, d.log.text || "(empty)") : el("p", { class: "muted" }, "No Job has run yet."),
             el("h2", {}, "Events"),
             d.events.length ? table(["Type", "Reason", "Message", "Count", "Last"], d.events.map(e => el("tr", { class: e.type },
               el("td", {}, e.type), el("td", {}, e.reason), el("td", {}, e.message), el("td", {}, e.count), el("td", { title: e.last || "" }, ago(e.last)))))

@@ -92,7 +92,14 @@ public enum WebModel {
         public var last: String?
     }
 
+    public struct LogTail: Codable, Sendable, Equatable {
+        public var job: String
+        public var pod: String
+        public var text: String
+    }
+
     public struct Detail: Codable, Sendable, Equatable {
+        public var log: LogTail?
         public var row: Row
         public var conditions: [ConditionRow]
         public var progress: [String: String]
@@ -281,7 +288,7 @@ public enum WebModel {
                 progress[step] = v
             }
         }
-        return Detail(row: row(object), conditions: conditions(object), progress: progress, backupPath: str(object, ["status", "backupPath"]),
+        return Detail(log: nil, row: row(object), conditions: conditions(object), progress: progress, backupPath: str(object, ["status", "backupPath"]),
                       events: events.map(event).sorted { ($0.last ?? "") < ($1.last ?? "") },
                       logCheckpointTs: str(object, ["status", "logCheckpointTs"]))
     }

@@ -14,10 +14,12 @@ public final class WebStore: Sendable {
     let restores: Informer
     let schedules: Informer
     let events: Informer
+    let api: any KubeAPI
     let subscribers = Mutex<[Int: AsyncStream<String>.Continuation]>([:])
     let nextID = Mutex(0)
 
     public init(api: any KubeAPI, namespace: String? = nil, logger: Logger = Logger(label: "web-view")) {
+        self.api = api
         backups = Informer(api: api, kind: .backups, namespace: namespace, transform: Self.slimBackup, logger: logger)
         restores = Informer(api: api, kind: .restores, namespace: namespace, transform: Self.slimBackup, logger: logger)
         schedules = Informer(api: api, kind: .backupSchedules, namespace: namespace, transform: Self.slimSchedule, logger: logger)
@@ -84,14 +86,33 @@ public final class WebStore: Sendable {
         return WebModel.scheduleDetail(schedule, backups: owned, now: now)
     }
 
-    public func detail(kind: String, namespace: String, name: String) -> WebModel.Detail? {
+    public func detail(kind: String, namespace: String, name: String) async -> WebModel.Detail? {
         let informer = kind == "Restore" ? restores : backups
         guard let object = informer.get(namespace: namespace, name: name) else { return nil }
         let related = events.list().filter {
             $0.value(at: ["involvedObject", "kind"])?.stringValue == kind && $0.value(at: ["involvedObject", "namespace"])?.stringValue == namespace
                 && $0.value(at: ["involvedObject", "name"])?.stringValue == name
         }
-        return WebModel.detail(object, events: related)
+        var detail = WebModel.detail(object, events: related)
+        detail.log = await logTail(kind: kind, namespace: namespace, name: name)
+        return detail
+    }
+
+    /// The last lines of the newest pod of the object's newest Job (the job binary's log, which never
+    /// holds a secret), read through the API when it serves pod logs.
+    func logTail(kind: String, namespace: String, name: String, lines: Int = 60) async -> WebModel.LogTail? {
+        guard let source = api as? any PodLogSource else { return nil }
+        let label = kind == "Restore" ? BRLabels.restore : BRLabels.backup
+        func newest(_ items: [JSONValue]) -> JSONValue? {
+            items.max { ($0.value(at: ["metadata", "creationTimestamp"])?.stringValue ?? "", $0.value(at: ["metadata", "name"])?.stringValue ?? "")
+                < ($1.value(at: ["metadata", "creationTimestamp"])?.stringValue ?? "", $1.value(at: ["metadata", "name"])?.stringValue ?? "") }
+        }
+        guard let jobs = try? await api.list(.jobs, namespace: namespace, options: ListOptions(labelSelector: "\(label)=\(name)")),
+              let job = newest(jobs.items), let jobName = job.value(at: ["metadata", "name"])?.stringValue,
+              let pods = try? await api.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(jobName)")),
+              let pod = newest(pods.items), let podName = pod.value(at: ["metadata", "name"])?.stringValue else { return nil }
+        let text = (try? await source.podLog(namespace: namespace, name: podName, tailLines: lines)) ?? ""
+        return WebModel.LogTail(job: jobName, pod: podName, text: text)
     }
 
     // MARK: What is kept of each object

@@ -82,7 +82,7 @@ public struct WebUI: Sendable {
             guard let d = store.scheduleDetail(namespace: parts[3], name: parts[4], now: current) else { return notFound("backupschedule", parts) }
             return encoded(d)
         case "backups" where parts.count == 5, "restores" where parts.count == 5:
-            guard let d = store.detail(kind: parts[2] == "backups" ? "Backup" : "Restore", namespace: parts[3], name: parts[4]) else {
+            guard let d = await store.detail(kind: parts[2] == "backups" ? "Backup" : "Restore", namespace: parts[3], name: parts[4]) else {
                 return notFound(String(parts[2].dropLast()), parts)
             }
             return encoded(d)

@@ -162,4 +162,32 @@ struct WebViewTests {
         let (_, answer) = try TestServers.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", base + "/ui/api/overview", base + "/ui/"])
         #expect(answer.hasPrefix("401") && answer.contains("/ui/login"), "\(answer)")
     }
+
+    @Test("a backup's page shows the tail of its Job's log (the job binary's and BR's lines)")
+    func logTail() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(LogBackupTests.etcdCluster(pd: "http://127.0.0.1:1"))
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: tailed, namespace: default}
+            spec:
+              br: {cluster: basic}
+              local: {prefix: tailed, volume: {name: backups, hostPath: {path: \(root)}}, volumeMount: {name: backups, mountPath: \(root)}}
+            """)
+        _ = try await op.backup("tailed", reaches: ["Complete", "Failed"])
+        let base = "https://127.0.0.1:\(op.port)"
+        let (status, result) = try browse(try loginSteps(op) + [
+            ["goto": .string(base + "/ui/#/backup/default/tailed")],
+            ["wait": "document.getElementById('log') && document.getElementById('log').textContent.includes('running:')", "timeout": 15],
+            ["eval": "document.getElementById('log').textContent", "as": "log"],
+            ["eval": "document.querySelector('h2:nth-of-type(3)') ? [...document.querySelectorAll('h2')].map(h => h.textContent).join('|') : ''", "as": "headings"],
+        ], in: op.directory)
+        #expect(status == 0, "\(result)")
+        let log = result["log"]?.stringValue ?? ""
+        #expect(log.contains("running:") && log.contains("br"), "\(log)")
+        #expect(result["headings"]?.stringValue?.contains("(Job backup-tailed)") == true, "\(result)")
+    }
 }
