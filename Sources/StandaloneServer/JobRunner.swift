@@ -87,8 +87,16 @@ public actor JobRunner {
         }
         try await reconcileAll()
         await withTaskGroup(of: Void.self) { group in
+            // Job changes are taken off the hub at once and coalesced by key: the runner looks at a
+            // Job's current state anyway, so ten changes queued while it launched a process cost one
+            // look, and no change event (with its whole object) waits in memory meanwhile.
+            let pending = PendingKeys()
             group.addTask {
-                for await e in jobs { await self.jobChanged(e) }
+                for await e in jobs { pending.add(e.namespace, e.name, rv: e.resourceVersion, deleted: e.kind == .deleted) }
+                pending.finish()
+            }
+            group.addTask {
+                while let next = await pending.next() { await self.jobChanged(next) }
             }
             group.addTask {
                 for await e in pods {
@@ -237,10 +245,10 @@ public actor JobRunner {
     /// its own write needs no second look (it would compute the same status from the same pods).
     var ownWrites: [String: Int64] = [:]
 
-    func jobChanged(_ e: StoredEvent) async {
+    func jobChanged(_ e: PendingKeys.Change) async {
         let key = "\(e.namespace)/\(e.name)"
         let own = ownWrites.removeValue(forKey: key)
-        if e.kind == .deleted || own == e.resourceVersion { return }
+        if e.deleted || own == e.resourceVersion { return }
         try? await reconcile(namespace: e.namespace, name: e.name)
     }
 
@@ -578,5 +586,74 @@ public actor JobRunner {
             }
         }
         return env
+    }
+}
+
+
+/// Changed keys waiting to be looked at, each once, in the order they first changed; the newest
+/// resourceVersion of each is kept (to tell a change the runner made itself).
+final class PendingKeys: @unchecked Sendable {
+    struct Change: Sendable {
+        var namespace: String
+        var name: String
+        var resourceVersion: Int64
+        var deleted: Bool
+    }
+
+    private let lock = NSLock()
+    private var order: [String] = []
+    private var head = 0
+    private var changes: [String: Change] = [:]
+    private var waiter: CheckedContinuation<Change?, Never>?
+    private var finished = false
+
+    func add(_ namespace: String, _ name: String, rv: Int64, deleted: Bool) {
+        let key = "\(namespace)/\(name)"
+        let change = Change(namespace: namespace, name: name, resourceVersion: rv, deleted: deleted)
+        lock.lock()
+        if let w = waiter {
+            waiter = nil
+            lock.unlock()
+            w.resume(returning: change)
+            return
+        }
+        if changes.updateValue(change, forKey: key) == nil { order.append(key) }
+        lock.unlock()
+    }
+
+    func finish() {
+        lock.lock()
+        finished = true
+        let w = waiter
+        waiter = nil
+        lock.unlock()
+        w?.resume(returning: nil)
+    }
+
+    /// The next changed key, or nil once the source ended and nothing is left.
+    func next() async -> Change? {
+        await withCheckedContinuation { (c: CheckedContinuation<Change?, Never>) in
+            lock.lock()
+            while head < order.count {
+                let key = order[head]
+                head += 1
+                if head > 1024 && head * 2 > order.count {
+                    order.removeFirst(head)
+                    head = 0
+                }
+                if let change = changes.removeValue(forKey: key) {
+                    lock.unlock()
+                    c.resume(returning: change)
+                    return
+                }
+            }
+            if finished {
+                lock.unlock()
+                c.resume(returning: nil)
+                return
+            }
+            waiter = c
+            lock.unlock()
+        }
     }
 }

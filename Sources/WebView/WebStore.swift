@@ -31,8 +31,42 @@ public final class WebStore: Sendable {
 
     public var hasSynced: Bool { [backups, restores, schedules, events].allSatisfy(\.hasSynced) }
 
-    /// Runs the list-watches until cancelled.
+    /// Set by the first request: until someone looks, the web view watches nothing and holds nothing,
+    /// so a server whose page is never opened pays nothing for it.
+    let activation = Mutex<(active: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    /// Starts the list-watches (once) and waits, at most `timeout`, until they have listed.
+    public func activate(timeout: Duration = .seconds(10)) async {
+        let waiter = activation.withLock { a -> CheckedContinuation<Void, Never>? in
+            guard !a.active else { return nil }
+            a.active = true
+            defer { a.waiter = nil }
+            return a.waiter
+        }
+        waiter?.resume()
+        let deadline = ContinuousClock.now + timeout
+        while !hasSynced && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    /// Waits for the first request, then runs the list-watches until cancelled.
     public func run() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = activation.withLock { a -> Bool in
+                    if a.active || Task.isCancelled { return true }
+                    a.waiter = c
+                    return false
+                }
+                if resumeNow { c.resume() }
+            }
+        } onCancel: {
+            let waiter = activation.withLock { a -> CheckedContinuation<Void, Never>? in
+                defer { a.waiter = nil }
+                return a.waiter
+            }
+            waiter?.resume()
+        }
+        if Task.isCancelled { return }
         await withTaskGroup(of: Void.self) { group in
             for informer in [backups, restores, schedules, events] { group.addTask { await informer.run() } }
         }
@@ -55,6 +89,7 @@ public final class WebStore: Sendable {
     var subscriberCount: Int { subscribers.withLock { $0.count } }
 
     func publish(kind: String, object: JSONValue) {
+        guard subscribers.withLock({ !$0.isEmpty }) else { return }
         var target = object
         if kind == "Event" {
             guard let involved = object["involvedObject"], let k = involved["kind"]?.stringValue,

@@ -71,6 +71,7 @@ public struct WebUI: Sendable {
             if path.hasPrefix("/ui/api/") { return json(["error": "unauthorized: log in at /ui/login or send Authorization: Bearer <token>"], status: .unauthorized) }
             return redirect("/ui/login")
         }
+        await store.activate()
         if path == "/ui/" { return page(WebAssets.index) }
         let parts = path.split(separator: "/").map(String.init)  // ["ui", "api", …]
         guard parts.count >= 3, parts[1] == "api", request.method == .get else { return json(["error": "not found"], status: .notFound) }
