@@ -106,7 +106,6 @@ struct Standalone: AsyncParsableCommand {
         var options = OperatorSetup.Options()
         options.jobs.backupManagerImage = backupManagerImage
         options.cacheReads = false
-        options.workers = Int(ProcessInfo.processInfo.environment["TBO_WORKERS"] ?? "") ?? 4
         guard let sync = try? GoDuration(parsing: logSyncInterval), sync.nanoseconds > 0 else {
             throw ValidationError("--log-sync-interval must be a positive Go duration such as 60s, got \(logSyncInterval)")
         }
