@@ -133,7 +133,7 @@ let package = Package(
         .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning", "TestServers"], resources: [.copy("Vectors")]),
         .testTarget(name: "KubeContractTests", dependencies: ["KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
         .testTarget(name: "ControllerKitTests", dependencies: ["ControllerKit", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
-        .testTarget(name: "BackupOperatorTests", dependencies: ["BackupOperator", "BRModel", "ControllerKit", "KubeAPI", "KubeModel", "KubeTesting"]),
+        .testTarget(name: "BackupOperatorTests", dependencies: ["BackupOperator", "BRModel", "ControllerKit", "KubeAPI", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(
             name: "KubeClientTests",
             dependencies: ["KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client")]

@@ -46,13 +46,7 @@ extension BackupSchedule {
     public func makeLogBackup(now: Time) -> Backup? {
         guard var spec = self.spec.logBackupTemplate else { return nil }
         spec.backupMode = .log
-        var storage = spec.storage
-        if storage.type != .unknown {
-            storage.prefix = Self.joinPath(storage.prefix ?? "", "log-\(BRNames.scheduleTimestamp(now))")
-            spec.storage = storage
-        }
-        if let secrets = self.spec.imagePullSecrets { spec.imagePullSecrets = secrets }
-        if (spec.serviceAccount ?? "").isEmpty, let sa = self.spec.serviceAccount, !sa.isEmpty { spec.serviceAccount = sa }
+        inherit(into: &spec, prefixSuffix: "log-\(BRNames.scheduleTimestamp(now))")
         let scheduleName = metadata.name ?? ""
         var backup = Backup(name: BRNames.scheduleLogBackupName(schedule: scheduleName), namespace: metadata.namespace ?? "", spec: spec)
         var labels = BRLabels.scheduleLabels(scheduleName: scheduleName)
@@ -60,6 +54,18 @@ extension BackupSchedule {
         backup.metadata.labels = labels
         backup.metadata.ownerReferences = [controllerReference]
         return backup
+    }
+
+    /// What every template the schedule copies gets from it: the storage prefix suffixed (Go's
+    /// `path.Join`), the schedule's pull secrets, and its service account when the template names none.
+    func inherit<Spec: ScheduledTemplate>(into spec: inout Spec, prefixSuffix: String) {
+        var storage = spec.storage
+        if storage.type != .unknown {
+            storage.prefix = Self.joinPath(storage.prefix ?? "", prefixSuffix)
+            spec.storage = storage
+        }
+        if let secrets = self.spec.imagePullSecrets { spec.imagePullSecrets = secrets }
+        if (spec.serviceAccount ?? "").isEmpty, let sa = self.spec.serviceAccount, !sa.isEmpty { spec.serviceAccount = sa }
     }
 
     /// Go's `path.Join`: non-empty elements joined with `/`, then cleaned.
@@ -76,3 +82,13 @@ extension BackupSchedule {
         return joined.hasPrefix("/") ? "/" + body : (body.isEmpty ? "." : body)
     }
 }
+
+
+/// A spec a schedule copies into the objects it creates (Backup and CompactBackup templates).
+public protocol ScheduledTemplate: HasStorage {
+    var imagePullSecrets: [LocalObjectReference]? { get set }
+    var serviceAccount: String? { get set }
+}
+
+extension BackupSpec: ScheduledTemplate {}
+extension CompactSpec: ScheduledTemplate {}

@@ -112,13 +112,7 @@ extension BackupSchedule {
         guard var spec = self.spec.compactBackupTemplate, let logStart = status.logBackupStartTs else { return nil }
         spec.startTs = BRNames.compactTimestamp(start)
         spec.endTs = BRNames.compactTimestamp(end)
-        var storage = spec.storage
-        if storage.type != .unknown {
-            storage.prefix = Self.joinPath(storage.prefix ?? "", "log-\(BRNames.scheduleTimestamp(logStart))")
-            spec.storage = storage
-        }
-        if let secrets = self.spec.imagePullSecrets { spec.imagePullSecrets = secrets }
-        if (spec.serviceAccount ?? "").isEmpty, let sa = self.spec.serviceAccount, !sa.isEmpty { spec.serviceAccount = sa }
+        inherit(into: &spec, prefixSuffix: "log-\(BRNames.scheduleTimestamp(logStart))")
         let scheduleName = metadata.name ?? ""
         var compact = CompactBackup(name: BRNames.scheduleCompactName(schedule: scheduleName, at: now), namespace: metadata.namespace ?? "",
                                     spec: spec)

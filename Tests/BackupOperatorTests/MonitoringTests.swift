@@ -4,6 +4,7 @@ import Foundation
 import KubeModel
 import KubeTesting
 import Testing
+import TestServers
 
 /// deploy/monitoring/: every metric the alerts and the dashboard use is one the operator exports;
 /// `promtool check rules` accepts the rules; the dashboard passes a schema check of Grafana's model.
@@ -32,18 +33,7 @@ struct MonitoringTests {
         return out
     }
 
-    func run(_ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func run(_ args: [String]) throws -> (Int32, String) { try TestServers.run(args) }
 
     @Test("every metric an alert or a panel uses is exported by the operator")
     func metricsExist() throws {
