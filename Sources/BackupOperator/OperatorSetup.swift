@@ -131,8 +131,25 @@ public struct OperatorSetup: Sendable {
     /// `JobState` and a recovery look at), without the pod template.
     static func jobSummary(_ object: JSONValue) -> JSONValue {
         var summary = metadataOnly(object)
-        if let annotations = object.value(at: ["metadata", "annotations"]) { summary["metadata"]?["annotations"] = annotations }
-        if let status = object["status"] { summary["status"] = status }
+        // Only this product's annotations (a Job copies its Backup's, which may hold kubectl's record).
+        if let annotations = object.value(at: ["metadata", "annotations"])?.objectValue {
+            let ours = annotations.filter { $0.key.contains("pingcap.com/") }
+            if !ours.isEmpty { summary["metadata"]?["annotations"] = .object(JSONObject(ours.map { ($0.key, $0.value) })) }
+        }
+        // Of the status, what `JobState` and the run deadlines read: each condition's type, status and
+        // reason, and the completion time.
+        if let status = object["status"] {
+            var kept = JSONObject()
+            if let conditions = status["conditions"]?.arrayValue {
+                kept["conditions"] = .array(conditions.map { c in
+                    var slim = JSONObject()
+                    for key in ["type", "status", "reason"] { if let v = c[key] { slim[key] = v } }
+                    return .object(slim)
+                })
+            }
+            if let done = status["completionTime"] { kept["completionTime"] = done }
+            summary["status"] = .object(kept)
+        }
         return summary
     }
 
