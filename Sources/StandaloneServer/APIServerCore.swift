@@ -18,6 +18,9 @@ public final class APIServerCore: Sendable {
         public var fieldValidation: FieldValidation = .warn
         public var dryRun = false
         public var fieldManager: String?
+        /// In-process writers only (never set from a request): a write of the main resource that also
+        /// sets `status`, so that metadata and status change in one write.
+        var withStatus = false
         public init() {}
     }
 
@@ -351,7 +354,7 @@ public final class APIServerCore: Sendable {
                 next["status"] = admitted["status"]
             } else {
                 next = admitted
-                if type.hasStatusSubresource { next["status"] = existing["status"] }
+                if type.hasStatusSubresource && !options.withStatus { next["status"] = existing["status"] }
                 // Immutable metadata comes from the stored object.
                 for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace"] {
                     next["metadata"]?[key] = existing.value(at: ["metadata", key])

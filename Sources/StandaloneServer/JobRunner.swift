@@ -407,12 +407,15 @@ public actor JobRunner {
         running[key] = process
         var metadata: JSONValue = ["finalizers": .array((pod.value(at: ["metadata", "finalizers"])?.arrayValue ?? []) + [.string(Self.processFinalizer)])]
         if let record = ProcessRecord.of(process.pid) { metadata["annotations"] = [ProcessRecord.annotation: .string(record.annotationValue)] }
-        _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge, patch: ["metadata": metadata])
+        // The process's finalizer and record, and Running, in one write.
+        var both = APIServerCore.WriteOptions()
+        both.withStatus = true
         _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge, patch: [
+            "metadata": metadata,
             "status": ["phase": "Running", "startTime": .string(Time(Date()).description), "hostIP": "127.0.0.1",
                        "containerStatuses": [["name": container["name"] ?? "main", "ready": true, "restartCount": 0,
                                               "state": ["running": ["startedAt": .string(Time(Date()).description)]]]]],
-        ], subresource: "status")
+        ], options: both)
     }
 
     func exited(key: String, ns: String, pod: String, code: Int32, signaled: Bool) {
