@@ -39,7 +39,12 @@ public final class ObjectStore: Sendable {
         var config = Configuration()
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // 1 MiB of page cache per connection instead of SQLite's 2: objects are read by key or by a
+            // range of one index, and the OS keeps the file's pages anyway.
+            try db.execute(sql: "PRAGMA cache_size = -1024")
         }
+        // Readers beyond the two cores' worth only add page caches.
+        config.maximumReaderCount = 3
         pool = try DatabasePool(path: path, configuration: config)
         self.historyLimit = historyLimit
         recent = Mutex(RecentObjects(capacity: recentCapacity))
