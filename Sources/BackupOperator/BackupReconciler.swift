@@ -141,11 +141,12 @@ public final class BackupReconciler: Reconciler {
             metrics?.increment("backup_failures_total", ["schedule": schedule, "reason": reason])
             if let notifier {
                 let scheduleName = backup.metadata.labels?[BRLabels.backupSchedule]
-                let owner = try? await scheduleName.asyncMap { try await api.getIfPresent(BackupSchedule.self, namespace: backup.namespace, name: $0) }
+                var owner: BackupSchedule?
+                if let scheduleName { owner = try? await api.getIfPresent(BackupSchedule.self, namespace: backup.namespace, name: scheduleName) }
                 notifier.send(Notifier.Message(type: "backup.failed", time: Time(end).description, namespace: backup.namespace, name: backup.name,
                                                schedule: scheduleName, cluster: backup.spec.br?.cluster, phase: backup.status.phase?.rawValue,
                                                reason: reason, message: condition?.message),
-                              extra: owner??.metadata.annotations?[Notifier.annotation])
+                              extra: owner?.metadata.annotations?[Notifier.annotation])
             }
         }
     }

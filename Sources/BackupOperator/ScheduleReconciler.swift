@@ -63,8 +63,8 @@ public final class ScheduleReconciler: Reconciler {
             status.clear("CompactionDisabled")
         }
         guard let cron else { return .done }
-        if let a = cron.next(after: now, in: zone), let b = cron.next(after: a, in: zone) {
-            metrics?.set("backupschedule_interval_seconds", ["schedule": schedule.metadata.key], b.timeIntervalSince(a))
+        if let interval = cron.interval(after: now, in: zone) {
+            metrics?.set("backupschedule_interval_seconds", ["schedule": schedule.metadata.key], interval)
         }
         if schedule.spec.pause != true { try await logBackups.ensure(schedule, &status, now: now) }
 
@@ -300,9 +300,7 @@ public final class ScheduleReconciler: Reconciler {
     /// while not paused. Appearing and clearing, it notifies (`schedule.late`, `schedule.recovered`).
     func reportLateness(_ schedule: BackupSchedule, _ backups: [Backup], _ status: inout BackupScheduleStatus, now: Date) {
         let zone = schedule.spec.timeZone.flatMap { TimeZone(identifier: $0) } ?? defaultZone
-        guard let cron = try? CronSchedule(parsing: schedule.spec.schedule), let a = cron.next(after: now, in: zone),
-              let b = cron.next(after: a, in: zone) else { return }
-        let interval = b.timeIntervalSince(a)
+        guard let interval = (try? CronSchedule(parsing: schedule.spec.schedule))?.interval(after: now, in: zone) else { return }
         let complete = backups.filter { $0.spec.effectiveBackupMode != .log && $0.status.phase == .complete }
         let lastSuccess = complete.compactMap { ($0.status.timeCompleted ?? $0.metadata.creationTimestamp)?.date }.max()
         let since = lastSuccess ?? schedule.metadata.creationTimestamp?.date ?? now

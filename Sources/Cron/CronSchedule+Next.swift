@@ -19,6 +19,13 @@ extension CronSchedule {
         }
     }
 
+    /// The time between the next two activations after `date` (what "every" means for alerts and the
+    /// web view's health), or nil when there are not two.
+    public func interval(after date: Date, in zone: TimeZone = TimeZone(identifier: "UTC")!) -> TimeInterval? {
+        guard let a = next(after: date, in: zone), let b = next(after: a, in: zone) else { return nil }
+        return b.timeIntervalSince(a)
+    }
+
     /// The latest activation at or before `date`, or `nil` if there is none in the five years before it.
     /// For `@every` schedules, which have no fixed phase, activations are counted from `anchor`.
     public func mostRecent(atOrBefore date: Date, anchor: Date? = nil,

@@ -148,12 +148,6 @@ public enum WebModel {
             ?? str(object, ["metadata", "labels", BRLabels.backupSchedule])
     }
 
-    /// The time between two cron slots from `now` on.
-    static func cronInterval(_ cron: CronSchedule, zone: TimeZone, now: Date) -> Double? {
-        guard let a = cron.next(after: now, in: zone), let b = cron.next(after: a, in: zone) else { return nil }
-        return b.timeIntervalSince(a)
-    }
-
     /// The schedule's summary: healthy while its newest successful backup is younger than two
     /// intervals (plus one for the run itself); late past that; failing while its newest finished
     /// backups failed; paused; pending before its first backup is due.
@@ -162,7 +156,7 @@ public enum WebModel {
         let cronText = str(object, ["spec", "schedule"]) ?? ""
         let zone = str(object, ["spec", "timeZone"]).flatMap(TimeZone.init(identifier:)) ?? defaultZone
         let cron = try? CronSchedule(parsing: cronText)
-        let interval = cron.flatMap { cronInterval($0, zone: zone, now: now) }
+        let interval = cron?.interval(after: now, in: zone)
         let snapshots = backups.filter { $0.mode != "log" }
         let complete = snapshots.filter { $0.phase == "Complete" }
         let newest = complete.max { ($0.completed ?? $0.created ?? "") < ($1.completed ?? $1.created ?? "") }

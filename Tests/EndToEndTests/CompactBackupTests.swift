@@ -9,14 +9,7 @@ import TestServers
 @Suite("End to end: CompactBackups and a schedule's compactions, in the standalone operator", .serialized)
 struct CompactBackupTests {
     func waitFor(_ op: Operator, _ name: String, timeout: Double = 60, _ what: String, _ check: (CompactBackup) -> Bool) async throws -> CompactBackup {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: CompactBackup?
-        while Date() < deadline {
-            last = try? await op.api.get(CompactBackup.self, namespace: "default", name: name)
-            if let last, check(last) { return last }
-            try await Task.sleep(for: .milliseconds(250))
-        }
-        throw Operator.Failure("compactbackup \(name): \(what) not reached; status: \(String(describing: last?.status)); log: \(op.tail())")
+        try await op.waitFor(CompactBackup.self, name, timeout: timeout, what, check)
     }
 
     /// Log files at TSOs 100, 200, 900 under `<root>/<prefix>/v1/`, and a CompactBackup of 50..300 of them.

@@ -26,14 +26,7 @@ struct LogBackupTests {
     }
 
     func waitFor(_ op: Operator, _ name: String, timeout: Double = 60, _ what: String, _ check: (Backup) -> Bool) async throws -> Backup {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: Backup?
-        while Date() < deadline {
-            last = try? await op.api.get(Backup.self, namespace: "default", name: name)
-            if let last, check(last) { return last }
-            try await Task.sleep(for: .milliseconds(250))
-        }
-        throw Operator.Failure("backup \(name): \(what) not reached; status: \(String(describing: last?.status)); log: \(op.tail())")
+        try await op.waitFor(Backup.self, name, timeout: timeout, what, check)
     }
 
     @Test("start → Running with the start TS; pause, resume, pause again (the old Job replaced), resume; truncate removes older log files; stop; delete cleans")

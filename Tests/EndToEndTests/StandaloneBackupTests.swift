@@ -127,6 +127,21 @@ final class Operator: @unchecked Sendable {
         _ = try await api.create(.secrets, namespace: "default", object: object)
     }
 
+    /// Polls an object in `default` until `check` holds, up to `timeout` seconds; the failure names what
+    /// was awaited and shows the last status read and the operator's log.
+    func waitFor<T: APIObject>(_ type: T.Type, _ name: String, timeout: Double = 60, _ what: String,
+                               _ check: (T) -> Bool) async throws -> T {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: T?
+        while Date() < deadline {
+            last = try? await api.get(T.self, namespace: "default", name: name)
+            if let last, check(last) { return last }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let status = last.map { KubeCodec.encode($0)["status"]?.serialized() ?? "" } ?? "not found"
+        throw Failure("\(T.resource.kind) \(name): \(what) not reached; status: \(status); log: \(tail())")
+    }
+
     /// Waits for a Backup to reach one of `phases`, up to `timeout` seconds.
     func backup(_ name: String, reaches phases: Set<String>, timeout: Double = 90) async throws -> Backup {
         let deadline = Date().addingTimeInterval(timeout)
