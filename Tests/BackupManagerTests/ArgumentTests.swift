@@ -62,6 +62,9 @@ struct ArgumentTests {
         az.sasToken = "sv=1&sig=x"
         az.accessTier = "Hot"
         #expect(try ToolArguments.storageArgs(StorageProvider(azblob: az)) == ["--storage=azure://c/p/?account-name=acct&sas-token=sv%3D1%26sig%3Dx", "--azblob.access-tier=Hot"])
+        // The token is in BR's argv (TiDB Operator's contract) but never in a log line.
+        let line = "running: br backup full --storage=azure://c/p/?account-name=acct&sas-token=sv%3D1%26sig%3Dx --azblob.access-tier=Hot"
+        #expect(Redactor(secrets: [])(line) == "running: br backup full --storage=azure://c/p/?account-name=acct&sas-token=<redacted> --azblob.access-tier=Hot")
         let local = LocalStorageProvider(volume: Volume(name: "v"), volumeMount: VolumeMount(name: "v", mountPath: "/bk"), prefix: "x")
         #expect(try ToolArguments.storageArgs(StorageProvider(local: local)) == ["--storage=local:///bk/x"])
         #expect(try ToolArguments.storageArgs(StorageProvider(s3: S3StorageProvider(provider: "aws", bucket: "bk", prefix: "full")), flag: "full-backup-storage") ==
