@@ -100,7 +100,7 @@ public final class BackupReconciler: Reconciler {
         }
 
         let jobName = backup.jobName
-        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: jobName))
+        let job = JobState(try await currentJob(backup))
         if job.exists {
             if job.deleting { return .requeue(after: .seconds(2)) }
             if job.failed || hasPendingRetry(backup) { return try await handleFailure(backup, job: job) }
@@ -153,6 +153,17 @@ public final class BackupReconciler: Reconciler {
 
     // MARK: Job creation
 
+    /// The Backup's Job. A Backup with no phase and no retry under way has never been recorded with a
+    /// Job: when the Job cache has synced without it, it is taken as absent without asking the server
+    /// (on a cluster, a GET saved on every new Backup). The create that follows finds out otherwise.
+    func currentJob(_ backup: Backup) async throws -> JSONValue? {
+        if backup.status.phase == nil, !hasPendingRetry(backup), let cache = api as? CachedReadsAPI,
+           case .absent = cache.cached(.jobs, namespace: backup.namespace, name: backup.jobName) {
+            return nil
+        }
+        return try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName)
+    }
+
     func createJob(_ backup: Backup, cluster: TidbCluster?) async throws -> ReconcileOutcome {
         let job: JSONValue
         do {
@@ -171,6 +182,9 @@ public final class BackupReconciler: Reconciler {
                                 message: "create job \(backup.namespace)/\(backup.jobName) for cluster \(BRLabels.backupJobLabels(backup)[BRLabels.instance] ?? "") backup successful")
         } catch let e as KubeAPIError where e.isAlreadyExists {
             // Created by an earlier reconcile whose status write was lost: the Job is ours (same name).
+            // One still going away (an earlier Backup of this name) is waited for.
+            let existing = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName))
+            if !existing.exists || existing.deleting { return .requeue(after: .seconds(2)) }
         } catch let e as KubeAPIError {
             let message = "create backup \(backup.namespace)/\(backup.name) job \(backup.jobName) failed, err: \(e.message)"
             try await setCondition(backup, BackupCondition(type: .retryFailed, reason: "CreateBackupJobFailed", message: message))

@@ -13,6 +13,20 @@ struct CachedReadsAPI: KubeAPI {
     let base: any KubeAPI
     let caches: [ResourceKind: Informer]
 
+    enum CachedAnswer {
+        case present(JSONValue)
+        /// The cache has synced and does not hold it.
+        case absent
+        /// No synced cache of that kind.
+        case unknown
+    }
+
+    /// What the cache alone says of an object, without a call to the server.
+    func cached(_ kind: ResourceKind, namespace: String, name: String) -> CachedAnswer {
+        guard let informer = caches[kind], informer.hasSynced else { return .unknown }
+        return informer.get(namespace: namespace, name: name).map { .present($0) } ?? .absent
+    }
+
     func get(_ kind: ResourceKind, namespace: String?, name: String) async throws -> JSONValue {
         if let informer = caches[kind], informer.hasSynced, let object = informer.get(namespace: namespace ?? "", name: name) {
             return object

@@ -21,6 +21,9 @@ public struct OperatorSetup: Sendable {
         /// server (a GET saved is a round trip saved); standalone, where a read is a call into the same
         /// process, the caches would only cost memory.
         public var cacheReads = true
+        /// How Events are written: in the background by default; tests that read Events right after a
+        /// reconcile use `.inline`.
+        public var eventDelivery: EventRecorder.Delivery = .background(lanes: 4, capacity: 2048)
         /// Webhook notifications (a global URL; schedules may name their own).
         public var notifications = Notifier.Configuration()
         public init() {}
@@ -49,7 +52,8 @@ public struct OperatorSetup: Sendable {
         self.clusterInformer = clusterInformer
         let api: any KubeAPI = options.cacheReads
             ? CachedReadsAPI(base: base, caches: [.jobs: jobInformer, .tidbClusters: clusterInformer!]) : base
-        let events = EventRecorder(api: api, clock: options.clock, logger: logger)
+        // Events are written in the background: a reconcile does not wait for them (as with Kubernetes' recorder).
+        let events = EventRecorder(api: api, clock: options.clock, delivery: options.eventDelivery, logger: logger)
         let builder = JobBuilder(api: api, settings: options.jobs)
         let notifier = Notifier(configuration: options.notifications, logger: logger)
         backups = Controller(name: "backup", reconciler: BackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,

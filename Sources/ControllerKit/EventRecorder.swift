@@ -7,8 +7,19 @@ import Synchronization
 /// Writes core/v1 Events about objects. A repeat of the same (object, type, reason, message) within
 /// the aggregation window bumps the existing Event's `count` and `lastTimestamp` instead of adding one.
 /// Failures are logged, never thrown: an Event is never worth failing a reconcile for.
+///
+/// Delivery is `.inline` (the call returns when the Event is written: the job binary, tests) or
+/// `.background` (the operator): `record` queues the Event and returns at once, and a few delivery
+/// tasks write the queue, each object's Events in order on one of them (so its repeats aggregate as
+/// inline). Like Kubernetes' recorder, a full queue drops the new Event (logged and counted) rather
+/// than slow the reconciles down.
 public final class EventRecorder: Sendable {
     public enum EventType: String, Sendable { case normal = "Normal", warning = "Warning" }
+    public enum Delivery: Sendable {
+        case inline
+        /// `lanes` delivery tasks, at most `capacity` Events waiting in each.
+        case background(lanes: Int, capacity: Int)
+    }
 
     let api: any KubeAPI
     let component: String
@@ -19,21 +30,106 @@ public final class EventRecorder: Sendable {
     /// How many recent Events are remembered for aggregation.
     static let recentLimit = 4096
 
+    /// An Event to write: the object it is about by reference only (a queued Event holds no copy of
+    /// the object).
+    struct Pending: Sendable {
+        let apiVersion: JSONValue
+        let kind: JSONValue
+        let namespace: String
+        let name: String
+        let uid: String
+        let resourceVersion: JSONValue?
+        let type: EventType
+        let reason: String
+        let message: String
+        let at: Date
+
+        init(_ object: JSONValue, _ type: EventType, reason: String, message: String, at: Date) {
+            apiVersion = object["apiVersion"] ?? ""
+            kind = object["kind"] ?? ""
+            namespace = object.value(at: ["metadata", "namespace"])?.stringValue ?? "default"
+            name = object.value(at: ["metadata", "name"])?.stringValue ?? ""
+            uid = object.value(at: ["metadata", "uid"])?.stringValue ?? ""
+            resourceVersion = object.value(at: ["metadata", "resourceVersion"])
+            (self.type, self.reason, self.message, self.at) = (type, reason, message, at)
+        }
+    }
+    private let lanes: [AsyncStream<Pending>.Continuation]
+    private let workers = Mutex<[Task<Void, Never>]>([])
+    /// Events queued and not yet written (or dropped), for `flush()`.
+    private let queued = Atomic<Int>(0)
+    /// Events dropped because their lane was full.
+    private let droppedCount = Atomic<Int>(0)
+
     public init(api: any KubeAPI, component: String = "tidb-backup-operator", clock: any ControllerClock = SystemClock(),
-                window: TimeInterval = 600, logger: Logger = Logger(label: "events")) {
+                window: TimeInterval = 600, delivery: Delivery = .inline, logger: Logger = Logger(label: "events")) {
         self.api = api
         self.component = component
         self.clock = clock
         self.window = window
         self.logger = logger
+        guard case .background(let count, let capacity) = delivery else {
+            lanes = []
+            return
+        }
+        var lanes: [AsyncStream<Pending>.Continuation] = []
+        var streams: [AsyncStream<Pending>] = []
+        for _ in 0..<max(1, count) {
+            let (stream, continuation) = AsyncStream.makeStream(of: Pending.self, bufferingPolicy: .bufferingOldest(max(1, capacity)))
+            lanes.append(continuation)
+            streams.append(stream)
+        }
+        self.lanes = lanes
+        // The tasks hold the recorder weakly: it ends (and finishes its lanes) when its owner lets go.
+        let tasks = streams.map { stream in
+            Task { [weak self] in
+                for await pending in stream {
+                    guard let self else { return }
+                    await self.write(pending)
+                    self.queued.subtract(1, ordering: .relaxed)
+                }
+            }
+        }
+        workers.withLock { $0 = tasks }
     }
 
+    deinit {
+        for lane in lanes { lane.finish() }
+    }
+
+    /// Events dropped so far because the background queue was full.
+    public var dropped: Int { droppedCount.load(ordering: .relaxed) }
+
+    /// Waits until every Event queued so far is written (background delivery); returns at once inline.
+    public func flush() async {
+        while queued.load(ordering: .relaxed) > 0 { try? await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    /// Records an Event about `object`: written before returning inline, queued in the background.
     public func record(_ object: JSONValue, _ type: EventType, reason: String, message: String) async {
-        let namespace = object.value(at: ["metadata", "namespace"])?.stringValue ?? "default"
-        let name = object.value(at: ["metadata", "name"])?.stringValue ?? ""
-        let uid = object.value(at: ["metadata", "uid"])?.stringValue ?? ""
+        let pending = Pending(object, type, reason: reason, message: message, at: clock.now())
+        guard !lanes.isEmpty else { return await write(pending) }
+        // One lane per object, so its Events keep their order and its repeats meet on one lane.
+        var hasher = Hasher()
+        hasher.combine(pending.namespace)
+        hasher.combine(pending.name)
+        let lane = lanes[Int(UInt(bitPattern: hasher.finalize()) % UInt(lanes.count))]
+        queued.add(1, ordering: .relaxed)
+        if case .dropped = lane.yield(pending) {
+            queued.subtract(1, ordering: .relaxed)
+            let total = droppedCount.add(1, ordering: .relaxed).newValue
+            // Once per 100 dropped, not once each: a flood of Events must not become a flood of logs.
+            if total % 100 == 1 {
+                logger.warning("event queue full: dropping events", metadata: ["dropped": "\(total)", "reason": "\(reason)"])
+            }
+        }
+    }
+
+    func write(_ pending: Pending) async {
+        let (namespace, name, uid) = (pending.namespace, pending.name, pending.uid)
+        let (type, reason, message) = (pending.type, pending.reason, pending.message)
         let key = [uid, name, type.rawValue, reason, message].joined(separator: "\u{1}")
-        let now = clock.now()
+        let now = pending.at
         let timestamp = Time(now).description
         let previous = recent.withLock { r -> (name: String, count: Int64, at: Date)? in
             if r.count > Self.recentLimit {
@@ -59,9 +155,9 @@ public final class EventRecorder: Sendable {
             // The earlier Event is gone (expired or deleted): write a new one.
         }
         let eventName = "\(name).\(String(UInt64(now.timeIntervalSince1970 * 1e9), radix: 16))\(String(Int.random(in: 0..<4096), radix: 16))"
-        var involved: JSONValue = ["apiVersion": object["apiVersion"] ?? "", "kind": object["kind"] ?? "",
+        var involved: JSONValue = ["apiVersion": pending.apiVersion, "kind": pending.kind,
                                    "namespace": .string(namespace), "name": .string(name), "uid": .string(uid)]
-        if let rv = object.value(at: ["metadata", "resourceVersion"]) { involved["resourceVersion"] = rv }
+        if let rv = pending.resourceVersion { involved["resourceVersion"] = rv }
         let event: JSONValue = [
             "apiVersion": "v1", "kind": "Event",
             "metadata": ["name": .string(eventName), "namespace": .string(namespace)],

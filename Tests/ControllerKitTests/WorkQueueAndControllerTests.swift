@@ -173,3 +173,67 @@ final class ProbeReconciler: Reconciler, @unchecked Sendable {
         #expect(events.first { $0.value(at: ["involvedObject", "name"]) == "b4999" }?["count"] == .int(2))
     }
 }
+
+@Suite struct EventRecorderBackgroundTests {
+    static func backup(_ i: Int) -> JSONValue {
+        ["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup",
+         "metadata": ["name": .string("b\(i)"), "namespace": "ns", "uid": .string("u\(i)"), "resourceVersion": "7"]]
+    }
+
+    @Test("background delivery: record returns before the write; after flush every Event is written, repeats of one object counted on one Event")
+    func backgroundDeliveryWritesAllAndAggregates() async throws {
+        let api = InMemoryKubeAPI()
+        let recorder = EventRecorder(api: api, delivery: .background(lanes: 3, capacity: 1000))
+        for i in 0..<200 { await recorder.record(Self.backup(i), .normal, reason: "Scheduled", message: "backup ns/b\(i) is Scheduled") }
+        for _ in 0..<4 { await recorder.record(Self.backup(7), .warning, reason: "BackupFailed", message: "br exited with 1") }
+        await recorder.flush()
+        let events = api.objects(.events, namespace: "ns")
+        #expect(events.count == 201)
+        #expect(recorder.dropped == 0)
+        let failed = events.filter { $0["reason"] == "BackupFailed" }
+        #expect(failed.count == 1)
+        #expect(failed.first?["count"] == .int(4))
+        #expect(failed.first?.value(at: ["involvedObject", "resourceVersion"]) == "7")
+        #expect(failed.first?.value(at: ["involvedObject", "kind"]) == "Backup")
+    }
+
+    @Test("background delivery with a full queue drops new Events and counts them; the reconcile never waits")
+    func fullQueueDrops() async throws {
+        let api = InMemoryKubeAPI()
+        // The API answers every create slowly: the one lane fills up.
+        let recorder = EventRecorder(api: SlowCreates(inner: api), delivery: .background(lanes: 1, capacity: 5))
+        let started = ContinuousClock.now
+        for i in 0..<50 { await recorder.record(Self.backup(i), .normal, reason: "Scheduled", message: "m\(i)") }
+        #expect(started.duration(to: .now) < .milliseconds(150))
+        #expect(recorder.dropped >= 40)
+        await recorder.flush()
+        #expect(api.objects(.events, namespace: "ns").count == 50 - recorder.dropped)
+    }
+}
+
+/// Creates that take 200 ms; everything else passes straight through.
+struct SlowCreates: KubeAPI {
+    let inner: InMemoryKubeAPI
+    func get(_ kind: ResourceKind, namespace: String?, name: String) async throws -> JSONValue {
+        try await inner.get(kind, namespace: namespace, name: name)
+    }
+    func list(_ kind: ResourceKind, namespace: String?, options: ListOptions) async throws -> ObjectList {
+        try await inner.list(kind, namespace: namespace, options: options)
+    }
+    func watch(_ kind: ResourceKind, namespace: String?, options: WatchOptions) async throws -> WatchStream {
+        try await inner.watch(kind, namespace: namespace, options: options)
+    }
+    func create(_ kind: ResourceKind, namespace: String?, object: JSONValue) async throws -> JSONValue {
+        try await Task.sleep(for: .milliseconds(200))
+        return try await inner.create(kind, namespace: namespace, object: object)
+    }
+    func update(_ kind: ResourceKind, namespace: String?, object: JSONValue, subresource: String?) async throws -> JSONValue {
+        try await inner.update(kind, namespace: namespace, object: object, subresource: subresource)
+    }
+    func patch(_ kind: ResourceKind, namespace: String?, name: String, patch: Patch, subresource: String?) async throws -> JSONValue {
+        try await inner.patch(kind, namespace: namespace, name: name, patch: patch, subresource: subresource)
+    }
+    func delete(_ kind: ResourceKind, namespace: String?, name: String, options: DeleteOptions) async throws -> JSONValue? {
+        try await inner.delete(kind, namespace: namespace, name: name, options: options)
+    }
+}
