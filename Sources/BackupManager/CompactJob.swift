@@ -42,7 +42,7 @@ struct CompactJob {
         let encoded = try await base64ify(encodeArgv)
         let redact = Redactor(secrets: manager.redactor.secrets + [encoded])
         try await write(state: .running, message: "")
-        await manager.events.record(KubeCodec.encode(compact), .normal, reason: "Started", message: "The compaction process has started successfully.")
+        await manager.events.record(compact, .normal, reason: "Started", message: "The compaction process has started successfully.")
 
         let latest = Locked<CompactProgress?>(nil)
         let spawnedMax = Locked<UInt64>(0)
@@ -65,12 +65,12 @@ struct CompactJob {
             ?? (result.succeeded ? nil : "tikv-ctl compact-log-backup failed, errMsg \(result.errorSummary.suffix(5).joined(separator: "\n")), err: \(result.exitDescription)")
         if let failure {
             try await write(message: failure, progress: latest.value)
-            await manager.events.record(KubeCodec.encode(compact), .warning, reason: "Failed", message: failure)
+            await manager.events.record(compact, .warning, reason: "Failed", message: failure)
             throw ManagerError(failure)
         }
         manager.log("compact \(options.namespace)/\(options.name): compacted \(range.from)..\(range.until); inputs reached \(spawnedMax.value)")
         try await write(state: .complete, message: "", progress: latest.value, endTs: String(range.until))
-        await manager.events.record(KubeCodec.encode(compact), .normal, reason: "Finished", message: "The compaction process has finished successfully.")
+        await manager.events.record(compact, .normal, reason: "Finished", message: "The compaction process has finished successfully.")
     }
 
     /// tikv-ctl's argv (reference 6.9), in TiDB Operator's order.

@@ -257,7 +257,7 @@ public struct LightningImport: Sendable {
                                       message: "tidb-lightning-ctl \(arguments.joined(separator: " ")) failed: \(result.errorSummary.joined(separator: "; ")) (\(result.exitDescription))")
                 }
             }
-            await manager.events.record(KubeCodec.encode(plan.restore), .normal, reason: "LightningRecovered",
+            await manager.events.record(plan.restore, .normal, reason: "LightningRecovered",
                                         message: "tidb-lightning-ctl \(recovery.ctlArguments.map { $0.joined(separator: " ") }.joined(separator: "; ")) done; importing again")
         }
         let (exe, prefix) = try manager.tools.locate(.lightning)

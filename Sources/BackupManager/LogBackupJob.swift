@@ -28,7 +28,7 @@ struct LogBackupJob {
         let written = try await manager.update(Backup.self, options) { b in
             changed = b.status.applyLog(command, condition, fields: fields, now: now)
         }
-        if changed, let written { await manager.events.record(KubeCodec.encode(written), ConditionEvent(written, condition)) }
+        if changed, let written { await manager.events.record(written, ConditionEvent(written, condition)) }
     }
 
     func run() async throws {

@@ -172,7 +172,7 @@ public struct Manager: Sendable {
             extra(&b.status)
             changed = b.status.apply(condition, now: now)
         }
-        if changed, let written { await events.record(KubeCodec.encode(written), ConditionEvent(written, condition)) }
+        if changed, let written { await events.record(written, ConditionEvent(written, condition)) }
     }
 
     func updateRestore(_ options: ManagerOptions, _ change: @escaping (inout Restore) -> Void) async throws {
@@ -189,7 +189,7 @@ public struct Manager: Sendable {
             extra(&r.status)
             changed = r.status.apply(condition, now: now)
         }
-        if changed, let written { await events.record(KubeCodec.encode(written), ConditionEvent(written, condition)) }
+        if changed, let written { await events.record(written, ConditionEvent(written, condition)) }
     }
 
     // MARK: plan

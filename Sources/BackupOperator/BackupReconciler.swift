@@ -178,7 +178,7 @@ public final class BackupReconciler: Reconciler {
         }
         do {
             _ = try await api.create(.jobs, namespace: backup.namespace, object: job)
-            await events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulCreate",
+            await events.record(backup, .normal, reason: "SuccessfulCreate",
                                 message: "create job \(backup.namespace)/\(backup.jobName) for cluster \(BRLabels.backupJobLabels(backup)[BRLabels.instance] ?? "") backup successful")
         } catch let e as KubeAPIError where e.isAlreadyExists {
             // Created by an earlier reconcile whose status write was lost: the Job is ours (same name).
@@ -188,7 +188,7 @@ public final class BackupReconciler: Reconciler {
         } catch let e as KubeAPIError {
             let message = "create backup \(backup.namespace)/\(backup.name) job \(backup.jobName) failed, err: \(e.message)"
             try await setCondition(backup, BackupCondition(type: .retryFailed, reason: "CreateBackupJobFailed", message: message))
-            await events.record(KubeCodec.encode(backup), .warning, reason: "FailedCreate", message: message)
+            await events.record(backup, .warning, reason: "FailedCreate", message: message)
             throw e
         }
         try await setCondition(backup, BackupCondition(type: .scheduled))
@@ -242,7 +242,7 @@ public final class BackupReconciler: Reconciler {
             backup = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
                 b.status.backoffRetryStatus = (b.status.backoffRetryStatus ?? []) + [record]
             } ?? backup
-            await events.record(KubeCodec.encode(backup), .warning, reason: "BackupJobFailed",
+            await events.record(backup, .warning, reason: "BackupJobFailed",
                                 message: "Job \(jobName) has failed (\(job.failureReason)); retry \(n) of \(maxRetries) at \(record.expectedRetryAt!)")
         }
         let records = backup.status.backoffRetryStatus ?? []
@@ -263,7 +263,7 @@ public final class BackupReconciler: Reconciler {
                     b.status.backoffRetryStatus = list
                 }
             }
-            await events.record(KubeCodec.encode(restarted ?? backup), .normal, reason: "Restart",
+            await events.record(restarted ?? backup, .normal, reason: "Restart",
                                 message: "backup \(backup.namespace)/\(backup.name) is retried with a new Job \(jobName)")
             return .requeue(after: .zero)
         }
@@ -319,7 +319,7 @@ public final class BackupReconciler: Reconciler {
             if cleanJob.failed && !backup.status.has(.cleanFailed) {
                 try await setCondition(backup, BackupCondition(type: .cleanFailed, reason: "CleanJobFailed",
                     message: "Job \(backup.cleanJobName) failed (\(cleanJob.failureReason)); the data is kept and the finalizer stays: delete Job \(backup.cleanJobName) to try again, or remove the finalizer to give up"))
-                await events.record(KubeCodec.encode(backup), .warning, reason: "CleanFailed", message: "Job \(backup.cleanJobName) failed")
+                await events.record(backup, .warning, reason: "CleanFailed", message: "Job \(backup.cleanJobName) failed")
                 metrics?.increment("backup_clean_failures_total")
             }
             return cleanJob.finished ? .done : .requeue(after: .seconds(30))
@@ -333,12 +333,12 @@ public final class BackupReconciler: Reconciler {
         }
         do {
             _ = try await api.create(.jobs, namespace: backup.namespace, object: job)
-            await events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulCreate",
+            await events.record(backup, .normal, reason: "SuccessfulCreate",
                                 message: "create clean job \(backup.namespace)/\(backup.cleanJobName) successful")
         } catch let e as KubeAPIError where e.isAlreadyExists {
         } catch let e as KubeAPIError where Self.namespaceTerminating(e) {
             // The namespace is going away: no Job can start there any more. Keep the data, let the Backup go.
-            await events.record(KubeCodec.encode(backup), .warning, reason: "CleanSkipped",
+            await events.record(backup, .warning, reason: "CleanSkipped",
                                 message: "namespace \(backup.namespace) is being deleted, so clean job \(backup.cleanJobName) cannot run; the backup data at \(backup.status.backupPath ?? "") was kept")
             try await removeFinalizer(backup)
             return .done
@@ -376,7 +376,7 @@ public final class BackupReconciler: Reconciler {
     func deleteJob(_ backup: Backup, _ name: String) async throws {
         do {
             _ = try await api.delete(.jobs, namespace: backup.namespace, name: name, options: DeleteOptions(propagationPolicy: .foreground))
-            await events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulDelete",
+            await events.record(backup, .normal, reason: "SuccessfulDelete",
                                 message: "delete job \(backup.namespace)/\(name) for backup \(backup.name) successful")
         } catch let e as KubeAPIError where e.isNotFound {}
     }
@@ -394,7 +394,7 @@ public final class BackupReconciler: Reconciler {
         let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
             changed = b.status.apply(condition, now: now)
         }
-        if changed { await events.record(KubeCodec.encode(written ?? backup), ConditionEvent(backup, condition)) }
+        if changed { await events.record(written ?? backup, ConditionEvent(backup, condition)) }
         return changed
     }
 }

@@ -53,7 +53,7 @@ public final class CompactBackupReconciler: Reconciler {
         }
         if let first = problems.first {
             try await write(compact, state: .failed, message: "\(first.field): \(first.message)")
-            await events.record(KubeCodec.encode(compact), .warning, reason: "InvalidSpec", message: "\(first.field): \(first.message)")
+            await events.record(compact, .warning, reason: "InvalidSpec", message: "\(first.field): \(first.message)")
             return .done
         }
         if compact.state == nil {
@@ -92,7 +92,7 @@ public final class CompactBackupReconciler: Reconciler {
             }
             let total = failures + 1
             let exhausted = CompactRetry.exhausted(failures: total, maxRetryTimes: compact.effectiveMaxRetryTimes)
-            await events.record(KubeCodec.encode(written ?? compact), .warning, reason: "Failed(Retryable)",
+            await events.record(written ?? compact, .warning, reason: "Failed(Retryable)",
                                 message: exhausted ? reason : "\(reason); retry \(total) of \(compact.effectiveMaxRetryTimes) in \(CompactRetry.delay(afterFailures: total))s")
         }
         do {
@@ -113,7 +113,7 @@ public final class CompactBackupReconciler: Reconciler {
             let last = records.last?.retryReason ?? ""
             let message = "create job failed, reached max retry times (\(compact.effectiveMaxRetryTimes)); last failure: \(last)"
             try await write(compact, state: .failed, message: message)
-            await events.record(KubeCodec.encode(compact), .warning, reason: "Failed", message: message)
+            await events.record(compact, .warning, reason: "Failed", message: message)
             return .done
         }
         if let last = records.last, let detected = last.detectFailedAt {
@@ -127,12 +127,12 @@ public final class CompactBackupReconciler: Reconciler {
             built = try await jobs.compactJob(compact, cluster: cluster, attempt: records.count)
         } catch let e as JobBuildError {
             try await write(compact, state: .retryFailed, message: "\(e.reason): \(e.message)")
-            await events.record(KubeCodec.encode(compact), .warning, reason: e.reason, message: e.message)
+            await events.record(compact, .warning, reason: e.reason, message: e.message)
             return .requeue(after: .seconds(30))
         }
         do {
             if try await api.createIfAbsent(.jobs, namespace: compact.namespace, object: built) {
-                await events.record(KubeCodec.encode(compact), .normal, reason: "SuccessfulCreate",
+                await events.record(compact, .normal, reason: "SuccessfulCreate",
                                     message: "create compact job \(compact.namespace)/\(compact.jobName) successful (attempt \(records.count + 1))")
             }
         } catch let e as KubeAPIError {

@@ -41,4 +41,8 @@ extension EventRecorder {
     public func record(_ object: JSONValue, _ event: ConditionEvent) async {
         await record(object, event.type, reason: event.reason, message: event.message)
     }
+
+    public func record<T: KubeResource>(_ object: T, _ event: ConditionEvent) async {
+        await record(object, event.type, reason: event.reason, message: event.message)
+    }
 }

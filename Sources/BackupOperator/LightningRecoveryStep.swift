@@ -31,7 +31,7 @@ struct LightningRecoveryStep {
         let recovery: LightningRecovery
         switch LightningRecovery.parse(raw) {
         case .failure(let problem):
-            await events.record(KubeCodec.encode(restore), .warning, reason: "InvalidLightningRecovery", message: problem.description)
+            await events.record(restore, .warning, reason: "InvalidLightningRecovery", message: problem.description)
             try await removeAnnotation(restore)
             return .done
         case .success(let r): recovery = r

@@ -56,7 +56,7 @@ struct LogBackupFlow {
             return .requeue(after: .seconds(30))
         }
         if try await api.createIfAbsent(.jobs, namespace: backup.namespace, object: built) {
-            await r.events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulCreate",
+            await r.events.record(backup, .normal, reason: "SuccessfulCreate",
                                   message: "create log backup job \(backup.namespace)/\(jobName) (\(command.rawValue)) successful")
         }
         try await write(backup, command, BackupCondition(type: .scheduled))
@@ -74,7 +74,7 @@ struct LogBackupFlow {
         var built = try await r.jobs.logBackupJob(backup, cluster: cluster, command: .stop)
         built["metadata"]?["name"] = .string(name)
         if try await api.createIfAbsent(.jobs, namespace: backup.namespace, object: built) {
-            await r.events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulCreate",
+            await r.events.record(backup, .normal, reason: "SuccessfulCreate",
                                   message: "create job \(backup.namespace)/\(name) to stop log backup \(backup.name) before its data is cleaned")
         }
         return .requeue(after: .seconds(5))
@@ -111,7 +111,7 @@ struct LogBackupFlow {
         let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
             changed = b.status.applyLog(command, condition, fields: fields, now: now)
         }
-        if changed { await r.events.record(KubeCodec.encode(written ?? backup), ConditionEvent(backup, condition)) }
+        if changed { await r.events.record(written ?? backup, ConditionEvent(backup, condition)) }
     }
 }
 

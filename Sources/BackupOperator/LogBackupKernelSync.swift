@@ -69,7 +69,7 @@ struct LogBackupKernelSync {
             if reason != "manual" {
                 try await LogBackupFlow(r: r).write(backup, .pause, BackupCondition(type: .complete, reason: "LogBackupErrorPaused",
                                                                                      message: "Log backup paused due to error: \(reason)"))
-                await r.events.record(KubeCodec.encode(backup), .warning, reason: "LogBackupErrorPaused",
+                await r.events.record(backup, .warning, reason: "LogBackupErrorPaused",
                                       message: "log backup task \(task) was paused by an error: \(reason); fix it, then set spec.logSubcommand: log-start to resume")
                 r.logMismatches.set(key, nil)
                 return .requeue(after: interval)
@@ -90,7 +90,7 @@ struct LogBackupKernelSync {
         r.logMismatches.set(key, nil)
         try await LogBackupFlow(r: r).write(backup, follows, BackupCondition(type: .complete, reason: "LogBackupKernelSync",
                                                                             message: "Synced with kernel state: \(state.rawValue)"))
-        await r.events.record(KubeCodec.encode(backup), .warning, reason: "LogBackupKernelSync",
+        await r.events.record(backup, .warning, reason: "LogBackupKernelSync",
                               message: "log backup task \(task) is \(state.rawValue) in TiKV while the Backup said otherwise; the status now follows TiKV (no command was issued)")
         return .requeue(after: interval)
     }

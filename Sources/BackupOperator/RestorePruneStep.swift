@@ -40,7 +40,7 @@ struct RestorePruneStep {
         }
         do {
             if try await r.api.createIfAbsent(.jobs, namespace: restore.namespace, object: built) {
-                await r.events.record(KubeCodec.encode(restore), .normal, reason: "SuccessfulCreate",
+                await r.events.record(restore, .normal, reason: "SuccessfulCreate",
                                       message: "create prune job \(restore.namespace)/\(name) for failed restore \(restore.name) successful")
             }
         } catch let e as KubeAPIError {

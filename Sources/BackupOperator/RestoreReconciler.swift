@@ -99,13 +99,13 @@ public final class RestoreReconciler: Reconciler {
         }
         do {
             _ = try await api.create(.jobs, namespace: restore.namespace, object: built)
-            await events.record(KubeCodec.encode(restore), .normal, reason: "SuccessfulCreate",
+            await events.record(restore, .normal, reason: "SuccessfulCreate",
                                 message: "create job \(restore.namespace)/\(jobName) for restore \(restore.name) successful")
         } catch let e as KubeAPIError where e.isAlreadyExists {
         } catch let e as KubeAPIError {
             let message = "create restore \(restore.namespace)/\(restore.name) job \(jobName) failed, err: \(e.message)"
             try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "CreateRestoreJobFailed", message: message))
-            await events.record(KubeCodec.encode(restore), .warning, reason: "FailedCreate", message: message)
+            await events.record(restore, .warning, reason: "FailedCreate", message: message)
             throw e
         }
         if !restore.hasCondition(.scheduled) || restore.status.phase != .scheduled {
@@ -138,7 +138,7 @@ public final class RestoreReconciler: Reconciler {
         let written = try await StatusWriter.update(api, Restore.self, namespace: restore.namespace, name: restore.name, from: restore) { r in
             changed = conditions.filter { r.status.apply($0, now: now) }
         }
-        for condition in changed { await events.record(KubeCodec.encode(written ?? restore), ConditionEvent(restore, condition)) }
+        for condition in changed { await events.record(written ?? restore, ConditionEvent(restore, condition)) }
         return !changed.isEmpty
     }
 }

@@ -52,12 +52,12 @@ struct ScheduleCompactStep {
         guard let compact = schedule.makeCompactBackup(start: range.start, end: range.end, now: current) else { return nil }
         do {
             _ = try await api.create(compact)
-            await events.record(KubeCodec.encode(schedule), .normal, reason: "SuccessfulCreate",
+            await events.record(schedule, .normal, reason: "SuccessfulCreate",
                                 message: "create CompactBackup \(ns)/\(compact.name) (\(compact.spec.startTs ?? "")..\(compact.spec.endTs ?? "") UTC) for backupSchedule/\(schedule.metadata.name ?? "") successful")
         } catch let e as KubeAPIError where e.isAlreadyExists {
             // Created by an earlier pass whose status write was lost: the name is this second's.
         } catch let e as KubeAPIError {
-            await events.record(KubeCodec.encode(schedule), .warning, reason: "FailedCreate",
+            await events.record(schedule, .warning, reason: "FailedCreate",
                                 message: "create CompactBackup \(ns)/\(compact.name) for backupSchedule/\(schedule.metadata.name ?? "") failed error: \(e.message)")
             throw e
         }

@@ -22,7 +22,7 @@ struct ScheduleLogBackupStep {
         let ns = schedule.metadata.namespace ?? ""
         do {
             _ = try await api.create(backup)
-            await events.record(KubeCodec.encode(schedule), .normal, reason: "SuccessfulCreate",
+            await events.record(schedule, .normal, reason: "SuccessfulCreate",
                                 message: "create log backup \(ns)/\(backup.name) for backupSchedule/\(schedule.metadata.name ?? "") successful")
         } catch let e as KubeAPIError where e.isAlreadyExists {
             let existing = try await api.get(Backup.self, namespace: ns, name: backup.name)
@@ -58,7 +58,7 @@ struct ScheduleLogBackupStep {
         updated.spec.logTruncateUntil = String(oldest)
         do {
             _ = try await api.update(updated)
-            await events.record(KubeCodec.encode(schedule), .normal, reason: "LogTruncate",
+            await events.record(schedule, .normal, reason: "LogTruncate",
                                 message: "log backup \(log.namespace)/\(log.name) truncated until \(oldest) (the oldest kept snapshot, or how far compaction has come) for backupSchedule/\(schedule.metadata.name ?? "")")
         } catch let e as KubeAPIError where e.isConflict || e.isNotFound {
             // Changed meanwhile: the next pass looks again.

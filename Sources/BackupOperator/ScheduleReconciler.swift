@@ -115,7 +115,7 @@ public final class ScheduleReconciler: Reconciler {
         let wake: ReconcileOutcome = nextAfterSlot.map { .requeue(after: Self.until($0, from: now)) } ?? .done
 
         if let deadline = schedule.spec.startingDeadlineSeconds, now.timeIntervalSince(slot) > TimeInterval(deadline) {
-            await events.record(KubeCodec.encode(schedule), .warning, reason: "MissedSchedule",
+            await events.record(schedule, .warning, reason: "MissedSchedule",
                                 message: "skipped the backup due at \(Time(slot)): it is more than startingDeadlineSeconds (\(deadline)) late")
             status.lastBackupTime = Time(slot)
             return wake
@@ -137,20 +137,20 @@ public final class ScheduleReconciler: Reconciler {
         do {
             _ = try await api.create(backup)
             metrics?.observe("backupschedule_backup_creation_delay_seconds", ["schedule": schedule.metadata.key], max(0, now.timeIntervalSince(slot)))
-            await events.record(KubeCodec.encode(schedule), .normal, reason: "SuccessfulCreate",
+            await events.record(schedule, .normal, reason: "SuccessfulCreate",
                                 message: "create Backup \(schedule.metadata.namespace ?? "")/\(name) for backupSchedule/\(schedule.metadata.name ?? "") successful")
         } catch let e as KubeAPIError where e.isAlreadyExists {
             let existing = try await api.getIfPresent(Backup.self, namespace: backup.namespace, name: name)
             let ours = existing?.metadata.ownerReferences?.contains { $0.uid == schedule.metadata.uid } ?? false
             if !ours {
-                await events.record(KubeCodec.encode(schedule), .warning, reason: "BackupNameTaken",
+                await events.record(schedule, .warning, reason: "BackupNameTaken",
                                     message: "Backup \(name) already exists and does not belong to this schedule; skipped the slot at \(Time(slot))")
                 status.lastBackupTime = Time(slot)
                 return wake
             }
             // Ours: created by an earlier reconcile whose status write was lost. Adopt it.
         } catch let e as KubeAPIError {
-            await events.record(KubeCodec.encode(schedule), .warning, reason: "FailedCreate",
+            await events.record(schedule, .warning, reason: "FailedCreate",
                                 message: "create Backup \(schedule.metadata.namespace ?? "")/\(name) for backupSchedule/\(schedule.metadata.name ?? "") failed error: \(e.message)")
             throw e
         }
@@ -235,12 +235,12 @@ public final class ScheduleReconciler: Reconciler {
             do {
                 _ = try await api.delete(Backup.self, namespace: ns, name: backup.name)
                 deleted += 1
-                await events.record(KubeCodec.encode(schedule), .normal, reason: "SuccessfulDelete",
+                await events.record(schedule, .normal, reason: "SuccessfulDelete",
                                     message: "delete Backup \(ns)/\(backup.name) for backupSchedule/\(schedule.metadata.name ?? "") successful")
             } catch let e as KubeAPIError where e.isNotFound {
                 deleted += 1
             } catch {
-                await events.record(KubeCodec.encode(schedule), .warning, reason: "FailedDelete",
+                await events.record(schedule, .warning, reason: "FailedDelete",
                                     message: "delete Backup \(ns)/\(backup.name) for backupSchedule/\(schedule.metadata.name ?? "") failed error: \(error)")
                 break
             }
@@ -283,7 +283,7 @@ public final class ScheduleReconciler: Reconciler {
         guard let newest = failed.first else {
             if status.conditions?.contains(where: { $0.type == "BackupsFailing" }) == true {
                 status.clear("BackupsFailing")
-                await events.record(KubeCodec.encode(schedule), .normal, reason: "BackupsRecovered",
+                await events.record(schedule, .normal, reason: "BackupsRecovered",
                                     message: "the newest backup of backupSchedule/\(schedule.metadata.name ?? "") completed")
             }
             return
@@ -332,7 +332,7 @@ public final class ScheduleReconciler: Reconciler {
         for condition in new {
             let before = old.first { $0.type == condition.type }
             guard before?.status != condition.status || before?.reason != condition.reason || before?.message != condition.message else { continue }
-            await events.record(KubeCodec.encode(schedule), condition.status == .true ? .warning : .normal,
+            await events.record(schedule, condition.status == .true ? .warning : .normal,
                                 reason: condition.reason ?? condition.type,
                                 message: condition.message ?? "backupSchedule \(schedule.metadata.key): \(condition.type) is \(condition.status.rawValue)")
         }

@@ -103,7 +103,7 @@ struct VolumeSnapshotBackupFlow {
         let job = try await build(backup) { try await r.jobs.volumeBackupJob(backup, cluster: cluster) }
         guard let job else { return .requeue(after: .seconds(30)) }
         try await create(backup, job, name: backup.jobName, what: "volume backup")
-        await r.events.record(KubeCodec.encode(backup), .normal, reason: "VolumeSnapshotsStarting",
+        await r.events.record(backup, .normal, reason: "VolumeSnapshotsStarting",
                               message: "GC and PD scheduling are paused; \(document.tikv.stores.flatMap(\.volumes).count) volumes of \(document.tikv.stores.count) TiKV stores are being snapshotted")
         return .requeue(after: r.timeouts.podStart)
     }
@@ -193,7 +193,7 @@ struct VolumeSnapshotBackupFlow {
             // Complete only once BR has resumed GC and scheduling (bounded, should deletion hang).
             let since = status.conditions?.first { $0.type == .volumeBackupComplete }?.lastTransitionTime?.date ?? r.clock.now()
             if r.clock.now().timeIntervalSince(since) < Self.initJobGoneWait { return .requeue(after: .seconds(1)) }
-            await r.events.record(KubeCodec.encode(backup), .warning, reason: "InitJobNotGone",
+            await r.events.record(backup, .warning, reason: "InitJobNotGone",
                                   message: "Job \(backup.volumeInitJobName) is still being deleted \(Int(Self.initJobGoneWait)) s after the snapshots completed")
         }
         let now = r.now
@@ -201,7 +201,7 @@ struct VolumeSnapshotBackupFlow {
             _ = b.status.apply(BackupCondition(type: .complete), now: now)
             b.status.complete(at: now)
         }
-        await r.events.record(KubeCodec.encode(written ?? backup), ConditionEvent(backup, BackupCondition(type: .complete)))
+        await r.events.record(written ?? backup, ConditionEvent(backup, BackupCondition(type: .complete)))
         return .done
     }
 
@@ -235,13 +235,13 @@ struct VolumeSnapshotBackupFlow {
     func create(_ backup: Backup, _ job: JSONValue, name: String, what: String) async throws {
         do {
             _ = try await api.create(.jobs, namespace: backup.namespace, object: job)
-            await r.events.record(KubeCodec.encode(backup), .normal, reason: "SuccessfulCreate",
+            await r.events.record(backup, .normal, reason: "SuccessfulCreate",
                                   message: "create \(what) job \(backup.namespace)/\(name) successful")
         } catch let e as KubeAPIError where e.isAlreadyExists {
         } catch let e as KubeAPIError {
             let message = "create \(what) job \(backup.namespace)/\(name) failed, err: \(e.message)"
             try await r.setCondition(backup, BackupCondition(type: .retryFailed, reason: "CreateBackupJobFailed", message: message))
-            await r.events.record(KubeCodec.encode(backup), .warning, reason: "FailedCreate", message: message)
+            await r.events.record(backup, .warning, reason: "FailedCreate", message: message)
             throw e
         }
     }

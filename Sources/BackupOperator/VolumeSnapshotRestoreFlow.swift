@@ -89,11 +89,11 @@ struct VolumeSnapshotRestoreFlow {
             return .requeue(after: .seconds(30))
         }
         if try await api.createIfAbsent(.jobs, namespace: restore.namespace, object: built) {
-            await r.events.record(KubeCodec.encode(restore), .normal, reason: "SuccessfulCreate",
+            await r.events.record(restore, .normal, reason: "SuccessfulCreate",
                                   message: "create job \(restore.namespace)/\(name) for restore \(restore.name) successful")
         }
         if step == .prepare, let warmup = restore.spec.warmup {
-            await r.events.record(KubeCodec.encode(restore), .warning, reason: "WarmUpNotSupported",
+            await r.events.record(restore, .warning, reason: "WarmUpNotSupported",
                                   message: "warmup \(warmup.rawValue) is not run by this operator: the volumes are used as they come from the snapshots\(restore.spec.warmupStrategy == .fsr ? " (BR is asked for Fast Snapshot Restore)" : "")")
         }
         try await r.setCondition(restore, RestoreCondition(type: .scheduled, message: "Job \(name)"))
@@ -153,7 +153,7 @@ struct VolumeSnapshotRestoreFlow {
         var recorded = configMap
         recorded["data"]?[Self.volumesKey] = .string(JSONValue.array(created).serialized())
         _ = try await api.update(.configMaps, namespace: restore.namespace, object: recorded)
-        await r.events.record(KubeCodec.encode(restore), .normal, reason: "VolumesRestored",
+        await r.events.record(restore, .normal, reason: "VolumesRestored",
                               message: "\(created.count) PVs and PVCs created for the restored EBS volumes; TiKV of \(clusterName) can start")
         var annotated = cluster
         if annotated.value(at: ["metadata", "annotations"])?.objectValue == nil { annotated["metadata"]?["annotations"] = .object(JSONObject()) }
@@ -222,7 +222,7 @@ struct VolumeSnapshotRestoreFlow {
             s.status.timeCompleted = now
             if let start = s.status.timeStarted { s.status.timeTaken = BRStatusMath.timeTaken(from: start, to: now) }
         }
-        await r.events.record(KubeCodec.encode(written ?? restore), ConditionEvent(restore, condition))
+        await r.events.record(written ?? restore, ConditionEvent(restore, condition))
         try await deleteConfigMap(restore)
         return .done
     }
@@ -235,7 +235,7 @@ struct VolumeSnapshotRestoreFlow {
         let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: restore.namespace, name: name))
         if job.exists {
             if job.failed {
-                await r.events.record(KubeCodec.encode(restore), .warning, reason: "CleanVolumeFailed",
+                await r.events.record(restore, .warning, reason: "CleanVolumeFailed",
                                       message: "Job \(name) failed; the volumes BR made may remain: delete the Job to try again")
             }
             return job.finished ? .done : .requeue(after: .seconds(30))
@@ -243,7 +243,7 @@ struct VolumeSnapshotRestoreFlow {
         guard case .found(let cluster) = try await ClusterLookup.find(api, restore) else { return .done }
         let built = try await r.jobs.volumeRestoreJob(restore, cluster: cluster, step: .cleanVolumes)
         if try await api.createIfAbsent(.jobs, namespace: restore.namespace, object: built) {
-            await r.events.record(KubeCodec.encode(restore), .normal, reason: "SuccessfulCreate",
+            await r.events.record(restore, .normal, reason: "SuccessfulCreate",
                                   message: "create job \(restore.namespace)/\(name) to delete the volumes of the failed restore")
         }
         return .requeue(after: .seconds(30))

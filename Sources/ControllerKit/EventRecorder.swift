@@ -105,6 +105,14 @@ public final class EventRecorder: Sendable {
         while queued.load(ordering: .relaxed) > 0 { try? await Task.sleep(for: .milliseconds(5)) }
     }
 
+    /// Records an Event about a typed object (only its reference is taken: no encoding of the object).
+    public func record<T: KubeResource>(_ object: T, _ type: EventType, reason: String, message: String) async {
+        var metadata: JSONObject = ["name": .string(object.metadata.name ?? ""), "namespace": .string(object.metadata.namespace ?? "default"),
+                                    "uid": .string(object.metadata.uid ?? "")]
+        if let rv = object.metadata.resourceVersion { metadata["resourceVersion"] = .string(rv) }
+        await record(["apiVersion": .string(T.apiVersion), "kind": .string(T.kind), "metadata": .object(metadata)], type, reason: reason, message: message)
+    }
+
     /// Records an Event about `object`: written before returning inline, queued in the background.
     public func record(_ object: JSONValue, _ type: EventType, reason: String, message: String) async {
         let pending = Pending(object, type, reason: reason, message: message, at: clock.now())

@@ -228,15 +228,17 @@ struct HTTPHandler: Sendable {
                          "items": .array(result.items)], request: request)
         case .post:
             let body = try await readBody(&request)
-            let result = try core.create(type, namespace: namespace, body: body, options: try writeOptions(q))
+            let options = try writeOptions(q)
+            let result = try await StoreThreads.run { [core] in try core.create(type, namespace: namespace, body: body, options: options) }
             return json(result.object, status: 201, request: request, warnings: result.warnings)
         case .delete:
             let labels = try q["labelSelector"].flatMap { $0.isEmpty ? nil : $0 }.map { try LabelSelector(parsing: $0) }
             let listed = try core.list(type, namespace: namespace, labelSelector: labels)
-            var deleted: [JSONValue] = []
-            for item in listed.items {
-                let name = item.value(at: ["metadata", "name"])?.stringValue ?? ""
-                if let (obj, _) = try? core.delete(type, namespace: namespace, name: name) { deleted.append(obj) }
+            let deleted = try await StoreThreads.run { [core] in
+                listed.items.compactMap { item -> JSONValue? in
+                    let name = item.value(at: ["metadata", "name"])?.stringValue ?? ""
+                    return (try? core.delete(type, namespace: namespace, name: name))?.0
+                }
             }
             return json(["apiVersion": .string(type.groupVersion), "kind": .string(type.kind + "List"),
                          "metadata": ["resourceVersion": .string(String(try core.store.currentResourceVersion))],
@@ -263,8 +265,11 @@ struct HTTPHandler: Sendable {
             return json(object, request: request)
         case .put:
             let body = try await readBody(&request)
-            let result = try core.update(type, namespace: namespace, name: name, body: body, subresource: subresource,
-                                         requireResourceVersion: type.isCustom, options: try writeOptions(q))
+            let options = try writeOptions(q)
+            let result = try await StoreThreads.run { [core] in
+                try core.update(type, namespace: namespace, name: name, body: body, subresource: subresource,
+                                requireResourceVersion: type.isCustom, options: options)
+            }
             return json(result.object, request: request, warnings: result.warnings)
         case .patch:
             let contentType = (request.headers[.contentType] ?? "").split(separator: ";").first.map(String.init) ?? ""
@@ -273,14 +278,17 @@ struct HTTPHandler: Sendable {
                                message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
             }
             let body = try await readBody(&request)
-            let result = try core.patch(type, namespace: namespace, name: name, patchType: patchType, patch: body, subresource: subresource,
-                                        options: try writeOptions(q))
+            let options = try writeOptions(q)
+            let result = try await StoreThreads.run { [core] in
+                try core.patch(type, namespace: namespace, name: name, patchType: patchType, patch: body, subresource: subresource, options: options)
+            }
             return json(result.object, status: result.created ? 201 : 200, request: request, warnings: result.warnings)
         case .post:
             // Custom resources accept a POST to a named URL and create the object named in the body.
             guard type.isCustom else { throw APIError.methodNotAllowed() }
             let body = try await readBody(&request)
-            let result = try core.create(type, namespace: namespace, body: body, options: try writeOptions(q))
+            let options = try writeOptions(q)
+            let result = try await StoreThreads.run { [core] in try core.create(type, namespace: namespace, body: body, options: options) }
             return json(result.object, status: 201, request: request, warnings: result.warnings)
         case .delete:
             var options = APIServerCore.DeleteOptions()
@@ -293,7 +301,7 @@ struct HTTPHandler: Sendable {
             }
             if let p = q["propagationPolicy"] { options.propagationPolicy = p }
             if q["dryRun"] == "All" { options.dryRun = true }
-            let (object, gone) = try core.delete(type, namespace: namespace, name: name, options: options)
+            let (object, gone) = try await StoreThreads.run { [core, options] in try core.delete(type, namespace: namespace, name: name, options: options) }
             if gone {
                 return json(["kind": "Status", "apiVersion": "v1", "metadata": .emptyObject, "status": "Success",
                              "details": ["name": .string(name), "group": .string(type.group), "kind": .string(type.plural),

@@ -1,6 +1,7 @@
 import Foundation
 import KubeModel
 import Logging
+import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,6 +31,12 @@ public actor JobRunner {
     public static var siblingDirectory: String {
         (CommandLine.arguments.first.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().deletingLastPathComponent().path }) ?? "."
     }
+
+    /// The runner's own thread. Its writes to the store wait for their commit, and it starts
+    /// processes and makes directories: on a thread of its own that waiting never holds up Swift's
+    /// cooperative threads (one per core), which serve the requests and the controllers.
+    static let thread = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { Self.thread.executor.asUnownedSerialExecutor() }
 
     let core: APIServerCore
     let configuration: Configuration

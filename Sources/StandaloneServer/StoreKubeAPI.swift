@@ -25,6 +25,13 @@ public struct StoreKubeAPI: KubeAPI {
         }
     }
 
+    /// A write: on the store's threads (it waits for its commit), errors translated.
+    func written<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
+        do { return try await StoreThreads.run(body) } catch let error as APIError {
+            throw KubeAPIError(status: error.status, fallbackCode: error.code)
+        }
+    }
+
     static func selector(_ text: String?) throws -> LabelSelector? {
         guard let text, !text.isEmpty else { return nil }
         do { return try LabelSelector(parsing: text) } catch { throw KubeAPIError(code: 400, reason: "BadRequest", message: error.description) }
@@ -93,7 +100,7 @@ public struct StoreKubeAPI: KubeAPI {
     }
 
     public func create(_ kind: ResourceKind, namespace: String?, object: JSONValue) async throws -> JSONValue {
-        try translated {
+        try await written { [self] in
             var options = APIServerCore.WriteOptions()
             options.fieldValidation = .ignore
             return try core.create(type(kind), namespace: namespace, body: object, options: options).object
@@ -101,7 +108,7 @@ public struct StoreKubeAPI: KubeAPI {
     }
 
     public func update(_ kind: ResourceKind, namespace: String?, object: JSONValue, subresource: String?) async throws -> JSONValue {
-        try translated {
+        try await written { [self] in
             var options = APIServerCore.WriteOptions()
             options.fieldValidation = .ignore
             let name = object.value(at: ["metadata", "name"])?.stringValue ?? ""
@@ -110,7 +117,7 @@ public struct StoreKubeAPI: KubeAPI {
     }
 
     public func patch(_ kind: ResourceKind, namespace: String?, name: String, patch: Patch, subresource: String?) async throws -> JSONValue {
-        try translated {
+        try await written { [self] in
             let patchType: APIServerCore.PatchType = switch patch.kind {
             case .merge: .merge
             case .json: .json
@@ -122,7 +129,7 @@ public struct StoreKubeAPI: KubeAPI {
     }
 
     public func delete(_ kind: ResourceKind, namespace: String?, name: String, options: DeleteOptions) async throws -> JSONValue? {
-        try translated {
+        try await written { [self] in
             var o = APIServerCore.DeleteOptions()
             o.propagationPolicy = options.propagationPolicy?.rawValue
             o.preconditionUID = options.preconditionUID
