@@ -12,7 +12,7 @@ public struct OperatorSetup: Sendable {
     public struct Options: Sendable {
         /// Watch one namespace, or all when nil.
         public var namespace: String?
-        public var workers = 4
+        public var workers = 16
         public var jobs = JobSettings()
         public var timeouts = OperatorTimeouts()
         public var clock: any ControllerClock = SystemClock()

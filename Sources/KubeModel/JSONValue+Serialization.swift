@@ -55,6 +55,16 @@ extension JSONValue {
         }
     }
 
+    /// The bytes an object member `"key":"value"` (or `"key":` without a value) has in compact output:
+    /// what a stored document must contain to hold that member (a cheap test before parsing it).
+    public static func memberBytes(_ key: String, _ value: String?) -> [UInt8] {
+        var out: [UInt8] = []
+        writeString(key, into: &out)
+        out.append(UInt8(ascii: ":"))
+        if let value { writeString(value, into: &out) }
+        return out
+    }
+
     /// Floats that hold whole numbers print without a fraction, as Go's encoder does for float64.
     static func format(_ d: Double) -> String {
         if d.isNaN || d.isInfinite { return "null" }

@@ -71,7 +71,8 @@ public final class APIServerCore: Sendable {
         }
         // Without selectors the page size goes down to SQLite; with them every row must be looked at.
         let pushDown = labelSelector == nil && fieldSelector == nil && (limit ?? 0) > 0
-        let listed = try store.list(type.key, namespace: namespace, after: after, limit: pushDown ? limit! + 1 : nil)
+        let listed = try store.list(type.key, namespace: namespace, after: after, limit: pushDown ? limit! + 1 : nil,
+                                    containing: Self.necessaryBytes(labelSelector))
         var items = listed.items.filter { object in
             let labels = object.value(at: ["metadata", "labels"])?.objectValue.map { o in
                 Dictionary(uniqueKeysWithValues: o.compactMap { k, v in v.stringValue.map { (k, $0) } })
@@ -90,6 +91,20 @@ public final class APIServerCore: Sendable {
                 .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
         }
         return ListResult(items: items, resourceVersion: listed.resourceVersion, continueToken: next, remaining: remaining)
+    }
+
+    /// What a stored object matching `selector` must contain: the `"key":"value"` member of each
+    /// equality (or one-value `in`), the `"key":` of each existence requirement. A schedule's listing
+    /// of its own Backups then parses those Backups, not every Backup of the namespace.
+    static func necessaryBytes(_ selector: LabelSelector?) -> [[UInt8]] {
+        (selector?.requirements ?? []).compactMap { requirement in
+            switch requirement {
+            case .equals(let key, let value): JSONValue.memberBytes(key, value)
+            case .in(let key, let values) where values.count == 1: JSONValue.memberBytes(key, values.first!)
+            case .exists(let key): JSONValue.memberBytes(key, nil)
+            default: nil
+            }
+        }
     }
 
     /// An open watch: the events to send first (current objects as ADDED, or recorded history after

@@ -123,12 +123,15 @@ public final class ObjectStore: Sendable {
     /// `after` (the continue position).
     /// With `limit`, at most that many rows are read (the page size pushed down to SQLite) and
     /// `remaining` counts the rows after them.
+    /// `containing`: byte strings every returned document holds (SQLite skips the others without
+    /// handing them over to be parsed); a caller filtering by labels still checks what it gets.
     public func list(_ resourceKey: String, namespace: String?, after: (String, String)? = nil,
-                     limit: Int? = nil) throws -> (items: [JSONValue], resourceVersion: Int64, remaining: Int) {
+                     limit: Int? = nil, containing: [[UInt8]] = []) throws -> (items: [JSONValue], resourceVersion: Int64, remaining: Int) {
         try pool.read { db in
             var filter = "WHERE resource = ?"
             var args: [any DatabaseValueConvertible] = [resourceKey]
             if let namespace { filter += " AND namespace = ?"; args.append(namespace) }
+            for bytes in containing { filter += " AND instr(data, ?) > 0"; args.append(Data(bytes)) }
             if let after { filter += " AND (namespace, name) > (?, ?)"; args.append(after.0); args.append(after.1) }
             var sql = "SELECT data FROM objects \(filter) ORDER BY namespace, name"
             if let limit { sql += " LIMIT \(limit)" }

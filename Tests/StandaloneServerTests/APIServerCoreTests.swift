@@ -113,6 +113,29 @@ struct APIServerCoreTests {
         }
     }
 
+    @Test("a label selector's equalities go down to SQLite as byte tests, and what looks like a match elsewhere in the document is still filtered out")
+    func labelBytesPrefilter() throws {
+        let core = try makeCore()
+        #expect(APIServerCore.necessaryBytes(try LabelSelector(parsing: "a=b,c in (d),e,f!=g,h in (i,j)")).map { String(decoding: $0, as: UTF8.self) }
+                == [#""a":"b""#, #""c":"d""#, #""e":"#])
+        _ = try core.create(backups, namespace: "default", body: backup("match", labels: ["tidb.pingcap.com/backup-schedule": "s1", "q": "v1.2_x-y"]))
+        var lookalike = backup("lookalike", labels: ["other": "x"])
+        lookalike["metadata"]?["annotations"] = ["tidb.pingcap.com/backup-schedule": "s1"]
+        _ = try core.create(backups, namespace: "default", body: lookalike)
+        _ = try core.create(backups, namespace: "default", body: backup("other", labels: ["tidb.pingcap.com/backup-schedule": "s2"]))
+        func names(_ selector: String) throws -> [String] {
+            try core.list(backups, namespace: "default", labelSelector: LabelSelector(parsing: selector)).items
+                .compactMap { $0.value(at: ["metadata", "name"])?.stringValue }
+        }
+        #expect(try names("tidb.pingcap.com/backup-schedule=s1") == ["match"])
+        #expect(try names("tidb.pingcap.com/backup-schedule in (s2)") == ["other"])
+        #expect(try names("tidb.pingcap.com/backup-schedule") == ["match", "other"])
+        #expect(try names("other") == ["lookalike"])
+        #expect(try names("q=v1.2_x-y") == ["match"])
+        #expect(try names("q=v1.2").isEmpty)
+        #expect(try names("tidb.pingcap.com/backup-schedule=s3").isEmpty)
+    }
+
     @Test("lists filter by label and field selectors and paginate with continue tokens")
     func lists() throws {
         let core = try makeCore()
