@@ -65,7 +65,7 @@ public struct OperatorSetup: Sendable {
         schedules = Controller(name: "backupschedule", reconciler: ScheduleReconciler(api: api, events: events, clock: options.clock,
                                                                                       defaultZone: options.timeZone, metrics: metrics, notifier: notifier,
                                                                                       logger: logger),
-                               workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
+                               workers: options.workers, priority: .high, clock: options.clock, metrics: metrics, logger: logger)
         compactions = Controller(name: "compactbackup", reconciler: CompactBackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
                                                                                          timeouts: options.timeouts, logger: logger),
                                  workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)

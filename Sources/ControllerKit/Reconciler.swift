@@ -22,13 +22,16 @@ public final class Controller: Sendable {
     public let queue: WorkQueue<ObjectKey>
     let reconciler: any Reconciler
     let workers: Int
+    /// The workers' task priority (nil: the caller's).
+    let priority: TaskPriority?
     let metrics: MetricsRegistry
     let logger: Logger
 
-    public init(name: String, reconciler: any Reconciler, workers: Int = 2, clock: any ControllerClock = SystemClock(),
+    public init(name: String, reconciler: any Reconciler, workers: Int = 2, priority: TaskPriority? = nil, clock: any ControllerClock = SystemClock(),
                 backoff: WorkQueue<ObjectKey>.Backoff = .init(), metrics: MetricsRegistry = MetricsRegistry(),
                 logger: Logger = Logger(label: "controller")) {
         self.name = name
+        self.priority = priority
         self.reconciler = reconciler
         self.workers = max(1, workers)
         self.metrics = metrics
@@ -48,7 +51,7 @@ public final class Controller: Sendable {
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<workers {
-                    group.addTask { await self.work() }
+                    group.addTask(priority: priority) { await self.work() }
                 }
             }
         } onCancel: {
