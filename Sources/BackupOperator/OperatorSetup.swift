@@ -62,6 +62,8 @@ public struct OperatorSetup: Sendable {
         restores = Controller(name: "restore", reconciler: RestoreReconciler(api: api, jobs: builder, events: events, clock: options.clock,
                                                                              timeouts: options.timeouts),
                               workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
+        // Schedules' workers run at a higher task priority: a slot's Backup is due at a moment, and
+        // the work its creation causes downstream (the Backup's reconcile, its Job) can wait a little.
         schedules = Controller(name: "backupschedule", reconciler: ScheduleReconciler(api: api, events: events, clock: options.clock,
                                                                                       defaultZone: options.timeZone, metrics: metrics, notifier: notifier,
                                                                                       logger: logger),
