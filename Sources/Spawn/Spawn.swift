@@ -61,9 +61,21 @@ public enum Spawn {
         }
         posix_spawnattr_setflags(&attributes, Int16(flags))
 
-        // posix_spawn has no portable chdir action; a shell changes directory and then replaces itself
-        // with the program, which receives its arguments as positional parameters (no quoting involved).
-        let argv = directory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0, executable] + arguments } ?? [executable] + arguments
+        // The working directory: glibc's chdir action (2.29 and later) for a program named by its path;
+        // otherwise a shell changes directory and then replaces itself with the program (found on
+        // PATH), which receives its arguments as positional parameters (no quoting involved).
+        var argv = [executable] + arguments
+        if let directory {
+            if executable.contains("/"), let addChdir {
+                let failed = addChdir(&actions, directory)
+                guard failed == 0 else { throw SpawnError(description: "posix_spawn_file_actions_addchdir_np: \(String(cString: strerror(failed)))") }
+            } else {
+                argv = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory, executable] + arguments
+            }
+        }
+        var environment = environment
+        // As a shell's `cd` would leave it: the child's PWD is its working directory.
+        if let directory { environment["PWD"] = directory }
         let envp = environment.map { "\($0.key)=\($0.value)" }
         var cArgs = argv.map { strdup($0) } + [nil]
         var cEnv = envp.map { strdup($0) } + [nil]
@@ -84,6 +96,12 @@ public enum Spawn {
         let signaled = (status & 0x7F) != 0 && (status & 0x7F) != 0x7F
         return (signaled ? (status & 0x7F) : ((status >> 8) & 0xFF), signaled)
     }
+
+    /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29 and later), found at run time like the one below.
+    private static let addChdir: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32).self)
+    }()
 
     /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc module
     /// does not import; found at run time.

@@ -313,3 +313,31 @@ struct VolumeAndGroupCommitTests {
         }
     }
 }
+
+@Suite struct JobProcessDirectoryTests {
+    /// Runs `executable` in a new directory; returns the directory and what the process printed.
+    func run(_ executable: String) async throws -> (String, [String]) {
+        let dir = Harness.temporaryDirectory()
+        let work = dir + "/work dir"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let exited = AsyncStream.makeStream(of: Int32.self)
+        _ = try LocalProcess(executable: executable, arguments: ["-c", "pwd; echo \"$PWD\""], environment: ["PATH": "/usr/bin:/bin", "PWD": "/elsewhere"],
+                             directory: work, logPath: dir + "/log") { code, _ in
+            exited.continuation.yield(code)
+            exited.continuation.finish()
+        }
+        var code: Int32?
+        for await c in exited.stream { code = c }
+        #expect(code == 0)
+        let log = try String(contentsOfFile: dir + "/log", encoding: .utf8)
+        return (work, log.split(separator: "\n").map(String.init))
+    }
+
+    @Test("a job process starts in its working directory with PWD saying so: by path (glibc's chdir action) and by name (through a shell)")
+    func workingDirectory() async throws {
+        for executable in ["/bin/sh", "sh"] {
+            let (work, lines) = try await run(executable)
+            #expect(lines == [work, work], "\(executable): \(lines)")
+        }
+    }
+}
