@@ -34,6 +34,8 @@ public struct OperatorSetup: Sendable {
     public let schedules: Controller
     public let compactions: Controller
     public let informers: [Informer]
+    /// The controllers' Event recorder (flushed on a graceful shutdown).
+    public let events: EventRecorder
     /// The TidbCluster cache: it only saves reads, so readiness does not wait for it.
     let clusterInformer: Informer?
 
@@ -54,6 +56,7 @@ public struct OperatorSetup: Sendable {
             ? CachedReadsAPI(base: base, caches: [.jobs: jobInformer, .tidbClusters: clusterInformer!]) : base
         // Events are written in the background: a reconcile does not wait for them (as with Kubernetes' recorder).
         let events = EventRecorder(api: api, clock: options.clock, delivery: options.eventDelivery, logger: logger)
+        self.events = events
         let builder = JobBuilder(api: api, settings: options.jobs)
         let notifier = Notifier(configuration: options.notifications, logger: logger)
         backups = Controller(name: "backup", reconciler: BackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,

@@ -97,12 +97,22 @@ public final class EventRecorder: Sendable {
         for lane in lanes { lane.finish() }
     }
 
+    /// Events queued and not yet written.
+    public var pending: Int { queued.load(ordering: .relaxed) }
+
     /// Events dropped so far because the background queue was full.
     public var dropped: Int { droppedCount.load(ordering: .relaxed) }
 
-    /// Waits until every Event queued so far is written (background delivery); returns at once inline.
-    public func flush() async {
-        while queued.load(ordering: .relaxed) > 0 { try? await Task.sleep(for: .milliseconds(5)) }
+    /// Waits until every Event queued so far is written (background delivery), or `limit` has passed;
+    /// returns at once inline. Whether all were written.
+    @discardableResult
+    public func flush(within limit: Duration = .seconds(30)) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while queued.load(ordering: .relaxed) > 0 {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
     }
 
     /// Records an Event about a typed object (only its reference is taken: no encoding of the object).

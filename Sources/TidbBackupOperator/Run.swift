@@ -127,7 +127,8 @@ struct Run: AsyncParsableCommand {
         options.timeouts.run = .seconds(try GoDuration(parsing: runTimeout).wholeSeconds)
         options.timeouts.logSync = .milliseconds(try GoDuration(parsing: logSyncInterval).nanoseconds / 1_000_000)
         options.notifications = try notificationSettings(url: notifyWebhook, secretFile: notifyWebhookSecretFile)
-        OperatorSetup(api: api, options: options, metrics: metrics, logger: logger).install(into: manager)
+        let setup = OperatorSetup(api: api, options: options, metrics: metrics, logger: logger)
+        setup.install(into: manager)
 
         var services: [any Service] = [manager]
         services.append(try ProbeServer.application(address: HostPort(flag: "--health-addr", healthAddr), manager: manager, metrics: nil, logger: logger))
@@ -144,6 +145,10 @@ struct Run: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        // A graceful stop: the Events the last reconciles recorded are written before the process exits.
+        if await !setup.events.flush(within: .seconds(5)) {
+            logger.warning("stopped with Events not yet written", metadata: ["events": "\(setup.events.pending)"])
+        }
     }
 }
 
