@@ -23,7 +23,7 @@ public struct OperatorSetup: Sendable {
         public var cacheReads = true
         /// How Events are written: in the background by default; tests that read Events right after a
         /// reconcile use `.inline`.
-        public var eventDelivery: EventRecorder.Delivery = .background(lanes: 4, capacity: 2048)
+        public var eventDelivery: EventRecorder.Delivery = .background(lanes: 4, capacity: 2048, linger: 0.2)
         /// Webhook notifications (a global URL; schedules may name their own).
         public var notifications = Notifier.Configuration()
         public init() {}

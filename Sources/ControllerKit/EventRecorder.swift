@@ -18,7 +18,7 @@ public final class EventRecorder: Sendable {
     public enum Delivery: Sendable {
         case inline
         /// `lanes` delivery tasks, at most `capacity` Events waiting in each.
-        case background(lanes: Int, capacity: Int)
+        case background(lanes: Int, capacity: Int, linger: TimeInterval = 0)
     }
 
     let api: any KubeAPI
@@ -68,7 +68,7 @@ public final class EventRecorder: Sendable {
         self.clock = clock
         self.window = window
         self.logger = logger
-        guard case .background(let count, let capacity) = delivery else {
+        guard case .background(let count, let capacity, let linger) = delivery else {
             lanes = []
             return
         }
@@ -85,6 +85,10 @@ public final class EventRecorder: Sendable {
             Task { [weak self] in
                 for await pending in stream {
                     guard let self else { return }
+                    // An Event waits until it is `linger` old: the writes a burst of reconciles must make
+                    // (Jobs, statuses, a schedule's Backups) go first, the Events just after.
+                    let wait = linger - self.clock.now().timeIntervalSince(pending.at)
+                    if wait > 0 { try? await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
                     await self.write(pending)
                     self.queued.subtract(1, ordering: .relaxed)
                 }

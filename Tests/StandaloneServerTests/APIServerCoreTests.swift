@@ -136,6 +136,30 @@ struct APIServerCoreTests {
         #expect(try names("tidb.pingcap.com/backup-schedule=s3").isEmpty)
     }
 
+    @Test("checkpoints run beside the writes: the WAL's pages reach the database file without a write doing it")
+    func backgroundCheckpoints() async throws {
+        let dir = Harness.temporaryDirectory()
+        let core = try APIServerCore(store: ObjectStore(path: dir + "/s.sqlite"))
+        func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: dir + "/" + file))?[.size] as? Int) ?? 0 }
+        // Wait for the checkpoint of the migrations, then write ~2 MiB: under the 40 MiB at which a
+        // write would checkpoint itself.
+        try await Task.sleep(for: .seconds(1))
+        let before = size("s.sqlite")
+        var big = backup("b0")
+        big["metadata"]?["annotations"] = ["note": .string(String(repeating: "x", count: 4000))]
+        for i in 0..<400 {
+            big["metadata"]?["name"] = .string("b\(i)")
+            _ = try core.create(backups, namespace: "default", body: big)
+        }
+        #expect(size("s.sqlite-wal") > 1_000_000)
+        var grown = false
+        for _ in 0..<40 where !grown {
+            try await Task.sleep(for: .milliseconds(100))
+            grown = size("s.sqlite") > before + 1_000_000
+        }
+        #expect(grown, "the database file is \(size("s.sqlite")) bytes, was \(before)")
+    }
+
     @Test("lists filter by label and field selectors and paginate with continue tokens")
     func lists() throws {
         let core = try makeCore()
