@@ -88,8 +88,10 @@ struct CompactBackupTests {
         // (the first began at the log's start; retention keeps the newest maxBackups finished ones).
         #expect((ranges.first?.spec.startTs ?? "") >= BRNames.compactTimestamp(logStart), "\(ranges.map { [$0.spec.startTs, $0.spec.endTs] })")
         // The first one (perhaps retired since) began at the log's start: its creation Event says so.
-        let events = try await op.api.list(.events, namespace: "default").items.compactMap { $0["message"]?.stringValue }
-        #expect(events.contains { $0.contains("create CompactBackup") && $0.contains("(\(BRNames.compactTimestamp(logStart))..") }, "\(events)")
+        let opening = "(\(BRNames.compactTimestamp(logStart)).."
+        let events = try await op.events { $0.contains { ($0["message"]?.stringValue ?? "").contains("create CompactBackup") && ($0["message"]?.stringValue ?? "").contains(opening) } }
+            .compactMap { $0["message"]?.stringValue }
+        #expect(events.contains { $0.contains("create CompactBackup") && $0.contains(opening) }, "\(events)")
         let all = try await op.api.list(CompactBackup.self, namespace: "default", labelSelector: selector)
         #expect(all.filter(\.isFinished).count <= 2, "retention by maxBackups: \(all.map(\.name))")
         for (a, b) in zip(ranges, ranges.dropFirst()) { #expect(a.spec.endTs == b.spec.startTs, "\(ranges.map { [$0.spec.startTs, $0.spec.endTs] })") }

@@ -78,7 +78,10 @@ struct LightningImportTests {
         #expect(!argv.joined(separator: " ").contains(db.password))
         #expect(!op.allLogs().contains(db.password))
         #expect(!(try await op.statusesAndEvents()).contains(db.password))
-        let events = try await op.api.list(.events, namespace: "default").items.compactMap { $0["reason"]?.stringValue }
+        let events = try await op.events { items in
+            let reasons = items.compactMap { $0["reason"]?.stringValue }
+            return reasons.contains("SuccessfulCreate") && reasons.contains("Complete")
+        }.compactMap { $0["reason"]?.stringValue }
         #expect(events.contains("SuccessfulCreate") && events.contains("Complete"), "\(events)")
     }
 
@@ -237,7 +240,7 @@ struct LightningImportTests {
         let ctl = try op.argv("tidb-lightning-ctl")
         #expect(ctl.count == 1 && ctl[0].contains("--checkpoint-error-destroy=all"), "\(ctl)")
         #expect(!ctl.joined().joined().contains(db.password))
-        let reasons = try await op.api.list(.events, namespace: "default").items.compactMap { $0["reason"]?.stringValue }
+        let reasons = try await op.events { $0.contains { $0["reason"] == "LightningRecovered" } }.compactMap { $0["reason"]?.stringValue }
         #expect(reasons.contains("LightningRecovered"), "\(reasons)")
         #expect(!op.allLogs().contains(db.password))
     }

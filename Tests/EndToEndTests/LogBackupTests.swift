@@ -184,7 +184,7 @@ struct LogBackupTests {
         b = try await waitFor(op, "lt", "error-paused") { $0.status.phase == .paused }
         let paused = b.status.conditions?.first { $0.type == .paused }
         #expect(paused?.reason == "LogBackupErrorPaused" && paused?.message == "Log backup paused due to error: disk full on store 4", "\(String(describing: paused))")
-        let events = try await op.api.list(.events, namespace: "default").items.compactMap { $0["reason"]?.stringValue }
+        let events = try await op.events { $0.contains { $0["reason"] == "LogBackupErrorPaused" } }.compactMap { $0["reason"]?.stringValue }
         #expect(events.contains("LogBackupErrorPaused"))
         // It stays paused (no resume the user did not ask for) until the spec asks for log-start.
         try await Task.sleep(for: .seconds(2))
@@ -197,7 +197,7 @@ struct LogBackupTests {
         try etcdPut(etcd, "/tidb/br-stream/pause/lt", [])
         b = try await waitFor(op, "lt", "kernel sync") { $0.status.phase == .paused }
         #expect(b.status.conditions?.first { $0.type == .paused }?.reason == "LogBackupKernelSync")
-        #expect(try await op.api.list(.events, namespace: "default").items.contains { $0["reason"] == "LogBackupKernelSync" })
+        #expect(try await op.events { $0.contains { $0["reason"] == "LogBackupKernelSync" } }.contains { $0["reason"] == "LogBackupKernelSync" })
         try etcdPut(etcd, "/tidb/br-stream/pause/lt", nil)
         b = try await waitFor(op, "lt", "kernel sync back") { $0.status.phase == .running }
 

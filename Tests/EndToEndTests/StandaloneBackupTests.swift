@@ -127,6 +127,18 @@ final class Operator: @unchecked Sendable {
         _ = try await api.create(.secrets, namespace: "default", object: object)
     }
 
+    /// The Events in `default` once `check` holds for them, or as they are after `timeout` seconds (the
+    /// operator writes Events in the background, a moment after the status they report).
+    func events(timeout: Double = 10, until check: ([JSONValue]) -> Bool) async throws -> [JSONValue] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var items = try await api.list(.events, namespace: "default").items
+        while !check(items) && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            items = try await api.list(.events, namespace: "default").items
+        }
+        return items
+    }
+
     /// Polls an object in `default` until `check` holds, up to `timeout` seconds; the failure names what
     /// was awaited and shows the last status read and the operator's log.
     func waitFor<T: APIObject>(_ type: T.Type, _ name: String, timeout: Double = 60, _ what: String,
@@ -662,7 +674,7 @@ struct StandaloneScheduleTests {
         let schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "storm")
         let failing = schedule.status.conditions?.first { $0.type == "BackupsFailing" }
         #expect(failing?.message?.contains("NoSuchBucket") == true, "\(String(describing: schedule.status.conditions))")
-        let events = try await op.api.list(.events, namespace: "default").items
+        let events = try await op.events { $0.contains { $0["reason"] == "BackupsFailing" && $0.value(at: ["involvedObject", "name"]) == "storm" } }
         #expect(events.contains { $0["reason"] == "BackupsFailing" && $0.value(at: ["involvedObject", "name"]) == "storm" })
     }
 
