@@ -153,6 +153,7 @@ public enum TestServers {
 
     /// A server of one's own, for a test whose `mysql.tidb` must not be touched by others.
     public static func startMariaDB() throws -> MariaDB {
+        removeStaleMariaDBDirectories()
         let dir = NSTemporaryDirectory() + "mariadb-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let (status, output) = try run(["mariadb-install-db", "--no-defaults", "--datadir=\(dir)/data", "--user=\(NSUserName())",
@@ -179,6 +180,22 @@ public enum TestServers {
             usleep(100_000)
         }
         throw ServerError("mariadbd did not answer within 30 s; see \(dir)/mariadbd.log")
+    }
+
+    /// Data directories of earlier runs (each 70-150 MB; a server lives until its test process ends,
+    /// so none removes its own): those over ten minutes old whose mariadbd is gone.
+    static func removeStaleMariaDBDirectories() {
+        let temp = NSTemporaryDirectory()
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: temp)) ?? [] where name.hasPrefix("mariadb-") {
+            let dir = temp + name
+            let modified = (try? fm.attributesOfItem(atPath: dir))?[.modificationDate] as? Date ?? Date()
+            guard Date().timeIntervalSince(modified) > 600 else { continue }
+            let pid = (try? String(contentsOfFile: dir + "/mysqld.pid", encoding: .utf8))
+                .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if let pid, kill(pid, 0) == 0 { continue }
+            try? fm.removeItem(atPath: dir)
+        }
     }
 
     public struct ServerError: Error, CustomStringConvertible {
