@@ -168,3 +168,23 @@ extension Restore {
         return ns.isEmpty ? namespace : ns
     }
 }
+
+extension Backup {
+    /// What the Backup is, in one word, for lists and metrics: its mode (`snapshot`, `log`,
+    /// `volume-snapshot`), or `dumpling` for an export (no `spec.br`).
+    public var flowKind: String { spec.br == nil ? "dumpling" : spec.effectiveBackupMode.rawValue }
+    /// The TidbCluster it reads: `spec.br.cluster`.
+    public var targetCluster: String? { spec.br?.cluster }
+}
+
+extension Restore {
+    /// What the Restore is, in one word: `lightning` (`spec.lightning`), `import` (a Lightning import of a
+    /// Dumpling archive, no `spec.br`), else its mode (`snapshot`, `pitr`, `volume-snapshot`).
+    public var flowKind: String {
+        if spec.lightning != nil { return "lightning" }
+        if spec.br == nil { return "import" }
+        return spec.effectiveRestoreMode.rawValue
+    }
+    /// The TidbCluster it writes to: `spec.br.cluster`, or `spec.lightning.cluster`.
+    public var targetCluster: String? { spec.br?.cluster ?? spec.lightning?.cluster }
+}

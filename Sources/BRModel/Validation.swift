@@ -168,7 +168,9 @@ public enum BRValidation {
             if let to = spec.to, to.secretName.isEmpty { add("to.secretName", "missing tidbSecretName config \(inSpec)") }
         }
         if let lightning = spec.lightning {
-            accessChecks()
+            // The tidb-lightning chart logs in without a password unless a Secret is named
+            // (`targetTidbCluster.secretName` empty by default), so a `spec.lightning` import may too.
+            if spec.to == nil || spec.to!.host.isEmpty { add(spec.to == nil ? "to" : "to.host", "missing cluster config \(inSpec)") }
             return out + lightning.problems(restore: restore)
         }
         guard let br = spec.br else {

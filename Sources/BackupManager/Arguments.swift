@@ -266,40 +266,37 @@ extension ToolArguments {
 }
 
 extension ToolArguments {
-    /// `br operator pause-gc-and-schedulers`: the init Job of a volume-snapshot backup (reference 7.2).
+    /// Where TiDB Operator's pods keep BR's volume-snapshot files (the `br-bin` volume).
+    public static let brBinDirectory = "/var/lib/br-bin"
+
+    /// `br operator pause-gc-and-schedulers P`: the init Job of a volume-snapshot backup (reference 6.3.1,
+    /// 7.2). Only the PD and TLS flags, as TiDB Operator passes them.
     public static func brPauseGCAndSchedulers(_ backup: Backup, pd: String, clusterTLS: Bool) throws -> [String] {
-        guard let br = backup.spec.br else { throw ArgumentError("no br config in \(backup.namespace)/\(backup.name)") }
-        return ["operator", "pause-gc-and-schedulers"] + pdArgs(pd: pd, clusterTLS: clusterTLS) + globalArgs(br)
+        guard backup.spec.br != nil else { throw ArgumentError("no br config in \(backup.namespace)/\(backup.name)") }
+        return ["operator", "pause-gc-and-schedulers"] + pdArgs(pd: pd, clusterTLS: clusterTLS)
     }
 
-    /// `br backup full --type=aws-ebs` over the cluster metadata file, GC and schedulers being held by the init Job.
+    /// `br backup <type|full> --type=aws-ebs --volume-file=F --operator-paused-gc-and-scheduler=true P G S F T_b`
+    /// over the cluster metadata file, GC and schedulers being held by the init Job (reference 6.3.1).
     public static func brVolumeBackup(_ backup: Backup, pd: String, clusterTLS: Bool, volumeFile: String) throws -> [String] {
-        guard let br = backup.spec.br else { throw ArgumentError("no br config in \(backup.namespace)/\(backup.name)") }
-        var args = ["backup", "full", "--type=aws-ebs", "--volume-file=\(volumeFile)", "--operator-paused-gc-and-scheduler=true"]
-        args += pdArgs(pd: pd, clusterTLS: clusterTLS)
-        args += globalArgs(br)
-        args += try storageArgs(backup.spec.storage)
-        args += br.options ?? []
+        var args = try brBackup(backup, pd: pd, clusterTLS: clusterTLS)
+        // brBackup begins `backup <type>` and may carry `--backupts`, which a volume snapshot has no use for.
+        args.removeAll { $0.hasPrefix("--backupts=") }
+        args.insert(contentsOf: ["--type=aws-ebs", "--volume-file=\(volumeFile)", "--operator-paused-gc-and-scheduler=true"], at: 2)
         return args
     }
-}
 
-extension ToolArguments {
-    /// `br restore full --type=aws-ebs`: with `outputFile`, the prepare step (volumes from snapshots,
-    /// their ids written to the file); without, the data step (reference 7.5).
+    /// `br restore <type|full> P G S F T_r --type=aws-ebs`, the EBS flags after the user's options as TiDB
+    /// Operator puts them (reference 6.5): with `outputFile`, the prepare step (`--prepare --output-file=…
+    /// --target-az=<may be empty> --use-fsr=true|false`: volumes from snapshots, their ids written to the
+    /// file); without, the data step.
     public static func brVolumeRestore(_ restore: Restore, pd: String, clusterTLS: Bool, outputFile: String?, targetAZ: String?,
                                        useFSR: Bool) throws -> [String] {
-        guard let br = restore.spec.br else { throw ArgumentError("no br config in \(restore.namespace)/\(restore.name)") }
-        var args = ["restore", "full", "--type=aws-ebs"]
+        var args = try brRestore(restore, pd: pd, clusterTLS: clusterTLS)
+        args.append("--type=aws-ebs")
         if let outputFile {
-            args += ["--prepare", "--output-file=\(outputFile)"]
-            if let az = targetAZ, !az.isEmpty { args.append("--target-az=\(az)") }
-            if useFSR { args.append("--use-fsr=true") }
+            args += ["--prepare", "--output-file=\(outputFile)", "--target-az=\(targetAZ ?? "")", "--use-fsr=\(useFSR)"]
         }
-        args += pdArgs(pd: pd, clusterTLS: clusterTLS)
-        args += globalArgs(br)
-        args += try storageArgs(restore.spec.storage)
-        args += br.options ?? []
         return args
     }
 }

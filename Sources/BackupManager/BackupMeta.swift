@@ -1,57 +1,5 @@
+import BRModel
 import Foundation
-
-/// The protobuf wire format, read only (varints, fixed 32/64, length-delimited).
-struct ProtoReader {
-    let bytes: [UInt8]
-    var i = 0
-
-    init(_ data: Data) { bytes = Array(data) }
-    init(_ bytes: ArraySlice<UInt8>) { self.bytes = Array(bytes) }
-
-    var atEnd: Bool { i >= bytes.count }
-
-    mutating func varint() throws -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < bytes.count {
-            let b = bytes[i]
-            i += 1
-            result |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { return result }
-            shift += 7
-            if shift > 63 { throw ArgumentError("backupmeta: varint too long") }
-        }
-        throw ArgumentError("backupmeta: truncated varint")
-    }
-
-    /// The next field: (number, wire type, varint value or nil, bytes or nil).
-    mutating func field() throws -> (number: UInt64, varint: UInt64?, bytes: ArraySlice<UInt8>?) {
-        let key = try varint()
-        let number = key >> 3
-        switch key & 7 {
-        case 0: return (number, try varint(), nil)
-        case 1:
-            guard i + 8 <= bytes.count else { throw ArgumentError("backupmeta: truncated fixed64") }
-            var v: UInt64 = 0
-            for k in 0..<8 { v |= UInt64(bytes[i + k]) << (8 * UInt64(k)) }
-            i += 8
-            return (number, v, nil)
-        case 2:
-            let n = Int(try varint())
-            guard n >= 0, i + n <= bytes.count else { throw ArgumentError("backupmeta: truncated field \(number)") }
-            defer { i += n }
-            return (number, nil, bytes[i..<i + n])
-        case 5:
-            guard i + 4 <= bytes.count else { throw ArgumentError("backupmeta: truncated fixed32") }
-            var v: UInt64 = 0
-            for k in 0..<4 { v |= UInt64(bytes[i + k]) << (8 * UInt64(k)) }
-            i += 4
-            return (number, v, nil)
-        default:
-            throw ArgumentError("backupmeta: unsupported wire type \(key & 7) for field \(number)")
-        }
-    }
-}
 
 /// What we read of BR's `backupmeta` (kvproto `backup.BackupMeta`): the versions, the declared size,
 /// and the data files, either inline (`files`, field 4) or in the split format (`file_index`, field 13,

@@ -13,7 +13,7 @@ import KubeModel
 /// ("Finishing compaction."), the compacted inputs ("Spawning compaction.") and a failure
 /// ("Compaction aborted.") → `Complete` with `endTs` = the end of the range compacted.
 /// A failure writes the message and exits non-zero; the controller records the attempt and retries.
-struct CompactJob {
+public struct CompactJob: Sendable {
     let manager: Manager
     let options: ManagerOptions
     /// How often the progress is written at most (TiDB Operator: 3 s).
@@ -74,7 +74,7 @@ struct CompactJob {
     }
 
     /// tikv-ctl's argv (reference 6.9), in TiDB Operator's order.
-    static func compactArgv(storage: String, range: (from: UInt64, until: UInt64), concurrency: Int) -> [String] {
+    public static func compactArgv(storage: String, range: (from: UInt64, until: UInt64), concurrency: Int) -> [String] {
         ["--log-level", "INFO", "--log-format", "json", "compact-log-backup", "--storage-base64", storage,
          "--from", String(range.from), "--until", String(range.until), "-N", String(concurrency)]
     }

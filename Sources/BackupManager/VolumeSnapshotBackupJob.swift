@@ -71,8 +71,15 @@ struct VolumeSnapshotBackupJob {
 
     // MARK: execute
 
+    /// Where BR's volume-snapshot files go: TiDB Operator's `/var/lib/br-bin` in a pod (and in a dry
+    /// run, which shows what runs there), else the job's working directory (a standalone job has its own).
+    static func brFileDirectory(dryRun: Bool) -> String {
+        if dryRun || FileManager.default.isWritableFile(atPath: ToolArguments.brBinDirectory) { return ToolArguments.brBinDirectory }
+        return FileManager.default.currentDirectoryPath
+    }
+
     func execute(_ backup: Backup, pd: String) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tidb-backup-\(UUID().uuidString)").path
+        let directory = Self.brFileDirectory(dryRun: options.dryRun)
         let volumeFile = directory + "/csb_backup.json"
         let argv = try ToolArguments.brVolumeBackup(backup, pd: pd, clusterTLS: options.clusterTLS, volumeFile: volumeFile)
         if options.dryRun {
@@ -113,7 +120,7 @@ struct VolumeSnapshotBackupJob {
             try await fail(.volumeBackupFailed, "SaveFileToExternalStorageFailed", "save the cluster metadata to \(path): \(error)")
             throw error
         }
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        defer { try? FileManager.default.removeItem(atPath: volumeFile) }
 
         let started = Time(manager.now())
         try await manager.backupCondition(options, .running, extra: { $0.timeStarted = started })
@@ -121,11 +128,15 @@ struct VolumeSnapshotBackupJob {
         let resolved = Locked<String?>(nil)
         let watcher = Task { await watchForBackupMeta(storage) }
         let progress = ProgressPublisher(manager: manager, options: options)
+        let progressFile = BRProgressFile(step: "Full Backup")
+        progressFile.clear()
+        let progressWatcher = progressFile.watch(progress)
         let result = try await ToolRunner(redact: manager.redactor, log: log).run(exe, prefix + argv, environment: manager.toolEnvironment()) { _, line in
-            if let p = BRLog.progress(line) { progress.record(step: p.step, percent: Double(p.progress) ?? 0) }
             if line.contains("EBS backup success"), let ts = BRLog.value(of: "resolved_ts", in: line) { resolved.value = ts }
         }
         watcher.cancel()
+        progressWatcher.cancel()
+        if result.succeeded { progress.record(step: "Full Backup", percent: 100) }
         await progress.flush()
         guard result.succeeded else {
             let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"

@@ -39,7 +39,7 @@ struct VolumeSnapshotRestoreJob {
     // MARK: prepare
 
     func prepare(_ restore: Restore, pd: String) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tidb-restore-\(UUID().uuidString)").path
+        let directory = VolumeSnapshotBackupJob.brFileDirectory(dryRun: options.dryRun)
         let outputFile = directory + "/csb_restore.json"
         let argv = try ToolArguments.brVolumeRestore(restore, pd: pd, clusterTLS: options.clusterTLS, outputFile: outputFile,
                                                      targetAZ: options.targetAZ, useFSR: options.useFSR)
@@ -62,10 +62,14 @@ struct VolumeSnapshotRestoreJob {
             throw ManagerError(problem)
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try? FileManager.default.removeItem(atPath: outputFile)
+        defer { try? FileManager.default.removeItem(atPath: outputFile) }
         let started = Time(manager.now())
         try await condition(.running, extra: { s in if s.timeStarted == nil { s.timeStarted = started } })
-        let result = try await runBR(argv)
+        // BR prints the resolved TS of the backup (`EBS restore success … resolved_ts=N`) in this phase
+        // only (`restore_ebs_meta.go`); it is the restore's commit TS.
+        let resolved = Locked<String?>(nil)
+        let result = try await runBR(argv, step: "Volume Restore", resolved: resolved)
         // Whatever BR managed to create is recorded, also after a failure: the cleaning reads it.
         var handedOver = false
         if let output = FileManager.default.contents(atPath: outputFile) {
@@ -88,7 +92,11 @@ struct VolumeSnapshotRestoreJob {
             try await condition(.failed, "FileNotExists", message)
             throw ManagerError(message)
         }
-        try await condition(.volumeComplete, nil, "the volumes are created from the snapshots", extra: { s in if s.timeStarted == nil { s.timeStarted = started } })
+        let commitTs = resolved.value
+        try await condition(.volumeComplete, nil, "the volumes are created from the snapshots", extra: { s in
+            if s.timeStarted == nil { s.timeStarted = started }
+            if let commitTs { s.commitTs = commitTs }
+        })
     }
 
     func saveConfigMap(restoreMeta: String) async throws {
@@ -106,13 +114,19 @@ struct VolumeSnapshotRestoreJob {
         try await api.createOrReplace(.configMaps, namespace: options.namespace, object: configMap)
     }
 
-    func runBR(_ argv: [String], resolved: Locked<String?>? = nil) async throws -> ToolResult {
+    /// Runs BR with its progress file read under `step` (100 once BR has succeeded) and, as TiDB
+    /// Operator does on every phase, the resolved TS taken from an `EBS restore success` line.
+    func runBR(_ argv: [String], step: String, resolved: Locked<String?>) async throws -> ToolResult {
         let (exe, prefix) = try manager.tools.locate(.br)
         let progress = ProgressPublisher(manager: manager, options: options)
+        let file = BRProgressFile(step: step)
+        file.clear()
+        let watcher = file.watch(progress)
         let result = try await ToolRunner(redact: manager.redactor, log: log).run(exe, prefix + argv, environment: manager.toolEnvironment()) { _, line in
-            if let p = BRLog.progress(line) { progress.record(step: p.step, percent: Double(p.progress) ?? 0) }
-            if line.contains("EBS restore success"), let ts = BRLog.value(of: "resolved_ts", in: line) { resolved?.value = ts }
+            if line.contains("EBS restore success"), let ts = BRLog.value(of: "resolved_ts", in: line) { resolved.value = ts }
         }
+        watcher.cancel()
+        if result.succeeded { progress.record(step: step, percent: 100) }
         await progress.flush()
         return result
     }
@@ -133,14 +147,16 @@ struct VolumeSnapshotRestoreJob {
         }
         try await condition(.running)
         let resolved = Locked<String?>(nil)
-        let result = try await runBR(argv, resolved: resolved)
+        let result = try await runBR(argv, step: "Data Restore", resolved: resolved)
         guard result.succeeded else {
             let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
             try await condition(.failed, "RestoreDataFromRemoteFailed", message)
             throw ManagerError(message)
         }
-        let commitTs = resolved.value ?? ""
-        try await condition(.dataComplete, nil, nil, extra: { s in s.commitTs = commitTs })
+        // The commit TS came with the prepare phase; a BR that also prints it here has the last word.
+        let seen = resolved.value
+        try await condition(.dataComplete, nil, nil, extra: { s in if let seen { s.commitTs = seen } })
+        let commitTs = seen ?? restore.status.commitTs ?? ""
         log("volume-snapshot restore \(options.namespace)/\(options.name): data restored to resolved ts \(commitTs)")
     }
 

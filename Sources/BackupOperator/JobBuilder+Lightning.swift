@@ -12,7 +12,8 @@ extension JobBuilder {
         guard let to = restore.spec.to else { throw JobBuildError("InvalidSpec", "spec.to is required for a Lightning import") }
         let ns = restore.namespace
         let useKMS = restore.spec.useKMS ?? false
-        var env = try await passwordEnv(namespace: ns, objectName: restore.name, kind: "restore", access: to, useKMS: useKMS)
+        // No Secret named: the user logs in without a password, as the chart's default does.
+        var env = to.secretName.isEmpty ? [] : try await passwordEnv(namespace: ns, objectName: restore.name, kind: "restore", access: to, useKMS: useKMS)
         var parts = PodParts(env: [], args: ["lightning", "--namespace=\(ns)", "--restoreName=\(restore.name)"], containerName: "tidb-lightning")
         if let recovery { parts.args.append("--recover=\(recovery)") }
         if let cluster { Self.addPD(cluster, &parts) }

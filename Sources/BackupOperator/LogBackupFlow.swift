@@ -29,6 +29,7 @@ struct LogBackupFlow {
             return skipped
         }
         let jobName = "backup-\(backup.name)-\(command.rawValue)"
+        if let waiting = try await otherCommandRunning(backup, command) { return waiting }
         let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: jobName))
         let entry = backup.status.logSubCommandStatuses?[command.rawValue]
         if job.exists {
@@ -61,6 +62,24 @@ struct LogBackupFlow {
         }
         try await write(backup, command, BackupCondition(type: .scheduled))
         return .requeue(after: r.timeouts.podStart)
+    }
+
+    /// One sub-command at a time, as TiDB Operator does: while another sub-command's Job of this Backup
+    /// is still at work (its entry Scheduled, Prepare or Running and its Job not finished), a new command
+    /// (a stop asked for while the start runs) waits for it. A Job that ended without its result
+    /// arriving does not block.
+    func otherCommandRunning(_ backup: Backup, _ command: LogSubCommand) async throws -> ReconcileOutcome? {
+        let busy: [BackupConditionType] = [.scheduled, .prepare, .running]
+        for (name, entry) in backup.status.logSubCommandStatuses ?? [:] where name != command.rawValue {
+            guard let phase = entry.phase, busy.contains(phase) else { continue }
+            let other = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: "backup-\(backup.name)-\(name)"))
+            if other.exists && !other.finished {
+                r.logger.info("log sub-command waits for the one running", metadata: ["backup": "\(backup.namespace)/\(backup.name)",
+                                                                                   "command": "\(command.rawValue)", "running": "\(name)"])
+                return .requeue(after: .seconds(5))
+            }
+        }
+        return nil
     }
 
     /// Before a deleted log backup's data goes, its task is stopped (`stop-<name>`), so that TiKV does

@@ -7,7 +7,8 @@ import KubeModel
 /// The log backup tracker (reference 3.8), as a step of each log backup's reconcile rather than a
 /// separate loop: every `logSync` interval (and at every start of the operator, since each Backup is
 /// reconciled then) a task in effect has PD's etcd read for it:
-/// - the checkpoint → `logCheckpointTs` and `timeSynced`;
+/// - the checkpoint (the advancer's `central_global`, else the slowest store's, else the task's start)
+///   → `logCheckpointTs` and `timeSynced`;
 /// - no task info → the sub-command in effect fails with `LogBackupTaskNotFound` (not for a stop);
 /// - paused by an error (not by a user) → `Paused`, the reason in the condition and a Warning Event;
 /// - a state that differs from the status twice in a row → the status follows the kernel
@@ -39,7 +40,11 @@ struct LogBackupKernelSync {
         let pause: [UInt8]?
         do {
             info = try await etcd.get(LogBackupKernel.infoKey(task))
-            checkpoint = LogBackupKernel.checkpoint(try await etcd.get(LogBackupKernel.checkpointKey(task)))
+            let global = try await etcd.get(LogBackupKernel.globalCheckpointKey(task))
+            // Older TiKV: one checkpoint per store under the task's prefix.
+            let others = global == nil ? try await etcd.list(prefix: LogBackupKernel.checkpointPrefix(task)) : []
+            checkpoint = LogBackupKernel.taskCheckpoint(global: global, underPrefix: others,
+                                                        info: info.flatMap { try? LogBackupKernel.TaskInfo(protobuf: $0) })
             pause = try await etcd.get(LogBackupKernel.pauseKey(task))
         } catch {
             r.logger.warning("log backup tracker: PD's etcd not read; trying again later", metadata: ["backup": "\(key)", "error": "\(error)"])

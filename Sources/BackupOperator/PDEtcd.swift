@@ -25,7 +25,20 @@ public struct PDEtcd: Sendable {
 
     /// The value of exactly `key` (not a prefix), or nil when it does not exist.
     public func get(_ key: String) async throws -> [UInt8]? {
-        let body: JSONValue = ["key": .string(Data(key.utf8).base64EncodedString())]
+        try await range(["key": .string(Data(key.utf8).base64EncodedString())]).first?.value
+    }
+
+    /// Every key under `prefix` with its value, in key order.
+    public func list(prefix: String) async throws -> [(key: String, value: [UInt8])] {
+        var end = Array(prefix.utf8)
+        // The range end of a prefix: its last byte that is not 0xff, plus one.
+        while let last = end.last, last == 0xFF { end.removeLast() }
+        if !end.isEmpty { end[end.count - 1] += 1 }
+        return try await range(["key": .string(Data(prefix.utf8).base64EncodedString()),
+                                "range_end": .string(Data(end.isEmpty ? [0] : end).base64EncodedString())])
+    }
+
+    func range(_ body: JSONValue) async throws -> [(key: String, value: [UInt8])] {
         var problems: [String] = []
         for endpoint in endpoints {
             var request = HTTPClientRequest(url: endpoint + "/v3/kv/range")
@@ -40,10 +53,13 @@ public struct PDEtcd: Sendable {
                     continue
                 }
                 let answer = try JSONParser.parse(data).value
-                guard let first = answer["kvs"]?.arrayValue?.first else { return nil }
-                guard let value = first["value"]?.stringValue else { return [] }
-                guard let bytes = Data(base64Encoded: value) else { throw Failure(description: "\(endpoint): the value of \(key) is not base64") }
-                return Array(bytes)
+                return try (answer["kvs"]?.arrayValue ?? []).map { kv in
+                    let key = Data(base64Encoded: kv["key"]?.stringValue ?? "").map { String(decoding: $0, as: UTF8.self) } ?? ""
+                    // etcd's gateway leaves out an empty value.
+                    guard let value = kv["value"]?.stringValue else { return (key, []) }
+                    guard let bytes = Data(base64Encoded: value) else { throw Failure(description: "\(endpoint): the value of \(key) is not base64") }
+                    return (key, Array(bytes))
+                }
             } catch let e as Failure {
                 throw e
             } catch {

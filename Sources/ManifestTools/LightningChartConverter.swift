@@ -142,7 +142,10 @@ public struct LightningChartConverter {
                 notes.append("targetTidbCluster.secretUserKey: the Restore takes the user as spec.to.user (\(to["user"]?.stringValue ?? "root")), not from the Secret's \(key) key")
             }
         } else {
-            problems.append("targetTidbCluster.secretName: required (the Secret with the TiDB password, key password); the chart's password-less root login has no equivalent")
+            // The chart's default: Lightning logs in as the user with no password. The CRD requires the
+            // member (TiDB Operator's schema), so it is there, empty.
+            to["secretName"] = ""
+            notes.append("targetTidbCluster.secretName: none, as in the chart: Lightning logs in as \(to["user"]?.stringValue ?? "root") without a password (name a Secret with key password to use one)")
         }
         spec["to"] = .object(to)
         if lightning["dataSource"] == nil { problems.append("dataSource: required (one of local, remote, adhoc)") }

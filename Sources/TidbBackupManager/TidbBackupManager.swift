@@ -231,6 +231,10 @@ struct PlanCommand: ParsableCommand {
                     let pd = pd(br, namespace: b.namespace, known: pdByCluster)
                     out.append("# Backup \(b.namespace)/\(b.name)")
                     out += planBackup(b, pd: pd).map { $0 }
+                case "CompactBackup":
+                    let c = try KubeCodec.decode(CompactBackup.self, from: doc.value)
+                    out.append("# CompactBackup \(c.metadata.namespace ?? "default")/\(c.metadata.name ?? "")")
+                    out += try planCompact(c)
                 case "Restore":
                     let r = try KubeCodec.decode(Restore.self, from: doc.value)
                     if let lightning = r.spec.lightning {
@@ -245,10 +249,11 @@ struct PlanCommand: ParsableCommand {
                     }
                     out.append("# Restore \(r.namespace)/\(r.name)")
                     if r.spec.effectiveRestoreMode == .volumeSnapshot {
+                        // What the two Jobs' pods run, paths inside the pod included (TiDB Operator's order).
                         let pd = pd(br, namespace: r.namespace, known: pdByCluster)
                         let fsr = r.spec.warmup != nil && r.spec.warmupStrategy == .fsr
                         out += ["# phase restore-volume (Job restore-\(r.name)): volumes from the snapshots", "br"]
-                        out += try ToolArguments.brVolumeRestore(r, pd: pd, clusterTLS: clusterTLS, outputFile: "/tmp/<job>/csb_restore.json",
+                        out += try ToolArguments.brVolumeRestore(r, pd: pd, clusterTLS: clusterTLS, outputFile: ToolArguments.brBinDirectory + "/csb_restore.json",
                                                                  targetAZ: r.spec.volumeAZ, useFSR: fsr)
                         out += ["# phase restore-data (Job restore-data-\(r.name)), once every TiKV store is Up", "br"]
                         out += try ToolArguments.brVolumeRestore(r, pd: pd, clusterTLS: clusterTLS, outputFile: nil, targetAZ: nil, useFSR: false)
@@ -273,20 +278,26 @@ struct PlanCommand: ParsableCommand {
         return known["\(ns)/\(br.cluster)"] ?? ToolArguments.defaultPD(br: br, namespace: namespace)
     }
 
+    /// What the Backup's next Job runs, decided as the operator decides it: a log backup's sub-command
+    /// comes from the model (`derivedLogSubcommand`: spec and status, so a Paused backup asked to
+    /// `log-start` resumes, `logStop` stops), a volume snapshot's two phases with the pod's paths.
     func planBackup(_ b: Backup, pd: String) -> [String] {
         do {
-            switch b.spec.backupMode ?? .snapshot {
+            switch b.spec.effectiveBackupMode {
             case .log:
-                var lines = ["br"] + (try ToolArguments.brLog(b, subcommand: "log-start", pd: pd, clusterTLS: clusterTLS))
-                if let until = b.spec.logTruncateUntil, !until.isEmpty {
-                    lines += ["# then, once started:", "br"] + (try ToolArguments.brLog(b, subcommand: "log-truncate", pd: pd, clusterTLS: clusterTLS))
+                let command = b.derivedLogSubcommand
+                var lines = ["# Job \(b.jobName): \(command.rawValue)", "br"]
+                    + (try ToolArguments.brLog(b, subcommand: command.rawValue, pd: pd, clusterTLS: clusterTLS))
+                if command == .start, let until = b.spec.logTruncateUntil, !until.isEmpty {
+                    lines += ["# then, once started (Job backup-\(b.name)-\(LogSubCommand.truncate.rawValue)):", "br"]
+                        + (try ToolArguments.brLog(b, subcommand: LogSubCommand.truncate.rawValue, pd: pd, clusterTLS: clusterTLS))
                 }
                 return lines + envLines(b.spec.storage)
             case .volumeSnapshot:
                 return ["# phase initialize (Job \(b.volumeInitJobName)): GC and PD schedulers paused until the Job is deleted", "br"]
                     + (try ToolArguments.brPauseGCAndSchedulers(b, pd: pd, clusterTLS: clusterTLS))
                     + ["# phase execute (Job \(b.jobName)): the cluster metadata the operator gathers, snapshotted", "br"]
-                    + (try ToolArguments.brVolumeBackup(b, pd: pd, clusterTLS: clusterTLS, volumeFile: "/tmp/<job>/csb_backup.json"))
+                    + (try ToolArguments.brVolumeBackup(b, pd: pd, clusterTLS: clusterTLS, volumeFile: ToolArguments.brBinDirectory + "/csb_backup.json"))
                     + envLines(b.spec.storage)
             default:
                 return ["br"] + (try ToolArguments.brBackup(b, pd: pd, clusterTLS: clusterTLS)) + envLines(b.spec.storage)
@@ -294,6 +305,15 @@ struct PlanCommand: ParsableCommand {
         } catch {
             return ["# error: \(error)"]
         }
+    }
+
+    /// A CompactBackup's Job: `br operator base64ify` turns the storage into one argument for tikv-ctl
+    /// (its output may hold credentials and is never shown), then `tikv-ctl compact-log-backup`.
+    func planCompact(_ c: CompactBackup) throws -> [String] {
+        let range = try c.range()
+        return ["br", "operator", "base64ify"] + (try ToolArguments.storageArgs(c.spec.storage))
+            + ["# then:", "tikv-ctl"] + CompactJob.compactArgv(storage: "<base64 of the storage, from br>", range: range, concurrency: c.effectiveConcurrency)
+            + envLines(c.spec.storage)
     }
 
     /// The environment the operator's Job gives the tool, secrets as `<redacted>`.

@@ -135,9 +135,19 @@ public enum WebModel {
         let error = failure.map { c in
             [c["reason"]?.stringValue, c["message"]?.stringValue].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
         }
+        // The mode and the cluster as the model decides them (a Lightning Restore names its cluster in
+        // spec.lightning); an object that does not decode shows what its spec says.
+        let mode: String?, cluster: String?
+        if kind == "Restore", let r = try? KubeCodec.decode(Restore.self, from: object) {
+            (mode, cluster) = (r.flowKind, r.targetCluster)
+        } else if kind != "Restore", let b = try? KubeCodec.decode(Backup.self, from: object) {
+            (mode, cluster) = (b.spec.effectiveBackupMode.rawValue, b.targetCluster)
+        } else {
+            (mode, cluster) = (str(object, ["spec", kind == "Restore" ? "restoreMode" : "backupMode"]), str(object, ["spec", "br", "cluster"]))
+        }
         return Row(kind: kind, namespace: str(object, ["metadata", "namespace"]) ?? "", name: str(object, ["metadata", "name"]) ?? "",
-                   phase: phase, mode: str(object, ["spec", kind == "Restore" ? "restoreMode" : "backupMode"]) ?? (kind == "Restore" ? nil : "snapshot"),
-                   cluster: str(object, ["spec", "br", "cluster"]), schedule: str(object, ["metadata", "labels", BRLabels.backupSchedule]),
+                   phase: phase, mode: mode,
+                   cluster: cluster, schedule: str(object, ["metadata", "labels", BRLabels.backupSchedule]),
                    created: str(object, ["metadata", "creationTimestamp"]), started: started, completed: completed,
                    durationSeconds: duration, sizeBytes: size, size: str(object, ["status", "backupSizeReadable"]),
                    commitTs: str(object, ["status", "commitTs"]), error: error.flatMap { $0.isEmpty ? nil : $0 })
@@ -246,7 +256,9 @@ public enum WebModel {
         var phases: [String: Int] = [:]
         for r in rows + restoreRows { phases[r.phase, default: 0] += 1 }
         let all = rows + restoreRows
-        let running = all.filter { !["Complete", "Failed", "Invalid", "Pending"].contains($0.phase) && $0.mode != "log" }
+        // A log backup runs for as long as its task does: listed while Running (its other phases, such
+        // as Stopped or Paused, are states rather than work under way).
+        let running = all.filter { $0.mode == "log" ? $0.phase == "Running" : !["Complete", "Failed", "Invalid", "Pending"].contains($0.phase) }
             .sorted { ($0.created ?? "") > ($1.created ?? "") }
         let failures = all.filter { $0.phase == "Failed" || $0.phase == "Invalid" }
             .sorted { ($0.completed ?? $0.created ?? "") > ($1.completed ?? $1.created ?? "") }

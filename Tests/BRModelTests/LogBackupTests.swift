@@ -50,6 +50,32 @@ struct LogBackupTests {
         #expect(LogBackupKernel.pauseReason(Self.pause(["severity": "manual"])) == "manual")
     }
 
+    @Test("BR's pause records: `br log pause` (REGULAR_OPERATION, with or without a message) is a pause by hand; TiKV's protobuf StreamBackupError is an error with its store")
+    func pauseRecordsAsBRAndTiKVWriteThem() {
+        #expect(LogBackupKernel.pauseReason(Self.pause(["severity": "REGULAR_OPERATION", "operation_hostname": "h", "operation_pid": 1,
+                                                        "operation_time": "2026-12-06T08:00:00Z", "payload_type": "", "payload": NSNull()])) == "manual")
+        #expect(LogBackupKernel.pauseReason(Self.pause(["severity": "REGULAR_OPERATION", "payload_type": "text/plain;charset=UTF-8",
+                                                        "payload": Self.b64("maintenance")])) == "manual")
+        let error = LogBackupKernel.StreamBackupError(happenAt: 1_700_000_000_000, code: "KV:LogBackup:Io", message: "disk full", storeID: 4)
+        #expect(LogBackupKernel.StreamBackupError(payload: error.protobuf) == error)
+        #expect(LogBackupKernel.pauseReason(Self.pause(["severity": "ERROR", "payload_type": "application/x-protobuf;messagetype=brpb.StreamBackupError",
+                                                        "payload": Data(error.protobuf).base64EncodedString()])) == "Paused by error(store 4): disk full")
+    }
+
+    @Test("the task's checkpoint: the global one; else the slowest store's under the task's own prefix; else the start TS of the protobuf task info")
+    func taskCheckpoint() throws {
+        let info = LogBackupKernel.TaskInfo(name: "lb", startTs: 450_000_000_000_000_000, tableFilter: ["*.*"])
+        #expect(try LogBackupKernel.TaskInfo(protobuf: info.protobuf) == info)
+        #expect(LogBackupKernel.globalCheckpointKey("lb") == "/tidb/br-stream/checkpoint/lb/central_global")
+        let enc = LogBackupKernel.encodeCheckpoint
+        #expect(LogBackupKernel.taskCheckpoint(global: enc(9), underPrefix: [("/tidb/br-stream/checkpoint/lb/store/1", enc(3))], info: info) == 9)
+        #expect(LogBackupKernel.taskCheckpoint(global: nil, underPrefix: [("/tidb/br-stream/checkpoint/lb/store/1", enc(7)),
+                                                                           ("/tidb/br-stream/checkpoint/lb/store/2", enc(5))], info: info) == 5)
+        #expect(LogBackupKernel.taskCheckpoint(global: nil, underPrefix: [], info: info) == info.startTs)
+        #expect(LogBackupKernel.taskCheckpoint(global: nil, underPrefix: [], info: nil) == 0)
+        #expect(throws: ProtoError.self) { try LogBackupKernel.TaskInfo(protobuf: [0x12, 0x05, 0x01]) }
+    }
+
     @Test("the translation of 3.8: start runs the whole status up to Running and keeps it; stop, pause, resume only on Complete; truncate only its fields")
     func translation() {
         var s = BackupStatus()

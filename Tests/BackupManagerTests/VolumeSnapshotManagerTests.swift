@@ -188,7 +188,8 @@ struct VolumeSnapshotManagerTests {
         #expect(FileManager.default.fileExists(atPath: s.directory + "/backups/v/restoremeta"))
         let configMap = try await s.api.get(.configMaps, namespace: "ns", name: "restore-vr-restoremeta")
         #expect(configMap.value(at: ["data", "restoremeta.json"])?.stringValue?.contains("snap-1") == true)
-        #expect(s.logs.text.contains("restore\nfull") || s.logs.text.contains("restore full --type=aws-ebs --prepare --output-file="))
+        // TiDB Operator's order: the EBS flags after the PD, storage and user options.
+        #expect(s.logs.text.contains("restore full --pd=") && s.logs.text.contains(" --type=aws-ebs --prepare --output-file="), "\(s.logs.text)")
         try checkRBAC(s)
     }
 }

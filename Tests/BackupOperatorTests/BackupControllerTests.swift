@@ -185,6 +185,32 @@ import Testing
         #expect(w.job("backup-log-log-truncate") == nil)
     }
 
+    /// TiDB Operator issues one log sub-command at a time: a stop asked for while the start's Job runs
+    /// waits for it (no stop Job beside a running start Job), then runs.
+    @Test func aLogStopWaitsForTheRunningStart() async throws {
+        let w = World()
+        try await w.seedCluster()
+        _ = try await w.apply(.backups, World.brBackup("lb", extra: "  backupMode: log"))
+        try await w.settleBackup("lb")
+        #expect(w.job("backup-lb-log-start") != nil)
+        var b = try await w.getBackup("lb")
+        b.status.applyLog(.start, BackupCondition(type: .running), now: Time(w.clock.now()))
+        _ = try await w.api.updateStatus(b)
+        b = try await w.getBackup("lb")
+        b.spec.logSubcommand = "log-stop"
+        _ = try await w.api.update(b)
+        try await w.settleBackup("lb")
+        #expect(w.job("backup-lb-log-stop") == nil, "a stop Job was created while the start Job ran")
+
+        b = try await w.getBackup("lb")
+        b.status.applyLog(.start, BackupCondition(type: .complete), fields: .init(commitTs: "400000000000000000"), now: Time(w.clock.now()))
+        _ = try await w.api.updateStatus(b)
+        try await w.finishJob("backup-lb-log-start", failed: false)
+        w.clock.advance(by: 6)
+        try await w.settleBackup("lb")
+        #expect(w.job("backup-lb-log-stop") != nil, "the stop runs once the start has completed")
+    }
+
     /// Reference 8.6, with the default policy (300 s, 2 retries, 30 min).
     @Test func aFailedJobIsRetriedWithBackoffThenFails() async throws {
         let w = World()

@@ -64,7 +64,7 @@ struct CompactBackupTests {
         let logTests = LogBackupTests()
         let log = try await logTests.waitFor(op, "log-cpt", "the schedule's log backup running") { $0.status.phase == .running && !($0.status.commitTs ?? "").isEmpty }
         let ahead = TSO.fromUnixSeconds(Int64(Date().timeIntervalSince1970) + 3600)
-        try logTests.etcdPut(etcd, "/tidb/br-stream/checkpoint/log-cpt", LogBackupKernel.encodeCheckpoint(ahead))
+        try logTests.etcdPut(etcd, LogBackupKernel.globalCheckpointKey("log-cpt"), LogBackupKernel.encodeCheckpoint(ahead))
 
         let selector = scheduleSelector("cpt")
         let deadline = Date().addingTimeInterval(90)

@@ -85,6 +85,34 @@ struct LightningImportTests {
         #expect(events.contains("SuccessfulCreate") && events.contains("Complete"), "\(events)")
     }
 
+    @Test("the chart's default target converts (no Secret: a user without a password), validates and imports as that user")
+    func passwordlessChartDefault() async throws {
+        let db = try TestServers.startMariaDB()
+        _ = try db.sql("CREATE USER 'nopw'@'%'; GRANT ALL ON *.* TO 'nopw'@'%'; CREATE USER 'nopw'@'localhost'; GRANT ALL ON *.* TO 'nopw'@'localhost';")
+        let op = try await Operator()
+        defer { op.stop() }
+        let data = op.directory + "/export-nopw"
+        try writeDataSet(data, db: "nopw", tables: 2)
+        let values = op.directory + "/values.yaml"
+        try "dataSource: {local: {hostPath: \(data)}}\nbackend: tidb\ntargetTidbCluster: {name: basic, namespace: default, user: nopw}\n"
+            .write(toFile: values, atomically: true, encoding: .utf8)
+        let converted = try TestServers.run([Operator.buildDirectory + "/tidb-backup-operator", "lightning", "convert", "-f", values, "--name", "imp-nopw"])
+        #expect(converted.status == 0, "\(converted.output)")
+        // The converted Restore, pointed at this machine's MariaDB in place of the cluster's TiDB service.
+        var restore = try #require(try KubeYAML.documents(converted.output).first?.value)
+        restore["spec"]?["to"]?["host"] = "127.0.0.1"
+        restore["spec"]?["to"]?["port"] = .int(Int64(db.port))
+        let manifest = op.directory + "/restore-nopw.json"
+        try restore.serialized().write(toFile: manifest, atomically: true, encoding: .utf8)
+        let validated = try TestServers.run([Operator.buildDirectory + "/tidb-backup-operator", "validate", "-f", manifest])
+        #expect(validated.status == 0, "\(validated.output)")
+        try await op.apply("apiVersion: pingcap.com/v1alpha1\nkind: TidbCluster\nmetadata: {name: basic, namespace: default}\nspec: {version: v8.5.0, pdAddresses: [\"http://127.0.0.1:2379\"]}")
+        try await op.apply(restore.serialized())
+        let done = try await op.restore("imp-nopw", reaches: ["Complete", "Failed", "Invalid"])
+        #expect(done.status.phase == .complete, "\(done.status)")
+        #expect(try Self.rows(db, "nopw", tables: 2) == Array(repeating: "3\t1,2,3", count: 2))
+    }
+
     @Test("remote tarball on S3 (signature checks on) through the chart's rclone Secret, with the local backend: sorted KV on its volume, data fetched into a claim that outlives the Restore")
     func remoteTarballS3() async throws {
         let db = try TestServers.startMariaDB()
@@ -274,6 +302,13 @@ struct LightningConvertApplyTests {
                 #expect(applied.status == 0 && applied.output.contains("restore.pingcap.com/imp-\(index) created (server dry run)"), "\(applied.output)")
             }
         }
+        // The chart's default target names no Secret (Lightning logs in without a password): it converts, with a note.
+        let defaults = op.directory + "/values-defaults.yaml"
+        try "dataSource: {local: {hostPath: /data/export}}\nbackend: tidb\ntargetTidbCluster: {name: basic, namespace: default, user: root}\n"
+            .write(toFile: defaults, atomically: true, encoding: .utf8)
+        let passwordless = try TestServers.run([binary, "lightning", "convert", "-f", defaults, "--name", "imp-nopw"])
+        #expect(passwordless.status == 0 && passwordless.output.contains("without a password") && passwordless.output.contains("secretName: ''"),
+                "\(passwordless.output)")
         // A key the converter cannot map: exit 1, the key named, nothing on standard output.
         let bad = op.directory + "/bad.yaml"
         try "backend: importer\n\(target)\ndataSource: {local: {hostPath: /d}}\n".write(toFile: bad, atomically: true, encoding: .utf8)

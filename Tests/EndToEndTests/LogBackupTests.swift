@@ -161,12 +161,19 @@ struct LogBackupTests {
         let root = try op.localVolume()
         try await op.apply(Self.etcdCluster(pd: etcd))
         try await op.apply(Self.logBackup("lt", root: root))
+        // BR wrote the task info (protobuf) and no checkpoint: the task stands at its start TS.
         var b = try await waitFor(op, "lt", "Running, checkpoint at the start") { $0.status.phase == .running && $0.status.logCheckpointTs != nil && $0.status.logCheckpointTs == $0.status.commitTs }
         let start = UInt64(b.status.commitTs ?? "") ?? 0
         #expect(b.status.timeSynced != nil)
 
-        // TiKV advances the checkpoint.
-        try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt", LogBackupKernel.encodeCheckpoint(start + 5000))
+        // Older TiKV: a checkpoint per store under the task's prefix; the slowest one counts. A task
+        // whose name starts the same (`lt-2`) is not read.
+        try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt/store/1", LogBackupKernel.encodeCheckpoint(start + 3000))
+        try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt/store/2", LogBackupKernel.encodeCheckpoint(start + 2000))
+        try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt-2/central_global", LogBackupKernel.encodeCheckpoint(start + 1))
+        b = try await waitFor(op, "lt", "checkpoint of the slowest store") { $0.status.logCheckpointTs == String(start + 2000) }
+        // The advancer writes the task's global checkpoint where BR's streamhelper puts it.
+        try etcdPut(etcd, LogBackupKernel.globalCheckpointKey("lt"), LogBackupKernel.encodeCheckpoint(start + 5000))
         b = try await waitFor(op, "lt", "checkpoint advanced") { $0.status.logCheckpointTs == String(start + 5000) }
         // The lag behind now is a metric (served by standalone at /metrics, behind the token).
         let token = try String(contentsOfFile: op.directory + "/data/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -177,13 +184,17 @@ struct LogBackupTests {
         let (_, refused) = try TestServers.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(op.port)/metrics"])
         #expect(refused == "401", "metrics without the token: \(refused)")
 
-        // TiKV pauses the task on an error: Paused with the reason; a user's log-start resumes it.
-        let pause = try JSONSerialization.data(withJSONObject: ["severity": "ERROR", "payload_type": "text/plain",
-                                                                 "payload": Data("disk full on store 4".utf8).base64EncodedString()])
+        // TiKV pauses the task on an error (PauseV2 with a protobuf StreamBackupError, as TiKV writes it):
+        // Paused with the reason; a user's log-start resumes it.
+        let error = LogBackupKernel.StreamBackupError(happenAt: 1_700_000_000_000, code: "KV:LogBackup:IO", message: "disk full", storeID: 4)
+        let pause = try JSONSerialization.data(withJSONObject: ["severity": "ERROR", "operation_hostname": "tikv-4", "operation_pid": 1,
+                                                                 "operation_time": "2026-12-06T08:00:00Z",
+                                                                 "payload_type": "application/x-protobuf;messagetype=brpb.StreamBackupError",
+                                                                 "payload": Data(error.protobuf).base64EncodedString()])
         try etcdPut(etcd, "/tidb/br-stream/pause/lt", Array(pause))
         b = try await waitFor(op, "lt", "error-paused") { $0.status.phase == .paused }
         let paused = b.status.conditions?.first { $0.type == .paused }
-        #expect(paused?.reason == "LogBackupErrorPaused" && paused?.message == "Log backup paused due to error: disk full on store 4", "\(String(describing: paused))")
+        #expect(paused?.reason == "LogBackupErrorPaused" && paused?.message == "Log backup paused due to error: Paused by error(store 4): disk full", "\(String(describing: paused))")
         let events = try await op.events { $0.contains { $0["reason"] == "LogBackupErrorPaused" } }.compactMap { $0["reason"]?.stringValue }
         #expect(events.contains("LogBackupErrorPaused"))
         // It stays paused (no resume the user did not ask for) until the spec asks for log-start.
@@ -193,8 +204,11 @@ struct LogBackupTests {
         b = try await waitFor(op, "lt", "resumed") { $0.status.phase == .running && $0.status.logSubCommandStatuses?["log-resume"]?.phase == .complete }
         try await patch(op, "lt", ["logSubcommand": .null])
 
-        // Paused in TiKV by hand (outside the operator): after two looks the status follows, with an Event.
-        try etcdPut(etcd, "/tidb/br-stream/pause/lt", [])
+        // Paused by hand (`br log pause` outside the operator writes severity REGULAR_OPERATION): not an
+        // error; after two looks the status follows, with an Event.
+        let byHand = try JSONSerialization.data(withJSONObject: ["severity": "REGULAR_OPERATION", "operation_hostname": "laptop", "operation_pid": 7,
+                                                                  "operation_time": "2026-12-06T08:00:00Z", "payload_type": "", "payload": NSNull()])
+        try etcdPut(etcd, "/tidb/br-stream/pause/lt", Array(byHand))
         b = try await waitFor(op, "lt", "kernel sync") { $0.status.phase == .paused }
         #expect(b.status.conditions?.first { $0.type == .paused }?.reason == "LogBackupKernelSync")
         #expect(try await op.events { $0.contains { $0["reason"] == "LogBackupKernelSync" } }.contains { $0["reason"] == "LogBackupKernelSync" })
@@ -203,7 +217,7 @@ struct LogBackupTests {
 
         // kill -9 of the operator: the tracker goes on after the restart; log-start ran once.
         _ = try await op.crashAndRestart()
-        try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt", LogBackupKernel.encodeCheckpoint(start + 9000))
+        try etcdPut(etcd, LogBackupKernel.globalCheckpointKey("lt"), LogBackupKernel.encodeCheckpoint(start + 9000))
         b = try await waitFor(op, "lt", "checkpoint after restart") { $0.status.logCheckpointTs == String(start + 9000) }
         let pods = try await op.api.list(.pods, namespace: "default").items.compactMap { $0.value(at: ["metadata", "name"])?.stringValue }
         #expect(pods.filter { $0.hasPrefix("backup-lt-log-start-") }.count == 1, "\(pods)")
@@ -229,7 +243,7 @@ struct LogBackupTests {
         #expect(log.spec.storage.local?.prefix?.hasPrefix("pitr-log/log-") == true, "\(String(describing: log.spec.storage.local?.prefix))")
         // TiKV keeps the checkpoint ahead of the snapshots (an hour from now).
         let ahead = TSO.fromUnixSeconds(Int64(Date().timeIntervalSince1970) + 3600)
-        try etcdPut(etcd, "/tidb/br-stream/checkpoint/log-pitr", LogBackupKernel.encodeCheckpoint(ahead))
+        try etcdPut(etcd, LogBackupKernel.globalCheckpointKey("log-pitr"), LogBackupKernel.encodeCheckpoint(ahead))
 
         // Snapshots rotate; once some were deleted, the log is truncated to the oldest kept one.
         let selector = scheduleSelector("pitr")

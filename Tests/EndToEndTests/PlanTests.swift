@@ -21,8 +21,9 @@ struct PlanTests {
 
     /// The argv rows of one object's first tool run in the plan output.
     static func argv(_ lines: [String], object: String) -> [String] {
-        guard let start = lines.firstIndex(of: "# \(object)") else { return [] }
-        return Array(lines[(start + 2)...].prefix { !$0.hasPrefix("#") && $0 != "env:" })
+        guard var i = lines.firstIndex(of: "# \(object)").map({ $0 + 1 }) else { return [] }
+        while i < lines.count, lines[i].hasPrefix("#") { i += 1 }
+        return Array(lines[(i + 1)...].prefix { !$0.hasPrefix("#") && $0 != "env:" })
     }
 
     @Test("the argv rows of reference 8.10: snapshot backup, with commitTs, with cluster TLS; log start and truncate; PiTR restore")
@@ -74,7 +75,7 @@ struct PlanTests {
             """)
         #expect(Array(Self.argv(log, object: "Backup tidb/lb").prefix(5)) == ["log", "start", "--task-name=lb", "--start-ts=443000000000000000",
                                                                               "--pd=basic-pd.tidb:2379"])
-        let truncate = log.firstIndex(of: "# then, once started:").map { Array(log[($0 + 2)...].prefix(4)) }
+        let truncate = log.firstIndex(of: "# then, once started (Job backup-lb-log-truncate):").map { Array(log[($0 + 2)...].prefix(4)) }
         #expect(truncate == ["log", "truncate", "--until=443100000000000000", "--pd=basic-pd.tidb:2379"])
         let pitr = Self.argv(log, object: "Restore tidb/rt")
         #expect(Array(pitr.prefix(3)) == ["restore", "point", "--pd=basic-pd.tidb:2379"])
@@ -154,8 +155,55 @@ struct PlanTests {
         let lines = try Self.plan(text)
         let joined = lines.joined(separator: " ")
         #expect(joined.contains("br operator pause-gc-and-schedulers --pd=basic-pd.tidb:2379"), "\(lines)")
-        #expect(joined.contains("br backup full --type=aws-ebs --volume-file=/tmp/<job>/csb_backup.json --operator-paused-gc-and-scheduler=true --pd=basic-pd.tidb:2379 --storage=s3://my-bucket/ebs/basic-2026-11-30"))
-        #expect(joined.contains("br restore full --type=aws-ebs --prepare --output-file=/tmp/<job>/csb_restore.json --target-az=us-west-2a --pd=restored-pd.tidb:2379"))
-        #expect(joined.contains("# phase restore-data (Job restore-data-ebs-restore), once every TiKV store is Up br restore full --type=aws-ebs --pd=restored-pd.tidb:2379"))
+        // TiDB Operator's order and the pod's paths: the init Job passes only PD and TLS flags; the
+        // restore's EBS flags come after the storage and the user's options, --target-az and --use-fsr always.
+        #expect(joined.contains("br operator pause-gc-and-schedulers --pd=basic-pd.tidb:2379 #"), "\(lines)")
+        #expect(joined.contains("br backup full --type=aws-ebs --volume-file=/var/lib/br-bin/csb_backup.json --operator-paused-gc-and-scheduler=true --pd=basic-pd.tidb:2379 --storage=s3://my-bucket/ebs/basic-2026-11-30"))
+        #expect(joined.contains("br restore full --pd=restored-pd.tidb:2379 --storage=s3://my-bucket/ebs/basic-2026-11-30 --s3.region=us-west-2 --s3.provider=aws --type=aws-ebs --prepare --output-file=/var/lib/br-bin/csb_restore.json --target-az=us-west-2a --use-fsr=false"), "\(joined)")
+        #expect(joined.contains("# phase restore-data (Job restore-data-ebs-restore), once every TiKV store is Up br restore full --pd=restored-pd.tidb:2379 --storage=s3://my-bucket/ebs/basic-2026-11-30 --s3.region=us-west-2 --s3.provider=aws --type=aws-ebs env:"), "\(joined)")
+    }
+
+    @Test("a log backup plans the sub-command its next Job runs: stop (logSubcommand or logStop), pause, resume of a Paused backup asked to log-start")
+    func logSubCommands() throws {
+        func backup(_ spec: String, status: String = "") -> String {
+            """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: lb, namespace: tidb}
+            spec:
+              backupMode: log
+            \(spec)
+              br: {cluster: basic}
+              s3: {provider: aws, region: us-west-2, bucket: my-bucket, prefix: log}
+            \(status)
+            """
+        }
+        let running = "status: {phase: Running, commitTs: \"443000000000000000\"}"
+        #expect(Array(Self.argv(try Self.plan(backup("  logSubcommand: log-stop", status: running)), object: "Backup tidb/lb").prefix(4))
+                == ["log", "stop", "--task-name=lb", "--pd=basic-pd.tidb:2379"])
+        #expect(Array(Self.argv(try Self.plan(backup("  logStop: true", status: running)), object: "Backup tidb/lb").prefix(3)) == ["log", "stop", "--task-name=lb"])
+        #expect(Array(Self.argv(try Self.plan(backup("  logSubcommand: log-pause", status: running)), object: "Backup tidb/lb").prefix(4))
+                == ["log", "pause", "--task-name=lb", "--pd=basic-pd.tidb:2379"])
+        let resumed = Self.argv(try Self.plan(backup("  logSubcommand: log-start", status: "status: {phase: Paused, commitTs: \"443000000000000000\"}")),
+                                object: "Backup tidb/lb")
+        #expect(Array(resumed.prefix(4)) == ["log", "resume", "--task-name=lb", "--pd=basic-pd.tidb:2379"])
+        #expect(!resumed.contains { $0.hasPrefix("--start-ts") })
+    }
+
+    @Test("a CompactBackup plans br operator base64ify with the storage flags, then tikv-ctl compact-log-backup over its range")
+    func compact() throws {
+        let lines = try Self.plan("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: CompactBackup
+            metadata: {name: cpt, namespace: tidb}
+            spec:
+              startTs: "443000000000000000"
+              endTs: "443100000000000000"
+              concurrency: 8
+              br: {cluster: basic}
+              s3: {provider: aws, region: us-west-2, bucket: my-bucket, prefix: log}
+            """)
+        let joined = lines.joined(separator: " ")
+        #expect(joined.contains("br operator base64ify --storage=s3://my-bucket/log --s3.region=us-west-2 --s3.provider=aws # then: tikv-ctl --log-level INFO --log-format json compact-log-backup --storage-base64 <base64 of the storage, from br> --from 443000000000000000 --until 443100000000000000 -N 8"), "\(lines)")
     }
 }

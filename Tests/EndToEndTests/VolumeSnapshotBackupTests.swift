@@ -352,7 +352,11 @@ extension VolumeSnapshotBackupTests {
         for type: RestoreConditionType in [.scheduled, .running, .volumeComplete, .tikvComplete, .dataComplete, .complete] {
             #expect(done.hasCondition(type), "\(type.rawValue) missing: \(done.status.conditions ?? [])")
         }
-        #expect(done.status.commitTs == backup.status.commitTs)
+        // BR prints the resolved TS in the prepare phase only: the commit TS is kept from there.
+        #expect(done.status.commitTs == backup.status.commitTs && !(done.status.commitTs ?? "").isEmpty, "\(done.status)")
+        for step in ["Volume Restore", "Data Restore"] {
+            #expect(done.status.progresses?.contains { $0.step == step && $0.progress == 100 } == true, "\(String(describing: done.status.progresses))")
+        }
         cluster = try await op.api.get(.tidbClusters, namespace: "restored", name: "target")
         #expect(cluster.value(at: ["spec", "recoveryMode"]) == .bool(false))
         #expect(cluster.value(at: ["metadata", "annotations", "tidb.pingcap.com/tikv-volumes-ready"]) == nil)

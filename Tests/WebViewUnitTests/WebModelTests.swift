@@ -53,6 +53,22 @@ struct WebModelTests {
         #expect(r.durationSeconds == 90 && r.error == "BRFailed: disk full" && r.schedule == "hourly" && r.sizeBytes == 2048 && r.mode == "snapshot")
     }
 
+    @Test("the mode and cluster come from the model: a Lightning Restore is `lightning` on spec.lightning.cluster; a Running log backup is in the Running list")
+    func modesFromTheModel() {
+        let lightning: JSONValue = ["kind": "Restore", "metadata": ["name": "imp", "namespace": "ns"],
+                                    "spec": ["to": ["host": "basic-tidb", "secretName": "s"], "lightning": ["cluster": "basic", "dataSource": ["local": ["hostPath": "/d"]]]],
+                                    "status": ["phase": "Running"]]
+        let row = WebModel.row(lightning)
+        #expect(row.mode == "lightning" && row.cluster == "basic", "\(row)")
+        let log: JSONValue = ["kind": "Backup", "metadata": ["name": "lb", "namespace": "ns", "creationTimestamp": "2025-11-29T00:00:00Z"],
+                              "spec": ["backupMode": "log", "br": ["cluster": "basic"], "local": ["volume": ["name": "v"], "volumeMount": ["name": "v", "mountPath": "/b"]]],
+                              "status": ["phase": "Running"]]
+        let stopped: JSONValue = ["kind": "Backup", "metadata": ["name": "old", "namespace": "ns"],
+                                  "spec": ["backupMode": "log", "br": ["cluster": "basic"]], "status": ["phase": "Stopped"]]
+        let o = WebModel.overview(schedules: [], backups: [log, stopped], restores: [lightning], now: Self.now)
+        #expect(o.running.map(\.name).sorted() == ["imp", "lb"], "\(o.running.map(\.name))")
+    }
+
     @Test("the overview groups backups under their schedule and cluster, counts phases, lists running and failed ones")
     func overview() {
         func backup(_ name: String, _ phase: String, owner: String?) -> JSONValue {

@@ -6,6 +6,9 @@
   reads the cluster metadata F, creates one EC2 snapshot per volume (through boto3, so against whatever
   AWS_ENDPOINT_URL names), waits for them, writes `backupmeta` (BR's EBS JSON) to the storage, logs
   "EBS backup success" with resolved_ts. When it fails after creating snapshots it deletes them, as BR does.
+- Progress, as BR's progressFileWriterRoutine writes it in volume-snapshot mode: the percentage with two
+  decimals in `progress.txt` of the working directory (`--progress-file`), removed when the command ends; no
+  progress lines on stdout.
 
 Test switches (environment):
 - BR_STANDIN_GC_LOG=path: one JSON line per pause and resume ({"event", "time", "pid"}), so a test can check
@@ -71,6 +74,27 @@ def pause_gc_and_schedulers(log, flags):
     return 0
 
 
+class ProgressFile:
+    """BR's progress file: `%.2f` of done / total, rewritten as work is done, removed at the end."""
+
+    def __init__(self, flags, total):
+        self.path = flags.get("progress-file") or "progress.txt"
+        self.total = max(total, 1)
+        self.step(0)
+
+    def step(self, done):
+        with open(self.path, "w") as f:
+            f.write("%.2f" % (100.0 * done / self.total))
+        # BR rewrites it every 500 ms; a pause lets a reader polling each second see it move.
+        time.sleep(float(os.environ.get("BR_STANDIN_PROGRESS_PAUSE", "0.3") or 0))
+
+    def close(self):
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+
+
 def ec2_client(flags):
     import boto3
     from botocore.config import Config
@@ -97,6 +121,14 @@ def backup_ebs(log, flags, storage):
     fail_after = int(os.environ.get("BR_STANDIN_EBS_FAIL_AFTER", "-1") or -1)
     created = []
     volumes = [v for store in meta["tikv"]["stores"] for v in store["volumes"]]
+    progress_file = ProgressFile(flags, len(volumes))
+    try:
+        return _backup_volumes(log, flags, storage, meta, ec2, volumes, created, fail_after, resolved_ts, progress_file)
+    finally:
+        progress_file.close()
+
+
+def _backup_volumes(log, flags, storage, meta, ec2, volumes, created, fail_after, resolved_ts, progress_file):
     for i, volume in enumerate(volumes):
         if i == fail_after:
             for snapshot in created:
@@ -111,8 +143,7 @@ def backup_ebs(log, flags, storage):
         volume["volume_az"] = described["AvailabilityZone"]
         created.append(answer["SnapshotId"])
         log("INFO", "snapshot created", volume_id=volume["volume_id"], snapshot_id=answer["SnapshotId"])
-        print(f'[{time.strftime("%Y/%m/%d %H:%M:%S.000 +00:00", time.gmtime())}] [INFO] [progress.go:1] [progress] '
-              f'[step="Full Backup"] [progress={int(100 * (i + 1) / len(volumes))}%]', flush=True)
+        progress_file.step(i + 1)
     hang = float(os.environ.get("BR_STANDIN_EBS_HANG", "0") or 0)
     if hang:
         time.sleep(hang)
@@ -126,15 +157,12 @@ def backup_ebs(log, flags, storage):
     return 0
 
 
-def progress(step, done, total):
-    print(f'[{time.strftime("%Y/%m/%d %H:%M:%S.000 +00:00", time.gmtime())}] [INFO] [progress.go:1] [progress] '
-          f'[step="{step}"] [progress={int(100 * done / max(total, 1))}%]', flush=True)
-
-
 def restore_ebs(log, flags, storage):
     """`br restore full --type=aws-ebs`: with --prepare, one new volume per snapshot of backupmeta (in
-    --target-az, else the snapshot's zone), their ids written to --output-file as BR's restore metadata;
-    without, the data step: logs "EBS restore success" with the backup's resolved_ts.
+    --target-az, else the snapshot's zone), their ids written to --output-file as BR's restore metadata,
+    then "EBS restore success" with the size and the backup's resolved_ts (`restore_ebs_meta.go`: only this
+    phase prints it); without, the data step, which ends with "Full Restore success summary" carrying
+    `resolve-ts` (`restore_data.go`). Both write the progress file.
 
     Switches: BR_STANDIN_EBS_RESTORE_FAIL_AFTER=N fails the prepare step after creating N volumes (the
     output file lists them, as far as it got); BR_STANDIN_EBS_DATA_FAIL=1 fails the data step."""
@@ -146,13 +174,17 @@ def restore_ebs(log, flags, storage):
         return 1
     resolved_ts = meta.get("cluster_info", {}).get("resolved_ts", 0)
     if flags.get("prepare") is None:
-        for i in range(3):
-            progress("Data Restore", i + 1, 3)
+        progress_file = ProgressFile(flags, 3)
+        try:
+            for i in range(3):
+                progress_file.step(i + 1)
+        finally:
+            progress_file.close()
         if os.environ.get("BR_STANDIN_EBS_DATA_FAIL") == "1":
             log("ERROR", "failed to recover data", error="[BR:Restore:ErrRestoreRegionRecoverFailed]region recovery failed")
             print("Error: region recovery failed", file=sys.stderr)
             return 1
-        log("INFO", "EBS restore success", resolved_ts=resolved_ts)
+        log("INFO", "Full Restore success summary", **{"total-take": "1.2s", "resolve-ts": resolved_ts})
         return 0
     output = flags.get("output-file")
     if not output:
@@ -161,6 +193,14 @@ def restore_ebs(log, flags, storage):
     ec2 = ec2_client(flags)
     fail_after = int(os.environ.get("BR_STANDIN_EBS_RESTORE_FAIL_AFTER", "-1") or -1)
     volumes = [v for store in meta["tikv"]["stores"] for v in store["volumes"]]
+    progress_file = ProgressFile(flags, len(volumes))
+    try:
+        return _restore_volumes(log, flags, meta, ec2, volumes, fail_after, output, resolved_ts, progress_file)
+    finally:
+        progress_file.close()
+
+
+def _restore_volumes(log, flags, meta, ec2, volumes, fail_after, output, resolved_ts, progress_file):
     made = 0
     for i, volume in enumerate(volumes):
         if i == fail_after:
@@ -176,8 +216,9 @@ def restore_ebs(log, flags, storage):
         volume["volume_az"] = zone
         made += 1
         log("INFO", "volume created", snapshot_id=volume["snapshot_id"], volume_id=answer["VolumeId"])
-        progress("Volume Restore", made, len(volumes))
+        progress_file.step(made)
     with open(output, "w") as f:
         json.dump(meta, f)
-    log("INFO", "EBS restore volumes success", volumes=made)
+    size = sum(int(v.get("size", 0) or 0) for v in volumes)
+    log("INFO", "EBS restore success", size=size, resolved_ts=resolved_ts)
     return 0

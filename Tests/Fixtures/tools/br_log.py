@@ -6,10 +6,12 @@
   running task, resume a paused one, stop an existing one.
 - `br log truncate --until=N --storage=…`: deletes the log files older than N and records N in
   `v1/truncate-until`.
-The task's state is kept in `standin-log-tasks/<task>.json` under the storage, and, as BR does, in PD's
-etcd at --pd (when one answers there): `/tidb/br-stream/info/<task>` (task info), `checkpoint/<task>` (8
-bytes, big-endian: the start TS at first; TiKV advances it, which tests play), `pause/<task>` (empty: paused
-by the user); stop deletes them.
+The task's state is kept in `standin-log-tasks/<task>.json` under the storage, and, as BR does
+(`br/pkg/streamhelper`), in PD's etcd at --pd (when one answers there): `/tidb/br-stream/info/<task>` (the
+task info, protobuf `StreamBackupTaskInfo`: start_ts 2, name 4, table_filter 5), `ranges/<task>/<start key>`
+(one range), `pause/<task>` (BR's PauseV2 JSON with severity REGULAR_OPERATION, no payload); stop deletes
+every key of the task (info, ranges, checkpoint/<task>/…, pause, last-error, storage-checkpoint). BR writes
+no checkpoint: the advancer writes `checkpoint/<task>/central_global` (8 bytes, big-endian), which tests play.
 Exit status 0 on success, 1 with an [ERROR] line and an `Error:` line on stderr on failure.
 
 Switch: BR_STANDIN_LOG_FAIL=<sub-command> fails that sub-command."""
@@ -19,13 +21,17 @@ import sys
 import time
 
 
-def etcd(flags, action, key, value=None):
-    """PUT or DELETE one key through etcd's v3 JSON gateway at --pd; nothing when no etcd answers."""
+def etcd(flags, action, key, value=None, prefix=False):
+    """PUT or DELETE one key (or, with prefix, every key under it) through etcd's v3 JSON gateway at --pd;
+    nothing when no etcd answers."""
     import base64
     import urllib.request
     body = {"key": base64.b64encode(key.encode()).decode()}
     if value is not None:
         body["value"] = base64.b64encode(value).decode()
+    if prefix:
+        end = key.encode()[:-1] + bytes([key.encode()[-1] + 1])
+        body["range_end"] = base64.b64encode(end).decode()
     for endpoint in flags.get("pd", "").split(","):
         endpoint = endpoint if endpoint.startswith("http") else "http://" + endpoint
         request = urllib.request.Request(endpoint.rstrip("/") + ("/v3/kv/put" if action == "put" else "/v3/kv/deleterange"),
@@ -53,6 +59,28 @@ def etcd_get(flags, key):
         kvs = answer.get("kvs") or []
         return True, (base64.b64decode(kvs[0].get("value", "")) if kvs else None)
     return False, None
+
+
+def _proto_varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def task_info(task, start_ts):
+    """kvproto backup.StreamBackupTaskInfo: start_ts (2), name (4), table_filter (5), as BR's PutTask writes it."""
+    name, table_filter = task.encode(), b"*.*"
+    return (_proto_varint(2 << 3) + _proto_varint(start_ts)
+            + _proto_varint(4 << 3 | 2) + _proto_varint(len(name)) + name
+            + _proto_varint(5 << 3 | 2) + _proto_varint(len(table_filter)) + table_filter)
+
+
+def pause_v2():
+    """What `br log pause` puts at pause/<task> (streamhelper.NewLocalPauseV2): no payload."""
+    return json.dumps({"severity": "REGULAR_OPERATION", "operation_hostname": os.uname().nodename, "operation_pid": os.getpid(),
+                       "operation_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "payload_type": "", "payload": None}).encode()
 
 
 def fail(log, message):
@@ -107,8 +135,8 @@ def run(log, sub, flags, storage, backupmeta):
         storage.write("backupmeta", backupmeta([], start_ts, with_size=False))
         storage.write(f"v1/{time.strftime('%Y%m%d', time.gmtime())}/{start_ts}.log", b"standin log data")
         storage.write(task_key(task), json.dumps({"state": "running", "start_ts": start_ts}).encode())
-        etcd(flags, "put", f"/tidb/br-stream/info/{task}", json.dumps({"name": task, "start_ts": start_ts, "storage": flags.get("storage")}).encode())
-        etcd(flags, "put", f"/tidb/br-stream/checkpoint/{task}", start_ts.to_bytes(8, "big"))
+        etcd(flags, "put", f"/tidb/br-stream/info/{task}", task_info(task, start_ts))
+        etcd(flags, "put", f"/tidb/br-stream/ranges/{task}/t", b"u")
         etcd(flags, "delete", f"/tidb/br-stream/pause/{task}")
         log("INFO", "log backup task started", task=task, start_ts=start_ts)
         return 0
@@ -120,12 +148,14 @@ def run(log, sub, flags, storage, backupmeta):
     state["state"] = wanted[1]
     storage.write(task_key(task), json.dumps(state).encode())
     if sub == "pause":
-        etcd(flags, "put", f"/tidb/br-stream/pause/{task}", b"")
+        etcd(flags, "put", f"/tidb/br-stream/pause/{task}", pause_v2())
     elif sub == "resume":
         etcd(flags, "delete", f"/tidb/br-stream/pause/{task}")
     else:
-        for kind in ("info", "checkpoint", "pause", "last-error"):
+        for kind in ("info", "pause"):
             etcd(flags, "delete", f"/tidb/br-stream/{kind}/{task}")
+        for kind in ("ranges", "checkpoint", "last-error", "storage-checkpoint"):
+            etcd(flags, "delete", f"/tidb/br-stream/{kind}/{task}/", prefix=True)
     if wanted[1] == "running":
         storage.write(f"v1/{time.strftime('%Y%m%d', time.gmtime())}/{now_ts}.log", b"standin log data")
     log("INFO", f"log backup task {sub} done", task=task)
