@@ -13,9 +13,20 @@ public struct EC2Error: Error, CustomStringConvertible, Sendable {
     public var code: String
     public var message: String
     public var credentialSource: String
+    /// `EC2`, or `EBS` for the EBS direct APIs (which snapshot sizes come from).
+    public var service = "EC2"
+
+    public init(operation: String, status: UInt, code: String, message: String, credentialSource: String, service: String = "EC2") {
+        self.operation = operation
+        self.status = status
+        self.code = code
+        self.message = message
+        self.credentialSource = credentialSource
+        self.service = service
+    }
 
     public var description: String {
-        var text = "EC2 \(operation) failed: \(code)"
+        var text = "\(service) \(operation) failed: \(code)"
         if !message.isEmpty { text += ": \(message)" }
         text += " (HTTP \(status)"
         if ["AuthFailure", "SignatureDoesNotMatch", "InvalidClientTokenId", "UnauthorizedOperation", "AccessDeniedException",
@@ -142,6 +153,16 @@ public struct EC2Client: Sendable {
 
     func execute(_ operation: String, service: String, method: HTTPMethod, url: URL, body: Data?,
                  contentType: String?) async throws -> Data {
+        do {
+            return try await send(operation, service: service, method: method, url: url, body: body, contentType: contentType)
+        } catch var error as EC2Error {
+            error.service = service == "ebs" ? "EBS" : "EC2"
+            throw error
+        }
+    }
+
+    func send(_ operation: String, service: String, method: HTTPMethod, url: URL, body: Data?,
+              contentType: String?) async throws -> Data {
         let payload = body ?? Data()
         let payloadHash = SigV4Signer.sha256Hex(payload)
         var attempt = 0
@@ -345,7 +366,7 @@ public struct EC2Client: Sendable {
         if !query.isEmpty { components.percentEncodedQuery = Self.formEncode(query.sorted { $0.0 < $1.0 }) }
         let data = try await execute(operation, service: "ebs", method: .GET, url: components.url!, body: nil, contentType: nil)
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw EC2Error(operation: operation, status: 200, code: "MalformedResponse", message: "not a JSON object", credentialSource: "")
+            throw EC2Error(operation: operation, status: 200, code: "MalformedResponse", message: "not a JSON object", credentialSource: "", service: "EBS")
         }
         return object
     }

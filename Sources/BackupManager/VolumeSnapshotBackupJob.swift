@@ -135,6 +135,7 @@ struct VolumeSnapshotBackupJob {
             if line.contains("EBS backup success"), let ts = BRLog.value(of: "resolved_ts", in: line) { resolved.value = ts }
         }
         watcher.cancel()
+        await watcher.value
         progressWatcher.cancel()
         if result.succeeded { progress.record(step: "Full Backup", percent: 100) }
         await progress.flush()
@@ -150,7 +151,11 @@ struct VolumeSnapshotBackupJob {
             try await fail(.volumeBackupFailed, "GetBackupMetadataFailed", "read \(path)/\(VolumeSnapshotLayout.backupMetaKey): \(error)")
             throw error
         }
-        try await manager.backupCondition(options, .volumeBackupSnapshotsCreated)
+        // Once: the watcher above normally wrote it while BR ran, and the operator has moved on since
+        // (VolumeBackupInitializeComplete); writing it again would turn the phase and its time back.
+        if !(try await manager.object(Backup.self, options)).status.has(.volumeBackupSnapshotsCreated) {
+            try await manager.backupCondition(options, .volumeBackupSnapshotsCreated)
+        }
         let commitTs = meta.clusterInfo?.resolvedTs.map(String.init) ?? resolved.value ?? ""
         var sizes = VolumeSnapshotSizes.Result()
         do {

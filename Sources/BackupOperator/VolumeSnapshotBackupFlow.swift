@@ -61,6 +61,13 @@ struct VolumeSnapshotBackupFlow {
                 return try await failed(backup, .volumeBackupInitializeFailed, reason: "InitializeJobDeleted",
                                         message: "init job deleted before all the volume snapshots are created")
             }
+            // A cluster whose volumes cannot be snapshotted (no TiKV pods, a volume that is not EBS)
+            // fails here, before GC and PD scheduling are paused for nothing.
+            do {
+                _ = try await gatherMetadata(backup, cluster: cluster)
+            } catch let e as VolumeSnapshotError {
+                return try await failed(backup, .volumeBackupInitializeFailed, reason: e.reason, message: e.message)
+            }
             let job = try await build(backup) { try await r.jobs.volumeInitJob(backup, cluster: cluster) }
             guard let job else { return .requeue(after: .seconds(30)) }
             try await create(backup, job, name: backup.volumeInitJobName, what: "volume backup init")
@@ -181,12 +188,13 @@ struct VolumeSnapshotBackupFlow {
             // A BR still snapshotting would do so without GC and scheduling paused: stop it too.
             let execJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName))
             if execJob.exists && !execJob.finished && !execJob.deleting { try await r.deleteJob(backup, backup.jobName) }
-            try await r.fail(backup, reason: failure.reason ?? "AlreadyFailed", message: failure.message ?? "the volume-snapshot backup failed")
+            try await finish(backup, BackupCondition(type: .failed, reason: failure.reason ?? "AlreadyFailed",
+                                                     message: failure.message ?? "the volume-snapshot backup failed"))
             return .done
         }
         if protectionLost {
-            try await r.fail(backup, reason: "InitializeJobCompletedOrFailed",
-                             message: "init job completed or failed before all the volume snapshots were created: GC and PD scheduling were not paused for the whole snapshot")
+            try await finish(backup, BackupCondition(type: .failed, reason: "InitializeJobCompletedOrFailed",
+                                                     message: "init job completed or failed before all the volume snapshots were created: GC and PD scheduling were not paused for the whole snapshot"))
             return .done
         }
         if initJob.exists {
@@ -196,13 +204,19 @@ struct VolumeSnapshotBackupFlow {
             await r.events.record(backup, .warning, reason: "InitJobNotGone",
                                   message: "Job \(backup.volumeInitJobName) is still being deleted \(Int(Self.initJobGoneWait)) s after the snapshots completed")
         }
-        let now = r.now
-        let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
-            _ = b.status.apply(BackupCondition(type: .complete), now: now)
-            b.status.complete(at: now)
-        }
-        await r.events.record(written ?? backup, ConditionEvent(backup, BackupCondition(type: .complete)))
+        try await finish(backup, BackupCondition(type: .complete))
         return .done
+    }
+
+    /// The terminal write, Complete or Failed, with the completion time (a failed backup has one too).
+    func finish(_ backup: Backup, _ condition: BackupCondition) async throws {
+        let now = r.now
+        var changed = false
+        let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
+            changed = b.status.apply(condition, now: now)
+            if changed { b.status.complete(at: now) }
+        }
+        if changed { await r.events.record(written ?? backup, ConditionEvent(backup, condition)) }
     }
 
     func deleteConfigMap(_ backup: Backup) async throws {

@@ -21,6 +21,8 @@ public final class ControllerManager: Service, Sendable {
         self.metrics = metrics
         self.logger = logger
         metrics.describe("leader_election_master_status", .gauge, help: "1 while this replica leads.")
+        // A standby exports 0, so "no replica leads" is a sum of 0 rather than a missing series.
+        metrics.set("leader_election_master_status", [:], 0)
     }
 
     /// `requiredForReadiness: false` for a cache that only saves reads (its resource may not even be

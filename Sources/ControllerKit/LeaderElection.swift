@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeAPI
 import KubeModel
 import Logging
@@ -8,6 +9,12 @@ import Logging
 /// locally (so clock skew between machines does not matter); the leader renews every `retryPeriod` and
 /// steps down when it could not renew for `renewDeadline`; a leader that shuts down releases the lease
 /// so the next one need not wait.
+///
+/// Every attempt is bounded by time of its own: a renewal may take no longer than what is left of the
+/// renew deadline, and one that has not answered by then is cancelled and counts as failed. A leader
+/// whose connection hangs (a partition that refuses nothing) therefore stops acting within the renew
+/// deadline, before the lease can expire for the others, instead of waiting on its HTTP client's own
+/// retries; and a renewal stuck in a connection pool is not sent with a stale renewTime after the heal.
 public final class LeaderElector: Sendable {
     public struct Configuration: Sendable {
         public var leaseName: String
@@ -60,7 +67,9 @@ public final class LeaderElector: Sendable {
         // Acquire.
         while true {
             try Task.checkCancellation()
-            if try await tryAcquireOrRenew(&observed) { break }
+            let attempt = await bounded(observed, within: configuration.renewDeadline.seconds)
+            observed = attempt.observed
+            if attempt.renewed { break }
             try await clock.sleep(for: configuration.retryPeriod)
         }
         logger.info("became leader", metadata: ["lease": "\(configuration.namespace)/\(configuration.leaseName)",
@@ -71,12 +80,17 @@ public final class LeaderElector: Sendable {
             group.addTask {
                 var observed = acquired
                 var lastRenew = self.clock.now()
+                let deadline = self.configuration.renewDeadline.seconds
                 while true {
                     try await self.clock.sleep(for: self.configuration.retryPeriod)
-                    let renewed = (try? await self.tryAcquireOrRenew(&observed)) ?? false
-                    if renewed {
-                        lastRenew = self.clock.now()
-                    } else if self.clock.now().timeIntervalSince(lastRenew) >= self.configuration.renewDeadline.seconds {
+                    let started = self.clock.now()
+                    // No longer than what is left of the renew deadline.
+                    let attempt = await self.bounded(observed, within: deadline - started.timeIntervalSince(lastRenew))
+                    observed = attempt.observed
+                    if attempt.renewed {
+                        // The renewal's own time: the lease says the same (renewTime is taken at its start).
+                        lastRenew = started
+                    } else if attempt.timedOut || self.clock.now().timeIntervalSince(lastRenew) >= deadline {
                         throw ElectionError.lostLease("not renewed for \(self.configuration.renewDeadline)")
                     }
                 }
@@ -93,6 +107,33 @@ public final class LeaderElector: Sendable {
                 throw error
             }
             await Task { await self.release() }.value
+        }
+    }
+
+    typealias Observed = (record: JSONValue?, at: Date)?
+
+    /// One acquire-or-renew, abandoned (its task cancelled) when it has not answered within `seconds`
+    /// of real time. The wait does not depend on the attempt ending: a request hanging on a dead
+    /// connection is left behind, cancelled, not awaited.
+    func bounded(_ observed: Observed, within seconds: TimeInterval) async -> (renewed: Bool, observed: Observed, timedOut: Bool) {
+        guard seconds > 0 else { return (false, observed, true) }
+        let box = Once<(renewed: Bool, observed: Observed, timedOut: Bool)>()
+        return await withCheckedContinuation { continuation in
+            box.set(continuation)
+            let attempt = Task {
+                var o = observed
+                let renewed = (try? await self.tryAcquireOrRenew(&o)) ?? false
+                box.resume((renewed, o, false))
+            }
+            let timer = Task {
+                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                if box.resume((false, observed, true)) {
+                    self.logger.warning("leader election: the API did not answer in time; the attempt is abandoned",
+                                        metadata: ["seconds": "\(seconds)"])
+                    attempt.cancel()
+                }
+            }
+            box.onResume { timer.cancel() }
         }
     }
 
@@ -159,5 +200,37 @@ public final class LeaderElector: Sendable {
         } catch {
             logger.warning("cannot release the leader lease", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// A continuation resumed by whichever of several racers comes first; the others' results are dropped.
+final class Once<Value: Sendable>: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<Value, Never>?, done: Bool, after: [@Sendable () -> Void])>((nil, false, []))
+
+    func set(_ continuation: CheckedContinuation<Value, Never>) { state.withLock { $0.continuation = continuation } }
+
+    /// Runs `action` once the continuation is resumed (at once if it already was).
+    func onResume(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s -> Bool in
+            if s.done { return true }
+            s.after.append(action)
+            return false
+        }
+        if now { action() }
+    }
+
+    /// Whether this call was the one that resumed it.
+    @discardableResult
+    func resume(_ value: Value) -> Bool {
+        let taken = state.withLock { s -> (CheckedContinuation<Value, Never>, [@Sendable () -> Void])? in
+            guard !s.done, let c = s.continuation else { return nil }
+            s.done = true
+            defer { s.after = [] }
+            return (c, s.after)
+        }
+        guard let (continuation, after) = taken else { return false }
+        continuation.resume(returning: value)
+        for action in after { action() }
+        return true
     }
 }

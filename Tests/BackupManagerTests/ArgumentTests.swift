@@ -194,7 +194,7 @@ struct ArgumentTests {
         #expect(s.backupSize == 123_456)
         #expect(s.indexedFilesSize == 1000)
         #expect(s.metaFileNames == ["backupmeta.datafile.000000001"])
-        #expect(throws: ArgumentError.self) { try BackupMetaSummary.parse(Data([0x0A, 0x05, 0x01])) }
+        #expect(throws: ProtoError.self) { try BackupMetaSummary.parse(Data([0x0A, 0x05, 0x01])) }
     }
 
     @Test("tool location: in-pod path, then the configured command (a launcher such as tiup), then PATH")

@@ -99,7 +99,7 @@ struct VolumeSnapshotControllerTests {
         try await w.finishJob("backup-v-init", failed: false)
         try await w.settleBackup("v")
         let b = try await w.getBackup("v")
-        #expect(b.status.phase == .failed)
+        #expect(b.status.phase == .failed && b.status.timeCompleted != nil)
         #expect(b.status.conditions?.first { $0.type == .failed }?.reason == "InitializeJobCompletedOrFailed")
         #expect(w.job("backup-v-init") == nil && w.job("backup-v") == nil)
     }
@@ -124,20 +124,34 @@ struct VolumeSnapshotControllerTests {
         #expect(w2.job("backup-x-init") == nil)
     }
 
-    @Test("a PV of another CSI driver: Failed before any snapshot, naming the driver and the PV")
+    @Test("a PV of another CSI driver: Failed before GC is paused (no init Job ever), naming the driver and the PV, with a completion time")
     func otherDriver() async throws {
         let w = World()
         try await w.seedCluster()
         try await w.seedEBSCluster(driver: "pd.csi.storage.gke.io")
         _ = try await w.apply(.backups, World.volumeBackup("v"))
         try await w.settleBackup("v")
-        try await w.podReports("v", .volumeBackupInitialized)
-        try await w.settleBackup("v")
         let b = try await w.getBackup("v")
         let failed = b.status.conditions?.first { $0.type == .failed }
+        #expect(b.status.phase == .failed)
         #expect(failed?.reason == "GetVolumeIDFailed")
         #expect(failed?.message == "PV pv-0 of PVC tikv-ebs-tikv-0: unable to handle CSI driver: pd.csi.storage.gke.io")
-        #expect(w.job("backup-v-init") == nil && w.job("backup-v") == nil)
+        #expect(b.status.timeCompleted != nil)
+        #expect(w.writes.filter { $0.resource == "jobs.batch" && $0.verb == .create }.isEmpty, "no Job was created: \(w.writes)")
+    }
+
+    @Test("a cluster with no TiKV pods: Failed (GetTiKVPodsFailed) before the init Job pauses GC and PD scheduling")
+    func noTiKVPods() async throws {
+        let w = World()
+        try await w.seedCluster()
+        try await w.seedEBSCluster()
+        _ = try await w.api.delete(.pods, namespace: "ns", name: "ebs-tikv-0")
+        _ = try await w.apply(.backups, World.volumeBackup("v"))
+        try await w.settleBackup("v")
+        let b = try await w.getBackup("v")
+        #expect(b.status.phase == .failed && b.status.timeCompleted != nil, "\(b.status)")
+        #expect(b.status.conditions?.first { $0.type == .failed }?.reason == "GetTiKVPodsFailed")
+        #expect(w.writes.filter { $0.resource == "jobs.batch" && $0.verb == .create }.isEmpty, "no init Job: \(w.writes)")
     }
 
     @Test("a finished Backup never keeps an init Job, and deleting a Backup mid-way deletes it")

@@ -85,6 +85,24 @@ struct EC2ClientTests {
         }
     }
 
+    @Test("an EBS direct API failure says EBS, an EC2 one EC2")
+    func serviceInErrors() async throws {
+        let moto = try await TestServers.moto()
+        let ec2 = motoEC2(moto, secret: "wrong-secret")
+        do {
+            _ = try await ec2.listSnapshotBlocks("snap-00000000000000000")
+            Issue.record("expected a failure")
+        } catch let e as EC2Error {
+            #expect(e.service == "EBS" && e.description.hasPrefix("EBS ListSnapshotBlocks failed"), "\(e.description)")
+        }
+        do {
+            _ = try await ec2.describeVolumes()
+            Issue.record("expected a failure")
+        } catch let e as EC2Error {
+            #expect(e.description.hasPrefix("EC2 DescribeVolumes failed"), "\(e.description)")
+        }
+    }
+
     @Test("the environment gives region, endpoints and credentials as the AWS CLI reads them")
     func fromEnvironment() throws {
         let c = try EC2Client.fromEnvironment(["AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",

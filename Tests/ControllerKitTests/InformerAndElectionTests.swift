@@ -277,6 +277,49 @@ final class Counter: Sendable { let value = Atomic<Int>(0) }
     }
 }
 
+extension LeaderElectionTests {
+    /// Issue: with the leader's connection hanging (a partition that refuses nothing), the old leader
+    /// went on acting until its HTTP client gave up, long after the standby had taken the lease.
+    @Test func aLeaderWhoseAPIHangsStepsDownWithinTheRenewDeadlineBeforeTheStandbyTakesOver() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("election-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = StoreKubeAPI(core: try APIServerCore(store: ObjectStore(path: dir + "/db.sqlite")))
+        _ = try await store.create(.namespaces, namespace: nil, object: ["metadata": ["name": "ns"]])
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_700_000_000))
+        let log = LeadershipLog()
+        let finished = Counter()
+        let apiA = GatedAPI(store)
+        let a = Self.campaign(Self.elector(apiA, "a", clock), log, done: finished)
+        #expect(try await eventually { log.leaders == ["a"] })
+        let b = Self.campaign(Self.elector(store, "b", clock), log, done: finished)
+        let live = { 2 - finished.value.load(ordering: .relaxed) }
+        _ = try await Self.step(clock, until: { false }, live: live, maxSeconds: 5)
+        #expect(log.leaders == ["a"])
+
+        // a's calls now hang (never fail). It must give up by itself within its 2 s renew deadline. The
+        // clock moves only while both electors sleep, so b cannot take the lease while a still acts.
+        apiA.close()
+        let hung = ContinuousClock.now
+        while finished.value.load(ordering: .relaxed) < 1 && ContinuousClock.now - hung < .seconds(10) {
+            if clock.sleeperCount >= live() { clock.advance(by: 0.25) }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let stepDown = ContinuousClock.now - hung
+        if finished.value.load(ordering: .relaxed) < 1 { a.cancel() }  // it did not give up: end it, and fail below
+        let aResult = await a.result
+        #expect(throws: LeaderElector.ElectionError.self) { try aResult.get() }
+        #expect(stepDown < .seconds(4), "a stepped down after \(stepDown) of real time")
+        #expect(log.leaders.isEmpty, "a stopped acting; b has not taken over yet")
+        let takeover = try await Self.step(clock, until: { log.leaders == ["b"] }, live: live, maxSeconds: 30)
+        #expect(log.leaders == ["b"] && takeover <= 3 + 0.25, "took \(takeover) s")
+        #expect(log.overlaps == 0)
+        apiA.open()
+        b.cancel()
+        _ = await b.result
+    }
+}
+
 /// A client whose new calls wait while it is closed (calls already made go on).
 final class GatedAPI: KubeAPI, Sendable {
     let base: any KubeAPI

@@ -127,6 +127,9 @@ struct VolumeSnapshotBackupTests {
                                           .volumeBackupInitializeComplete, .volumeBackupComplete, .complete] {
             #expect(done.status.has(type), "\(type.rawValue) missing: \(done.status.conditions ?? [])")
         }
+        // The status reads in the order things happened: the snapshots existed before GC resumed.
+        let at = { (type: BackupConditionType) in done.status.conditions?.first { $0.type == type }?.lastTransitionTime?.date ?? .distantFuture }
+        #expect(at(.volumeBackupSnapshotsCreated) <= at(.volumeBackupInitializeComplete), "\(done.status.conditions ?? [])")
         #expect(UInt64(done.status.commitTs ?? "") ?? 0 > 0)
         #expect(done.status.backupPath == "s3://\(bucket)/ebs-1")
         // Two 512 KiB blocks per volume, each volume's first snapshot: full = incremental = 6 MiB.
