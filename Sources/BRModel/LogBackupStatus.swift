@@ -41,6 +41,7 @@ extension BackupStatus {
         let before = self
         var condition = condition
         condition.command = command
+        condition.message = condition.message.map { StatusText.bounded($0) }
         var entry = logSubCommandStatuses?[command.rawValue] ?? LogSubCommandStatus(command: command)
         entry.apply(condition, now: now)
         if let t = fields.timeStarted { entry.timeStarted = t }

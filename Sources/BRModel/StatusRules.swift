@@ -11,6 +11,7 @@ extension BackupStatus {
     @discardableResult
     public mutating func apply(_ incoming: BackupCondition, now: Time) -> Bool {
         var condition = incoming
+        condition.message = condition.message.map { StatusText.bounded($0) }
         condition.lastTransitionTime = now
         let phaseDiffers = phase != condition.type
         if phaseDiffers && condition.type != .restart { phase = condition.type }
@@ -72,6 +73,7 @@ extension RestoreStatus {
     @discardableResult
     public mutating func apply(_ incoming: RestoreCondition, now: Time) -> Bool {
         var condition = incoming
+        condition.message = condition.message.map { StatusText.bounded($0) }
         condition.lastTransitionTime = now
         let phaseChanged = phase != condition.type
         phase = condition.type

@@ -105,12 +105,14 @@ public final class ScheduleReconciler: Reconciler {
             return next.map { .requeue(after: Self.until($0, from: now)) } ?? .done
         }
         let missed = cron.missedSlots(after: earliest, through: now, limit: 1000, in: zone)
+        // Slots stay on the schedule's grid: an `@every` schedule counts from its last slot, not from
+        // now, so a backup made late (an outage, a long previous run) does not move every later one.
         guard let slot = missed.latest else {
-            let next = cron.next(after: now, in: zone)
+            let next = cron.next(after: now, onGridOf: earliest, in: zone)
             status.nextScheduledTime = next.map(Time.init)
             return next.map { .requeue(after: Self.until($0, from: now)) } ?? .done
         }
-        let nextAfterSlot = cron.next(after: max(now, slot), in: zone)
+        let nextAfterSlot = cron.next(after: max(now, slot), onGridOf: slot, in: zone)
         status.nextScheduledTime = nextAfterSlot.map(Time.init)
         let wake: ReconcileOutcome = nextAfterSlot.map { .requeue(after: Self.until($0, from: now)) } ?? .done
 

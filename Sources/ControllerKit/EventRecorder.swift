@@ -51,7 +51,9 @@ public final class EventRecorder: Sendable {
             name = object.value(at: ["metadata", "name"])?.stringValue ?? ""
             uid = object.value(at: ["metadata", "uid"])?.stringValue ?? ""
             resourceVersion = object.value(at: ["metadata", "resourceVersion"])
-            (self.type, self.reason, self.message, self.at) = (type, reason, message, at)
+            (self.type, self.reason, self.at) = (type, reason, at)
+            // A tool's whole stderr is no Event message: its beginning and its last lines are.
+            self.message = StatusText.bounded(message, limit: StatusText.eventLimit)
         }
     }
     private let lanes: [AsyncStream<Pending>.Continuation]

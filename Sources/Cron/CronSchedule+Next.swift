@@ -19,6 +19,17 @@ extension CronSchedule {
         }
     }
 
+    /// The first activation strictly after `date` on the schedule's own grid: for `@every`, the grid of
+    /// `anchor` (a slot that was due), so that one late run does not shift every later slot; for field
+    /// schedules, which are absolute, the same as `next(after:)`.
+    public func next(after date: Date, onGridOf anchor: Date?, in zone: TimeZone = TimeZone(identifier: "UTC")!) -> Date? {
+        guard case .every(let delay) = kind, let anchor else { return next(after: date, in: zone) }
+        let a = Int64(anchor.timeIntervalSince1970.rounded(.down))
+        let t = Int64(date.timeIntervalSince1970.rounded(.down))
+        guard t >= a else { return Date(timeIntervalSince1970: TimeInterval(a + delay)) }
+        return Date(timeIntervalSince1970: TimeInterval(a + ((t - a) / delay + 1) * delay))
+    }
+
     /// The time between the next two activations after `date` (what "every" means for alerts and the
     /// web view's health), or nil when there are not two.
     public func interval(after date: Date, in zone: TimeZone = TimeZone(identifier: "UTC")!) -> TimeInterval? {

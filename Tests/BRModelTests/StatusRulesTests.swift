@@ -103,4 +103,16 @@ struct StatusRulesTests {
         #expect(s.progresses?.first?.progress == 100)
         #expect(s.progresses?.first?.lastTransitionTime == t3)
     }
+
+    @Test("a condition's message is bounded when applied, by the operator and by the job alike")
+    func messagesAreBounded() {
+        var s = BackupStatus()
+        let long = "reason\n" + String(repeating: "x\n", count: 4000) + "the last error"
+        s.apply(BackupCondition(type: .failed, reason: "BackupDataToRemoteFailed", message: long), now: Time(unixSeconds: 1))
+        let message = s.conditions?.first?.message ?? ""
+        #expect(message.utf8.count <= StatusText.conditionLimit && message.hasSuffix("the last error") && message.hasPrefix("reason"))
+        var r = RestoreStatus()
+        r.apply(RestoreCondition(type: .failed, message: long), now: Time(unixSeconds: 1))
+        #expect((r.conditions?.first?.message ?? "").utf8.count <= StatusText.conditionLimit)
+    }
 }

@@ -134,6 +134,33 @@ extension World {
         #expect(w.backupNames().count == 2)
     }
 
+    /// Issue: after one late backup, every later slot of an `@every` schedule was taken from "now", and
+    /// nextScheduledTime was rewritten on every poll while a backup ran.
+    @Test func everySchedulesKeepTheirGridAfterALateBackup() async throws {
+        let t0 = Date(timeIntervalSince1970: 1_704_067_200)
+        let w = World(start: t0)
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("g", cron: "@every 1m"))
+        w.clock.advance(by: 60)
+        _ = try await w.schedules("g")
+        #expect(w.backupNames().count == 1)
+        // The first backup runs past the next slot (t0+120) by 45 s.
+        w.clock.advance(by: 65)
+        #expect(try await w.schedules("g") == .requeue(after: .seconds(10)))
+        w.api.resetCalls()
+        w.clock.advance(by: 10)
+        #expect(try await w.schedules("g") == .requeue(after: .seconds(10)))
+        #expect(w.writes.filter { $0.resource.hasPrefix("backupschedules") }.isEmpty, "nothing changed: no status write while waiting")
+        w.clock.advance(by: 20)  // t0+155
+        try await w.markAll(.complete)
+        let outcome = try await w.schedules("g")
+        #expect(w.backupNames().count == 2, "the late slot at t0+120 runs now")
+        // The next one is at t0+180, on the grid, not now + 1m (t0+215).
+        #expect(outcome == .requeue(after: .seconds(25)), "\(outcome)")
+        let bs = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "g")
+        #expect(bs.status.nextScheduledTime == Time(t0.addingTimeInterval(180)))
+        #expect(bs.status.lastBackupTime == Time(t0.addingTimeInterval(120)))
+    }
+
     @Test func groupMembersWaitForEachOther() async throws {
         let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))
         for name in ["g1", "g2"] {

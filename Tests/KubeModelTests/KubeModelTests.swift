@@ -201,3 +201,22 @@ struct SchemaReflectionTests {
         #expect(back == sample)
     }
 }
+
+@Suite("Bounded messages: a condition or Event holds the beginning and the last lines of a long message")
+struct StatusTextTests {
+    @Test("a 6 KB traceback becomes at most the limit, keeping the first line and the last error line; short text is unchanged")
+    func bounded() {
+        let lines = ["cluster ns/b, wait br command failed, errMsg Traceback (most recent call last):"]
+            + (1...120).map { "  File \"/usr/lib/python3/x\($0).py\", line \($0), in frame_\($0)" } + ["Error: [BR:Common:ErrUnknown] disk full"]
+        let text = lines.joined(separator: "\n")
+        #expect(text.utf8.count > 6000)
+        let cut = StatusText.bounded(text)
+        #expect(cut.utf8.count <= StatusText.conditionLimit, "\(cut.utf8.count)")
+        #expect(cut.hasPrefix("cluster ns/b, wait br command failed") && cut.hasSuffix("Error: [BR:Common:ErrUnknown] disk full"))
+        #expect(cut.contains("bytes in all; the whole output is in the Job's log"))
+        #expect(StatusText.bounded(text, limit: StatusText.eventLimit).utf8.count <= StatusText.eventLimit)
+        #expect(StatusText.bounded("short") == "short")
+        let wide = String(repeating: "é", count: 3000)
+        #expect(!StatusText.bounded(wide).contains("\u{FFFD}"))
+    }
+}
