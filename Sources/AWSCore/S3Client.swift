@@ -94,6 +94,19 @@ public struct S3ListPage: Sendable {
     public var nextContinuationToken: String?
 }
 
+/// One version of an object, or a delete marker, from ListObjectVersions.
+public struct S3ObjectVersion: Sendable, Hashable {
+    public var key: String
+    public var versionID: String
+    public var isDeleteMarker: Bool
+}
+
+public struct S3VersionPage: Sendable {
+    public var versions: [S3ObjectVersion]
+    /// The markers of the next page, nil after the last.
+    public var next: (keyMarker: String, versionIDMarker: String)?
+}
+
 /// A failure of one key in a DeleteObjects call.
 public struct S3DeleteFailure: Sendable, Hashable, CustomStringConvertible {
     public var key: String
@@ -256,12 +269,41 @@ public struct S3Client: Sendable {
         _ = try await send("DeleteObject", method: .DELETE, bucket: bucket, key: key, allowNotFound: true)
     }
 
+    /// One page of ListObjectVersions: every version and delete marker under `prefix` (a versioned
+    /// bucket keeps them after the current objects are deleted).
+    public func listObjectVersions(bucket: String, prefix: String, keyMarker: String? = nil, versionIDMarker: String? = nil,
+                                   maxKeys: Int = 1000) async throws -> S3VersionPage {
+        var query = [("versions", ""), ("max-keys", String(maxKeys))]
+        if !prefix.isEmpty { query.append(("prefix", prefix)) }
+        if let keyMarker { query.append(("key-marker", keyMarker)) }
+        if let versionIDMarker { query.append(("version-id-marker", versionIDMarker)) }
+        let response = try await send("ListObjectVersions", method: .GET, bucket: bucket, query: query)
+        let xml = try XMLElement.parse(response.body)
+        let versions = xml.children.compactMap { node -> S3ObjectVersion? in
+            guard node.localName == "Version" || node.localName == "DeleteMarker" else { return nil }
+            return S3ObjectVersion(key: node["Key"] ?? "", versionID: node["VersionId"] ?? "null", isDeleteMarker: node.localName == "DeleteMarker")
+        }
+        let truncated = xml["IsTruncated"] == "true"
+        return S3VersionPage(versions: versions,
+                             next: truncated ? (xml["NextKeyMarker"] ?? "", xml["NextVersionIdMarker"] ?? "") : nil)
+    }
+
     /// One DeleteObjects call (at most 1,000 keys); returns the keys the service could not delete.
     public func deleteObjects(bucket: String, keys: [String]) async throws -> [S3DeleteFailure] {
-        precondition(keys.count <= 1000, "DeleteObjects takes at most 1,000 keys")
-        if keys.isEmpty { return [] }
+        try await deleteObjects(bucket: bucket, objects: keys.map { ($0, nil) })
+    }
+
+    /// One DeleteObjects call for keys, each at a version when one is given (a version or a delete
+    /// marker goes for good).
+    public func deleteObjects(bucket: String, objects: [(key: String, versionID: String?)]) async throws -> [S3DeleteFailure] {
+        precondition(objects.count <= 1000, "DeleteObjects takes at most 1,000 keys")
+        if objects.isEmpty { return [] }
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>"
-        for key in keys { xml += "<Object><Key>\(XMLElement.escape(key))</Key></Object>" }
+        for (key, version) in objects {
+            xml += "<Object><Key>\(XMLElement.escape(key))</Key>"
+            if let version { xml += "<VersionId>\(XMLElement.escape(version))</VersionId>" }
+            xml += "</Object>"
+        }
         xml += "</Delete>"
         let body = Data(xml.utf8)
         let md5 = Data(Insecure.MD5.hash(data: body)).base64EncodedString()

@@ -116,6 +116,8 @@ public struct Manager: Sendable {
     /// Each condition this job writes is also an Event on its object (never a secret: messages are redacted).
     public var events: EventRecorder
     public var now: @Sendable () -> Date = Date.init
+    /// How long a status write is retried while the API cannot be reached.
+    public var statusWriteBudget: Duration = .seconds(60)
     /// Delays between `backupmeta` read attempts (reference 6.2: 1 s doubling, 6 steps).
     public var metaRetryDelays: [Duration] = [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(32)]
 
@@ -142,20 +144,32 @@ public struct Manager: Sendable {
 
     /// Re-reads the object, applies the change, skips a no-op, retries conflicts and server errors.
     /// Returns the object written, or nil when nothing changed.
+    ///
+    /// A result must not be lost to an API that is away for a moment (a standalone server restarting,
+    /// an API server failing over): errors that are not the API's own answer (a refused or reset
+    /// connection) and 5xx / 429 are retried for `statusWriteBudget`, with growing pauses.
     @discardableResult
     func update<T: APIObject & Equatable>(_ type: T.Type, _ options: ManagerOptions, _ change: @escaping (inout T) -> Void) async throws -> T? {
-        for attempt in 0..<10 {
-            var object = try await api.get(T.self, namespace: options.namespace, name: options.name)
-            let before = object
-            change(&object)
-            if object == before { return nil }
+        let deadline = ContinuousClock.now + statusWriteBudget
+        var attempt = 0
+        while true {
+            attempt += 1
             do {
+                var object = try await api.get(T.self, namespace: options.namespace, name: options.name)
+                let before = object
+                change(&object)
+                if object == before { return nil }
                 return try await api.updateStatus(object)
-            } catch let e as KubeAPIError where (e.isConflict || e.code >= 500) && attempt < 9 {
-                try await Task.sleep(for: .milliseconds(100 * (attempt + 1)))
+            } catch let e as KubeAPIError where !(e.isConflict || e.code >= 500 || e.code == 429) {
+                throw e
+            } catch {
+                guard ContinuousClock.now < deadline, !(error is CancellationError) else { throw error }
+                if !(error is KubeAPIError) && attempt == 1 || attempt % 10 == 0 {
+                    log("status write of \(options.namespace)/\(options.name) failed (\(redactor("\(error)"))); retrying")
+                }
+                try await Task.sleep(for: .milliseconds(min(2000, 100 * (1 << min(attempt - 1, 5)))))
             }
         }
-        return nil
     }
 
     func updateBackup(_ options: ManagerOptions, _ change: @escaping (inout Backup) -> Void) async throws {

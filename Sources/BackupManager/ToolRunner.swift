@@ -120,6 +120,7 @@ public final class ToolRunner: @unchecked Sendable {
             }
         }
         Self.currentChild = 0
+        Self.toolsFinished += 1
         return ToolResult(status: signaled ? -1 : code, signal: signaled ? code : 0, errorSummary: summary.lines)
     }
 
@@ -130,15 +131,32 @@ public final class ToolRunner: @unchecked Sendable {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
-                print("got signal \(sig) to exit, passing it on to the running tool")
                 terminationRequested = true
                 let child = currentChild
-                if child > 0 { kill(child, sig) } else { exit(128 + sig) }
+                if child > 0 {
+                    print("got signal \(sig) to exit, passing it on to the running tool")
+                    kill(child, sig)
+                } else if toolsFinished > 0 {
+                    // The tool has ended and its result is being written: exiting now would lose a
+                    // backup that succeeded (the operator would retry it). Finish within the grace
+                    // period the pod has before SIGKILL, and leave on our own at its end.
+                    print("got signal \(sig) to exit after the tool has finished: writing its result first (at most \(Int(resultGrace)) s)")
+                    DispatchQueue.global().asyncAfter(deadline: .now() + resultGrace) { exit(128 + sig) }
+                } else {
+                    print("got signal \(sig) to exit before any tool ran")
+                    exit(128 + sig)
+                }
             }
             source.resume()
             signalSources.append(source)
         }
     }
+
+    /// How long a job whose tool has finished goes on after SIGTERM to write its result: under a pod's
+    /// default grace period (30 s), and under the standalone server's.
+    nonisolated(unsafe) public static var resultGrace: TimeInterval = 25
+    /// Tool runs that have ended in this process.
+    nonisolated(unsafe) static var toolsFinished = 0
 
     nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []
     nonisolated(unsafe) public static var terminationRequested = false

@@ -316,6 +316,9 @@ public final class BackupReconciler: Reconciler {
         }
         let cleanJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.cleanJobName))
         if cleanJob.exists {
+            if cleanJob.failed, try await releaseInTerminatingNamespace(backup, because: "clean job \(backup.cleanJobName) failed (\(cleanJob.failureReason))") {
+                return .done
+            }
             if cleanJob.failed && !backup.status.has(.cleanFailed) {
                 try await setCondition(backup, BackupCondition(type: .cleanFailed, reason: "CleanJobFailed",
                     message: "Job \(backup.cleanJobName) failed (\(cleanJob.failureReason)); the data is kept and the finalizer stays: delete Job \(backup.cleanJobName) to try again, or remove the finalizer to give up"))
@@ -328,6 +331,8 @@ public final class BackupReconciler: Reconciler {
         do {
             job = try await jobs.cleanJob(backup)
         } catch let e as JobBuildError {
+            // A Secret deleted before the namespace (TiDB Operator #2888, #4994): the clean can never run.
+            if try await releaseInTerminatingNamespace(backup, because: "its clean job cannot be built (\(e.message))") { return .done }
             try await setCondition(backup, BackupCondition(type: .retryFailed, reason: e.reason, message: e.message))
             throw e
         }
@@ -349,6 +354,24 @@ public final class BackupReconciler: Reconciler {
         }
         try await setCondition(backup, BackupCondition(type: .clean, status: .false))
         return .requeue(after: .seconds(60))
+    }
+
+    /// In a namespace being deleted, a clean that cannot succeed (its Secret already gone, its bucket
+    /// unreachable) must not hold the Backup, and with it the namespace, for ever: the Backup is
+    /// released and what was left behind is said twice, on the Backup and in an Event about the
+    /// Namespace (in `default`, where it outlives the namespace). True when it released the Backup.
+    func releaseInTerminatingNamespace(_ backup: Backup, because why: String) async throws -> Bool {
+        guard let namespace = try await api.getIfPresent(JSONValue.self, .namespaces, namespace: nil, name: backup.namespace),
+              namespace.value(at: ["metadata", "deletionTimestamp"]) != nil || namespace.value(at: ["status", "phase"])?.stringValue == "Terminating"
+        else { return false }
+        let message = "namespace \(backup.namespace) is being deleted and \(why): the data of Backup \(backup.name) at \(backup.status.backupPath ?? "") was left in place; the Backup is released"
+        await events.record(backup, .warning, reason: "CleanSkipped", message: message)
+        var reference: JSONValue = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(backup.namespace)]]
+        if let uid = namespace.value(at: ["metadata", "uid"]) { reference["metadata"]?["uid"] = uid }
+        await events.record(reference, .warning, reason: "BackupDataLeftBehind", message: message)
+        logger.warning("backup data left behind", metadata: ["backup": "\(backup.namespace)/\(backup.name)", "path": "\(backup.status.backupPath ?? "")"])
+        try await removeFinalizer(backup)
+        return true
     }
 
     static func namespaceTerminating(_ e: KubeAPIError) -> Bool {

@@ -11,7 +11,7 @@ extension TidbCluster: APIObject { public static var resource: ResourceKind { .t
 
 extension KubeAPI {
     /// An untyped object, or nil when it does not exist (Jobs, which have no Swift model here).
-    func getIfPresent(_ type: JSONValue.Type, _ kind: ResourceKind, namespace: String, name: String) async throws -> JSONValue? {
+    func getIfPresent(_ type: JSONValue.Type, _ kind: ResourceKind, namespace: String?, name: String) async throws -> JSONValue? {
         do { return try await get(kind, namespace: namespace, name: name) } catch let e as KubeAPIError where e.isNotFound { return nil }
     }
 }

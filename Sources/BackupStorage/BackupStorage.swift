@@ -75,6 +75,13 @@ public protocol BackupStorage: Sendable {
     func deleteBatch(_ keys: [String]) async throws -> [DeleteFailure]
 }
 
+/// A store that keeps old versions of objects (an S3 bucket with versioning): deleting the current
+/// objects leaves every earlier version and a delete marker per key, which cost as much as the backup.
+public protocol VersionedObjectStore: BackupStorage {
+    /// Deletes every version and delete marker under the prefix for good.
+    func purgeVersions() async throws -> (deleted: Int, failures: [DeleteFailure])
+}
+
 extension BackupStorage {
     public var batchDeleteSize: Int? { nil }
 

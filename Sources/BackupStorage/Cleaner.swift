@@ -21,6 +21,8 @@ public struct CleanReport: Sendable, Hashable {
     public var backoffs = 0
     /// The bucket or container does not exist: nothing was ever written there, so nothing is left.
     public var containerMissing = false
+    /// Old versions and delete markers removed from a versioned bucket.
+    public var versionsDeleted = 0
 }
 
 /// Deletes everything under a storage's prefix (reference 6.8.1): page by page, each page in
@@ -46,6 +48,16 @@ public struct Cleaner: Sendable {
             report.rounds += 1
             do {
                 try await round(&report)
+                // On a versioned bucket the deletes above left the data as old versions behind
+                // delete markers (TiDB Operator leaves them: #6066); they go too.
+                if let versioned = storage as? any VersionedObjectStore {
+                    let purged = try await versioned.purgeVersions()
+                    report.versionsDeleted += purged.deleted
+                    if !purged.failures.isEmpty {
+                        let sample = purged.failures.prefix(3).map(\.description).joined(separator: "; ")
+                        throw StorageError("some object versions failed to be deleted from \(storage.location): \(purged.failures.count) (\(sample))")
+                    }
+                }
                 return report
             } catch where StorageError.isMissingContainer(error) {
                 report.containerMissing = true

@@ -44,3 +44,29 @@ public struct S3Storage: PrefixedObjectStore {
         return failures.map { DeleteFailure(key: relative($0.key), message: "code:\($0.code) msg:\($0.message)") }
     }
 }
+
+extension S3Storage: VersionedObjectStore {
+    /// Every version and delete marker left under the prefix, deleted for good, 1,000 a request.
+    public func purgeVersions() async throws -> (deleted: Int, failures: [DeleteFailure]) {
+        var deleted = 0
+        var failures: [DeleteFailure] = []
+        var marker: (keyMarker: String, versionIDMarker: String)?
+        repeat {
+            let page: S3VersionPage
+            do {
+                page = try await client.listObjectVersions(bucket: bucket, prefix: keyBase, keyMarker: marker?.keyMarker,
+                                                           versionIDMarker: marker?.versionIDMarker)
+            } catch let e as S3Error where marker == nil && [403, 405, 501].contains(e.status) || e.code == "NotImplemented" {
+                // Credentials without s3:ListBucketVersions, or an S3-compatible service without
+                // versions: there is nothing this clean can see, as before.
+                return (0, [])
+            }
+            marker = page.next
+            if page.versions.isEmpty { continue }
+            let failed = try await client.deleteObjects(bucket: bucket, objects: page.versions.map { ($0.key, $0.versionID) })
+            deleted += page.versions.count - failed.count
+            failures += failed.map { DeleteFailure(key: relative($0.key), message: "code:\($0.code) msg:\($0.message)") }
+        } while marker != nil
+        return (deleted, failures)
+    }
+}

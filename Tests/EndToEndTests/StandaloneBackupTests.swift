@@ -344,6 +344,50 @@ struct StandaloneBackupTests {
         #expect(try await admin.listObjects(bucket: bucket, prefix: "cluster-1/").objects.isEmpty)
         #expect(!op.allLogs().contains(moto.secretAccessKey))
     }
+
+    /// TiDB Operator #6066: on a versioned bucket its clean deleted the current objects only, leaving
+    /// every version and a delete marker per key (as much data as the backup).
+    @Test("cleanPolicy Delete on a versioned bucket removes every version and delete marker under the backup's prefix, and nothing else")
+    func versionedBucketClean() async throws {
+        let moto = try await TestServers.moto()
+        let (_, bucket) = try await motoBucket(moto, "versioned")
+        func boto(_ body: String) throws -> String {
+            let script = """
+                import boto3, json
+                s3 = boto3.client("s3", endpoint_url="\(moto.endpoint)", region_name="us-east-1",
+                                  aws_access_key_id="\(moto.accessKeyID)", aws_secret_access_key="\(moto.secretAccessKey)")
+                \(body)
+                """
+            let (status, output) = try TestServers.run(["python3", "-c", script])
+            #expect(status == 0, "\(output)")
+            return output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try boto("s3.put_bucket_versioning(Bucket=\"\(bucket)\", VersioningConfiguration={\"Status\": \"Enabled\"})")
+        _ = try boto("s3.put_object(Bucket=\"\(bucket)\", Key=\"other/keep\", Body=b\"x\")")
+        let op = try await Operator()
+        defer { op.stop() }
+        try await op.apply(cluster)
+        try await op.applySecret("s3-secret", ["access_key": moto.accessKeyID, "secret_key": moto.secretAccessKey])
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: bk-ver, namespace: default}
+            spec:
+              cleanPolicy: Delete
+              br: {cluster: basic}
+              s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: ver/bk-ver, endpoint: "\(moto.endpoint)", secretName: s3-secret}
+            """)
+        let done = try await op.backup("bk-ver", reaches: ["Complete", "Failed"])
+        #expect(done.status.phase == .complete, "\(done.status)")
+        // A second version of one object, as an overwrite leaves it.
+        _ = try boto("s3.put_object(Bucket=\"\(bucket)\", Key=\"ver/bk-ver/backupmeta\", Body=b\"older\")")
+        let count = "v = s3.list_object_versions(Bucket=\"\(bucket)\", Prefix=\"PREFIX\"); print(len(v.get(\"Versions\", [])) + len(v.get(\"DeleteMarkers\", [])))"
+        #expect(Int(try boto(count.replacingOccurrences(of: "PREFIX", with: "ver/bk-ver/"))) ?? 0 >= 5)
+        _ = try await op.api.delete(Backup.self, namespace: "default", name: "bk-ver")
+        try await op.gone("bk-ver")
+        #expect(try boto(count.replacingOccurrences(of: "PREFIX", with: "ver/")) == "0", "versions or delete markers are left under the prefix")
+        #expect(try boto(count.replacingOccurrences(of: "PREFIX", with: "other/")) == "1", "an object outside the prefix was touched")
+    }
 }
 
 @Suite("End to end: spec.from and the TiDB GC life-time guard (MariaDB as the MySQL-protocol server)", .serialized)
@@ -621,6 +665,33 @@ struct StandaloneScheduleTests {
         let slots = backups.compactMap { Self.slotTime($0.name, schedule: "crash") }
         #expect(slots.count == backups.count, "every Backup carries its slot: \(backups.map(\.name))")
         #expect(Set(slots).count == slots.count, "a slot has two Backups: \(backups.map(\.name))")
+    }
+
+    /// Issue: the job whose br had already succeeded died on the restarted server's SIGTERM without
+    /// writing its result (and a connection refused while the server was away failed the write at
+    /// once); the Backup stayed Running and was later retried, redoing a backup that had succeeded.
+    @Test("br finishes while the server is down: the job writes Complete through the outage and after the restarted server's SIGTERM; nothing is retried")
+    func resultSurvivesAServerRestart() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.apply(localBackup("survivor", root: root).replacingOccurrences(
+            of: "  cleanPolicy: Delete", with: "  cleanPolicy: Delete\n  backoffRetryPolicy: {minRetryDuration: 1s}\n  env: [{name: BR_STANDIN_HANG, value: \"3\"}]")
+            .replacingOccurrences(of: "  backoffRetryPolicy: {maxRetryTimes: 0}\n", with: ""))
+        _ = try await op.waitFor(Backup.self, "survivor", timeout: 60, "Running") { $0.status.phase == .running }
+        // The server dies while br runs; br ends (successfully) while nothing answers the job.
+        op.stop()
+        try await Task.sleep(for: .seconds(5))
+        _ = try await op.crashAndRestart()
+        let done = try await op.waitFor(Backup.self, "survivor", timeout: 60, "Complete or Failed") { $0.status.phase == .complete || $0.status.phase == .failed }
+        #expect(done.status.phase == .complete, "\(done.status); log: \(op.tail())")
+        #expect((done.status.backoffRetryStatus ?? []).isEmpty, "a succeeded backup was put up for a retry: \(done.status)")
+        #expect(FileManager.default.fileExists(atPath: root + "/survivor/backupmeta"))
+        // It stays Complete: no retry Job runs it again.
+        try await Task.sleep(for: .seconds(3))
+        let after = try await op.api.get(Backup.self, namespace: "default", name: "survivor")
+        #expect(after.status.phase == .complete && (after.status.backoffRetryStatus ?? []).isEmpty, "\(after.status)")
     }
 
     @Test("a schedule whose bucket does not exist stays bounded: failed backups count in retention, their clean finds nothing to delete and succeeds, the schedule says every backup failed and why")

@@ -1,0 +1,110 @@
+import BRModel
+import Foundation
+import KubeAPI
+import KubeModel
+import Testing
+import TestServers
+
+/// TiDB Operator's most reported backup bugs (their issue numbers), each played end to end against the
+/// standalone operator. The versioned-bucket clean (#6066) is in `StandaloneBackupTests`, retention
+/// beside a log backup (#6320) in `LogBackupTests.scheduleKeepsPiTRPossible`.
+@Suite("End to end: TiDB Operator's reported backup bugs do not happen here", .serialized)
+struct UpstreamBugTests {
+    /// #2888, #4994: a namespace whose Backups' storage Secret was deleted first hung on the Backups'
+    /// finalizer for ever (the clean Job could never be built).
+    @Test("a namespace deleted after its Backups' storage Secret is gone: the Backup is released, the namespace goes, an Event in default says what was left behind")
+    func namespaceWithoutItsSecret() async throws {
+        let moto = try await TestServers.moto()
+        let (admin, bucket) = try await motoBucket(moto, "doomed")
+        let op = try await Operator()
+        defer { op.stop() }
+        let ns = "doomed"
+        _ = try await op.api.create(.namespaces, namespace: nil, object: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(ns)]])
+        func create(_ kind: ResourceKind, _ yaml: String) async throws {
+            _ = try await op.api.create(kind, namespace: ns, object: try KubeYAML.documents(yaml)[0].value)
+        }
+        try await create(.tidbClusters, cluster.replacingOccurrences(of: "namespace: default", with: "namespace: \(ns)"))
+        _ = try await op.api.create(.secrets, namespace: ns, object: [
+            "apiVersion": "v1", "kind": "Secret", "metadata": ["name": "s3-secret", "namespace": .string(ns)],
+            "stringData": ["access_key": .string(moto.accessKeyID), "secret_key": .string(moto.secretAccessKey)]])
+        try await create(.backups, """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: bk, namespace: \(ns)}
+            spec:
+              cleanPolicy: Delete
+              br: {cluster: basic}
+              s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: doomed/bk, endpoint: "\(moto.endpoint)", secretName: s3-secret}
+            """)
+        var done: Backup?
+        for _ in 0..<600 where !(done?.status.phase == .complete || done?.status.phase == .failed) {
+            try await Task.sleep(for: .milliseconds(100))
+            done = try await op.api.getIfPresent(Backup.self, namespace: ns, name: "bk")
+        }
+        #expect(done?.status.phase == .complete, "\(String(describing: done?.status))")
+        _ = try await op.api.delete(.secrets, namespace: ns, name: "s3-secret")
+        _ = try await op.api.delete(.namespaces, namespace: nil, name: ns)
+        var gone = false
+        for _ in 0..<600 where !gone {
+            try await Task.sleep(for: .milliseconds(100))
+            do { _ = try await op.api.get(.namespaces, namespace: nil, name: ns) } catch let e as KubeAPIError where e.isNotFound { gone = true }
+        }
+        #expect(gone, "namespace \(ns) is still there; log: \(op.tail())")
+        let events = try await op.events { items in items.contains { $0["reason"]?.stringValue == "BackupDataLeftBehind" } }
+        let left = events.first { $0["reason"]?.stringValue == "BackupDataLeftBehind" }
+        #expect(left?.value(at: ["involvedObject", "kind"]) == "Namespace" && left?.value(at: ["involvedObject", "name"]) == .string(ns))
+        #expect(left?["message"]?.stringValue?.contains("s3://\(bucket)/doomed/bk") == true, "\(String(describing: left))")
+        // The data is where it was: nothing could delete it, and nothing pretended to.
+        #expect(!(try await admin.listObjects(bucket: bucket, prefix: "doomed/bk/").objects.isEmpty))
+    }
+
+    /// #5392: resuming a schedule paused for many slots failed, or made a backup per missed slot.
+    @Test("a schedule resumed after more than 100 missed slots makes one backup, for the latest slot")
+    func resumeAfterALongPause() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.apply(localSchedule("long", root: root, spec: ["pause: true"]).replacingOccurrences(of: "@every 2s", with: "@every 1m"))
+        // Its last backup was 3 hours ago (180 slots), as a long pause leaves it.
+        var schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "long")
+        schedule.status.lastBackupTime = Time(Date().addingTimeInterval(-3 * 3600))
+        _ = try await op.api.updateStatus(schedule)
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "long", patch: Patch(.merge, try JSONParser.parse(#"{"spec":{"pause":false}}"#)))
+        var backups: [Backup] = []
+        for _ in 0..<100 where backups.isEmpty {
+            try await Task.sleep(for: .milliseconds(100))
+            backups = try await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("long"))
+        }
+        try await Task.sleep(for: .seconds(2))
+        backups = try await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("long"))
+        #expect(backups.count == 1, "\(backups.map(\.name))")
+        schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "long")
+        #expect(schedule.status.conditions?.contains { $0.type == "Invalid" && $0.status == .true } != true, "\(schedule.status)")
+        let slot = schedule.status.lastBackupTime?.date ?? .distantPast
+        #expect(Date().timeIntervalSince(slot) < 61, "the slot run is the latest one, not an old one: \(slot)")
+    }
+
+    /// #4220: two backups of one schedule ran at once when a backup outlasted the interval.
+    @Test("a schedule whose backups outlast its interval never has two running at once")
+    func oneBackupAtATime() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.apply(localSchedule("slow", root: root, spec: ["maxBackups: 10"], template: ["env: [{name: BR_STANDIN_HANG, value: \"3\"}]"])
+            .replacingOccurrences(of: "@every 2s", with: "@every 1s"))
+        var most = 0
+        var seen = Set<String>()
+        let end = Date().addingTimeInterval(12)
+        while Date() < end {
+            let backups = try await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("slow"))
+            seen.formUnion(backups.map(\.name))
+            most = max(most, backups.filter { ![.complete, .failed, .invalid].contains($0.status.phase) && $0.status.phase != nil }.count)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "slow", patch: Patch(.merge, try JSONParser.parse(#"{"spec":{"pause":true}}"#)))
+        #expect(seen.count >= 2, "the schedule ran: \(seen)")
+        #expect(most == 1, "\(most) backups of one schedule were running at once")
+    }
+}
