@@ -115,10 +115,10 @@ struct ChaosTests {
         private var stopped = false
         private(set) var starts = 1
 
-        init(_ op: Operator, name: String, supervised: Bool = false) throws {
+        init(_ op: Operator, name: String, supervised: Bool = false, kubeconfig: String? = nil) throws {
             log = op.directory + "/\(name).log"
             FileManager.default.createFile(atPath: log, contents: nil)
-            arguments = ["run", "--kubeconfig", op.kubeconfig, "--leader-elect", "--leader-election-namespace", "default",
+            arguments = ["run", "--kubeconfig", kubeconfig ?? op.kubeconfig, "--leader-elect", "--leader-election-namespace", "default",
                          "--metrics-addr", "127.0.0.1:\(TestServers.freePort())", "--health-addr", "127.0.0.1:\(TestServers.freePort())"]
             environment = op.environment
             current = try Self.launch(arguments, environment, log)
@@ -154,6 +154,7 @@ struct ChaosTests {
 
         var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         var restarts: Int { lock.withLock { starts - 1 } }
+        var isRunning: Bool { lock.withLock { current.isRunning } }
 
         func kill9() {
             let p = lock.withLock { stopped = true; return current }
@@ -199,6 +200,53 @@ struct ChaosTests {
                  "takeover and the next Job in \(Self.seconds(takeover)) (lease 15 s), Jobs \(jobs.sorted()), one per Backup: \(Set(jobs).count == jobs.count)")
         #expect(pass, "replica a:\n\(a.text.suffix(2000))\nreplica b:\n\(b.text.suffix(2000))")
         _ = standby
+    }
+
+    /// The leader alone partitioned: its connections hang (a frozen TCP forwarder between it and the
+    /// API server), nothing is refused. It must stop acting within its renew deadline (10 s) and
+    /// before the standby can take the lease (15 s after its last renewal).
+    @Test("the leader's connection to the API hanging (partition of the leader alone), a second replica standing by")
+    func leaderPartitioned() async throws {
+        let op = try await Operator(extraArguments: ["--no-controllers", "--image", "tidb-backup-manager=/bin/true"])
+        defer { op.stop() }
+        try await op.apply(cluster)
+        let port = TestServers.freePort()
+        let forwarder = Process()
+        forwarder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        forwarder.arguments = ["python3", TestServers.fixtures + "/tcp_forwarder.py", "--port", "\(port)", "--target", "127.0.0.1:\(op.port)"]
+        try forwarder.run()
+        defer { kill(forwarder.processIdentifier, SIGCONT); forwarder.terminate() }
+        let proxied = op.directory + "/kubeconfig-proxied"
+        let original = try String(contentsOfFile: op.kubeconfig, encoding: .utf8)
+        try original.replacingOccurrences(of: "127.0.0.1:\(op.port)", with: "127.0.0.1:\(port)").write(toFile: proxied, atomically: true, encoding: .utf8)
+        try await Task.sleep(for: .milliseconds(500))
+        let a = try RunReplica(op, name: "replica-a", kubeconfig: proxied)
+        defer { a.kill9() }
+        // a leads first (b starts only once it does).
+        let led = await eventually(60) { a.text.contains("became leader") }
+        let b = try RunReplica(op, name: "replica-b")
+        defer { b.kill9() }
+        try await Task.sleep(for: .seconds(3))
+        let holder = try await op.api.get(.leases, namespace: "default", name: "tidb-backup-operator").value(at: ["spec", "holderIdentity"])?.stringValue ?? ""
+        kill(forwarder.processIdentifier, SIGSTOP)
+        let frozen = ContinuousClock.now
+        var stopped: Duration?
+        var taken: Duration?
+        var newHolder = holder
+        while ContinuousClock.now - frozen < .seconds(40) && (stopped == nil || taken == nil) {
+            if stopped == nil && !a.isRunning { stopped = ContinuousClock.now - frozen }
+            if taken == nil {
+                newHolder = (try? await op.api.get(.leases, namespace: "default", name: "tidb-backup-operator"))?
+                    .value(at: ["spec", "holderIdentity"])?.stringValue ?? holder
+                if newHolder != holder && !newHolder.isEmpty { taken = ContinuousClock.now - frozen }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(forwarder.processIdentifier, SIGCONT)
+        let pass = led && a.text.contains(holder) && stopped != nil && taken != nil && stopped! <= .milliseconds(12_500) && stopped! < taken!
+        Self.row("the leader's connection hanging (partition of the leader alone, run mode, 2 replicas)", pass,
+                 "old leader stopped acting after \(stopped.map(Self.seconds) ?? "never") (renew deadline 10 s), the standby took the lease after \(taken.map(Self.seconds) ?? "never") (lease 15 s); never both: \(stopped != nil && taken != nil && stopped! < taken!)")
+        #expect(pass, "replica a:\n\(a.text.suffix(2000))\nreplica b:\n\(b.text.suffix(2000))")
     }
 
     @Test("the API server unreachable for a while (CHAOS_OUTAGE seconds, 60 by default), the operator in run mode")
