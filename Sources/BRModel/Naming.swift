@@ -175,6 +175,15 @@ extension Backup {
     public var flowKind: String { spec.br == nil ? "dumpling" : spec.effectiveBackupMode.rawValue }
     /// The TidbCluster it reads: `spec.br.cluster`.
     public var targetCluster: String? { spec.br?.cluster }
+
+    /// A back-off retry that is waiting (TiDB Operator keeps the phase it had, so this is the only word
+    /// of it): "retry 1 of 2 at <time> after: <why the Job failed>"; nil when none is pending.
+    public var pendingRetry: String? {
+        guard let last = status.backoffRetryStatus?.last, last.realRetryAt == nil, let at = last.expectedRetryAt,
+              ![.complete, .failed, .invalid].contains(status.phase) else { return nil }
+        let reason = [last.retryReason, last.originalReason].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+        return "retry \(last.retryNum ?? 1) of \(spec.effectiveBackoffRetryPolicy.maxRetryTimes ?? BRDefaults.maxRetryTimes) at \(at)" + (reason.isEmpty ? "" : " after: \(reason)")
+    }
 }
 
 extension Restore {

@@ -26,17 +26,14 @@ public struct CompactJob: Sendable {
             try await write(message: "\(error)")
             throw ManagerError("compact \(options.namespace)/\(options.name): \(error)")
         }
-        let storageArgs: [String]
-        do { storageArgs = try ToolArguments.storageArgs(compact.spec.storage) } catch {
+        let planned: [ToolRun]
+        do { planned = try RunPlan.compact(compact, storage: Self.storagePlaceholder) } catch {
             try await write(message: "\(error)")
             throw error
         }
-        let encodeArgv = ["operator", "base64ify"] + storageArgs
+        let encodeArgv = planned[0].argv
         if options.dryRun {
-            manager.log(Manager.Plan(tool: "br", argv: encodeArgv, environment: manager.environmentNames()).render())
-            manager.log(Manager.Plan(tool: "tikv-ctl", argv: Self.compactArgv(storage: "<base64 of the storage>", range: range,
-                                                                             concurrency: compact.effectiveConcurrency),
-                                     environment: manager.environmentNames()).render())
+            for run in planned { manager.log(Manager.Plan(tool: run.tool, argv: run.argv, environment: manager.environmentNames()).render()) }
             return
         }
         let encoded = try await base64ify(encodeArgv)
@@ -50,7 +47,7 @@ public struct CompactJob: Sendable {
         let (exe, prefix) = try manager.tools.locate(.tikvCtl)
         let runner = ToolRunner(redact: redact, log: manager.log)
         let publisher = Task { await publishProgress(latest) }
-        let result = try await runner.run(exe, prefix + Self.compactArgv(storage: encoded, range: range, concurrency: compact.effectiveConcurrency),
+        let result = try await runner.run(exe, prefix + (try RunPlan.compact(compact, storage: encoded))[1].argv,
                                           environment: manager.toolEnvironment()) { stream, line in
             guard stream == .stderr, let event = CompactLogLine(line) else { return }
             switch event {
@@ -72,6 +69,9 @@ public struct CompactJob: Sendable {
         try await write(state: .complete, message: "", progress: latest.value, endTs: String(range.until))
         await manager.events.record(compact, .normal, reason: "Finished", message: "The compaction process has finished successfully.")
     }
+
+    /// What a dry run and `plan` show in place of the storage BR encodes (it may hold credentials).
+    public static let storagePlaceholder = "<base64 of the storage, from br>"
 
     /// tikv-ctl's argv (reference 6.9), in TiDB Operator's order.
     public static func compactArgv(storage: String, range: (from: UInt64, until: UInt64), concurrency: Int) -> [String] {

@@ -38,10 +38,7 @@ struct LogBackupJob {
         guard let failure = Self.failureReasons[command] else {
             throw ManagerError("log backup \(options.namespace)/\(options.name) unknown log subcommand \(options.subcommand)")
         }
-        var spec = backup
-        if command == .truncate { spec.spec.logTruncateUntil = options.truncateUntil }
-        let argv = try ToolArguments.brLog(spec, subcommand: command.rawValue, pd: manager.pd(options, br: br), clusterTLS: options.clusterTLS,
-                                           commitTs: options.commitTs)
+        let argv = try RunPlan.backup(backup, options, pd: manager.pd(options, br: br), brFiles: ToolArguments.brBinDirectory)[0].argv
         if options.dryRun {
             log(Manager.Plan(tool: "br", argv: argv, environment: manager.environmentNames()).render())
             return

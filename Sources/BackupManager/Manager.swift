@@ -249,7 +249,7 @@ public struct Manager: Sendable {
             try await backupCondition(options, .failed, reason: "NotSupported", message: "backup mode \(options.mode) is not supported by this backup manager yet")
             throw ManagerError("backup mode \(options.mode) is not supported yet")
         }
-        let argv = try ToolArguments.brBackup(backup, pd: pd(options, br: br), clusterTLS: options.clusterTLS)
+        let argv = try RunPlan.backup(backup, options, pd: pd(options, br: br), brFiles: ToolArguments.brBinDirectory)[0].argv
         if options.dryRun {
             log(Plan(tool: "br", argv: argv, environment: environmentNames()).render())
             return
@@ -357,7 +357,7 @@ public struct Manager: Sendable {
             return try await VolumeSnapshotRestoreJob(manager: self, options: options).run(restore)
         }
         guard let br = restore.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
-        let argv = try ToolArguments.brRestore(restore, pd: pd(options, br: br), clusterTLS: options.clusterTLS, pitrRestoredTs: options.pitrRestoredTs)
+        let argv = try RunPlan.restore(restore, options, pd: pd(options, br: br), brFiles: ToolArguments.brBinDirectory)[0].argv
         if options.dryRun {
             log(Plan(tool: "br", argv: argv, environment: environmentNames()).render())
             return

@@ -35,7 +35,7 @@ struct VolumeSnapshotBackupJob {
     // MARK: initialize
 
     func initialize(_ backup: Backup, pd: String) async throws {
-        let argv = try ToolArguments.brPauseGCAndSchedulers(backup, pd: pd, clusterTLS: options.clusterTLS)
+        let argv = try RunPlan.backup(backup, options, pd: pd, brFiles: ToolArguments.brBinDirectory)[0].argv
         if options.dryRun {
             log(Manager.Plan(tool: "br", argv: argv, environment: manager.environmentNames()).render())
             return
@@ -81,7 +81,7 @@ struct VolumeSnapshotBackupJob {
     func execute(_ backup: Backup, pd: String) async throws {
         let directory = Self.brFileDirectory(dryRun: options.dryRun)
         let volumeFile = directory + "/csb_backup.json"
-        let argv = try ToolArguments.brVolumeBackup(backup, pd: pd, clusterTLS: options.clusterTLS, volumeFile: volumeFile)
+        let argv = try RunPlan.backup(backup, options, pd: pd, brFiles: directory)[0].argv
         if options.dryRun {
             log(Manager.Plan(tool: "br", argv: argv, environment: manager.environmentNames()).render())
             return

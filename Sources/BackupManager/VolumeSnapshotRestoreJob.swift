@@ -41,8 +41,7 @@ struct VolumeSnapshotRestoreJob {
     func prepare(_ restore: Restore, pd: String) async throws {
         let directory = VolumeSnapshotBackupJob.brFileDirectory(dryRun: options.dryRun)
         let outputFile = directory + "/csb_restore.json"
-        let argv = try ToolArguments.brVolumeRestore(restore, pd: pd, clusterTLS: options.clusterTLS, outputFile: outputFile,
-                                                     targetAZ: options.targetAZ, useFSR: options.useFSR)
+        let argv = try RunPlan.restore(restore, options, pd: pd, brFiles: directory)[0].argv
         if options.dryRun {
             log(Manager.Plan(tool: "br", argv: argv, environment: manager.environmentNames()).render())
             return
@@ -134,7 +133,7 @@ struct VolumeSnapshotRestoreJob {
     // MARK: data
 
     func data(_ restore: Restore, pd: String) async throws {
-        let argv = try ToolArguments.brVolumeRestore(restore, pd: pd, clusterTLS: options.clusterTLS, outputFile: nil, targetAZ: nil, useFSR: false)
+        let argv = try RunPlan.restore(restore, options, pd: pd, brFiles: ToolArguments.brBinDirectory)[0].argv
         if options.dryRun {
             log(Manager.Plan(tool: "br", argv: argv, environment: manager.environmentNames()).render())
             return

@@ -5,7 +5,7 @@ import KubeModel
 /// PD scheduling paused while its BR runs, and `backup-<name>`, which snapshots the volumes.
 extension JobBuilder {
     func volumeSnapshotParts(_ backup: Backup, cluster: TidbCluster, initialize: Bool) async throws -> PodParts {
-        try await brBackupParts(backup, cluster: cluster, modeArgs: ["--mode=volume-snapshot"] + (initialize ? ["--initialize=true"] : []))
+        try await brBackupParts(backup, cluster: cluster, modeArgs: backup.volumeJob(initialize: initialize).modeArguments)
     }
 
     /// `backup-<name>-init`: BR's `operator pause-gc-and-schedulers`, ended by deleting the Job; its
@@ -29,28 +29,10 @@ extension JobBuilder {
 /// the snapshots), `restore-data-<name>` (BR brings the data to the backup's point), and, when the first
 /// failed, `restore-<name>-clean-volumes` (the volumes it made are deleted).
 extension JobBuilder {
-    public enum VolumeRestoreStep: Sendable {
-        case prepare, data, cleanVolumes
-
-        public func jobName(_ restore: Restore) -> String {
-            switch self {
-            case .prepare: "restore-\(restore.name)"
-            case .data: "restore-data-\(restore.name)"
-            case .cleanVolumes: "restore-\(restore.name)-clean-volumes"
-            }
-        }
-    }
+    public typealias VolumeRestoreStep = Restore.VolumeStep
 
     public func volumeRestoreJob(_ restore: Restore, cluster: TidbCluster, step: VolumeRestoreStep) async throws -> JSONValue {
-        var modeArgs = ["--mode=volume-snapshot"]
-        switch step {
-        case .prepare:
-            modeArgs.append("--prepare")
-            if let az = restore.spec.volumeAZ, !az.isEmpty { modeArgs.append("--target-az=\(az)") }
-            if restore.spec.warmup != nil && restore.spec.warmupStrategy == .fsr { modeArgs.append("--use-fsr=true") }
-        case .data: break
-        case .cleanVolumes: modeArgs.append("--clean-volumes")
-        }
+        let modeArgs = restore.volumeJob(step).modeArguments
         let parts = try await brRestoreParts(restore, cluster: cluster, modeArgs: modeArgs)
         var common = restoreCommon(restore, name: step.jobName(restore))
         common.backoffLimit = 0
@@ -61,10 +43,8 @@ extension JobBuilder {
 /// The Jobs of a log backup (reference 3.8): `backup-<name>-<sub-command>`.
 extension JobBuilder {
     public func logBackupJob(_ backup: Backup, cluster: TidbCluster, command: LogSubCommand) async throws -> JSONValue {
-        var modeArgs = ["--mode=log", "--subcommand=\(command.rawValue)"]
-        if command == .start, let ts = backup.spec.commitTs, !ts.isEmpty { modeArgs.append("--commit-ts=\(ts)") }
-        if command == .truncate, let until = backup.spec.logTruncateUntil, !until.isEmpty { modeArgs.append("--truncate-until=\(until)") }
-        let parts = try await brBackupParts(backup, cluster: cluster, modeArgs: modeArgs)
-        return job(common(backup, name: "backup-\(backup.name)-\(command.rawValue)", component: "backup", backoffLimit: 0), parts)
+        let flow = backup.logJob(command)
+        let parts = try await brBackupParts(backup, cluster: cluster, modeArgs: flow.modeArguments)
+        return job(common(backup, name: flow.name, component: "backup", backoffLimit: 0), parts)
     }
 }

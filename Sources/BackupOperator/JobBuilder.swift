@@ -331,7 +331,7 @@ public struct JobBuilder: Sendable {
 
     /// `backup-<name>` running BR (snapshot mode).
     public func brBackupJob(_ backup: Backup, cluster: TidbCluster) async throws -> JSONValue {
-        let parts = try await brBackupParts(backup, cluster: cluster, modeArgs: ["--mode=snapshot"])
+        let parts = try await brBackupParts(backup, cluster: cluster, modeArgs: backup.flowJobs.first?.modeArguments ?? ["--mode=snapshot"])
         return job(common(backup, name: backup.jobName, component: "backup", backoffLimit: 0), parts)
     }
 
@@ -412,12 +412,7 @@ public struct JobBuilder: Sendable {
 
     /// `restore-<name>` running BR (reference 4.4).
     public func brRestoreJob(_ restore: Restore, cluster: TidbCluster) async throws -> JSONValue {
-        var modeArgs = ["--mode=snapshot"]
-        if restore.spec.effectiveRestoreMode.rawValue == "pitr" {
-            modeArgs = ["--mode=pitr"]
-            if let ts = restore.spec.pitrRestoredTs, !ts.isEmpty { modeArgs.append("--pitrRestoredTs=\(ts)") }
-        }
-        let parts = try await brRestoreParts(restore, cluster: cluster, modeArgs: modeArgs)
+        let parts = try await brRestoreParts(restore, cluster: cluster, modeArgs: restore.flowJobs.first?.modeArguments ?? ["--mode=snapshot"])
         return job(restoreCommon(restore, name: restore.jobName), parts)
     }
 

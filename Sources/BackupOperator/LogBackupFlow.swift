@@ -28,7 +28,7 @@ struct LogBackupFlow {
             if skipped == .done && command != .truncate { return try await LogBackupKernelSync(r: r).sync(backup, command: command, cluster: cluster) }
             return skipped
         }
-        let jobName = "backup-\(backup.name)-\(command.rawValue)"
+        let jobName = backup.logJob(command).name
         if let waiting = try await otherCommandRunning(backup, command) { return waiting }
         let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: jobName))
         let entry = backup.status.logSubCommandStatuses?[command.rawValue]
@@ -72,7 +72,7 @@ struct LogBackupFlow {
         let busy: [BackupConditionType] = [.scheduled, .prepare, .running]
         for (name, entry) in backup.status.logSubCommandStatuses ?? [:] where name != command.rawValue {
             guard let phase = entry.phase, busy.contains(phase) else { continue }
-            let other = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: "backup-\(backup.name)-\(name)"))
+            let other = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.logJob(LogSubCommand(rawValue: name)).name))
             if other.exists && !other.finished {
                 r.logger.info("log sub-command waits for the one running", metadata: ["backup": "\(backup.namespace)/\(backup.name)",
                                                                                    "command": "\(command.rawValue)", "running": "\(name)"])

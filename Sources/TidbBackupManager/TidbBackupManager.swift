@@ -50,7 +50,8 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(name: .customLong("truncate-until")) var truncateUntil = "0"
     @Option(name: .long) var initialize = "false"
 
-    func run() async throws {
+    /// What the Job's arguments say, as the job and `plan` read them.
+    func options() -> ManagerOptions {
         var o = ManagerOptions(namespace: common.namespace, name: backupName)
         o.tikvVersion = tikvVersion
         o.clientTLS = boolFlag(clientTLS)
@@ -63,8 +64,12 @@ struct BackupCommand: AsyncParsableCommand {
         o.truncateUntil = truncateUntil == "0" ? nil : truncateUntil
         o.pd = common.pd
         o.dryRun = common.dryRun
+        return o
+    }
+
+    func run() async throws {
         let api = try makeAPI(common)
-        let options = o
+        let options = options()
         try await runManager { try await Manager(api: api).backup(options) }
     }
 }
@@ -85,7 +90,8 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .long) var abort = "false"
     @Flag(name: .customLong("clean-volumes")) var cleanVolumes = false
 
-    func run() async throws {
+    /// What the Job's arguments say, as the job and `plan` read them.
+    func options() -> ManagerOptions {
         var o = ManagerOptions(namespace: common.namespace, name: restoreName)
         o.tikvVersion = tikvVersion
         o.clientTLS = boolFlag(clientTLS)
@@ -100,8 +106,12 @@ struct RestoreCommand: AsyncParsableCommand {
         o.useFSR = boolFlag(useFSR)
         o.pd = common.pd
         o.dryRun = common.dryRun
+        return o
+    }
+
+    func run() async throws {
         let api = try makeAPI(common)
-        let options = o
+        let options = options()
         try await runManager { try await Manager(api: api).restore(options) }
     }
 }
@@ -248,22 +258,7 @@ struct PlanCommand: ParsableCommand {
                         continue
                     }
                     out.append("# Restore \(r.namespace)/\(r.name)")
-                    if r.spec.effectiveRestoreMode == .volumeSnapshot {
-                        // What the two Jobs' pods run, paths inside the pod included (TiDB Operator's order).
-                        let pd = pd(br, namespace: r.namespace, known: pdByCluster)
-                        let fsr = r.spec.warmup != nil && r.spec.warmupStrategy == .fsr
-                        out += ["# phase restore-volume (Job restore-\(r.name)): volumes from the snapshots", "br"]
-                        out += try ToolArguments.brVolumeRestore(r, pd: pd, clusterTLS: clusterTLS, outputFile: ToolArguments.brBinDirectory + "/csb_restore.json",
-                                                                 targetAZ: r.spec.volumeAZ, useFSR: fsr)
-                        out += ["# phase restore-data (Job restore-data-\(r.name)), once every TiKV store is Up", "br"]
-                        out += try ToolArguments.brVolumeRestore(r, pd: pd, clusterTLS: clusterTLS, outputFile: nil, targetAZ: nil, useFSR: false)
-                        out += envLines(r.spec.storage)
-                        continue
-                    }
-                    out.append("br")
-                    out += try ToolArguments.brRestore(r, pd: pd(br, namespace: r.namespace, known: pdByCluster), clusterTLS: clusterTLS,
-                                                       pitrRestoredTs: (r.spec.pitrRestoredTs ?? "").isEmpty ? "0" : r.spec.pitrRestoredTs!)
-                    out += envLines(r.spec.storage)
+                    out += try planRestore(r, pd: pd(br, namespace: r.namespace, known: pdByCluster))
                 default: continue
                 }
             } catch {
@@ -278,42 +273,47 @@ struct PlanCommand: ParsableCommand {
         return known["\(ns)/\(br.cluster)"] ?? ToolArguments.defaultPD(br: br, namespace: namespace)
     }
 
-    /// What the Backup's next Job runs, decided as the operator decides it: a log backup's sub-command
-    /// comes from the model (`derivedLogSubcommand`: spec and status, so a Paused backup asked to
-    /// `log-start` resumes, `logStop` stops), a volume snapshot's two phases with the pod's paths.
+    /// The arguments a Job of the flow gives the job binary, as the operator's Job builder adds the
+    /// cluster's: PD, cluster TLS, TiKV version.
+    func jobArguments(_ job: FlowJob, namespace: String, name: String, pd: String) -> [String] {
+        let object = job.kind == .restore ? "--restoreName=\(name)" : "--backupName=\(name)"
+        return ["--namespace=\(namespace)", object, "--tikvVersion=\(tikvVersion)", "--pd=\(pd)"] + job.modeArguments
+            + (clusterTLS ? ["--cluster-tls=true"] : [])
+    }
+
+    /// Every Job the Backup's flow has (the model decides which: a log backup's sub-command from spec
+    /// and status, a volume snapshot's two phases), each as the job binary reads its arguments and runs
+    /// its tool: the same `RunPlan` the job and its `--dry-run` use.
     func planBackup(_ b: Backup, pd: String) -> [String] {
         do {
-            switch b.spec.effectiveBackupMode {
-            case .log:
-                let command = b.derivedLogSubcommand
-                var lines = ["# Job \(b.jobName): \(command.rawValue)", "br"]
-                    + (try ToolArguments.brLog(b, subcommand: command.rawValue, pd: pd, clusterTLS: clusterTLS))
-                if command == .start, let until = b.spec.logTruncateUntil, !until.isEmpty {
-                    lines += ["# then, once started (Job backup-\(b.name)-\(LogSubCommand.truncate.rawValue)):", "br"]
-                        + (try ToolArguments.brLog(b, subcommand: LogSubCommand.truncate.rawValue, pd: pd, clusterTLS: clusterTLS))
-                }
-                return lines + envLines(b.spec.storage)
-            case .volumeSnapshot:
-                return ["# phase initialize (Job \(b.volumeInitJobName)): GC and PD schedulers paused until the Job is deleted", "br"]
-                    + (try ToolArguments.brPauseGCAndSchedulers(b, pd: pd, clusterTLS: clusterTLS))
-                    + ["# phase execute (Job \(b.jobName)): the cluster metadata the operator gathers, snapshotted", "br"]
-                    + (try ToolArguments.brVolumeBackup(b, pd: pd, clusterTLS: clusterTLS, volumeFile: ToolArguments.brBinDirectory + "/csb_backup.json"))
-                    + envLines(b.spec.storage)
-            default:
-                return ["br"] + (try ToolArguments.brBackup(b, pd: pd, clusterTLS: clusterTLS)) + envLines(b.spec.storage)
+            var lines: [String] = []
+            for job in b.flowJobs where job.kind == .backup {
+                let options = try BackupCommand.parse(jobArguments(job, namespace: b.namespace, name: b.name, pd: pd)).options()
+                lines.append("# Job \(job.name) (\(job.step))")
+                for run in try RunPlan.backup(b, options, pd: pd, brFiles: ToolArguments.brBinDirectory) { lines += [run.tool] + run.argv }
             }
+            return lines + envLines(b.spec.storage)
         } catch {
             return ["# error: \(error)"]
         }
     }
 
-    /// A CompactBackup's Job: `br operator base64ify` turns the storage into one argument for tikv-ctl
-    /// (its output may hold credentials and is never shown), then `tikv-ctl compact-log-backup`.
+    /// Every BR Job of the Restore's flow, as for a Backup.
+    func planRestore(_ r: Restore, pd: String) throws -> [String] {
+        var lines: [String] = []
+        for job in r.flowJobs where job.kind == .restore {
+            let options = try RestoreCommand.parse(jobArguments(job, namespace: r.namespace, name: r.name, pd: pd)).options()
+            lines.append("# Job \(job.name) (\(job.step))")
+            for run in try RunPlan.restore(r, options, pd: pd, brFiles: ToolArguments.brBinDirectory) { lines += [run.tool] + run.argv }
+        }
+        return lines + envLines(r.spec.storage)
+    }
+
+    /// A CompactBackup's Job, as `RunPlan` has it.
     func planCompact(_ c: CompactBackup) throws -> [String] {
-        let range = try c.range()
-        return ["br", "operator", "base64ify"] + (try ToolArguments.storageArgs(c.spec.storage))
-            + ["# then:", "tikv-ctl"] + CompactJob.compactArgv(storage: "<base64 of the storage, from br>", range: range, concurrency: c.effectiveConcurrency)
-            + envLines(c.spec.storage)
+        var lines = ["# Job \(c.jobName) (compact)"]
+        for run in try RunPlan.compact(c, storage: CompactJob.storagePlaceholder) { lines += [run.tool] + run.argv }
+        return lines + envLines(c.spec.storage)
     }
 
     /// The environment the operator's Job gives the tool, secrets as `<redacted>`.

@@ -113,7 +113,11 @@ struct Run: AsyncParsableCommand {
         MetricsSystem.bootstrap(metrics.factory)
         var election: LeaderElector?
         if leaderElect {
-            let identity = "\(ProcessInfo.processInfo.hostName)_\(UUID().uuidString.prefix(8).lowercased())"
+            // The pod's name (POD_NAME, from the downward API) stays the same when the container restarts,
+            // so a leader restarted after an API outage finds its own name on the lease and leads again at
+            // once. Without it, a name of this process alone: two replicas never share one.
+            let podName = ProcessInfo.processInfo.environment["POD_NAME"] ?? ""
+            let identity = podName.isEmpty ? "\(ProcessInfo.processInfo.hostName)_\(UUID().uuidString.prefix(8).lowercased())" : podName
             let lease = LeaderElector.Configuration(leaseName: leaderElectionID,
                                                     namespace: leaderElectionNamespace ?? namespace ?? config.namespace, identity: identity)
             election = LeaderElector(api: api, configuration: lease, logger: logger)

@@ -193,7 +193,7 @@ enum WebAssets {
             el("h2", {}, "Backups"),
             table(["Name", "Phase", "Started", "Took", "Size", "Commit TS", "Error"], rows.slice().reverse().map(r => el("tr", { "data-row": `Backup/${r.namespace}/${r.name}` },
               el("td", {}, link("backup", r.namespace, r.name)), el("td", {}, badge(r.phase)), el("td", { title: r.started || "" }, ago(r.started || r.created)),
-              el("td", {}, dur(r.durationSeconds)), el("td", {}, r.size || ""), el("td", {}, r.commitTs || ""), el("td", { class: "error-text" }, r.error || "")))),
+              el("td", {}, dur(r.durationSeconds)), el("td", {}, r.size || ""), el("td", {}, r.commitTs || ""), el("td", { class: "error-text" }, r.error || r.retry || "")))),
             el("h2", {}, "Conditions"), conditions(d.conditions));
         }
 
@@ -211,6 +211,7 @@ enum WebAssets {
           show(
             el("h1", {}, `${r.kind} ${r.namespace}/${r.name} `, badge(r.phase)),
             r.error ? el("pre", { class: "error", id: "error" }, r.error) : null,
+            r.retry ? el("p", { class: "error", id: "retry" }, `Waiting: ${r.retry}`) : null,
             el("dl", { class: "fields" }, el("dt", {}, "Mode"), el("dd", {}, r.mode || ""), el("dt", {}, "Cluster"), el("dd", {}, r.cluster || ""),
               el("dt", {}, "Schedule"), el("dd", {}, r.schedule ? link("schedule", r.namespace, r.schedule) : "—"),
               el("dt", {}, "Started"), el("dd", {}, r.started || ""), el("dt", {}, "Completed"), el("dd", {}, r.completed || ""),

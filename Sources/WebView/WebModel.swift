@@ -24,6 +24,8 @@ public enum WebModel {
         public var commitTs: String?
         /// The reason and message of a Failed or Invalid condition.
         public var error: String?
+        /// A back-off retry that is waiting, with its time and why (the phase does not say).
+        public var retry: String? = nil
     }
 
     public enum Health: String, Codable, Sendable { case healthy, late, failing, paused, pending, invalid }
@@ -138,10 +140,12 @@ public enum WebModel {
         // The mode and the cluster as the model decides them (a Lightning Restore names its cluster in
         // spec.lightning); an object that does not decode shows what its spec says.
         let mode: String?, cluster: String?
+        var retry: String?
         if kind == "Restore", let r = try? KubeCodec.decode(Restore.self, from: object) {
             (mode, cluster) = (r.flowKind, r.targetCluster)
         } else if kind != "Restore", let b = try? KubeCodec.decode(Backup.self, from: object) {
             (mode, cluster) = (b.spec.effectiveBackupMode.rawValue, b.targetCluster)
+            retry = b.pendingRetry
         } else {
             (mode, cluster) = (str(object, ["spec", kind == "Restore" ? "restoreMode" : "backupMode"]), str(object, ["spec", "br", "cluster"]))
         }
@@ -150,7 +154,7 @@ public enum WebModel {
                    cluster: cluster, schedule: str(object, ["metadata", "labels", BRLabels.backupSchedule]),
                    created: str(object, ["metadata", "creationTimestamp"]), started: started, completed: completed,
                    durationSeconds: duration, sizeBytes: size, size: str(object, ["status", "backupSizeReadable"]),
-                   commitTs: str(object, ["status", "commitTs"]), error: error.flatMap { $0.isEmpty ? nil : $0 })
+                   commitTs: str(object, ["status", "commitTs"]), error: error.flatMap { $0.isEmpty ? nil : $0 }, retry: retry)
     }
 
     static func ownerSchedule(_ object: JSONValue) -> String? {

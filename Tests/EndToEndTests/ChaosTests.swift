@@ -120,8 +120,11 @@ struct ChaosTests {
             FileManager.default.createFile(atPath: log, contents: nil)
             arguments = ["run", "--kubeconfig", kubeconfig ?? op.kubeconfig, "--leader-elect", "--leader-election-namespace", "default",
                          "--metrics-addr", "127.0.0.1:\(TestServers.freePort())", "--health-addr", "127.0.0.1:\(TestServers.freePort())"]
-            environment = op.environment
-            current = try Self.launch(arguments, environment, log)
+            // Each replica is a pod of its own: its name is its leader-election identity across restarts.
+            var env = op.environment
+            env["POD_NAME"] = name
+            environment = env
+            current = try Self.launch(arguments, env, log)
             guard supervised else { return }
             Thread.detachNewThread { [self] in
                 while true {

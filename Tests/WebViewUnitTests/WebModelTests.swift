@@ -69,6 +69,19 @@ struct WebModelTests {
         #expect(o.running.map(\.name).sorted() == ["imp", "lb"], "\(o.running.map(\.name))")
     }
 
+    @Test("a back-off retry that is waiting is shown with its time and reason, though the phase stays Running")
+    func pendingRetry() {
+        let object: JSONValue = ["kind": "Backup", "metadata": ["name": "b", "namespace": "ns"], "spec": ["br": ["cluster": "basic"]],
+                                 "status": ["phase": "Running", "backoffRetryStatus": [["retryNum": 1, "detectFailedAt": "2025-11-29T23:00:00Z",
+                                                                                        "expectedRetryAt": "2025-11-29T23:05:00Z",
+                                                                                        "retryReason": "Job backup-b has failed", "originalReason": "ProcessLost"]]]]
+        let row = WebModel.row(object)
+        #expect(row.retry == "retry 1 of 2 at 2025-11-29T23:05:00Z after: Job backup-b has failed: ProcessLost", "\(String(describing: row.retry))")
+        var done = object
+        done["status"]?["phase"] = "Complete"
+        #expect(WebModel.row(done).retry == nil)
+    }
+
     @Test("the overview groups backups under their schedule and cluster, counts phases, lists running and failed ones")
     func overview() {
         func backup(_ name: String, _ phase: String, owner: String?) -> JSONValue {
