@@ -207,3 +207,160 @@ struct PlanTests {
         #expect(joined.contains("# Job cpt (compact) br operator base64ify --storage=s3://my-bucket/log --s3.region=us-west-2 --s3.provider=aws tikv-ctl --log-level INFO --log-format json compact-log-backup --storage-base64 <base64 of the storage, from br> --from 443000000000000000 --until 443100000000000000 -N 8"), "\(lines)")
     }
 }
+
+/// Issue: `plan`, the Jobs and the status had come to disagree. Every BR Job that an example manifest,
+/// or an object state the end-to-end tests reach, leads to is run through `plan -f` (offline, from the
+/// file) and through the job binary's `--dry-run` (online: its object read back from the API with the
+/// arguments the model gives the Job), and both must print the same argv.
+@Suite("plan and the job binary's --dry-run agree, Job by Job", .serialized)
+struct PlanDryRunEquivalenceTests {
+    static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+
+    /// `# Job <name> (<step>)` → the tool runs under it: [(tool, argv)].
+    static func planned(_ lines: [String]) -> [String: [[String]]] {
+        var out: [String: [[String]]] = [:]
+        var job: String?
+        var current: [String]?
+        func flush() { if let job, let current { out[job, default: []].append(current) } }
+        for line in lines {
+            if line.hasPrefix("# Job ") {
+                flush()
+                current = nil
+                job = String(line.dropFirst("# Job ".count).prefix { $0 != " " })
+            } else if line.hasPrefix("#") || line == "env:" || line.hasPrefix("  ") {
+                flush()
+                current = nil
+                if line.hasPrefix("# ") && !line.hasPrefix("# Job ") { job = nil }
+            } else if ["br", "tikv-ctl", "dumpling", "tidb-lightning"].contains(line) && job != nil {
+                flush()
+                current = [line]
+            } else if current != nil {
+                current!.append(line)
+            }
+        }
+        flush()
+        return out
+    }
+
+    /// `tool: br` / `  argv…` / `env:` blocks of a dry run.
+    static func dryRun(_ output: String) -> [[String]] {
+        var out: [[String]] = []
+        var current: [String]?
+        for line in output.split(separator: "\n").map(String.init) {
+            if line.hasPrefix("tool: ") {
+                if let current { out.append(current) }
+                current = [String(line.dropFirst("tool: ".count))]
+            } else if line == "env:" {
+                if let c = current { out.append(c) }
+                current = nil
+            } else if current != nil, line.hasPrefix("  ") {
+                current!.append(String(line.dropFirst(2)))
+            }
+        }
+        if let current { out.append(current) }
+        return out
+    }
+
+    @Test("every BR Job of every example manifest, and of log backups in the states the end-to-end tests reach, prints the same argv in plan and in --dry-run")
+    func examplesAndStates() async throws {
+        let op = try await Operator(extraArguments: ["--no-controllers"])
+        defer { op.stop() }
+        let binary = PlanTests.binary
+        var compared = 0
+        var files = try FileManager.default.subpathsOfDirectory(atPath: Self.root.appendingPathComponent("examples").path)
+            .filter { $0.hasSuffix(".yaml") }.map { Self.root.appendingPathComponent("examples/" + $0).path }
+        // States the end-to-end tests reach: a running log backup asked to stop or pause, a paused one asked to start
+        // (a resume), one with a truncate pending; a PiTR restore.
+        let states = op.directory + "/states.yaml"
+        let log = { (name: String, spec: String, status: String) in
+            """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: \(name), namespace: states}
+            spec:
+              backupMode: log
+            \(spec)
+              br: {cluster: basic, logLevel: info}
+              s3: {provider: aws, region: us-west-2, bucket: b, prefix: \(name)}
+            \(status)
+            """
+        }
+        let running = "status: {phase: Running, commitTs: \"443000000000000000\"}"
+        try [log("stop", "  logSubcommand: log-stop", running), log("stopflag", "  logStop: true", running),
+             log("pause", "  logSubcommand: log-pause", running),
+             log("resume", "  logSubcommand: log-start", "status: {phase: Paused, commitTs: \"443000000000000000\"}"),
+             log("truncate", "  logTruncateUntil: \"443100000000000000\"", running),
+             log("start", "  commitTs: \"443000000000000000\"", ""),
+             """
+             apiVersion: pingcap.com/v1alpha1
+             kind: Restore
+             metadata: {name: pitr, namespace: states}
+             spec:
+               restoreMode: pitr
+               pitrRestoredTs: "443123456789"
+               br: {cluster: basic}
+               s3: {provider: aws, region: us-west-2, bucket: b, prefix: log}
+               pitrFullBackupStorageProvider:
+                 s3: {provider: aws, region: us-west-2, bucket: b, prefix: full}
+             """].joined(separator: "\n---\n").write(toFile: states, atomically: true, encoding: .utf8)
+        files.append(states)
+        var namespaces = Set<String>()
+        for file in files.sorted() {
+            let docs = try KubeYAML.documents(try String(contentsOfFile: file, encoding: .utf8)).map(\.value)
+            var pdAddresses: [String: String] = [:]
+            for doc in docs where doc["kind"]?.stringValue == "TidbCluster" {
+                let c = try KubeCodec.decode(TidbCluster.self, from: doc)
+                if let pds = c.spec.pdAddresses, !pds.isEmpty { pdAddresses["\(c.metadata.namespace ?? "default")/\(c.metadata.name ?? "")"] = pds.joined(separator: ",") }
+            }
+            let (status, output) = try TestServers.run([binary, "plan", "-f", file])
+            #expect(status == 0, "\(file): \(output)")
+            let plan = Self.planned(output.split(separator: "\n").map(String.init))
+            for doc in docs {
+                let kind = doc["kind"]?.stringValue ?? ""
+                guard kind == "Backup" || kind == "Restore" else { continue }
+                let ns = doc.value(at: ["metadata", "namespace"])?.stringValue ?? "default"
+                let name = doc.value(at: ["metadata", "name"])?.stringValue ?? ""
+                let jobs: [FlowJob]
+                let cluster: BRConfig?
+                if kind == "Backup" {
+                    let b = try KubeCodec.decode(Backup.self, from: doc)
+                    (jobs, cluster) = (b.flowJobs.filter { $0.kind == .backup }, b.spec.br)
+                } else {
+                    let r = try KubeCodec.decode(Restore.self, from: doc)
+                    (jobs, cluster) = (r.flowJobs.filter { $0.kind == .restore }, r.spec.br)
+                }
+                guard let cluster, !jobs.isEmpty else { continue }
+                if namespaces.insert(ns).inserted && ns != "default" {
+                    _ = try? await op.api.create(.namespaces, namespace: nil, object: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(ns)]])
+                }
+                // The object as the job reads it: spec and status from the file.
+                var object = doc
+                object["metadata"]?["namespace"] = .string(ns)
+                let resource: ResourceKind = kind == "Backup" ? .backups : .restores
+                _ = try? await op.api.delete(resource, namespace: ns, name: name)
+                let created = try await op.api.create(resource, namespace: ns, object: object)
+                if let wanted = doc["status"] {
+                    var withStatus = created
+                    withStatus["status"] = wanted
+                    _ = try await op.api.updateStatus(resource, namespace: ns, object: withStatus)
+                }
+                let clusterNS = (cluster.clusterNamespace ?? "").isEmpty ? ns : cluster.clusterNamespace!
+                for job in jobs {
+                    // As the operator's Job builder passes them: PD only when the TidbCluster names addresses.
+                    var args = [kind == "Backup" ? "backup" : "restore", "--namespace=\(ns)",
+                                kind == "Backup" ? "--backupName=\(name)" : "--restoreName=\(name)", "--tikvVersion=4.0"]
+                    if let pd = pdAddresses["\(clusterNS)/\(cluster.cluster)"] { args.append("--pd=\(pd)") }
+                    args += job.modeArguments + ["--dry-run", "--kubeconfig", op.kubeconfig]
+                    let (code, text) = try TestServers.run([binary] + args, environment: ["PATH": "/usr/bin:/bin"])
+                    #expect(code == 0, "\(file) \(job.name): \(text)")
+                    let ran = Self.dryRun(text)
+                    #expect(!ran.isEmpty && ran.allSatisfy { $0.count > 2 }, "\(file) \(job.name): the dry run printed no tool run: \(text)")
+                    #expect(ran == plan[job.name] ?? [], "\(file) Job \(job.name): --dry-run printed \(ran), plan printed \(plan[job.name] ?? [])")
+                    compared += 1
+                }
+            }
+        }
+        print("plan_dry_run_jobs_compared: \(compared)")
+        #expect(compared >= 15, "only \(compared) Jobs were compared")
+    }
+}
