@@ -286,13 +286,9 @@ struct PlanCommand: ParsableCommand {
     /// its tool: the same `RunPlan` the job and its `--dry-run` use.
     func planBackup(_ b: Backup, pd: String) -> [String] {
         do {
-            var lines: [String] = []
-            for job in b.flowJobs where job.kind == .backup {
-                let options = try BackupCommand.parse(jobArguments(job, namespace: b.namespace, name: b.name, pd: pd)).options()
-                lines.append("# Job \(job.name) (\(job.step))")
-                for run in try RunPlan.backup(b, options, pd: pd, brFiles: ToolArguments.brBinDirectory) { lines += [run.tool] + run.argv }
-            }
-            return lines + envLines(b.spec.storage)
+            return try planJobs(b.flowJobs.filter { $0.kind == .backup }, namespace: b.namespace, name: b.name, pd: pd) {
+                try RunPlan.backup(b, try BackupCommand.parse($0).options(), pd: pd, brFiles: ToolArguments.brBinDirectory)
+            } + envLines(b.spec.storage)
         } catch {
             return ["# error: \(error)"]
         }
@@ -300,13 +296,19 @@ struct PlanCommand: ParsableCommand {
 
     /// Every BR Job of the Restore's flow, as for a Backup.
     func planRestore(_ r: Restore, pd: String) throws -> [String] {
+        try planJobs(r.flowJobs.filter { $0.kind == .restore }, namespace: r.namespace, name: r.name, pd: pd) {
+            try RunPlan.restore(r, try RestoreCommand.parse($0).options(), pd: pd, brFiles: ToolArguments.brBinDirectory)
+        } + envLines(r.spec.storage)
+    }
+
+    /// `# Job <name> (<step>)`, then each tool run (the tool, then its argv) of the Job's arguments.
+    func planJobs(_ jobs: [FlowJob], namespace: String, name: String, pd: String, runs: ([String]) throws -> [ToolRun]) throws -> [String] {
         var lines: [String] = []
-        for job in r.flowJobs where job.kind == .restore {
-            let options = try RestoreCommand.parse(jobArguments(job, namespace: r.namespace, name: r.name, pd: pd)).options()
+        for job in jobs {
             lines.append("# Job \(job.name) (\(job.step))")
-            for run in try RunPlan.restore(r, options, pd: pd, brFiles: ToolArguments.brBinDirectory) { lines += [run.tool] + run.argv }
+            for run in try runs(jobArguments(job, namespace: namespace, name: name, pd: pd)) { lines += [run.tool] + run.argv }
         }
-        return lines + envLines(r.spec.storage)
+        return lines
     }
 
     /// A CompactBackup's Job, as `RunPlan` has it.

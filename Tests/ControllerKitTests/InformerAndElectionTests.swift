@@ -206,6 +206,15 @@ final class Counter: Sendable { let value = Atomic<Int>(0) }
         return LeaderElector(api: api, configuration: c, clock: clock)
     }
 
+    /// The standalone store with namespace `ns`, in a directory of its own (the caller removes it).
+    static func store() async throws -> (StoreKubeAPI, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("election-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let store = StoreKubeAPI(core: try APIServerCore(store: ObjectStore(path: dir + "/db.sqlite")))
+        _ = try await store.create(.namespaces, namespace: nil, object: ["metadata": ["name": "ns"]])
+        return (store, dir)
+    }
+
     static func campaign(_ elector: LeaderElector, _ log: LeadershipLog, done: Counter) -> Task<Void, any Error> {
         let who = elector.configuration.identity
         return Task {
@@ -232,11 +241,8 @@ final class Counter: Sendable { let value = Atomic<Int>(0) }
     }
 
     @Test func onlyOneLeadsAndAKilledLeaderIsReplacedWithinTheLeaseDuration() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("election-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (store, dir) = try await Self.store()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = StoreKubeAPI(core: try APIServerCore(store: ObjectStore(path: dir + "/db.sqlite")))
-        _ = try await store.create(.namespaces, namespace: nil, object: ["metadata": ["name": "ns"]])
         let clock = ManualClock(Date(timeIntervalSince1970: 1_700_000_000))
         let log = LeadershipLog()
         let finished = Counter()
@@ -281,11 +287,8 @@ extension LeaderElectionTests {
     /// Issue: with the leader's connection hanging (a partition that refuses nothing), the old leader
     /// went on acting until its HTTP client gave up, long after the standby had taken the lease.
     @Test func aLeaderWhoseAPIHangsStepsDownWithinTheRenewDeadlineBeforeTheStandbyTakesOver() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("election-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (store, dir) = try await Self.store()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = StoreKubeAPI(core: try APIServerCore(store: ObjectStore(path: dir + "/db.sqlite")))
-        _ = try await store.create(.namespaces, namespace: nil, object: ["metadata": ["name": "ns"]])
         let clock = ManualClock(Date(timeIntervalSince1970: 1_700_000_000))
         let log = LeadershipLog()
         let finished = Counter()
