@@ -95,9 +95,16 @@ public struct Preflight: Sendable {
                             tool: backup.spec.br != nil ? .br : .dumpling, env: backup.spec.env,
                             validate: { BRValidation.validate(backup, tikvImage: $0?.tikvImage, cluster: $0) },
                             job: { builder, cluster in
-                                if backup.spec.br == nil { return try await builder.exportJob(backup) }
+                                // The first Job of the model's flow: the one a run starts with.
+                                guard let first = backup.flowJobs.first else { return nil }
+                                if first.kind == .export { return try await builder.exportJob(backup) }
                                 guard let cluster else { return nil }
-                                return try await builder.brBackupJob(backup, cluster: cluster)
+                                switch first.step {
+                                case "initialize": return try await builder.volumeInitJob(backup, cluster: cluster)
+                                case let step where step.hasPrefix("log-"):
+                                    return try await builder.logBackupJob(backup, cluster: cluster, command: LogSubCommand(rawValue: step))
+                                default: return try await builder.brBackupJob(backup, cluster: cluster)
+                                }
                             }))
     }
 
@@ -107,9 +114,17 @@ public struct Preflight: Sendable {
                             tool: restore.spec.br != nil ? .br : .lightning, env: restore.spec.env,
                             validate: { BRValidation.validate(restore, tikvImage: $0?.tikvImage, cluster: $0) },
                             job: { builder, cluster in
-                                if restore.spec.br == nil { return try await builder.importJob(restore) }
-                                guard let cluster else { return nil }
-                                return try await builder.brRestoreJob(restore, cluster: cluster)
+                                guard let first = restore.flowJobs.first else { return nil }
+                                switch first.kind {
+                                case .lightning: return try await builder.lightningJob(restore, cluster: cluster)
+                                case .import: return try await builder.importJob(restore)
+                                default:
+                                    guard let cluster else { return nil }
+                                    if first.step == Restore.VolumeStep.prepare.rawValue {
+                                        return try await builder.volumeRestoreJob(restore, cluster: cluster, step: .prepare)
+                                    }
+                                    return try await builder.brRestoreJob(restore, cluster: cluster)
+                                }
                             }))
     }
 

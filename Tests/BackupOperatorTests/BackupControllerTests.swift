@@ -362,6 +362,34 @@ import Testing
         #expect(warning?["message"]?.stringValue?.contains("was kept") == true)
     }
 
+    /// TiDB Operator #4994: a namespace being deleted hung on a Backup whose clean could not succeed
+    /// (the bucket unreachable): the clean Job failed, the finalizer stayed, and the namespace with it.
+    @Test func aCleanJobThatFailsInATerminatingNamespaceReleasesTheBackupAndSaysWhatWasLeft() async throws {
+        let w = World()
+        try await w.seedCluster()
+        _ = try await w.apply(.backups, World.brBackup("stuck"))
+        try await w.settleBackup("stuck")
+        try await w.podReports("stuck", .complete) { $0.backupPath = "s3://my-bucket/my-folder/" }
+        try await w.finishJob("backup-stuck", failed: false)
+        _ = try await w.api.delete(.backups, namespace: "ns", name: "stuck")
+        try await w.settleBackup("stuck")
+        #expect(w.job("clean-stuck") != nil)
+        try await w.finishJob("clean-stuck", failed: true)
+        // While the namespace lives, a failed clean keeps the finalizer (the data is not given up).
+        try await w.settleBackup("stuck")
+        #expect(try await w.getBackup("stuck").metadata.finalizers != nil)
+        // The namespace is then deleted.
+        _ = try? await w.api.create(.namespaces, namespace: nil, object: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "ns"]])
+        var namespace = try await w.api.get(.namespaces, namespace: nil, name: "ns")
+        namespace["status"] = ["phase": "Terminating"]
+        _ = try await w.api.updateStatus(.namespaces, namespace: nil, object: namespace)
+        try await w.settleBackup("stuck")
+        await #expect(throws: KubeAPIError.self) { _ = try await w.getBackup("stuck") }
+        let left = w.api.objects(.events, namespace: "default").first { $0["reason"] == "BackupDataLeftBehind" }
+        #expect(left?.value(at: ["involvedObject", "kind"]) == "Namespace")
+        #expect(left?["message"]?.stringValue?.contains("s3://my-bucket/my-folder/") == true, "\(String(describing: left))")
+    }
+
     @Test func aDumplingExportGetsItsPVCAndExportJob() async throws {
         let w = World()
         try await w.seedCluster()
