@@ -169,10 +169,27 @@ extension Restore {
     }
 }
 
+/// What a Backup or Restore is, in one word, for lists and metrics, decided from the few spec fields
+/// that decide it; the typed objects and readers of raw objects (the web view's list of thousands)
+/// both go through these.
+public enum FlowKinds {
+    /// `dumpling` for an export (no `spec.br`), else the mode (`snapshot` when none is set).
+    public static func backup(hasBR: Bool, mode: String?) -> String {
+        hasBR ? ((mode ?? "").isEmpty ? BackupMode.snapshot.rawValue : mode!) : "dumpling"
+    }
+
+    /// `lightning` (`spec.lightning`), `import` (a Lightning import of a Dumpling archive, no `spec.br`),
+    /// else the mode (`snapshot`, `pitr`, `volume-snapshot`).
+    public static func restore(hasLightning: Bool, hasBR: Bool, mode: String?) -> String {
+        if hasLightning { return "lightning" }
+        if !hasBR { return "import" }
+        return (mode ?? "").isEmpty ? RestoreMode.snapshot.rawValue : mode!
+    }
+}
+
 extension Backup {
-    /// What the Backup is, in one word, for lists and metrics: its mode (`snapshot`, `log`,
-    /// `volume-snapshot`), or `dumpling` for an export (no `spec.br`).
-    public var flowKind: String { spec.br == nil ? "dumpling" : spec.effectiveBackupMode.rawValue }
+    /// What the Backup is, in one word: `FlowKinds.backup`.
+    public var flowKind: String { FlowKinds.backup(hasBR: spec.br != nil, mode: spec.backupMode?.rawValue) }
     /// The TidbCluster it reads: `spec.br.cluster`.
     public var targetCluster: String? { spec.br?.cluster }
 
@@ -187,12 +204,9 @@ extension Backup {
 }
 
 extension Restore {
-    /// What the Restore is, in one word: `lightning` (`spec.lightning`), `import` (a Lightning import of a
-    /// Dumpling archive, no `spec.br`), else its mode (`snapshot`, `pitr`, `volume-snapshot`).
+    /// What the Restore is, in one word: `FlowKinds.restore`.
     public var flowKind: String {
-        if spec.lightning != nil { return "lightning" }
-        if spec.br == nil { return "import" }
-        return spec.effectiveRestoreMode.rawValue
+        FlowKinds.restore(hasLightning: spec.lightning != nil, hasBR: spec.br != nil, mode: spec.restoreMode?.rawValue)
     }
     /// The TidbCluster it writes to: `spec.br.cluster`, or `spec.lightning.cluster`.
     public var targetCluster: String? { spec.br?.cluster ?? spec.lightning?.cluster }

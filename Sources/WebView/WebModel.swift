@@ -137,17 +137,21 @@ public enum WebModel {
         let error = failure.map { c in
             [c["reason"]?.stringValue, c["message"]?.stringValue].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
         }
-        // The mode and the cluster as the model decides them (a Lightning Restore names its cluster in
-        // spec.lightning); an object that does not decode shows what its spec says.
-        let mode: String?, cluster: String?
-        var retry: String?
-        if kind == "Restore", let r = try? KubeCodec.decode(Restore.self, from: object) {
-            (mode, cluster) = (r.flowKind, r.targetCluster)
-        } else if kind != "Restore", let b = try? KubeCodec.decode(Backup.self, from: object) {
-            (mode, cluster) = (b.spec.effectiveBackupMode.rawValue, b.targetCluster)
-            retry = b.pendingRetry
+        // The mode as the model decides it (FlowKinds, from the fields that decide it: no object of
+        // thousands is decoded whole); a Lightning Restore names its cluster in spec.lightning.
+        let spec = object["spec"]
+        let mode: String, cluster: String?
+        if kind == "Restore" {
+            mode = FlowKinds.restore(hasLightning: spec?["lightning"] != nil, hasBR: spec?["br"] != nil, mode: str(object, ["spec", "restoreMode"]))
+            cluster = str(object, ["spec", "br", "cluster"]) ?? str(object, ["spec", "lightning", "cluster"])
         } else {
-            (mode, cluster) = (str(object, ["spec", kind == "Restore" ? "restoreMode" : "backupMode"]), str(object, ["spec", "br", "cluster"]))
+            mode = FlowKinds.backup(hasBR: spec?["br"] != nil, mode: str(object, ["spec", "backupMode"]))
+            cluster = str(object, ["spec", "br", "cluster"])
+        }
+        // A waiting back-off retry: the few objects that have retry records are decoded for it.
+        var retry: String?
+        if kind != "Restore", object.value(at: ["status", "backoffRetryStatus"]) != nil, let b = try? KubeCodec.decode(Backup.self, from: object) {
+            retry = b.pendingRetry
         }
         return Row(kind: kind, namespace: str(object, ["metadata", "namespace"]) ?? "", name: str(object, ["metadata", "name"]) ?? "",
                    phase: phase, mode: mode,
