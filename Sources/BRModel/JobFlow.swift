@@ -42,6 +42,14 @@ extension Backup {
         }
     }
 
+    /// A snapshot backup whose Job ended successfully without its result arriving (a job killed between
+    /// BR's success and its status write; a TiDB Operator pod whose whole-object PUT lost its status to
+    /// the status subresource): this Job reads the result from the backup's metadata in storage and
+    /// writes it, or says that there is none.
+    public var resultJob: FlowJob {
+        FlowJob(name: "\(jobName)-result", step: "result", kind: .backup, modeArguments: ["--mode=snapshot", "--result-only=true"])
+    }
+
     /// The Job of one log sub-command: `backup-<name>-<sub-command>`.
     public func logJob(_ command: LogSubCommand) -> FlowJob {
         var args = ["--mode=log", "--subcommand=\(command.rawValue)"]

@@ -78,6 +78,9 @@ public struct ManagerOptions: Sendable {
     public var truncateUntil: String?
     /// `--initialize=true`: the init Job of a volume-snapshot backup.
     public var initialize = false
+    /// `--result-only=true`: no tool runs; the result of a backup whose Job ended without writing it is
+    /// read from `backupmeta` in storage (the model's `Backup.resultJob`).
+    public var resultOnly = false
     /// Volume-snapshot restore steps: `--prepare` (BR creates the volumes), `--clean-volumes` (they are
     /// deleted after a failure); neither: the data step.
     public var prepare = false
@@ -249,6 +252,7 @@ public struct Manager: Sendable {
             try await backupCondition(options, .failed, reason: "NotSupported", message: "backup mode \(options.mode) is not supported by this backup manager yet")
             throw ManagerError("backup mode \(options.mode) is not supported yet")
         }
+        if options.resultOnly { return try await recordResult(backup, options) }
         let argv = try RunPlan.backup(backup, options, pd: pd(options, br: br), brFiles: ToolArguments.brBinDirectory)[0].argv
         if options.dryRun {
             log(Plan(tool: "br", argv: argv, environment: environmentNames()).render())
@@ -296,6 +300,41 @@ public struct Manager: Sendable {
             s.commitTs = String(meta.endVersion)
         })
         log("backup \(options.namespace)/\(options.name) complete: \(size) bytes, commitTs \(meta.endVersion)")
+    }
+
+    /// The result of a snapshot backup whose Job ended without writing it, read from `backupmeta`:
+    /// Complete with its size and commit TS, or Failed when there is no usable metadata.
+    func recordResult(_ backup: Backup, _ options: ManagerOptions) async throws {
+        let path: String
+        do { path = try ToolArguments.storagePath(backup.spec.storage) } catch {
+            try await backupCondition(options, .failed, reason: "GetBackupRemotePathFailed", message: "\(error)")
+            throw error
+        }
+        if options.dryRun {
+            log("result only: reads \(path)/backupmeta and writes Complete with its size and commit TS, or Failed")
+            return
+        }
+        let meta: BackupMetaSummary
+        let size: Int64
+        do {
+            let storage = try storageFactory.make(backup.spec.storage)
+            meta = try await readBackupMeta(storage)
+            size = try await backupSize(meta, storage: storage)
+        } catch {
+            let message = "the backup Job completed without writing its result, and no usable backupmeta is at \(path): \(error)"
+            try await backupCondition(options, .failed, reason: "GetBackupMetadataFailed", message: message)
+            throw ManagerError(message)
+        }
+        let completed = Time(now())
+        try await backupCondition(options, .complete, message: "the result was read from \(path)/backupmeta after the backup Job completed without writing it",
+                                  extra: { s in
+            s.backupPath = path
+            s.complete(at: completed)
+            s.backupSize = size
+            s.backupSizeReadable = BRStatusMath.readableSize(size)
+            s.commitTs = String(meta.endVersion)
+        })
+        log("backup \(options.namespace)/\(options.name): result read from backupmeta: \(size) bytes, commitTs \(meta.endVersion)")
     }
 
     func readBackupMeta(_ storage: any BackupStorage) async throws -> BackupMetaSummary {

@@ -31,6 +31,7 @@ public enum RunPlan {
             return [ToolRun(tool: "br", argv: try ToolArguments.brVolumeBackup(backup, pd: pd, clusterTLS: options.clusterTLS,
                                                                                volumeFile: brFiles + "/csb_backup.json"))]
         default:
+            if options.resultOnly { return [] }
             return [ToolRun(tool: "br", argv: try ToolArguments.brBackup(backup, pd: pd, clusterTLS: options.clusterTLS))]
         }
     }

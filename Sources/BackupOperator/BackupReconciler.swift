@@ -207,11 +207,49 @@ public final class BackupReconciler: Reconciler {
                                     phaseSince: since, started: backup.status.timeStarted?.date, now: now, timeouts: timeouts, what: "backup")
         switch verdict {
         case .wait(let d): return .requeue(after: d)
+        case .fail(let reason, let message, _) where reason == RunVerdict.succeededWithoutResult && backup.spec.br != nil
+                                                 && backup.spec.effectiveBackupMode == .snapshot:
+            return try await recoverResult(backup, message: message)
         case .fail(let reason, let message, let deleteJob):
             if deleteJob { try await self.deleteJob(backup, backup.jobName) }
             try await fail(backup, reason: reason, message: message)
             return .done
         }
+    }
+
+    /// The backup Job succeeded but its result never arrived: rather than fail a backup that may well
+    /// have succeeded (or retry it, redoing it), a Job of the model's flow (`resultJob`) reads the result
+    /// from `backupmeta` in storage and writes it; when that Job cannot, the Backup fails saying so.
+    func recoverResult(_ backup: Backup, message: String) async throws -> ReconcileOutcome {
+        let name = backup.resultJob.name
+        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: name))
+        if job.exists {
+            if job.failed {
+                try await fail(backup, reason: RunVerdict.succeededWithoutResult, message: "\(message); Job \(name) could not read it from storage either")
+                return .done
+            }
+            // Its own status write ends this; a result Job that succeeded without writing is no better.
+            if job.succeeded {
+                try await fail(backup, reason: RunVerdict.succeededWithoutResult, message: "\(message); Job \(name) wrote none either")
+                return .done
+            }
+            return .requeue(after: .seconds(10))
+        }
+        let lookup = try await ClusterLookup.find(api, br: backup.spec.br, clusterNamespace: backup.clusterNamespace)
+        guard let cluster = lookup.cluster else {
+            try await fail(backup, reason: RunVerdict.succeededWithoutResult, message: message)
+            return .done
+        }
+        let built: JSONValue
+        do { built = try await jobs.backupResultJob(backup, cluster: cluster) } catch let e as JobBuildError {
+            try await fail(backup, reason: RunVerdict.succeededWithoutResult, message: "\(message); the Job to read it cannot be built: \(e.message)")
+            return .done
+        }
+        if try await api.createIfAbsent(.jobs, namespace: backup.namespace, object: built) {
+            await events.record(backup, .warning, reason: "ResultMissing",
+                                message: "\(message): reading it from the backup's metadata in storage with Job \(backup.namespace)/\(name)")
+        }
+        return .requeue(after: .seconds(10))
     }
 
     // MARK: Back-off retry (reference 3.3)

@@ -335,6 +335,13 @@ public struct JobBuilder: Sendable {
         return job(common(backup, name: backup.jobName, component: "backup", backoffLimit: 0), parts)
     }
 
+    /// `backup-<name>-result`: reads a snapshot backup's result from its metadata in storage.
+    public func backupResultJob(_ backup: Backup, cluster: TidbCluster) async throws -> JSONValue {
+        let flow = backup.resultJob
+        let parts = try await brBackupParts(backup, cluster: cluster, modeArgs: flow.modeArguments)
+        return job(common(backup, name: flow.name, component: "backup", backoffLimit: 0), parts)
+    }
+
     /// The pod of a BR backup Job: `tidb-backup-manager backup … <modeArgs> [--pd]`, BR copied in, TLS,
     /// the storage environment and the spec's volumes.
     func brBackupParts(_ backup: Backup, cluster: TidbCluster, modeArgs: [String]) async throws -> PodParts {

@@ -83,6 +83,7 @@ public struct OperatorTimeouts: Sendable {
 /// The deadlines of a Job that has not failed (shared by Backup and Restore): a pod that never
 /// reports, a run that goes on too long, a Job that succeeded without the pod writing its result.
 enum RunVerdict: Equatable {
+    static let succeededWithoutResult = "JobSucceededWithoutResult"
     case wait(Duration)
     case fail(reason: String, message: String, deleteJob: Bool)
 
@@ -92,7 +93,7 @@ enum RunVerdict: Equatable {
         if job.succeeded {
             let finished = job.object.value(at: ["status", "completionTime"])?.stringValue.flatMap(Time.init(rfc3339:))?.date ?? now
             let left = timeouts.resultGrace.seconds - now.timeIntervalSince(finished)
-            return left <= 0 ? .fail(reason: "JobSucceededWithoutResult",
+            return left <= 0 ? .fail(reason: succeededWithoutResult,
                                      message: "Job \(jobName) completed but the \(what) result was never written to the status", deleteJob: false)
                 : wait(left)
         }

@@ -49,6 +49,7 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(name: .customLong("commit-ts")) var commitTs = "0"
     @Option(name: .customLong("truncate-until")) var truncateUntil = "0"
     @Option(name: .long) var initialize = "false"
+    @Option(name: .customLong("result-only"), help: "read the result of a backup whose Job ended without writing it from backupmeta") var resultOnly = "false"
 
     /// What the Job's arguments say, as the job and `plan` read them.
     func options() -> ManagerOptions {
@@ -59,6 +60,7 @@ struct BackupCommand: AsyncParsableCommand {
         o.skipClientCA = boolFlag(skipClientCA)
         o.mode = mode
         o.initialize = boolFlag(initialize)
+        o.resultOnly = boolFlag(resultOnly)
         o.subcommand = subcommand
         o.commitTs = commitTs == "0" ? nil : commitTs
         o.truncateUntil = truncateUntil == "0" ? nil : truncateUntil

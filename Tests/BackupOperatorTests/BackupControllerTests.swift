@@ -300,6 +300,12 @@ import Testing
         #expect(try await w.getBackup("stuck").status.conditions?.first { $0.type == .failed }?.reason == "PodNotStarted")
         #expect(w.job("backup-stuck") == nil)
         #expect(try await w.getBackup("vanished").status.conditions?.first { $0.type == .failed }?.reason == "JobNotFound")
+        // A Job that succeeded without a result: a result Job reads it from storage; when that fails too, Failed.
+        #expect(try await w.getBackup("silent").status.phase == .running)
+        let result = try #require(w.job("backup-silent-result"))
+        #expect(result.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first?["args"]?.arrayValue?.contains("--result-only=true") == true)
+        try await w.finishJob("backup-silent-result", failed: true)
+        try await w.settleBackup("silent")
         #expect(try await w.getBackup("silent").status.conditions?.first { $0.type == .failed }?.reason == "JobSucceededWithoutResult")
         #expect(try await w.getBackup("long").status.phase == .running)
         w.clock.advance(by: 3000)
