@@ -280,6 +280,36 @@ struct ChaosTests {
         #expect(pass, "\(text.suffix(3000))")
     }
 
+    /// The API server frozen (SIGSTOP): every connection hangs, nothing is refused. The leader must step
+    /// down within its renew deadline, and lead again within seconds of the server's return.
+    @Test("the API server frozen with SIGSTOP for a while (CHAOS_OUTAGE seconds, 60 by default), the operator in run mode")
+    func apiServerFrozen() async throws {
+        let outage = Double(ProcessInfo.processInfo.environment["CHAOS_OUTAGE"] ?? "") ?? 60
+        let op = try await Operator(extraArguments: ["--no-controllers", "--image", "tidb-backup-manager=/bin/true"])
+        defer { op.stop() }
+        try await op.apply(cluster)
+        let replica = try RunReplica(op, name: "replica", supervised: true)
+        defer { replica.kill9() }
+        try await op.apply(Self.backupYAML("before"))
+        let first = await eventually(60) { await Self.jobExists(op, "backup-before") }
+        kill(op.process.processIdentifier, SIGSTOP)
+        let frozen = ContinuousClock.now
+        var steppedDown: Duration?
+        while ContinuousClock.now - frozen < .seconds(outage) {
+            if steppedDown == nil && replica.text.contains("lost the leader lease") { steppedDown = ContinuousClock.now - frozen }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(op.process.processIdentifier, SIGCONT)
+        let back = ContinuousClock.now
+        try await op.apply(Self.backupYAML("after"))
+        let resumed = await eventually(90) { await Self.jobExists(op, "backup-after") }
+        let took = ContinuousClock.now - back
+        let pass = first && resumed && steppedDown != nil && steppedDown! <= .milliseconds(12_500) && took < .seconds(20)
+        Self.row("API server frozen (SIGSTOP) for \(Int(outage)) s (run mode, restarted like a pod)", pass,
+                 "the leader stepped down \(steppedDown.map(Self.seconds) ?? "never") after the freeze (renew deadline 10 s); next Job \(Self.seconds(took)) after the server resumed")
+        #expect(pass, "\(replica.text.suffix(3000))")
+    }
+
     @Test("S3 answering 503, slowly, then 500 for good")
     func s3Faults() async throws {
         let moto = try await TestServers.moto()
