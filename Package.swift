@@ -45,10 +45,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Events and the clock, for the operator and the job binary alike.
+        .target(name: "KubeEvents", dependencies: ["KubeAPI", "KubeModel", .product(name: "Logging", package: "swift-log")]),
+        // The model's objects over the API: typed access, the status writer, condition Events, the Jobs'
+        // shapes. Both the operator and the job binary use it; it holds no controller.
+        .target(name: "BRObjects", dependencies: ["BRModel", "KubeAPI", "KubeModel", "KubeEvents"]),
         .target(
             name: "ControllerKit",
             dependencies: [
-                "KubeAPI", "KubeModel",
+                "KubeAPI", "KubeModel", "KubeEvents",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -57,13 +62,13 @@ let package = Package(
         ),
         .target(
             name: "BackupOperator",
-            dependencies: ["BRModel", "Cron", "KubeAPI", "KubeModel", "ControllerKit", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["BRModel", "BRObjects", "KubeEvents", "Cron", "KubeAPI", "KubeModel", "ControllerKit", .product(name: "Logging", package: "swift-log"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio")]
         ),
         .target(
             name: "WebView",
-            dependencies: ["BRModel", "Cron", "KubeAPI", "KubeModel", "ControllerKit", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["BRModel", "Cron", "KubeAPI", "KubeModel", "ControllerKit", "KubeEvents", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "NIOCore", package: "swift-nio")]
         ),
@@ -95,7 +100,7 @@ let package = Package(
         .target(name: "TestServers"),
         .target(name: "Spawn"),
         .executableTarget(name: "StorageBench", dependencies: ["AWSCore", "BackupStorage"]),
-        .target(name: "BackupManager", dependencies: ["Spawn", "AWSCore", "BRModel", "BackupOperator", "ControllerKit", "BackupStorage", "KubeAPI", "KubeModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        .target(name: "BackupManager", dependencies: ["Spawn", "AWSCore", "BRModel", "BRObjects", "KubeEvents", "BackupStorage", "KubeAPI", "KubeModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(
             name: "StandaloneServer",
             dependencies: [
@@ -113,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "TidbBackupOperator",
             dependencies: [
-                "KubeModel", "BRModel", "ManifestTools", "StandaloneServer", "KubeAPI", "KubeClient", "ControllerKit", "BackupOperator", "WebView",
+                "KubeModel", "BRModel", "ManifestTools", "StandaloneServer", "KubeAPI", "KubeClient", "ControllerKit", "KubeEvents", "BRObjects", "BackupOperator", "WebView",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -129,19 +134,19 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
-        .testTarget(name: "CronTests", dependencies: ["Cron", "KubeTesting"]),
+        .testTarget(name: "CronTests", dependencies: ["Cron", "KubeTesting", "KubeEvents"]),
         .testTarget(name: "BRModelTests", dependencies: ["BRModel", "Cron", "KubeClient", "KubeModel", "KubeTesting", "ManifestTools"]),
         .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning", "TestServers"], resources: [.copy("Vectors")]),
         .testTarget(name: "KubeContractTests", dependencies: ["KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
-        .testTarget(name: "ControllerKitTests", dependencies: ["ControllerKit", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
-        .testTarget(name: "BackupOperatorTests", dependencies: ["BackupOperator", "BRModel", "ControllerKit", "KubeAPI", "KubeModel", "KubeTesting", "TestServers"]),
+        .testTarget(name: "ControllerKitTests", dependencies: ["ControllerKit", "KubeEvents", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
+        .testTarget(name: "BackupOperatorTests", dependencies: ["BackupOperator", "BRModel", "BRObjects", "KubeEvents", "ControllerKit", "KubeAPI", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(
             name: "KubeClientTests",
             dependencies: ["KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "BRModel", "KubeModel", "KubeTesting", "TestServers"]),
-        .testTarget(name: "BackupManagerTests", dependencies: ["BackupManager", "BRModel", "KubeModel", "KubeTesting", "KubeAPI", "BackupStorage"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "AWSCore", "AWSSigning", "BackupStorage", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "KubeTesting", "TestServers"]),
+        .testTarget(name: "BackupManagerTests", dependencies: ["BackupManager", "BRModel", "BRObjects", "KubeEvents", "KubeModel", "KubeTesting", "KubeAPI", "BackupStorage"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "BRObjects", "AWSCore", "AWSSigning", "BackupStorage", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "WebViewUnitTests", dependencies: ["WebView", "BRModel", "KubeModel"]),
         .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel", "KubeTesting"]),
     ],

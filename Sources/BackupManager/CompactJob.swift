@@ -1,8 +1,8 @@
 import BRModel
-import BackupOperator
-import ControllerKit
+import BRObjects
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// `tidb-backup-manager compact` (reference 6.9): compaction of a log backup's range into SST files.

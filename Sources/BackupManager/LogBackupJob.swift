@@ -1,9 +1,9 @@
 import BRModel
-import BackupOperator
-import ControllerKit
+import BRObjects
 import BackupStorage
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// One log backup sub-command in the job binary (reference 6.3.3): `br log start|stop|pause|resume|truncate`,

@@ -1,9 +1,9 @@
 import BRModel
-import BackupOperator
+import BRObjects
 import BackupStorage
-import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// Where the tools are: TiDB Operator's in-pod paths first, then a configured command (which may be

@@ -1,9 +1,10 @@
 import AsyncHTTPClient
 import BRModel
-import BackupOperator
+import BRObjects
 import BackupStorage
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// The checks a user runs before a first backup (`tidb-backup-operator doctor -f backup.yaml`): for

@@ -1,7 +1,9 @@
 import BRModel
+import BRObjects
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 import Logging
 

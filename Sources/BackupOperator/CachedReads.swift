@@ -1,6 +1,8 @@
+import BRObjects
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// The API the reconcilers use: reads of Jobs and TidbClusters come from the informers' caches when

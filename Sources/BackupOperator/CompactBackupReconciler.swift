@@ -1,11 +1,12 @@
 import BRModel
+import BRObjects
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 import Logging
 
-extension CompactBackup: APIObject { public static var resource: ResourceKind { .compactBackups } }
 
 /// The CompactBackup controller (reference 2.5 and 6.9): one Job at a time, named after the
 /// CompactBackup, running `tidb-backup-manager compact`, which runs `br operator base64ify` and then

@@ -1,7 +1,9 @@
 import BRModel
+import BRObjects
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// The recovery of a Failed Lightning Restore that its annotation asks for (`LightningRecovery`):

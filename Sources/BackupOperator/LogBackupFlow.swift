@@ -1,7 +1,9 @@
 import BRModel
+import BRObjects
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// A log backup (`backupMode: log`, reference 3.8): one Job per sub-command, `backup-<name>-log-<cmd>`,

@@ -1,7 +1,9 @@
 import BRModel
+import BRObjects
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// The log backup tracker (reference 3.8), as a step of each log backup's reconcile rather than a

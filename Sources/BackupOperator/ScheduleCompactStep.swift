@@ -1,7 +1,9 @@
 import BRModel
+import BRObjects
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// A schedule's compactions (reference 5.8, 5.9): next to its log backup, a CompactBackup every

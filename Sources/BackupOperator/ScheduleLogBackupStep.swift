@@ -1,7 +1,9 @@
 import BRModel
+import BRObjects
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// A schedule's log backup (reference 5.8, 5.9): created once from `logBackupTemplate` and kept

@@ -1,8 +1,10 @@
 import BRModel
+import BRObjects
 import ControllerKit
 import Cron
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 import Logging
 

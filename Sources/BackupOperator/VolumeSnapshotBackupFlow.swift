@@ -1,7 +1,9 @@
 import BRModel
+import BRObjects
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// A volume-snapshot (EBS) backup of one cluster, driven phase by phase by this operator (reference

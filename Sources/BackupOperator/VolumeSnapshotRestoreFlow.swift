@@ -1,7 +1,9 @@
 import BRModel
+import BRObjects
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 
 /// A volume-snapshot (EBS) restore into one TidbCluster in recovery mode, driven phase by phase by this

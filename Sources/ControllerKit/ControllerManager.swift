@@ -1,5 +1,6 @@
 import Foundation
 import KubeAPI
+import KubeEvents
 import Logging
 import ServiceLifecycle
 import Synchronization

@@ -1,5 +1,6 @@
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 import Logging
 import Synchronization

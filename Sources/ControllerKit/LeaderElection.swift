@@ -1,4 +1,5 @@
 import Foundation
+import KubeEvents
 import Synchronization
 import KubeAPI
 import KubeModel

@@ -1,5 +1,6 @@
 import Foundation
 import KubeAPI
+import KubeEvents
 import Logging
 
 /// What a reconcile asks for next.

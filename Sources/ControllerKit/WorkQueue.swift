@@ -1,4 +1,5 @@
 import Foundation
+import KubeEvents
 
 /// The keys a controller has to look at. A key is queued at most once however often it is added, is
 /// never handed to two workers at once (added again while being processed, it comes back after

@@ -1,4 +1,5 @@
 import BRModel
+import BRObjects
 import BackupOperator
 import ControllerKit
 import Foundation

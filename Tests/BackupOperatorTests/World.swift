@@ -1,8 +1,10 @@
 import BRModel
+import BRObjects
 import BackupOperator
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 import KubeTesting
 import Testing

@@ -2,6 +2,7 @@ import ControllerKit
 import Foundation
 import KubeAPI
 import KubeClient
+import KubeEvents
 import KubeModel
 import KubeTesting
 import StandaloneServer

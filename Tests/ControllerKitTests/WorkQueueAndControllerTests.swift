@@ -1,6 +1,7 @@
 import ControllerKit
 import Foundation
 import KubeAPI
+import KubeEvents
 import KubeModel
 import KubeTesting
 import Synchronization

@@ -1,5 +1,5 @@
 import BRModel
-import ControllerKit
+import KubeEvents
 import KubeModel
 
 /// The Event that tells a condition change in `kubectl describe`: every condition a controller or the

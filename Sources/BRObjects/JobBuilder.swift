@@ -166,12 +166,12 @@ public struct JobBuilder: Sendable {
         return tikvTag.isEmpty ? base : "\(base):\(tikvTag)"
     }
 
-    static func ownerReference(apiVersion: String = "pingcap.com/v1alpha1", kind: String, metadata: ObjectMeta) -> JSONValue {
+    public static func ownerReference(apiVersion: String = "pingcap.com/v1alpha1", kind: String, metadata: ObjectMeta) -> JSONValue {
         ["apiVersion": .string(apiVersion), "kind": .string(kind), "name": .string(metadata.name ?? ""),
          "uid": .string(metadata.uid ?? ""), "controller": true, "blockOwnerDeletion": true]
     }
 
-    static func stringMap(_ m: [String: String]) -> JSONValue {
+    public static func stringMap(_ m: [String: String]) -> JSONValue {
         .object(JSONObject(m.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
     }
 

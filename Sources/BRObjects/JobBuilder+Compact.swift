@@ -7,7 +7,7 @@ extension JobBuilder {
     /// `tikv-ctl` copied by two init containers into one `tool-bin` volume mounted at both tool
     /// directories; the storage environment and the spec's own variables (no `TZ`: the range is UTC).
     /// `attempt`: how many attempts failed before this one (an annotation the controller reads back).
-    func compactJob(_ compact: CompactBackup, cluster: TidbCluster?, attempt: Int) async throws -> JSONValue {
+    public func compactJob(_ compact: CompactBackup, cluster: TidbCluster?, attempt: Int) async throws -> JSONValue {
         let ns = compact.namespace
         let spec = compact.spec
         let tikvTag = Self.tag(of: cluster?.tikvImage)

@@ -1,0 +1,70 @@
+import BRModel
+import Foundation
+import KubeAPI
+import KubeModel
+
+/// The model's objects over the Kubernetes API: what the operator and the job binary both need to read
+/// and write them (typed access, the state of a Job, the one status writer).
+extension Backup: APIObject { public static var resource: ResourceKind { .backups } }
+extension Restore: APIObject { public static var resource: ResourceKind { .restores } }
+extension BackupSchedule: APIObject { public static var resource: ResourceKind { .backupSchedules } }
+extension TidbCluster: APIObject { public static var resource: ResourceKind { .tidbClusters } }
+extension CompactBackup: APIObject { public static var resource: ResourceKind { .compactBackups } }
+
+extension KubeAPI {
+    /// An untyped object, or nil when it does not exist (Jobs, which have no Swift model here).
+    public func getIfPresent(_ type: JSONValue.Type, _ kind: ResourceKind, namespace: String?, name: String) async throws -> JSONValue? {
+        do { return try await get(kind, namespace: namespace, name: name) } catch let e as KubeAPIError where e.isNotFound { return nil }
+    }
+}
+
+/// What a Job's status says, as far as the controllers care.
+public struct JobState: Sendable {
+    public var exists: Bool
+    public var failed: Bool
+    public var succeeded: Bool
+    public var deleting: Bool
+    public var failureReason: String
+    public var object: JSONValue
+
+    public init(_ job: JSONValue?) {
+        object = job ?? .null
+        exists = job != nil
+        let conditions = job?.value(at: ["status", "conditions"])?.arrayValue ?? []
+        func holds(_ type: String) -> JSONValue? { conditions.first { $0["type"]?.stringValue == type && $0["status"]?.stringValue == "True" } }
+        let failedCondition = holds("Failed")
+        failed = failedCondition != nil
+        failureReason = failedCondition?["reason"]?.stringValue ?? ""
+        succeeded = holds("Complete") != nil
+        deleting = job?.value(at: ["metadata", "deletionTimestamp"]) != nil
+    }
+
+    public var finished: Bool { failed || succeeded }
+}
+
+/// Writes an object's status: re-read, apply the change, skip when nothing changed, retry on conflict.
+/// The one way every controller writes status (reference 3.10, without TiDB Operator's blind retries
+/// on any error: only conflicts are retried here; other errors go back to the work queue).
+public enum StatusWriter {
+    @discardableResult
+    /// `from`: the object as the caller read it in this reconcile, tried first instead of a fresh read
+    /// (a 409 means it was stale, and the retry reads it again).
+    public static func update<T: APIObject>(_ api: any KubeAPI, _ type: T.Type, namespace: String, name: String, from read: T? = nil,
+                                     _ change: (inout T) -> Void) async throws -> T? where T: Equatable {
+        for attempt in 0..<5 {
+            let fresh: T?
+            if attempt == 0, let read { fresh = read } else { fresh = try await api.getIfPresent(T.self, namespace: namespace, name: name) }
+            guard var current = fresh else { return nil }
+            let before = current
+            change(&current)
+            if current == before { return current }
+            do {
+                return try await api.updateStatus(current)
+            } catch let e as KubeAPIError where e.isConflict && attempt < 4 {
+                continue
+            }
+        }
+        return nil
+    }
+}
+
