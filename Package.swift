@@ -63,7 +63,12 @@ let package = Package(
         .target(
             name: "BackupOperator",
             dependencies: ["BRModel", "BRObjects", "KubeEvents", "Cron", "KubeAPI", "KubeModel", "ControllerKit", .product(name: "Logging", package: "swift-log"),
-                           .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The HTTP mechanisms the operator's policy reaches through protocols: PD's etcd, webhooks.
+        .target(
+            name: "OperatorHTTP",
+            dependencies: ["BackupOperator", "KubeModel", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio")]
         ),
         .target(
@@ -118,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "TidbBackupOperator",
             dependencies: [
-                "KubeModel", "BRModel", "ManifestTools", "StandaloneServer", "KubeAPI", "KubeClient", "ControllerKit", "KubeEvents", "BRObjects", "BackupOperator", "WebView",
+                "KubeModel", "BRModel", "ManifestTools", "StandaloneServer", "KubeAPI", "KubeClient", "ControllerKit", "KubeEvents", "BRObjects", "BackupOperator", "OperatorHTTP", "WebView",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),

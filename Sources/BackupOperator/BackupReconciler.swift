@@ -23,6 +23,8 @@ public final class BackupReconciler: Reconciler {
     let logger: Logger
     let metrics: MetricsRegistry?
     let notifier: Notifier?
+    /// How PD's etcd is read (the log backup tracker): wired in by the executable.
+    let pdStores: PDStoreFactory
     let logMismatches = PerBackup<LogSubCommand>()
     let logSyncTimes = PerBackup<Date>()
     /// Backups whose outcome is in the metrics (by uid).
@@ -30,8 +32,9 @@ public final class BackupReconciler: Reconciler {
 
     public init(api: any KubeAPI, jobs: JobBuilder, events: EventRecorder, clock: any ControllerClock = SystemClock(),
                 timeouts: OperatorTimeouts = OperatorTimeouts(), metrics: MetricsRegistry? = nil, notifier: Notifier? = nil,
-                logger: Logger = Logger(label: "backup-controller")) {
+                pdStores: @escaping PDStoreFactory = { _ in NotWired("reader of PD's etcd") }, logger: Logger = Logger(label: "backup-controller")) {
         self.api = api
+        self.pdStores = pdStores
         self.metrics = metrics
         self.notifier = notifier
         metrics?.describe("log_backup_checkpoint_lag_seconds", .gauge,

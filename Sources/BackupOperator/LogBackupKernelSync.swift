@@ -35,7 +35,7 @@ struct LogBackupKernelSync {
         let ns = cluster.metadata.namespace ?? backup.clusterNamespace
         let endpoints = (cluster.spec.pdAddresses?.filter { !$0.isEmpty }).flatMap { $0.isEmpty ? nil : $0 }
             ?? ["\(cluster.spec.tlsClusterEnabled ? "https" : "http")://\(cluster.metadata.name ?? "")-pd.\(ns):2379"]
-        let etcd = PDEtcd(endpoints: endpoints, timeout: .seconds(2))
+        let etcd = r.pdStores(endpoints)
         let task = backup.name
         let info: [UInt8]?
         let checkpoint: UInt64

@@ -1,10 +1,8 @@
-import AsyncHTTPClient
 import BRModel
 import Crypto
 import Foundation
 import KubeModel
 import Logging
-import NIOCore
 
 /// Webhook notifications: a JSON POST when a backup fails, when a schedule becomes late, and when it
 /// recovers. Sent to the global URL (`--notify-webhook`) and to a schedule's own
@@ -20,7 +18,7 @@ public final class Notifier: Sendable {
         public var signingKey: String?
         public var attempts = 5
         public var firstDelay: Duration = .seconds(1)
-        public var timeout: TimeAmount = .seconds(10)
+        public var timeout: Duration = .seconds(10)
         public init(url: String? = nil, signingKey: String? = nil) {
             self.url = url
             self.signingKey = signingKey
@@ -43,12 +41,12 @@ public final class Notifier: Sendable {
     }
 
     let configuration: Configuration
-    let http: HTTPClient
+    let transport: any WebhookTransport
     let logger: Logger
 
-    public init(configuration: Configuration, http: HTTPClient = .shared, logger: Logger = Logger(label: "notifier")) {
+    public init(configuration: Configuration, transport: any WebhookTransport, logger: Logger = Logger(label: "notifier")) {
         self.configuration = configuration
-        self.http = http
+        self.transport = transport
         self.logger = logger
     }
 
@@ -75,17 +73,11 @@ public final class Notifier: Sendable {
     func deliver(_ body: Data, to url: String, what: String) async {
         var delay = configuration.firstDelay
         for attempt in 1...max(1, configuration.attempts) {
-            var request = HTTPClientRequest(url: url)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "User-Agent", value: "tidb-backup-operator")
-            if let s = signature(body) { request.headers.add(name: "X-Tidb-Backup-Signature", value: s) }
-            request.body = .bytes(ByteBuffer(data: body))
+            var headers = [("Content-Type", "application/json"), ("User-Agent", "tidb-backup-operator")]
+            if let s = signature(body) { headers.append(("X-Tidb-Backup-Signature", s)) }
             var problem: String
             do {
-                let response = try await http.execute(request, timeout: configuration.timeout)
-                _ = try? await response.body.collect(upTo: 1 << 20)
-                let code = Int(response.status.code)
+                let code = try await transport.post(body, to: url, headers: headers, timeout: configuration.timeout)
                 if (200..<300).contains(code) { return }
                 problem = "HTTP \(code)"
                 if code < 500 && code != 429 {

@@ -28,6 +28,9 @@ public struct OperatorSetup: Sendable {
         public var eventDelivery: EventRecorder.Delivery = .background(lanes: 4, capacity: 2048, linger: 0.2)
         /// Webhook notifications (a global URL; schedules may name their own).
         public var notifications = Notifier.Configuration()
+        /// The mechanisms the executable wires in: how webhooks are posted, how PD's etcd is read.
+        public var webhooks: any WebhookTransport = NotWired("webhook transport")
+        public var pdStores: PDStoreFactory = { _ in NotWired("reader of PD's etcd") }
         public init() {}
     }
 
@@ -60,9 +63,10 @@ public struct OperatorSetup: Sendable {
         let events = EventRecorder(api: api, clock: options.clock, delivery: options.eventDelivery, logger: logger)
         self.events = events
         let builder = JobBuilder(api: api, settings: options.jobs)
-        let notifier = Notifier(configuration: options.notifications, logger: logger)
+        let notifier = Notifier(configuration: options.notifications, transport: options.webhooks, logger: logger)
         backups = Controller(name: "backup", reconciler: BackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
-                                                                          timeouts: options.timeouts, metrics: metrics, notifier: notifier, logger: logger),
+                                                                          timeouts: options.timeouts, metrics: metrics, notifier: notifier,
+                                                                          pdStores: options.pdStores, logger: logger),
                              workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
         restores = Controller(name: "restore", reconciler: RestoreReconciler(api: api, jobs: builder, events: events, clock: options.clock,
                                                                              timeouts: options.timeouts),

@@ -8,6 +8,7 @@ import Hummingbird
 import KubeAPI
 import KubeClient
 import KubeModel
+import OperatorHTTP
 import Logging
 import ServiceLifecycle
 import WebView
@@ -131,6 +132,8 @@ struct Run: AsyncParsableCommand {
         options.timeouts.run = .seconds(try GoDuration(parsing: runTimeout).wholeSeconds)
         options.timeouts.logSync = .milliseconds(try GoDuration(parsing: logSyncInterval).nanoseconds / 1_000_000)
         options.notifications = try notificationSettings(url: notifyWebhook, secretFile: notifyWebhookSecretFile)
+        options.webhooks = HTTPWebhookTransport()
+        options.pdStores = { PDEtcd(endpoints: $0, timeout: .seconds(2)) }
         let setup = OperatorSetup(api: api, options: options, metrics: metrics, logger: logger)
         setup.install(into: manager)
 

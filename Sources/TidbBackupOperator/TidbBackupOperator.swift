@@ -5,6 +5,7 @@ import BackupOperator
 import ControllerKit
 import Foundation
 import KubeModel
+import OperatorHTTP
 import ManifestTools
 import WebView
 import StandaloneServer
@@ -111,6 +112,8 @@ struct Standalone: AsyncParsableCommand {
         }
         options.timeouts.logSync = .milliseconds(sync.nanoseconds / 1_000_000)
         options.notifications = try notificationSettings(url: notifyWebhook, secretFile: notifyWebhookSecretFile)
+        options.webhooks = HTTPWebhookTransport()
+        options.pdStores = { PDEtcd(endpoints: $0, timeout: .seconds(2)) }
         OperatorSetup(api: StoreKubeAPI(core: server.core), options: options, metrics: metrics).install(into: manager)
         let runControllers = !noControllers
         let finalServer = server

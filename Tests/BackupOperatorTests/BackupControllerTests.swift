@@ -1,10 +1,12 @@
 import BRModel
+import BRObjects
 import BackupOperator
 import ControllerKit
 import Foundation
 import KubeAPI
 import KubeModel
 import KubeTesting
+import Synchronization
 import Testing
 
 @Suite struct BackupControllerTests {
@@ -416,5 +418,42 @@ import Testing
         let pvcs = w.api.objects(.persistentVolumeClaims, namespace: "ns")
         #expect(pvcs.count == 1 && pvcs[0].objectKey.name.hasPrefix("backup-pvc-"))
         #expect(pvcs[0].value(at: ["spec", "resources", "requests", "storage"]) == "10Gi")
+    }
+}
+
+/// PD's etcd as a test hands it in: the tracker reads through `PDKeyValueStore`.
+final class FakePD: PDKeyValueStore, @unchecked Sendable {
+    let lock = NSLock()
+    var keys: [String: [UInt8]] = [:]
+    var endpointsSeen: [[String]] = []
+    func get(_ key: String) async throws -> [UInt8]? { lock.withLock { keys[key] } }
+    func list(prefix: String) async throws -> [(key: String, value: [UInt8])] {
+        lock.withLock { keys.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    }
+}
+
+@Suite("The log backup tracker through the PD seam")
+struct LogTrackerSeamTests {
+    @Test("the checkpoint BR's advancer writes reaches the status, read from the PD addresses of the TidbCluster")
+    func checkpointFromTheSeam() async throws {
+        let w = World()
+        try await w.seedCluster()
+        let pd = FakePD()
+        let seen = Mutex<[[String]]>([])
+        let reconciler = BackupReconciler(api: w.operatorAPI, jobs: JobBuilder(api: w.operatorAPI, settings: JobSettings()), events: w.events,
+                                          clock: w.clock, pdStores: { endpoints in seen.withLock { $0.append(endpoints) }; return pd })
+        _ = try await w.apply(.backups, World.brBackup("lb", extra: "  backupMode: log"))
+        var b = try await w.getBackup("lb")
+        b.status.applyLog(.start, BackupCondition(type: .running), now: Time(w.clock.now()))
+        b.status.applyLog(.start, BackupCondition(type: .complete), fields: .init(commitTs: "450000000000000000"), now: Time(w.clock.now()))
+        _ = try await w.api.updateStatus(b)
+        pd.lock.withLock {
+            pd.keys[LogBackupKernel.infoKey("lb")] = LogBackupKernel.TaskInfo(name: "lb", startTs: 450_000_000_000_000_000).protobuf
+            pd.keys[LogBackupKernel.globalCheckpointKey("lb")] = LogBackupKernel.encodeCheckpoint(450_000_000_000_009_999)
+        }
+        let outcome = try await reconciler.reconcile(ObjectKey(namespace: "ns", name: "lb"))
+        b = try await w.getBackup("lb")
+        #expect(b.status.logCheckpointTs == "450000000000009999", "\(outcome) \(b.status)")
+        #expect(seen.withLock { $0 } == [["http://127.0.0.1:2379"]])
     }
 }

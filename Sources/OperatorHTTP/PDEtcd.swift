@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BackupOperator
 import Foundation
 import KubeModel
 import NIOCore
@@ -6,7 +7,7 @@ import NIOFoundationCompat
 
 /// Reads keys of PD's embedded etcd through its v3 JSON gateway (`POST /v3/kv/range`), which every PD
 /// serves on its client URL: no gRPC stack is needed for a handful of reads a minute.
-public struct PDEtcd: Sendable {
+public struct PDEtcd: PDKeyValueStore {
     /// `http://host:2379`, … (PD's client URLs); the first that answers is used.
     public var endpoints: [String]
     public var http: HTTPClient
