@@ -18,6 +18,13 @@ extension KubeAPI {
     }
 }
 
+extension KubeAPI {
+    /// The state of the Job `name` (absent when there is none): how every flow looks at its Jobs.
+    public func jobState(namespace: String, name: String) async throws -> JobState {
+        JobState(try await getIfPresent(JSONValue.self, .jobs, namespace: namespace, name: name))
+    }
+}
+
 /// What a Job's status says, as far as the controllers care.
 public struct JobState: Sendable {
     public var exists: Bool
@@ -43,28 +50,43 @@ public struct JobState: Sendable {
 }
 
 /// Writes an object's status: re-read, apply the change, skip when nothing changed, retry on conflict.
-/// The one way every controller writes status (reference 3.10, without TiDB Operator's blind retries
-/// on any error: only conflicts are retried here; other errors go back to the work queue).
+/// The one way every status is written, by the controllers and by the job binary (reference 3.10,
+/// without TiDB Operator's blind retries on any error). A controller retries conflicts only (other
+/// errors go back to its work queue); the job binary, which has no queue and whose result must not be
+/// lost, also rides out an API that cannot be reached for a moment (`outage`).
 public enum StatusWriter {
     @discardableResult
-    /// `from`: the object as the caller read it in this reconcile, tried first instead of a fresh read
-    /// (a 409 means it was stale, and the retry reads it again).
+    /// `from`: the object as the caller read it, tried first instead of a fresh read (a 409 means it
+    /// was stale, and the retry reads it again). `outage`: how long connection errors, 5xx and 429 are
+    /// retried (with growing pauses), `onRetry` told of each; nil for none.
     public static func update<T: APIObject>(_ api: any KubeAPI, _ type: T.Type, namespace: String, name: String, from read: T? = nil,
-                                     _ change: (inout T) -> Void) async throws -> T? where T: Equatable {
-        for attempt in 0..<5 {
-            let fresh: T?
-            if attempt == 0, let read { fresh = read } else { fresh = try await api.getIfPresent(T.self, namespace: namespace, name: name) }
-            guard var current = fresh else { return nil }
-            let before = current
-            change(&current)
-            if current == before { return current }
+                                            outage: Duration? = nil, onRetry: (any Error) -> Void = { _ in },
+                                            _ change: (inout T) -> Void) async throws -> T? where T: Equatable {
+        let deadline = outage.map { ContinuousClock.now + $0 }
+        var conflicts = 0
+        var failures = 0
+        var first = true
+        while true {
             do {
+                let fresh: T?
+                if first, let read { fresh = read } else { fresh = try await api.getIfPresent(T.self, namespace: namespace, name: name) }
+                first = false
+                guard var current = fresh else { return nil }
+                let before = current
+                change(&current)
+                if current == before { return current }
                 return try await api.updateStatus(current)
-            } catch let e as KubeAPIError where e.isConflict && attempt < 4 {
-                continue
+            } catch let e as KubeAPIError where e.isConflict {
+                conflicts += 1
+                if conflicts >= 5 { return nil }
+            } catch let e as KubeAPIError where !(e.code >= 500 || e.code == 429) {
+                throw e
+            } catch {
+                guard let deadline, ContinuousClock.now < deadline, !(error is CancellationError) else { throw error }
+                failures += 1
+                onRetry(error)
+                try await Task.sleep(for: .milliseconds(min(2000, 100 * (1 << min(failures - 1, 5)))))
             }
         }
-        return nil
     }
 }
-

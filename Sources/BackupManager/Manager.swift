@@ -145,34 +145,20 @@ public struct Manager: Sendable {
 
     // MARK: status
 
-    /// Re-reads the object, applies the change, skips a no-op, retries conflicts and server errors.
-    /// Returns the object written, or nil when nothing changed.
-    ///
-    /// A result must not be lost to an API that is away for a moment (a standalone server restarting,
-    /// an API server failing over): errors that are not the API's own answer (a refused or reset
-    /// connection) and 5xx / 429 are retried for `statusWriteBudget`, with growing pauses.
+    /// Writes the object's status through the one status writer, riding out an API that cannot be
+    /// reached for `statusWriteBudget` (a standalone server restarting, an API server failing over):
+    /// a result must not be lost to a moment's outage. Returns the object as written (or as it is, when
+    /// the change changed nothing).
     @discardableResult
     func update<T: APIObject & Equatable>(_ type: T.Type, _ options: ManagerOptions, _ change: @escaping (inout T) -> Void) async throws -> T? {
-        let deadline = ContinuousClock.now + statusWriteBudget
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                var object = try await api.get(T.self, namespace: options.namespace, name: options.name)
-                let before = object
-                change(&object)
-                if object == before { return nil }
-                return try await api.updateStatus(object)
-            } catch let e as KubeAPIError where !(e.isConflict || e.code >= 500 || e.code == 429) {
-                throw e
-            } catch {
-                guard ContinuousClock.now < deadline, !(error is CancellationError) else { throw error }
-                if !(error is KubeAPIError) && attempt == 1 || attempt % 10 == 0 {
-                    log("status write of \(options.namespace)/\(options.name) failed (\(redactor("\(error)"))); retrying")
-                }
-                try await Task.sleep(for: .milliseconds(min(2000, 100 * (1 << min(attempt - 1, 5)))))
-            }
-        }
+        var retries = 0
+        return try await StatusWriter.update(api, T.self, namespace: options.namespace, name: options.name, outage: statusWriteBudget,
+                                             onRetry: { error in
+                                                 retries += 1
+                                                 if retries == 1 || retries % 10 == 0 {
+                                                     log("status write of \(options.namespace)/\(options.name) failed (\(redactor("\(error)"))); retrying")
+                                                 }
+                                             }, change)
     }
 
     func updateBackup(_ options: ManagerOptions, _ change: @escaping (inout Backup) -> Void) async throws {

@@ -188,7 +188,7 @@ public final class BackupReconciler: Reconciler {
         } catch let e as KubeAPIError where e.isAlreadyExists {
             // Created by an earlier reconcile whose status write was lost: the Job is ours (same name).
             // One still going away (an earlier Backup of this name) is waited for.
-            let existing = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName))
+            let existing = try await api.jobState(namespace: backup.namespace, name: backup.jobName)
             if !existing.exists || existing.deleting { return .requeue(after: .seconds(2)) }
         } catch let e as KubeAPIError {
             let message = "create backup \(backup.namespace)/\(backup.name) job \(backup.jobName) failed, err: \(e.message)"
@@ -227,7 +227,7 @@ public final class BackupReconciler: Reconciler {
     /// from `backupmeta` in storage and writes it; when that Job cannot, the Backup fails saying so.
     func recoverResult(_ backup: Backup, message: String) async throws -> ReconcileOutcome {
         let name = backup.resultJob.name
-        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: name))
+        let job = try await api.jobState(namespace: backup.namespace, name: name)
         if job.exists {
             if job.failed {
                 try await fail(backup, reason: RunVerdict.succeededWithoutResult, message: "\(message); Job \(name) could not read it from storage either")
@@ -342,12 +342,12 @@ public final class BackupReconciler: Reconciler {
         }
         if backup.spec.effectiveBackupMode == .volumeSnapshot {
             // Deleting a volume-snapshot backup mid-way must not leave GC paused.
-            let initJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.volumeInitJobName))
+            let initJob = try await api.jobState(namespace: backup.namespace, name: backup.volumeInitJobName)
             if initJob.exists && !initJob.deleting { try await deleteJob(backup, backup.volumeInitJobName) }
         }
         if backup.spec.effectiveBackupMode == .log, let outcome = try await LogBackupFlow(r: self).stopBeforeClean(backup) { return outcome }
         // The backup's own Job must be finished (or gone) before its data is deleted.
-        let backupJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName))
+        let backupJob = try await api.jobState(namespace: backup.namespace, name: backup.jobName)
         if backupJob.exists && !backupJob.finished {
             if !backupJob.deleting { try await deleteJob(backup, backup.jobName) }
             return .requeue(after: .seconds(2))
@@ -357,7 +357,7 @@ public final class BackupReconciler: Reconciler {
             try await removeFinalizer(backup)
             return .done
         }
-        let cleanJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.cleanJobName))
+        let cleanJob = try await api.jobState(namespace: backup.namespace, name: backup.cleanJobName)
         if cleanJob.exists {
             if cleanJob.failed, try await releaseInTerminatingNamespace(backup, because: "clean job \(backup.cleanJobName) failed (\(cleanJob.failureReason))") {
                 return .done

@@ -39,7 +39,7 @@ public final class CompactBackupReconciler: Reconciler {
         guard let compact = try await api.getIfPresent(CompactBackup.self, namespace: key.namespace, name: key.name),
               compact.metadata.deletionTimestamp == nil, !compact.isFinished else { return .done }
         if let outcome = try await validate(compact) { return outcome }
-        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: compact.namespace, name: compact.jobName))
+        let job = try await api.jobState(namespace: compact.namespace, name: compact.jobName)
         if job.exists { return try await follow(compact, job: job) }
         return try await startAttempt(compact)
     }

@@ -32,7 +32,7 @@ struct LogBackupFlow {
         }
         let jobName = backup.logJob(command).name
         if let waiting = try await otherCommandRunning(backup, command) { return waiting }
-        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: jobName))
+        let job = try await api.jobState(namespace: backup.namespace, name: jobName)
         let entry = backup.status.logSubCommandStatuses?[command.rawValue]
         if job.exists {
             if job.deleting { return .requeue(after: .seconds(2)) }
@@ -74,7 +74,7 @@ struct LogBackupFlow {
         let busy: [BackupConditionType] = [.scheduled, .prepare, .running]
         for (name, entry) in backup.status.logSubCommandStatuses ?? [:] where name != command.rawValue {
             guard let phase = entry.phase, busy.contains(phase) else { continue }
-            let other = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.logJob(LogSubCommand(rawValue: name)).name))
+            let other = try await api.jobState(namespace: backup.namespace, name: backup.logJob(LogSubCommand(rawValue: name)).name)
             if other.exists && !other.finished {
                 r.logger.info("log sub-command waits for the one running", metadata: ["backup": "\(backup.namespace)/\(backup.name)",
                                                                                    "command": "\(command.rawValue)", "running": "\(name)"])
@@ -89,7 +89,7 @@ struct LogBackupFlow {
     func stopBeforeClean(_ backup: Backup) async throws -> ReconcileOutcome? {
         guard !(backup.status.commitTs ?? "").isEmpty, backup.status.phase != .stopped, let br = backup.spec.br else { return nil }
         let name = backup.stopLogJobName
-        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: name))
+        let job = try await api.jobState(namespace: backup.namespace, name: name)
         if job.exists { return job.finished ? nil : .requeue(after: .seconds(5)) }
         guard let cluster = try await api.getIfPresent(TidbCluster.self, namespace: backup.clusterNamespace, name: br.cluster) else { return nil }
         var built = try await r.jobs.logBackupJob(backup, cluster: cluster, command: .stop)

@@ -24,7 +24,7 @@ struct RestorePruneStep {
             return .requeue(after: .zero)
         }
         let name = "restore-\(restore.name)-prune"
-        let job = JobState(try await r.api.getIfPresent(JSONValue.self, .jobs, namespace: restore.namespace, name: name))
+        let job = try await r.api.jobState(namespace: restore.namespace, name: name)
         if job.exists {
             if job.failed {
                 try await r.setCondition(restore, RestoreCondition(type: .pruneFailed, reason: "PruneJobFailed",

@@ -53,7 +53,7 @@ public final class RestoreReconciler: Reconciler {
         }
 
         let jobName = restore.jobName
-        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: restore.namespace, name: jobName))
+        let job = try await api.jobState(namespace: restore.namespace, name: jobName)
         if !job.exists, mode == .pitr, let cluster, let wait = try await PitrGate(api: api).wait(restore, cluster: cluster) {
             try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "PitrConfigNotReady", message: wait))
             return .requeue(after: .seconds(10))

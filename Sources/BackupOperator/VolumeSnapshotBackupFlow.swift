@@ -31,7 +31,7 @@ struct VolumeSnapshotBackupFlow {
 
     func reconcile(_ backup: Backup, cluster: TidbCluster?) async throws -> ReconcileOutcome {
         let status = backup.status
-        let initJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.volumeInitJobName))
+        let initJob = try await api.jobState(namespace: backup.namespace, name: backup.volumeInitJobName)
         if status.phase == .complete || status.phase == .failed || status.phase == .invalid {
             // Whatever happened, nothing may keep GC and PD scheduling paused for a finished Backup.
             if initJob.exists && !initJob.deleting { try await r.deleteJob(backup, backup.volumeInitJobName) }
@@ -40,7 +40,7 @@ struct VolumeSnapshotBackupFlow {
         if status.has(.volumeBackupFailed) || status.has(.volumeBackupInitializeFailed) || status.has(.volumeBackupComplete) {
             return try await teardown(backup, initJob: initJob)
         }
-        let execJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName))
+        let execJob = try await api.jobState(namespace: backup.namespace, name: backup.jobName)
         if execJob.failed {
             return try await failed(backup, .volumeBackupFailed, reason: "BackupJobFailed",
                                     message: "Job \(backup.jobName) failed (\(execJob.failureReason)) before it reported a result")
@@ -188,7 +188,7 @@ struct VolumeSnapshotBackupFlow {
             .compactMap { type in status.conditions?.first { $0.type == type && $0.status == .true } }.first
         if let failure {
             // A BR still snapshotting would do so without GC and scheduling paused: stop it too.
-            let execJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName))
+            let execJob = try await api.jobState(namespace: backup.namespace, name: backup.jobName)
             if execJob.exists && !execJob.finished && !execJob.deleting { try await r.deleteJob(backup, backup.jobName) }
             try await finish(backup, BackupCondition(type: .failed, reason: failure.reason ?? "AlreadyFailed",
                                                      message: failure.message ?? "the volume-snapshot backup failed"))
@@ -233,7 +233,7 @@ struct VolumeSnapshotBackupFlow {
     func failed(_ backup: Backup, _ type: BackupConditionType, reason: String, message: String) async throws -> ReconcileOutcome {
         try await r.setCondition(backup, BackupCondition(type: type, reason: reason, message: message))
         if let fresh = try await api.getIfPresent(Backup.self, namespace: backup.namespace, name: backup.name) {
-            let initJob = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.volumeInitJobName))
+            let initJob = try await api.jobState(namespace: backup.namespace, name: backup.volumeInitJobName)
             return try await teardown(fresh, initJob: initJob)
         }
         return .done

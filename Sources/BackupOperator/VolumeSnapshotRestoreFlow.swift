@@ -71,7 +71,7 @@ struct VolumeSnapshotRestoreFlow {
     /// Creates the step's Job once, and watches it: a failed or vanished Job fails the Restore.
     func runJob(_ restore: Restore, cluster: TidbCluster, step: JobBuilder.VolumeRestoreStep) async throws -> ReconcileOutcome {
         let name = step.jobName(restore)
-        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: restore.namespace, name: name))
+        let job = try await api.jobState(namespace: restore.namespace, name: name)
         if job.exists {
             if job.failed {
                 try await r.fail(restore, reason: "AlreadyFailed", message: "Job \(name) has failed: \(job.failureReason)")
@@ -234,7 +234,7 @@ struct VolumeSnapshotRestoreFlow {
         guard !restore.hasCondition(.volumeComplete), !restore.hasCondition(.cleanVolumeComplete),
               restore.status.conditions?.contains(where: { $0.type == .scheduled }) == true else { return .done }
         let name = JobBuilder.VolumeRestoreStep.cleanVolumes.jobName(restore)
-        let job = JobState(try await api.getIfPresent(JSONValue.self, .jobs, namespace: restore.namespace, name: name))
+        let job = try await api.jobState(namespace: restore.namespace, name: name)
         if job.exists {
             if job.failed {
                 await r.events.record(restore, .warning, reason: "CleanVolumeFailed",
