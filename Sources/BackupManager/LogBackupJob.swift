@@ -63,7 +63,7 @@ struct LogBackupJob {
         }
         await progress.flush()
         guard result.succeeded else {
-            let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
+            let message = result.brFailure(options)
             try await write(command, .failed, reason: failure, message: message)
             throw ManagerError(message)
         }

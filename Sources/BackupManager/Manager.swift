@@ -263,7 +263,7 @@ public struct Manager: Sendable {
             return try await ToolRunner(redact: redactor, log: log).run(exe, prefix + argv, environment: toolEnvironment())
         }
         guard result.succeeded else {
-            let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
+            let message = result.brFailure(options)
             try await backupCondition(options, .failed, reason: "BackupDataToRemoteFailed", message: message)
             throw ManagerError(message)
         }
@@ -400,7 +400,7 @@ public struct Manager: Sendable {
         }
         await progress.flush()
         guard result.succeeded else {
-            let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
+            let message = result.brFailure(options)
             try await restoreCondition(options, .failed, reason: "RestoreDataFromRemoteFailed", message: message)
             throw ManagerError(message)
         }

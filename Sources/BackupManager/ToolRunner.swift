@@ -16,6 +16,11 @@ public struct ToolResult: Sendable {
     public var succeeded: Bool { status == 0 && signal == 0 }
 
     public var exitDescription: String { signal != 0 ? "signal: \(signalName(signal))" : "exit status \(status)" }
+
+    /// TiDB Operator's message for a failed BR run of `namespace/name` (its wording kept).
+    func brFailure(_ options: ManagerOptions) -> String {
+        "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(errorSummary.joined(separator: "\n")), err: \(exitDescription)"
+    }
 }
 
 func signalName(_ s: Int32) -> String {

@@ -140,7 +140,7 @@ struct VolumeSnapshotBackupJob {
         if result.succeeded { progress.record(step: "Full Backup", percent: 100) }
         await progress.flush()
         guard result.succeeded else {
-            let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
+            let message = result.brFailure(options)
             try await fail(.volumeBackupFailed, "BackupDataToRemoteFailed", message)
             throw ManagerError(message)
         }

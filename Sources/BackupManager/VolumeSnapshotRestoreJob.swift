@@ -82,7 +82,7 @@ struct VolumeSnapshotRestoreJob {
             }
         }
         guard result.succeeded else {
-            let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
+            let message = result.brFailure(options)
             try await condition(.failed, "RestoreVolumeFailed", message)
             throw ManagerError(message)
         }
@@ -148,7 +148,7 @@ struct VolumeSnapshotRestoreJob {
         let resolved = Locked<String?>(nil)
         let result = try await runBR(argv, step: "Data Restore", resolved: resolved)
         guard result.succeeded else {
-            let message = "cluster \(options.namespace)/\(options.name), wait br command failed, errMsg \(result.errorSummary.joined(separator: "\n")), err: \(result.exitDescription)"
+            let message = result.brFailure(options)
             try await condition(.failed, "RestoreDataFromRemoteFailed", message)
             throw ManagerError(message)
         }

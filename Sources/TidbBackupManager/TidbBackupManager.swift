@@ -36,15 +36,33 @@ func runManager(_ body: @escaping @Sendable () async throws -> Void) async throw
     }
 }
 
-struct BackupCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "backup", abstract: "Back up a cluster with BR for one Backup.")
-    @OptionGroup var common: Common
-    @Option(name: [.customLong("backupName"), .customLong("backup-name")]) var backupName: String
+/// The flags every BR Job passes, Backup or Restore.
+struct BRFlags: ParsableArguments {
     @Option(name: [.customLong("tikvVersion"), .customLong("tikv-version")]) var tikvVersion = "4.0"
     @Option(name: [.customLong("client-tls"), .customLong("client_tls")]) var clientTLS: String?
     @Option(name: [.customLong("cluster-tls"), .customLong("cluster_tls")]) var clusterTLS: String?
     @Option(name: [.customLong("skipClientCA")]) var skipClientCA: String?
     @Option(name: .long) var mode = "snapshot"
+
+    /// The options these flags and the common ones set.
+    func options(_ common: Common, name: String) -> ManagerOptions {
+        var o = ManagerOptions(namespace: common.namespace, name: name)
+        o.tikvVersion = tikvVersion
+        o.clientTLS = boolFlag(clientTLS)
+        o.clusterTLS = boolFlag(clusterTLS)
+        o.skipClientCA = boolFlag(skipClientCA)
+        o.mode = mode
+        o.pd = common.pd
+        o.dryRun = common.dryRun
+        return o
+    }
+}
+
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "backup", abstract: "Back up a cluster with BR for one Backup.")
+    @OptionGroup var common: Common
+    @Option(name: [.customLong("backupName"), .customLong("backup-name")]) var backupName: String
+    @OptionGroup var br: BRFlags
     @Option(name: .long) var subcommand = "log-start"
     @Option(name: .customLong("commit-ts")) var commitTs = "0"
     @Option(name: .customLong("truncate-until")) var truncateUntil = "0"
@@ -53,19 +71,12 @@ struct BackupCommand: AsyncParsableCommand {
 
     /// What the Job's arguments say, as the job and `plan` read them.
     func options() -> ManagerOptions {
-        var o = ManagerOptions(namespace: common.namespace, name: backupName)
-        o.tikvVersion = tikvVersion
-        o.clientTLS = boolFlag(clientTLS)
-        o.clusterTLS = boolFlag(clusterTLS)
-        o.skipClientCA = boolFlag(skipClientCA)
-        o.mode = mode
+        var o = br.options(common, name: backupName)
         o.initialize = boolFlag(initialize)
         o.resultOnly = boolFlag(resultOnly)
         o.subcommand = subcommand
         o.commitTs = commitTs == "0" ? nil : commitTs
         o.truncateUntil = truncateUntil == "0" ? nil : truncateUntil
-        o.pd = common.pd
-        o.dryRun = common.dryRun
         return o
     }
 
@@ -80,11 +91,7 @@ struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a backup with BR for one Restore.")
     @OptionGroup var common: Common
     @Option(name: [.customLong("restoreName"), .customLong("restore-name")]) var restoreName: String
-    @Option(name: [.customLong("tikvVersion"), .customLong("tikv-version")]) var tikvVersion = "4.0"
-    @Option(name: [.customLong("client-tls"), .customLong("client_tls")]) var clientTLS: String?
-    @Option(name: [.customLong("cluster-tls"), .customLong("cluster_tls")]) var clusterTLS: String?
-    @Option(name: [.customLong("skipClientCA")]) var skipClientCA: String?
-    @Option(name: .long) var mode = "snapshot"
+    @OptionGroup var br: BRFlags
     @Option(name: .customLong("pitrRestoredTs")) var pitrRestoredTs = "0"
     @Flag(name: .long) var prepare = false
     @Option(name: .customLong("target-az")) var targetAZ: String?
@@ -94,20 +101,13 @@ struct RestoreCommand: AsyncParsableCommand {
 
     /// What the Job's arguments say, as the job and `plan` read them.
     func options() -> ManagerOptions {
-        var o = ManagerOptions(namespace: common.namespace, name: restoreName)
-        o.tikvVersion = tikvVersion
-        o.clientTLS = boolFlag(clientTLS)
-        o.clusterTLS = boolFlag(clusterTLS)
-        o.skipClientCA = boolFlag(skipClientCA)
-        o.mode = mode
+        var o = br.options(common, name: restoreName)
         o.pitrRestoredTs = pitrRestoredTs
         o.prepare = prepare
         o.cleanVolumes = cleanVolumes
         o.abort = boolFlag(abort)
         o.targetAZ = targetAZ
         o.useFSR = boolFlag(useFSR)
-        o.pd = common.pd
-        o.dryRun = common.dryRun
         return o
     }
 
