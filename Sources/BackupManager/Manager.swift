@@ -267,6 +267,13 @@ public struct Manager: Sendable {
             try await backupCondition(options, .failed, reason: "BackupDataToRemoteFailed", message: message)
             throw ManagerError(message)
         }
+        try await completeFromMeta(backup, options, path: path, started: started, missing: { "read backupmeta of \(path): \($0)" })
+    }
+
+    /// Reads `backupmeta` and writes Complete with its size and commit TS (`message`, `started` when
+    /// given); a backupmeta that cannot be read is `GetBackupMetadataFailed` with `missing`'s words.
+    func completeFromMeta(_ backup: Backup, _ options: ManagerOptions, path: String, started: Time?, message: String? = nil,
+                          missing: (any Error) -> String) async throws {
         let meta: BackupMetaSummary
         let size: Int64
         do {
@@ -274,12 +281,14 @@ public struct Manager: Sendable {
             meta = try await readBackupMeta(storage)
             size = try await backupSize(meta, storage: storage)
         } catch {
-            try await backupCondition(options, .failed, reason: "GetBackupMetadataFailed", message: "read backupmeta of \(path): \(error)")
-            throw error
+            let text = missing(error)
+            try await backupCondition(options, .failed, reason: "GetBackupMetadataFailed", message: text)
+            throw ManagerError(text)
         }
         let completed = Time(now())
-        try await backupCondition(options, .complete, extra: { s in
-            s.timeStarted = started
+        try await backupCondition(options, .complete, message: message, extra: { s in
+            if let started { s.timeStarted = started }
+            s.backupPath = path
             s.complete(at: completed)
             s.backupSize = size
             s.backupSizeReadable = BRStatusMath.readableSize(size)
@@ -300,27 +309,9 @@ public struct Manager: Sendable {
             log("result only: reads \(path)/backupmeta and writes Complete with its size and commit TS, or Failed")
             return
         }
-        let meta: BackupMetaSummary
-        let size: Int64
-        do {
-            let storage = try storageFactory.make(backup.spec.storage)
-            meta = try await readBackupMeta(storage)
-            size = try await backupSize(meta, storage: storage)
-        } catch {
-            let message = "the backup Job completed without writing its result, and no usable backupmeta is at \(path): \(error)"
-            try await backupCondition(options, .failed, reason: "GetBackupMetadataFailed", message: message)
-            throw ManagerError(message)
-        }
-        let completed = Time(now())
-        try await backupCondition(options, .complete, message: "the result was read from \(path)/backupmeta after the backup Job completed without writing it",
-                                  extra: { s in
-            s.backupPath = path
-            s.complete(at: completed)
-            s.backupSize = size
-            s.backupSizeReadable = BRStatusMath.readableSize(size)
-            s.commitTs = String(meta.endVersion)
-        })
-        log("backup \(options.namespace)/\(options.name): result read from backupmeta: \(size) bytes, commitTs \(meta.endVersion)")
+        try await completeFromMeta(backup, options, path: path, started: nil,
+                                   message: "the result was read from \(path)/backupmeta after the backup Job completed without writing it",
+                                   missing: { "the backup Job completed without writing its result, and no usable backupmeta is at \(path): \($0)" })
     }
 
     func readBackupMeta(_ storage: any BackupStorage) async throws -> BackupMetaSummary {
