@@ -139,7 +139,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
-        .testTarget(name: "CronTests", dependencies: ["Cron", "KubeTesting", "KubeEvents"]),
+        .testTarget(name: "CronTests", dependencies: ["Cron", "KubeTesting"]),
         .testTarget(name: "BRModelTests", dependencies: ["BRModel", "Cron", "KubeClient", "KubeModel", "KubeTesting", "ManifestTools"]),
         .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning", "TestServers"], resources: [.copy("Vectors")]),
         .testTarget(name: "KubeContractTests", dependencies: ["KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),

@@ -425,7 +425,6 @@ import Testing
 final class FakePD: PDKeyValueStore, @unchecked Sendable {
     let lock = NSLock()
     var keys: [String: [UInt8]] = [:]
-    var endpointsSeen: [[String]] = []
     func get(_ key: String) async throws -> [UInt8]? { lock.withLock { keys[key] } }
     func list(prefix: String) async throws -> [(key: String, value: [UInt8])] {
         lock.withLock { keys.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
