@@ -1,9 +1,9 @@
 import Foundation
-import KubeEvents
-import Synchronization
 import KubeAPI
+import KubeEvents
 import KubeModel
 import Logging
+import Synchronization
 
 /// Lease-based leader election (coordination.k8s.io/v1), with client-go's rules: a lease held by
 /// someone else is taken over only after it has gone unrenewed for `leaseDuration` as observed

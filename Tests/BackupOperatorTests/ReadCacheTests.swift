@@ -22,9 +22,10 @@ import Testing
         try await body(setup)
     }
 
+    /// The tests' one polling helper; its bound is generous because a full parallel run can starve the
+    /// informers' tasks for many seconds.
     static func eventually(_ condition: () -> Bool) async throws -> Bool {
-        for _ in 0..<400 where !condition() { try await Task.sleep(for: .milliseconds(5)) }
-        return condition()
+        await KubeTesting.eventually { condition() }
     }
 
     @Test("a new Backup: the Job is created without a GET of it first, and the Backup is Scheduled")

@@ -139,51 +139,33 @@ final class Operator: @unchecked Sendable {
         return items
     }
 
-    /// Polls an object in `default` until `check` holds, up to `timeout` seconds; the failure names what
-    /// was awaited and shows the last status read and the operator's log.
+    /// Polls an object in `default` until `check` holds, up to `timeout` seconds (through the one polling
+    /// helper, `eventually`); the failure names what was awaited and shows the last status read and the
+    /// operator's log.
     func waitFor<T: APIObject>(_ type: T.Type, _ name: String, timeout: Double = 60, _ what: String,
                                _ check: (T) -> Bool) async throws -> T {
-        let deadline = Date().addingTimeInterval(timeout)
         var last: T?
-        while Date() < deadline {
+        let reached = await eventually(timeout) {
             last = try? await api.get(T.self, namespace: "default", name: name)
-            if let last, check(last) { return last }
-            try await Task.sleep(for: .milliseconds(250))
+            return last.map(check) ?? false
         }
+        if reached, let last { return last }
         let status = last.map { KubeCodec.encode($0)["status"]?.serialized() ?? "" } ?? "not found"
         throw Failure("\(T.resource.kind) \(name): \(what) not reached; status: \(status); log: \(tail())")
     }
 
     /// Waits for a Backup to reach one of `phases`, up to `timeout` seconds.
     func backup(_ name: String, reaches phases: Set<String>, timeout: Double = 90) async throws -> Backup {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: Backup?
-        while Date() < deadline {
-            last = try? await api.get(Backup.self, namespace: "default", name: name)
-            if let phase = last?.status.phase?.rawValue, phases.contains(phase) { return last! }
-            try await Task.sleep(for: .milliseconds(250))
-        }
-        throw Failure("backup \(name) did not reach \(phases.sorted()); status: \(String(describing: last?.status)); log: \(tail())")
+        try await waitFor(Backup.self, name, timeout: timeout, "one of \(phases.sorted())") { phases.contains($0.status.phase?.rawValue ?? "") }
     }
 
     func restore(_ name: String, reaches phases: Set<String>, timeout: Double = 90) async throws -> Restore {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: Restore?
-        while Date() < deadline {
-            last = try? await api.get(Restore.self, namespace: "default", name: name)
-            if let phase = last?.status.phase?.rawValue, phases.contains(phase) { return last! }
-            try await Task.sleep(for: .milliseconds(250))
-        }
-        throw Failure("restore \(name) did not reach \(phases.sorted()); status: \(String(describing: last?.status)); log: \(tail())")
+        try await waitFor(Restore.self, name, timeout: timeout, "one of \(phases.sorted())") { phases.contains($0.status.phase?.rawValue ?? "") }
     }
 
     func gone(_ name: String, timeout: Double = 90) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if (try await api.getIfPresent(Backup.self, namespace: "default", name: name)) == nil { return }
-            try await Task.sleep(for: .milliseconds(250))
-        }
-        throw Failure("backup \(name) was not deleted; log: \(tail())")
+        let deleted = await eventually(timeout) { (try? await api.getIfPresent(Backup.self, namespace: "default", name: name)) == .some(nil) }
+        if !deleted { throw Failure("backup \(name) was not deleted; log: \(tail())") }
     }
 
     func tail() -> String {

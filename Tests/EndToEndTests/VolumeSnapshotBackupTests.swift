@@ -6,6 +6,7 @@ import Foundation
 import KubeAPI
 import KubeClient
 import KubeModel
+import KubeTesting
 import Testing
 import TestServers
 
@@ -391,12 +392,7 @@ extension VolumeSnapshotBackupTests {
     }
 }
 
-/// Polls `condition` for up to `timeout` seconds.
+/// Polls `condition` for up to `timeout` seconds (`eventually`), recording an issue when it never holds.
 func waitUntil(timeout: Double = 30, _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(200))
-    }
-    Issue.record("condition not met within \(timeout) s")
+    if try await !eventually(timeout, condition) { Issue.record("condition not met within \(timeout) s") }
 }
