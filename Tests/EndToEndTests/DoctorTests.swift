@@ -113,4 +113,27 @@ struct DoctorTests {
         #expect(try await op.api.list(.backups, namespace: "default").items.isEmpty)
         #expect(try await admin.listObjects(bucket: bucket, prefix: "").objects.isEmpty)
     }
+
+    /// The secrets checked are those of the first Job of the model's flow: for a `spec.lightning`
+    /// Restore the Lightning Job's (its rclone Secret), not a Dumpling import's.
+    @Test("a Lightning Restore is checked for the Secrets of its Lightning Job: a rclone Secret without rclone.conf is named")
+    func lightningSecrets() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        try await op.applySecret("tidb-secret", ["password": "pw"])
+        try await op.applySecret("rclone", ["other": "x"])
+        let file = op.directory + "/lightning.yaml"
+        try """
+            apiVersion: pingcap.com/v1alpha1
+            kind: Restore
+            metadata: {name: imp, namespace: default}
+            spec:
+              to: {host: 127.0.0.1, port: 4000, user: root, secretName: tidb-secret}
+              lightning:
+                dataSource: {remote: {path: "s3:bucket/export.tar.gz", secretName: rclone}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try doctor(op, file: file, path: "/usr/bin:/bin")
+        #expect(result.status == 1)
+        #expect(result.output.contains("FAIL  restore/default/imp  secrets:") && result.output.contains("rclone secret rclone missing key"), "\(result.output)")
+    }
 }
