@@ -169,9 +169,8 @@ extension Restore {
     }
 }
 
-/// What a Backup or Restore is, in one word, for lists and metrics, decided from the few spec fields
-/// that decide it; the typed objects and readers of raw objects (the web view's list of thousands)
-/// both go through these.
+/// What a Backup or Restore is, in one word, for lists, decided from the few spec fields that decide it,
+/// so that a reader of raw objects (the web view's list of thousands) need not decode them.
 public enum FlowKinds {
     /// `dumpling` for an export (no `spec.br`), else the mode (`snapshot` when none is set).
     public static func backup(hasBR: Bool, mode: String?) -> String {
@@ -188,11 +187,6 @@ public enum FlowKinds {
 }
 
 extension Backup {
-    /// What the Backup is, in one word: `FlowKinds.backup`.
-    public var flowKind: String { FlowKinds.backup(hasBR: spec.br != nil, mode: spec.backupMode?.rawValue) }
-    /// The TidbCluster it reads: `spec.br.cluster`.
-    public var targetCluster: String? { spec.br?.cluster }
-
     /// A back-off retry that is waiting (TiDB Operator keeps the phase it had, so this is the only word
     /// of it): "retry 1 of 2 at <time> after: <why the Job failed>"; nil when none is pending.
     public var pendingRetry: String? {
@@ -201,13 +195,4 @@ extension Backup {
         let reason = [last.retryReason, last.originalReason].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
         return "retry \(last.retryNum ?? 1) of \(spec.effectiveBackoffRetryPolicy.maxRetryTimes ?? BRDefaults.maxRetryTimes) at \(at)" + (reason.isEmpty ? "" : " after: \(reason)")
     }
-}
-
-extension Restore {
-    /// What the Restore is, in one word: `FlowKinds.restore`.
-    public var flowKind: String {
-        FlowKinds.restore(hasLightning: spec.lightning != nil, hasBR: spec.br != nil, mode: spec.restoreMode?.rawValue)
-    }
-    /// The TidbCluster it writes to: `spec.br.cluster`, or `spec.lightning.cluster`.
-    public var targetCluster: String? { spec.br?.cluster ?? spec.lightning?.cluster }
 }

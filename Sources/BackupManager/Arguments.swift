@@ -269,6 +269,13 @@ extension ToolArguments {
     /// Where TiDB Operator's pods keep BR's volume-snapshot files (the `br-bin` volume).
     public static let brBinDirectory = "/var/lib/br-bin"
 
+    /// Where BR's volume-snapshot files go: `/var/lib/br-bin` in a pod (and in a dry run, which shows
+    /// what runs there), else the job's working directory (a standalone job has its own).
+    static func brFileDirectory(dryRun: Bool) -> String {
+        if dryRun || FileManager.default.isWritableFile(atPath: brBinDirectory) { return brBinDirectory }
+        return FileManager.default.currentDirectoryPath
+    }
+
     /// `br operator pause-gc-and-schedulers P`: the init Job of a volume-snapshot backup (reference 6.3.1,
     /// 7.2). Only the PD and TLS flags, as TiDB Operator passes them.
     public static func brPauseGCAndSchedulers(_ backup: Backup, pd: String, clusterTLS: Bool) throws -> [String] {

@@ -71,15 +71,8 @@ struct VolumeSnapshotBackupJob {
 
     // MARK: execute
 
-    /// Where BR's volume-snapshot files go: TiDB Operator's `/var/lib/br-bin` in a pod (and in a dry
-    /// run, which shows what runs there), else the job's working directory (a standalone job has its own).
-    static func brFileDirectory(dryRun: Bool) -> String {
-        if dryRun || FileManager.default.isWritableFile(atPath: ToolArguments.brBinDirectory) { return ToolArguments.brBinDirectory }
-        return FileManager.default.currentDirectoryPath
-    }
-
     func execute(_ backup: Backup, pd: String) async throws {
-        let directory = Self.brFileDirectory(dryRun: options.dryRun)
+        let directory = ToolArguments.brFileDirectory(dryRun: options.dryRun)
         let volumeFile = directory + "/csb_backup.json"
         let argv = try RunPlan.backup(backup, options, pd: pd, brFiles: directory)[0].argv
         if options.dryRun {

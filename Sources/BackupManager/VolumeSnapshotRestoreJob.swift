@@ -39,7 +39,7 @@ struct VolumeSnapshotRestoreJob {
     // MARK: prepare
 
     func prepare(_ restore: Restore, pd: String) async throws {
-        let directory = VolumeSnapshotBackupJob.brFileDirectory(dryRun: options.dryRun)
+        let directory = ToolArguments.brFileDirectory(dryRun: options.dryRun)
         let outputFile = directory + "/csb_restore.json"
         let argv = try RunPlan.restore(restore, options, pd: pd, brFiles: directory)[0].argv
         if options.dryRun {

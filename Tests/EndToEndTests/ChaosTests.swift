@@ -252,16 +252,23 @@ struct ChaosTests {
         #expect(pass, "replica a:\n\(a.text.suffix(2000))\nreplica b:\n\(b.text.suffix(2000))")
     }
 
-    @Test("the API server unreachable for a while (CHAOS_OUTAGE seconds, 60 by default), the operator in run mode")
-    func apiServerOutage() async throws {
+    /// The outage scenarios' start: a standalone API server (Jobs only), one supervised `run` replica
+    /// leading, and its first Job made; the outage's length from CHAOS_OUTAGE (60 s by default).
+    static func outageSetup() async throws -> (outage: Double, op: Operator, replica: RunReplica, first: Bool) {
         let outage = Double(ProcessInfo.processInfo.environment["CHAOS_OUTAGE"] ?? "") ?? 60
         let op = try await Operator(extraArguments: ["--no-controllers", "--image", "tidb-backup-manager=/bin/true"])
-        defer { op.stop() }
         try await op.apply(cluster)
         let replica = try RunReplica(op, name: "replica", supervised: true)
-        defer { replica.kill9() }
         try await op.apply(Self.backupYAML("before"))
         let first = await eventually(60) { await Self.jobExists(op, "backup-before") }
+        return (outage, op, replica, first)
+    }
+
+    @Test("the API server unreachable for a while (CHAOS_OUTAGE seconds, 60 by default), the operator in run mode")
+    func apiServerOutage() async throws {
+        let (outage, op, replica, first) = try await Self.outageSetup()
+        defer { op.stop() }
+        defer { replica.kill9() }
         op.stop()
         try await Task.sleep(for: .seconds(outage))
         _ = try await op.crashAndRestart()
@@ -284,14 +291,9 @@ struct ChaosTests {
     /// down within its renew deadline, and lead again within seconds of the server's return.
     @Test("the API server frozen with SIGSTOP for a while (CHAOS_OUTAGE seconds, 60 by default), the operator in run mode")
     func apiServerFrozen() async throws {
-        let outage = Double(ProcessInfo.processInfo.environment["CHAOS_OUTAGE"] ?? "") ?? 60
-        let op = try await Operator(extraArguments: ["--no-controllers", "--image", "tidb-backup-manager=/bin/true"])
+        let (outage, op, replica, first) = try await Self.outageSetup()
         defer { op.stop() }
-        try await op.apply(cluster)
-        let replica = try RunReplica(op, name: "replica", supervised: true)
         defer { replica.kill9() }
-        try await op.apply(Self.backupYAML("before"))
-        let first = await eventually(60) { await Self.jobExists(op, "backup-before") }
         kill(op.process.processIdentifier, SIGSTOP)
         let frozen = ContinuousClock.now
         var steppedDown: Duration?

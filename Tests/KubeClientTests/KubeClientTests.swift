@@ -180,12 +180,7 @@ func temporaryDirectory(_ prefix: String) -> String {
                                 body: .init(byteBuffer: ByteBuffer(string: #"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"\#(name)"}}"#)))
             }
         }
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                               onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
-        let task = Task { try await app.runService() }
-        var it = ports.makeAsyncIterator()
-        let port = try #require(await it.next())
+        let (port, task) = try await serving(router)
         let client = try KubeClient(config: KubeConfig(server: "http://127.0.0.1:\(port)"))
         let started = Date()
         let ns = try await client.get(.namespaces, namespace: nil, name: "throttled")
@@ -219,13 +214,8 @@ func temporaryDirectory(_ prefix: String) -> String {
                 try await writer.finish(nil)
             })
         }
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
-        let task = Task { try await app.runService() }
+        let (port, task) = try await serving(router)
         defer { task.cancel() }
-        var it = ports.makeAsyncIterator()
-        let port = try #require(await it.next())
         // A caller's client with a 1 s read timeout, as AsyncHTTPClient's shared one has 90 s.
         let impatient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
                                    configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: .seconds(1))))
@@ -252,4 +242,14 @@ func temporaryDirectory(_ prefix: String) -> String {
         #expect(timeouts.count == 5 && timeouts.allSatisfy { (300...600).contains($0) }, "\(timeouts)")
         #expect(Set(timeouts).count > 1, "drawn at random: \(timeouts)")
     }
+}
+
+/// A tiny HTTP server on 127.0.0.1 for `router`: its port, and the task to cancel when done.
+func serving(_ router: Router<BasicRequestContext>) async throws -> (port: Int, task: Task<Void, any Error>) {
+    let (ports, continuation) = AsyncStream<Int>.makeStream()
+    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                          onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
+    let task = Task { try await app.runService() }
+    var it = ports.makeAsyncIterator()
+    return (try #require(await it.next()), task)
 }

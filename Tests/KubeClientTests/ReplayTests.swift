@@ -64,13 +64,8 @@ struct KubeClientReplayTests {
         router.on("**", method: .put) { request, _ in try Self.answer(request, replayer) }
         router.on("**", method: .patch) { request, _ in try Self.answer(request, replayer) }
         router.on("**", method: .delete) { request, _ in try Self.answer(request, replayer) }
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                               onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
-        let task = Task { try await app.runService() }
+        let (port, task) = try await serving(router)
         defer { task.cancel() }
-        var it = ports.makeAsyncIterator()
-        let port = try #require(await it.next())
         try await body(try KubeClient(config: KubeConfig(server: "http://127.0.0.1:\(port)")), replayer)
     }
 

@@ -6,7 +6,7 @@
   reads the cluster metadata F, creates one EC2 snapshot per volume (through boto3, so against whatever
   AWS_ENDPOINT_URL names), waits for them, writes `backupmeta` (BR's EBS JSON) to the storage, logs
   "EBS backup success" with resolved_ts. When it fails after creating snapshots it deletes them, as BR does.
-- Progress, as BR's progressFileWriterRoutine writes it in volume-snapshot mode: the percentage with two
+- Progress, as BR's progressFileWriterRoutine (`br/pkg/task/common.go`) writes it in volume-snapshot mode: the percentage with two
   decimals in `progress.txt` of the working directory (`--progress-file`), removed when the command ends; no
   progress lines on stdout.
 
@@ -160,9 +160,9 @@ def _backup_volumes(log, flags, storage, meta, ec2, volumes, created, fail_after
 def restore_ebs(log, flags, storage):
     """`br restore full --type=aws-ebs`: with --prepare, one new volume per snapshot of backupmeta (in
     --target-az, else the snapshot's zone), their ids written to --output-file as BR's restore metadata,
-    then "EBS restore success" with the size and the backup's resolved_ts (`restore_ebs_meta.go`: only this
+    then "EBS restore success" with the size and the backup's resolved_ts (`br/pkg/task/restore_ebs_meta.go`: only this
     phase prints it); without, the data step, which ends with "Full Restore success summary" carrying
-    `resolve-ts` (`restore_data.go`). Both write the progress file.
+    `resolve-ts` (`br/pkg/task/restore_data.go`). Both write the progress file.
 
     Switches: BR_STANDIN_EBS_RESTORE_FAIL_AFTER=N fails the prepare step after creating N volumes (the
     output file lists them, as far as it got); BR_STANDIN_EBS_DATA_FAIL=1 fails the data step."""

@@ -7,7 +7,7 @@
 - `br log truncate --until=N --storage=…`: deletes the log files older than N and records N in
   `v1/truncate-until`.
 The task's state is kept in `standin-log-tasks/<task>.json` under the storage, and, as BR does
-(`br/pkg/streamhelper`), in PD's etcd at --pd (when one answers there): `/tidb/br-stream/info/<task>` (the
+(`br/pkg/streamhelper/models.go` for the keys, `client.go` for PutTask and PauseV2), in PD's etcd at --pd (when one answers there): `/tidb/br-stream/info/<task>` (the
 task info, protobuf `StreamBackupTaskInfo`: start_ts 2, name 4, table_filter 5), `ranges/<task>/<start key>`
 (one range), `pause/<task>` (BR's PauseV2 JSON with severity REGULAR_OPERATION, no payload); stop deletes
 every key of the task (info, ranges, checkpoint/<task>/…, pause, last-error, storage-checkpoint). BR writes
@@ -70,7 +70,8 @@ def _proto_varint(v):
 
 
 def task_info(task, start_ts):
-    """kvproto backup.StreamBackupTaskInfo: start_ts (2), name (4), table_filter (5), as BR's PutTask writes it."""
+    """kvproto backup.StreamBackupTaskInfo (proto/brpb.proto): start_ts (2), name (4), table_filter (5), as PutTask in
+    br/pkg/streamhelper/client.go writes it."""
     name, table_filter = task.encode(), b"*.*"
     return (_proto_varint(2 << 3) + _proto_varint(start_ts)
             + _proto_varint(4 << 3 | 2) + _proto_varint(len(name)) + name
@@ -78,7 +79,7 @@ def task_info(task, start_ts):
 
 
 def pause_v2():
-    """What `br log pause` puts at pause/<task> (streamhelper.NewLocalPauseV2): no payload."""
+    """What `br log pause` puts at pause/<task> (NewLocalPauseV2 in br/pkg/streamhelper/client.go): no payload."""
     return json.dumps({"severity": "REGULAR_OPERATION", "operation_hostname": os.uname().nodename, "operation_pid": os.getpid(),
                        "operation_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "payload_type": "", "payload": None}).encode()
 
