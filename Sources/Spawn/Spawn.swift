@@ -89,7 +89,15 @@ public enum Spawn {
         return child
     }
 
-    /// Blocks until `pid` exits: its exit code, or the signal that ended it.
+    /// Blocks until `pid` has exited, without reaping it: until `wait` is called its pid (and, for a
+    /// group leader, its process group id) stays taken, so a signal sent to it or to its group in the
+    /// meantime cannot reach an unrelated process that was given the number again.
+    public static func waitUntilExited(_ pid: pid_t) {
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == -1 && errno == EINTR {}
+    }
+
+    /// Blocks until `pid` exits and reaps it: its exit code, or the signal that ended it.
     public static func wait(_ pid: pid_t) -> (code: Int32, signaled: Bool) {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}

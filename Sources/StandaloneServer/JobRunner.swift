@@ -153,7 +153,7 @@ public actor JobRunner {
         }
         if !orphans.isEmpty {
             logger.warning("stopping job processes left by the previous run", metadata: ["groups": "\(orphans.map(\.processGroup))"])
-            for record in orphans { kill(-record.processGroup, SIGTERM) }
+            for record in orphans { for pid in record.livingMembers() { kill(pid, SIGTERM) } }
             let deadline = ContinuousClock.now + configuration.terminationGrace
             while ContinuousClock.now < deadline, orphans.contains(where: { !$0.livingMembers().isEmpty }) {
                 try? await Task.sleep(for: .milliseconds(100))

@@ -31,11 +31,14 @@ final class LocalProcess: @unchecked Sendable {
         let me = self
         // One thread per child waits for it; children are few (bounded by the runner's concurrency).
         Thread.detachNewThread {
-            let (code, signaled) = Spawn.wait(child)
             // A container ends with its main process: whatever it started and left behind (a tool
-            // still running after the job binary was killed) goes too, as with a PID namespace.
+            // still running after the job binary was killed) goes too, as with a PID namespace. The
+            // group is killed before the main process is reaped: until then its number cannot have
+            // been given to another process, whose group this would otherwise hit.
+            Spawn.waitUntilExited(child)
             kill(-child, SIGKILL)
             me.lock.lock()
+            let (code, signaled) = Spawn.wait(child)
             me.exitStatus = code
             me.lock.unlock()
             onExit(code, signaled)
@@ -52,7 +55,10 @@ final class LocalProcess: @unchecked Sendable {
     /// to the tool it runs, once), SIGKILL to the whole process group (the container's end takes every
     /// process in it).
     func signal(_ sig: Int32) {
-        guard isRunning else { return }
+        // Under the lock the process is not reaped yet (at most a zombie), so its pid is still its own.
+        lock.lock()
+        defer { lock.unlock() }
+        guard exitStatus == nil else { return }
         kill(sig == SIGKILL ? -pid : pid, sig)
     }
 }

@@ -36,9 +36,16 @@ struct ProcessRecord: Equatable, Sendable {
     }
 
     /// The processes of this job that still exist: same boot, in its group, started no earlier than it.
+    /// A group whose leader is alive but started at another time is not this job's: the number was
+    /// given again after the job's processes were gone (pids wrap around at `pid_max`, 32768 by default).
     func livingMembers() -> [pid_t] {
-        guard boot == ProcessTable.bootID else { return [] }
-        return ProcessTable.all().filter { $0.processGroup == processGroup && $0.startTicks >= startTicks }.map(\.pid)
+        livingMembers(in: ProcessTable.all(), boot: ProcessTable.bootID)
+    }
+
+    func livingMembers(in table: [ProcessTable.Entry], boot current: String?) -> [pid_t] {
+        guard boot == current else { return [] }
+        if let leader = table.first(where: { $0.pid == processGroup }), leader.startTicks != startTicks { return [] }
+        return table.filter { $0.processGroup == processGroup && $0.startTicks >= startTicks }.map(\.pid)
     }
 }
 

@@ -155,10 +155,22 @@ public enum TestServers {
     public static func startMariaDB() throws -> MariaDB {
         removeStaleMariaDBDirectories()
         let dir = NSTemporaryDirectory() + "mariadb-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let (status, output) = try run(["mariadb-install-db", "--no-defaults", "--datadir=\(dir)/data", "--user=\(NSUserName())",
-                                        "--auth-root-authentication-method=socket", "--skip-test-db"])
-        guard status == 0 else { throw ServerError("mariadb-install-db failed (apt-get install mariadb-server): \(output.suffix(800))") }
+        // Creating the system tables runs a bootstrap server; on a loaded machine with several
+        // servers starting at once it has been seen to fail once and then succeed. It is retried in a
+        // fresh directory; the error keeps the start of the output, where the cause is printed.
+        var failures: [String] = []
+        for attempt in 1...3 {
+            try? FileManager.default.removeItem(atPath: dir)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let (status, output) = try run(["mariadb-install-db", "--no-defaults", "--datadir=\(dir)/data", "--user=\(NSUserName())",
+                                            "--auth-root-authentication-method=socket", "--skip-test-db"])
+            if status == 0 { break }
+            failures.append("attempt \(attempt), exit \(status): \(output.prefix(1200))")
+            FileHandle.standardError.write(Data("mariadb-install-db failed (attempt \(attempt)): \(output.prefix(1200))\n".utf8))
+            guard attempt < 3 else {
+                throw ServerError("mariadb-install-db failed (apt-get install mariadb-server): \(failures.joined(separator: "\n"))")
+            }
+        }
         let port = freePort()
         let socket = dir + "/mysqld.sock"
         let process = try spawn(["mariadbd", "--no-defaults", "--datadir=\(dir)/data", "--socket=\(socket)", "--port=\(port)", "--bind-address=127.0.0.1",

@@ -35,7 +35,7 @@ final class FakePD: @unchecked Sendable {
 
     /// SIGKILL: a child of the test process inherits its blocked signals, so SIGTERM would not end it.
     func stop() {
-        kill(process.processIdentifier, SIGKILL)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }

@@ -69,7 +69,7 @@ final class Operator: @unchecked Sendable {
             guard FileManager.default.fileExists(atPath: kubeconfig), let c = try? KubeClient(config: KubeConfig.load(path: kubeconfig)) else { continue }
             if (try? await c.list(.namespaces, namespace: nil)) != nil { return (process, c) }
         }
-        kill(process.processIdentifier, SIGKILL)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         return nil
     }
@@ -82,7 +82,7 @@ final class Operator: @unchecked Sendable {
     }
 
     func stop() {
-        kill(process.processIdentifier, SIGKILL)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 

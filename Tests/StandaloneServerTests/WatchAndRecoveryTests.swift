@@ -173,6 +173,20 @@ struct WatchAndRecoveryTests {
         #expect(await eventually(10) { record.livingMembers().isEmpty }, "no process of the previous run is left")
     }
 
+    @Test("a recorded process group whose number was given again (pid wrap-around) is not the job's: nothing in it is stopped")
+    func reusedGroupIsNotAnOrphan() {
+        let record = ProcessRecord(boot: "b", processGroup: 4242, startTicks: 1000)
+        let ours = [ProcessTable.Entry(pid: 4242, processGroup: 4242, startTicks: 1000), .init(pid: 4300, processGroup: 4242, startTicks: 1005),
+                    .init(pid: 77, processGroup: 77, startTicks: 10)]
+        #expect(record.livingMembers(in: ours, boot: "b") == [4242, 4300])
+        // The leader is gone; the tool it started lives on in the group.
+        #expect(record.livingMembers(in: Array(ours.dropFirst()), boot: "b") == [4300])
+        // Later the number 4242 leads another group (say mariadb-install-db started by Foundation's Process).
+        let reused = [ProcessTable.Entry(pid: 4242, processGroup: 4242, startTicks: 90_000), .init(pid: 4250, processGroup: 4242, startTicks: 90_001)]
+        #expect(record.livingMembers(in: reused, boot: "b").isEmpty)
+        #expect(record.livingMembers(in: ours, boot: "another boot").isEmpty)
+    }
+
     @Test("a job process's leftovers end with it, as a container's do: a tool it started in the background is killed when it exits")
     func leftoversEndWithTheMainProcess() async throws {
         let dir = Harness.temporaryDirectory()
