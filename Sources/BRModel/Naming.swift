@@ -19,6 +19,17 @@ public enum BRLabels {
     /// (the retry) puts that value back, not the raised one it finds.
     public static let gcLifeTimeOriginalAnnotation = "tidb-backup-operator.pingcap.com/original-tikv-gc-life-time"
 
+    /// On every Job this operator builds. A Job without it was made by another controller (TiDB
+    /// Operator before the takeover): its pod's status writes (a PUT of the whole object) do not reach
+    /// a status subresource, so what it reports is read another way (see `Adoption`).
+    public static let jobBuilderAnnotation = "tidb-backup-operator.pingcap.com/built-by"
+    public static let jobBuilder = "tidb-backup-operator"
+    /// Set on a Backup, Restore, BackupSchedule or CompactBackup this operator reconciles. TiDB
+    /// Operator started with `--selector=tidb-backup-operator.pingcap.com/managed!=true` leaves such
+    /// objects alone; `run --selector=tidb-backup-operator.pingcap.com/managed=true` here takes only them
+    /// (docs/migrate-from-tidb-operator.md).
+    public static let managed = "tidb-backup-operator.pingcap.com/managed"
+
     /// Labels of jobs and PVCs that belong to a Backup: operator labels first; the Backup's own labels
     /// are added only for keys not already present.
     public static func backupJobLabels(_ backup: Backup, component: String = "backup") -> [String: String] {

@@ -235,7 +235,9 @@ public struct JobBuilder: Sendable {
         if !c.annotations.isEmpty { templateMeta["annotations"] = Self.stringMap(c.annotations) }
         var meta: JSONValue = ["name": .string(c.name), "namespace": .string(c.namespace), "labels": Self.stringMap(c.labels),
                                "ownerReferences": [c.owner]]
-        if !c.annotations.isEmpty { meta["annotations"] = Self.stringMap(c.annotations) }
+        var jobAnnotations = c.annotations
+        jobAnnotations[BRLabels.jobBuilderAnnotation] = BRLabels.jobBuilder
+        meta["annotations"] = Self.stringMap(jobAnnotations)
         return ["apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
                 "spec": ["backoffLimit": .int(Int64(c.backoffLimit)), "template": ["metadata": templateMeta, "spec": podSpec]]]
     }

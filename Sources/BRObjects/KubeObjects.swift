@@ -47,6 +47,12 @@ public struct JobState: Sendable {
     }
 
     public var finished: Bool { failed || succeeded }
+
+    /// A Job this operator did not build (TiDB Operator's, found at a takeover): its pod cannot write
+    /// a result into the status subresource.
+    public var isForeign: Bool {
+        exists && object.value(at: ["metadata", "annotations", BRLabels.jobBuilderAnnotation])?.stringValue != BRLabels.jobBuilder
+    }
 }
 
 /// Writes an object's status: re-read, apply the change, skip when nothing changed, retry on conflict.

@@ -368,6 +368,13 @@ public final class BackupReconciler: Reconciler {
                 await events.record(backup, .warning, reason: "CleanFailed", message: "Job \(backup.cleanJobName) failed")
                 metrics?.increment("backup_clean_failures_total")
             }
+            if cleanJob.succeeded {
+                // The job binary marks the Backup cleaned before it exits; that write did not arrive
+                // (TiDB Operator's pod at a takeover, or a lost write): the Job's success says it all.
+                try await setCondition(backup, BackupCondition(type: .clean, reason: "CleanJobSucceeded", message: Adoption.cleanJobSucceeded(backup.cleanJobName)))
+                try await removeFinalizer(backup)
+                return .done
+            }
             return cleanJob.finished ? .done : .requeue(after: .seconds(30))
         }
         let job: JSONValue

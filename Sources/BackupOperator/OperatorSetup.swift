@@ -31,6 +31,9 @@ public struct OperatorSetup: Sendable {
         /// The mechanisms the executable wires in: how webhooks are posted, how PD's etcd is read.
         public var webhooks: any WebhookTransport = NotWired("webhook transport")
         public var pdStores: PDStoreFactory = { _ in NotWired("reader of PD's etcd") }
+        /// Only Backups, Restores, BackupSchedules and CompactBackups whose labels match (a Kubernetes
+        /// label selector); nil for all. How a takeover from TiDB Operator goes object by object.
+        public var selector: String?
         public init() {}
     }
 
@@ -62,28 +65,34 @@ public struct OperatorSetup: Sendable {
         // Events are written in the background: a reconcile does not wait for them (as with Kubernetes' recorder).
         let events = EventRecorder(api: api, clock: options.clock, delivery: options.eventDelivery, logger: logger)
         self.events = events
+        let selector = options.selector
+        let backupInformer = Informer(api: base, kind: .backups, namespace: ns, labelSelector: selector, transform: slim, logger: logger)
+        let restoreInformer = Informer(api: base, kind: .restores, namespace: ns, labelSelector: selector, transform: slim, logger: logger)
+        let scheduleInformer = Informer(api: base, kind: .backupSchedules, namespace: ns, labelSelector: selector, transform: slim, logger: logger)
+        let compactInformer = Informer(api: base, kind: .compactBackups, namespace: ns, labelSelector: selector, transform: slim, logger: logger)
+        /// With a selector, a key that reaches a queue another way (a Job's owner) is reconciled only
+        /// when its object is selected, which its kind's informer (listing with the selector) knows.
+        func selected(_ reconciler: any Reconciler, _ informer: Informer) -> any Reconciler {
+            selector == nil ? reconciler : SelectedObjects(inner: reconciler, informer: informer)
+        }
         let builder = JobBuilder(api: api, settings: options.jobs)
         let notifier = Notifier(configuration: options.notifications, transport: options.webhooks, logger: logger)
-        backups = Controller(name: "backup", reconciler: BackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
+        backups = Controller(name: "backup", reconciler: selected(BackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
                                                                           timeouts: options.timeouts, metrics: metrics, notifier: notifier,
-                                                                          pdStores: options.pdStores, logger: logger),
+                                                                          pdStores: options.pdStores, logger: logger), backupInformer),
                              workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
-        restores = Controller(name: "restore", reconciler: RestoreReconciler(api: api, jobs: builder, events: events, clock: options.clock,
-                                                                             timeouts: options.timeouts),
+        restores = Controller(name: "restore", reconciler: selected(RestoreReconciler(api: api, jobs: builder, events: events, clock: options.clock,
+                                                                             timeouts: options.timeouts), restoreInformer),
                               workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
         // Schedules' workers run at a higher task priority: a slot's Backup is due at a moment, and
         // the work its creation causes downstream (the Backup's reconcile, its Job) can wait a little.
-        schedules = Controller(name: "backupschedule", reconciler: ScheduleReconciler(api: api, events: events, clock: options.clock,
+        schedules = Controller(name: "backupschedule", reconciler: selected(ScheduleReconciler(api: api, events: events, clock: options.clock,
                                                                                       defaultZone: options.timeZone, metrics: metrics, notifier: notifier,
-                                                                                      logger: logger),
+                                                                                      logger: logger), scheduleInformer),
                                workers: options.workers, priority: .high, clock: options.clock, metrics: metrics, logger: logger)
-        compactions = Controller(name: "compactbackup", reconciler: CompactBackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
-                                                                                         timeouts: options.timeouts, logger: logger),
+        compactions = Controller(name: "compactbackup", reconciler: selected(CompactBackupReconciler(api: api, jobs: builder, events: events, clock: options.clock,
+                                                                                         timeouts: options.timeouts, logger: logger), compactInformer),
                                  workers: options.workers, clock: options.clock, metrics: metrics, logger: logger)
-        let backupInformer = Informer(api: base, kind: .backups, namespace: ns, transform: slim, logger: logger)
-        let restoreInformer = Informer(api: base, kind: .restores, namespace: ns, transform: slim, logger: logger)
-        let scheduleInformer = Informer(api: base, kind: .backupSchedules, namespace: ns, transform: slim, logger: logger)
-        let compactInformer = Informer(api: base, kind: .compactBackups, namespace: ns, transform: slim, logger: logger)
         informers = [backupInformer, restoreInformer, scheduleInformer, compactInformer, jobInformer] + (clusterInformer.map { [$0] } ?? [])
 
         let (backups, restores, schedules, compactions) = (self.backups, self.restores, self.schedules, self.compactions)
@@ -177,5 +186,17 @@ public struct OperatorSetup: Sendable {
     public func install(into manager: ControllerManager) {
         for informer in informers { manager.add(informer: informer, requiredForReadiness: informer !== clusterInformer) }
         for controller in [backups, restores, schedules, compactions] { manager.add(controller: controller) }
+    }
+}
+
+/// A reconciler that leaves alone the objects its kind's informer does not hold (not selected).
+struct SelectedObjects: Reconciler {
+    let inner: any Reconciler
+    let informer: Informer
+
+    func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
+        guard informer.hasSynced else { return .requeue(after: .seconds(1)) }
+        guard informer.get(key) != nil else { return .done }
+        return try await inner.reconcile(key)
     }
 }

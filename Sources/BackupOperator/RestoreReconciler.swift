@@ -75,6 +75,18 @@ public final class RestoreReconciler: Reconciler {
             switch RunVerdict.of(jobName: jobName, job: job, waitingForPod: phase == .scheduled || phase == nil || phase == .invalid,
                                  phaseSince: since, started: restore.status.timeStarted?.date, now: now, timeouts: timeouts, what: "restore") {
             case .wait(let d): return .requeue(after: d)
+            case .fail(let reason, _, _) where reason == RunVerdict.succeededWithoutResult && job.isForeign:
+                let completed = job.object.value(at: ["status", "completionTime"])?.stringValue.flatMap(Time.init(rfc3339:)) ?? Time(now)
+                _ = try await StatusWriter.update(api, Restore.self, namespace: restore.namespace, name: restore.name, from: restore) { r in
+                    if r.status.timeStarted == nil {
+                        r.status.timeStarted = job.object.value(at: ["status", "startTime"])?.stringValue.flatMap(Time.init(rfc3339:))
+                    }
+                    _ = r.status.apply(RestoreCondition(type: .complete, reason: "AdoptedJobSucceeded", message: Adoption.restoreCompleted(jobName)),
+                                       now: completed)
+                    if r.status.timeCompleted == nil { r.status.timeCompleted = completed }
+                }
+                await events.record(restore, .normal, reason: "AdoptedJobSucceeded", message: Adoption.restoreCompleted(jobName))
+                return .done
             case .fail(let reason, let message, let deleteJob):
                 if deleteJob {
                     _ = try? await api.delete(.jobs, namespace: restore.namespace, name: jobName,

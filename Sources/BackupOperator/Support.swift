@@ -31,6 +31,10 @@ enum RunVerdict: Equatable {
                    timeouts: OperatorTimeouts, what: String) -> RunVerdict {
         func wait(_ seconds: Double) -> RunVerdict { .wait(.seconds(Int64(max(1, seconds.rounded(.up))))) }
         if job.succeeded {
+            // Nothing the pod of another controller's Job writes can arrive (see `Adoption`): no grace.
+            if job.isForeign {
+                return .fail(reason: succeededWithoutResult, message: Adoption.foreignJobSucceeded(jobName, what: what), deleteJob: false)
+            }
             let finished = job.object.value(at: ["status", "completionTime"])?.stringValue.flatMap(Time.init(rfc3339:))?.date ?? now
             let left = timeouts.resultGrace.seconds - now.timeIntervalSince(finished)
             return left <= 0 ? .fail(reason: succeededWithoutResult,

@@ -435,7 +435,7 @@ struct TidbBackupManagerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tidb-backup-manager",
         abstract: "Runs br for one Backup or Restore and writes its status; cleans backup data.",
-        version: "0.2.0",
+        version: ProductVersion.current,
         subcommands: [BackupCommand.self, RestoreCommand.self, ExportCommand.self, ImportCommand.self, LightningCommand.self, CleanCommand.self, CompactCommand.self, PlanCommand.self, DoctorCommand.self])
 }
 

@@ -38,6 +38,10 @@ struct Run: AsyncParsableCommand {
 
     // A reconcile mostly waits on the API server; 16 per controller keep two cores busy under a backlog
     // (10,000 new Backups: 36 s with 16, 50 s with 4), and --kube-api-qps still bounds the load.
+    @Option(name: .customLong("selector"),
+            help: "Only Backups, Restores, BackupSchedules and CompactBackups with matching labels (a label selector, e.g. tidb-backup-operator.pingcap.com/managed=true for a takeover from TiDB Operator object by object).")
+    var selector: String?
+
     @Option(help: "Workers per controller (concurrent reconciles).")
     var workers = 16
 
@@ -127,6 +131,10 @@ struct Run: AsyncParsableCommand {
         var options = OperatorSetup.Options()
         options.namespace = namespace
         options.workers = workers
+        if let selector {
+            do { _ = try LabelSelector(parsing: selector) } catch { throw ValidationError("--selector: \(error.description)") }
+            options.selector = selector
+        }
         options.jobs.backupManagerImage = backupManagerImage
         options.timeouts.podStart = .seconds(try GoDuration(parsing: podStartTimeout).wholeSeconds)
         options.timeouts.run = .seconds(try GoDuration(parsing: runTimeout).wholeSeconds)

@@ -15,6 +15,7 @@ struct TidbBackupOperatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tidb-backup-operator",
         abstract: "TiDB backup & restore operator (pingcap.com/v1alpha1 Backup, Restore, BackupSchedule).",
+        version: ProductVersion.current,
         subcommands: [Standalone.self, Run.self, Validate.self, Manifests.self, Lightning.self])
 }
 
@@ -40,6 +41,10 @@ struct Standalone: AsyncParsableCommand {
 
     @Option(name: .customLong("backup-manager-image"), help: "Image named in the Jobs the controllers create.")
     var backupManagerImage = BRDefaults.backupManagerImage
+
+    @Option(name: .customLong("selector"),
+            help: "Only Backups, Restores, BackupSchedules and CompactBackups with matching labels (a label selector, e.g. tidb-backup-operator.pingcap.com/managed=true for a takeover from TiDB Operator object by object).")
+    var selector: String?
 
     @Flag(name: .customLong("no-controllers"), help: "Serve the API and run Jobs only; do not run the Backup, Restore and BackupSchedule controllers.")
     var noControllers = false
@@ -107,6 +112,10 @@ struct Standalone: AsyncParsableCommand {
         var options = OperatorSetup.Options()
         options.jobs.backupManagerImage = backupManagerImage
         options.cacheReads = false
+        if let selector {
+            do { _ = try LabelSelector(parsing: selector) } catch { throw ValidationError("--selector: \(error.description)") }
+            options.selector = selector
+        }
         guard let sync = try? GoDuration(parsing: logSyncInterval), sync.nanoseconds > 0 else {
             throw ValidationError("--log-sync-interval must be a positive Go duration such as 60s, got \(logSyncInterval)")
         }
