@@ -77,11 +77,15 @@ public struct DataDirectory: Sendable {
         return (certPEM, keyPEM)
     }
 
-    /// A kubeconfig pointing kubectl at this server.
+    /// A kubeconfig pointing kubectl at this server. The CA certificate is in it (not a path), so the
+    /// file works wherever it is read: copied to another account, or outside the container the server
+    /// runs in (its data directory mounted elsewhere).
     public func writeKubeconfig(server: String, token: String) throws {
+        let certificatePEM = try String(contentsOfFile: certificate, encoding: .utf8)
         let config: JSONValue = [
             "apiVersion": "v1", "kind": "Config", "current-context": "standalone",
-            "clusters": [["name": "standalone", "cluster": ["server": .string(server), "certificate-authority": .string(certificate)]]],
+            "clusters": [["name": "standalone", "cluster": ["server": .string(server),
+                                                            "certificate-authority-data": .string(Data(certificatePEM.utf8).base64EncodedString())]]],
             "users": [["name": "standalone-admin", "user": ["token": .string(token)]]],
             "contexts": [["name": "standalone", "context": ["cluster": "standalone", "user": "standalone-admin", "namespace": "default"]]],
             "preferences": .emptyObject,

@@ -9,6 +9,7 @@ import OperatorHTTP
 import ManifestTools
 import WebView
 import StandaloneServer
+import UnixSignals
 
 @main
 struct TidbBackupOperatorCommand: AsyncParsableCommand {
@@ -140,6 +141,15 @@ struct Standalone: AsyncParsableCommand {
             }
             if runControllers { group.addTask { try await manager.run() } }
             if let webStore { group.addTask { await webStore.run() } }
+            // SIGTERM (a container's stop, systemd) and SIGINT (Ctrl-C) stop it gracefully: job
+            // processes get SIGTERM, watches end. As a container's process 1, a signal with no handler
+            // would not stop it at all.
+            group.addTask {
+                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                    FileHandle.standardError.write(Data("tidb-backup-operator standalone: \(signal), stopping\n".utf8))
+                    return
+                }
+            }
             try await group.next()
             group.cancelAll()
         }
