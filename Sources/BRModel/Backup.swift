@@ -85,6 +85,8 @@ public struct BackupSpec: Codable, Hashable, Sendable, HasStorage, SchemaAnnotat
 /// `Backup.status` (reference 1.4).
 public struct BackupStatus: Codable, Hashable, Sendable, EmptyInitializable, SchemaAnnotated {
     public var backupPath: String?
+    /// Our addition: the last verification of this backup (a schedule's `spec.verification`).
+    public var verification: BackupVerificationStatus?
     @EmitNull public var timeStarted: Time?
     @EmitNull public var timeCompleted: Time?
     public var timeSynced: Time?

@@ -49,6 +49,8 @@ public struct BackupScheduleSpec: Codable, Hashable, Sendable, HasStorage, Schem
     /// Service account for the Backups this schedule creates when the template names none. TiDB
     /// Operator's documentation puts `serviceAccount` here; we honour it rather than reject it.
     public var serviceAccount: String?
+    /// Our addition: restore the schedule's backups into a scratch cluster and check them.
+    public var verification: VerificationSpec?
 
     public init(schedule: String, backupTemplate: BackupSpec) {
         self.schedule = schedule
@@ -61,6 +63,13 @@ public struct BackupScheduleSpec: Codable, Hashable, Sendable, HasStorage, Schem
         schema.modify(["logBackupTemplate", "backupMode"]) { $0.defaultValue = "log" }
         schema.modify(["startingDeadlineSeconds"]) { $0.minimum = 0 }
         schema.modify(["maxBackups"]) { $0.minimum = 0 }
+        schema.modify(["verification", "keep"]) { $0.minimum = 1 }
+        schema.validations = [
+            (rule: "!has(self.verification) || !has(self.backupTemplate.br) || self.verification.target.cluster != self.backupTemplate.br.cluster"
+                + " || (has(self.verification.target.clusterNamespace) ? self.verification.target.clusterNamespace : '')"
+                + " != (has(self.backupTemplate.br.clusterNamespace) ? self.backupTemplate.br.clusterNamespace : '')",
+             message: "verification.target " + Verification.productionMessage),
+        ]
     }
 }
 
@@ -82,7 +91,15 @@ public struct BackupScheduleStatus: Codable, Hashable, Sendable, EmptyInitializa
     public var earliestRestorable: Time?
     public var latestRestorable: Time?
     public var restorableContinuous: Bool?
-    /// Our addition: `Invalid` (bad cron or time zone), `CompactionDisabled`, `BackupsFailing`, `LogBackupConflict`.
+    /// Our addition: the newest backup a verification restored and checked, when that verification
+    /// finished, and the point in time that backup restores to (the newest point proven restorable).
+    public var lastVerifiedBackup: String?
+    public var lastVerifiedTime: Time?
+    public var provenRestorable: Time?
+    /// Our addition: when the last verification started (the verification cron counts from it).
+    public var lastVerificationStart: Time?
+    /// Our addition: `Invalid` (bad cron or time zone), `CompactionDisabled`, `BackupsFailing`, `LogBackupConflict`,
+    /// `VerificationFailed`.
     public var conditions: [ScheduleCondition]?
 
     public init() {}

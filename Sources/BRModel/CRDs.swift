@@ -51,6 +51,7 @@ public enum BRKinds {
             PrinterColumn("Started", "date", ".status.timeStarted", priority: 1),
             PrinterColumn("Completed", "date", ".status.timeCompleted", priority: 1),
             PrinterColumn("TimeTaken", "string", ".status.timeTaken"),
+            PrinterColumn("Verified", "string", ".status.verification.phase", priority: 1),
             PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
         ],
         schema: topLevelSchema(Backup.self))
@@ -66,6 +67,8 @@ public enum BRKinds {
             PrinterColumn("EarliestRestorable", "date", ".status.earliestRestorable"),
             PrinterColumn("LatestRestorable", "date", ".status.latestRestorable"),
             PrinterColumn("PITR", "boolean", ".status.restorableContinuous", priority: 1),
+            PrinterColumn("LastVerified", "date", ".status.lastVerifiedTime"),
+            PrinterColumn("ProvenRestorable", "date", ".status.provenRestorable", priority: 1),
             PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
         ],
         schema: topLevelSchema(BackupSchedule.self))

@@ -30,6 +30,11 @@ public enum BRLabels {
     /// (docs/migrate-from-tidb-operator.md).
     public static let managed = "tidb-backup-operator.pingcap.com/managed"
 
+    /// On a verification Restore: the Backup it verifies.
+    public static let verifies = "tidb-backup-operator.pingcap.com/verifies"
+    /// On a verification Restore: the schedule whose verification made it.
+    public static let verificationSchedule = "tidb-backup-operator.pingcap.com/verification-of"
+
     /// Labels of jobs and PVCs that belong to a Backup: operator labels first; the Backup's own labels
     /// are added only for keys not already present.
     public static func backupJobLabels(_ backup: Backup, component: String = "backup") -> [String: String] {

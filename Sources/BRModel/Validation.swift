@@ -237,6 +237,24 @@ public enum BRValidation {
             out.append(ValidationProblem(field: "spec.maxBackups", message: "must be greater than or equal to 0"))
         }
         out += validate(spec: spec.backupTemplate, key: key, path: "spec.backupTemplate", tikvImage: nil, cluster: nil)
+        if let v = spec.verification {
+            if spec.backupTemplate.br == nil || [.log, .volumeSnapshot].contains(spec.backupTemplate.effectiveBackupMode) {
+                out.append(ValidationProblem(field: "spec.verification", message: "verifies BR snapshot backups; backupTemplate is not one"))
+            }
+            if v.target.cluster.isEmpty {
+                out.append(ValidationProblem(field: "spec.verification.target.cluster", message: "Required value: the TidbCluster to restore into"))
+            } else if Verification.targetsProduction(schedule) {
+                out.append(ValidationProblem(field: "spec.verification.target", message: Verification.productionMessage))
+            }
+            if let cron = v.schedule {
+                do { _ = try CronSchedule(parsing: cron) } catch {
+                    out.append(ValidationProblem(field: "spec.verification.schedule", message: "parse cron format \(cron) failed, err: \(error)"))
+                }
+            }
+            if let keep = v.keep, keep < 1 {
+                out.append(ValidationProblem(field: "spec.verification.keep", message: "must be greater than or equal to 1"))
+            }
+        }
         if let log = spec.logBackupTemplate {
             out += validate(spec: log, key: key, path: "spec.logBackupTemplate", tikvImage: nil, cluster: nil)
         }

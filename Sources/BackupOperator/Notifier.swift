@@ -29,7 +29,7 @@ public final class Notifier: Sendable {
 
     /// What happened.
     public struct Message: Sendable, Equatable, Codable {
-        public var type: String  // backup.failed, schedule.late, schedule.recovered
+        public var type: String  // backup.failed, backup.verification_failed, schedule.late, schedule.recovered
         public var time: String
         public var namespace: String
         public var name: String

@@ -104,7 +104,14 @@ public struct OperatorSetup: Sendable {
                 await schedules.enqueue(ObjectKey(namespace: object.objectKey.namespace, name: owner))
             }
         }
-        restoreInformer.onChange { change in await restores.enqueue(change.object.objectKey) }
+        restoreInformer.onChange { change in
+            let object = change.object
+            await restores.enqueue(object.objectKey)
+            // A verification Restore's outcome is its schedule's to record.
+            if let schedule = object.value(at: ["metadata", "labels", BRLabels.verificationSchedule])?.stringValue {
+                await schedules.enqueue(ObjectKey(namespace: object.objectKey.namespace, name: schedule))
+            }
+        }
         compactInformer.onChange { change in
             let object = change.object
             await compactions.enqueue(object.objectKey)

@@ -38,6 +38,9 @@ public final class ScheduleReconciler: Reconciler {
                           help: "Time from a cron slot to the creation of its Backup.")
         metrics?.describe("backupschedule_interval_seconds", .gauge, help: "Time between two cron slots of each schedule (alerts compare ages with it).")
         metrics?.describe("backupschedule_backups", .gauge, help: "Backups of each schedule by phase (log backups not counted).")
+        metrics?.describe("backup_verified_timestamp_seconds", .gauge,
+                          help: "When a verification of the schedule's newest verified backup finished (spec.verification).")
+        metrics?.describe("backup_verifications_total", .counter, help: "Finished verifications of the schedule's backups by outcome (Verified, Failed).")
     }
 
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
@@ -87,6 +90,10 @@ public final class ScheduleReconciler: Reconciler {
         if schedule.spec.pause != true, let wake = try await compactions.run(schedule, &status, now: now) {
             outcome = outcome.sooner(.requeue(after: wake))
         }
+        // A paused schedule makes no backups; the ones it has are still verified.
+        if let wake = try await verification.run(schedule, &status, zone: zone, now: now) {
+            outcome = outcome.sooner(.requeue(after: wake))
+        }
         try await write(schedule, status)
         return outcome
     }
@@ -94,6 +101,8 @@ public final class ScheduleReconciler: Reconciler {
     var compactions: ScheduleCompactStep { ScheduleCompactStep(api: api, events: events) }
 
     var logBackups: ScheduleLogBackupStep { ScheduleLogBackupStep(api: api, events: events) }
+
+    var verification: ScheduleVerificationStep { ScheduleVerificationStep(api: api, events: events, metrics: metrics, notifier: notifier) }
 
     // MARK: Scheduling
 

@@ -181,11 +181,21 @@ public final class APIServerCore: Sendable {
             specs = [("spec.backupTemplate", object.value(at: ["spec", "backupTemplate"])),
                      ("spec.logBackupTemplate", object.value(at: ["spec", "logBackupTemplate"]))]
         }
-        return specs.compactMap { path, spec in
+        var problems = specs.compactMap { path, spec -> FieldError? in
             guard let spec, spec["logStop"] != nil, spec["logSubcommand"] != nil else { return nil }
             return FieldError(field: path, reason: .invalid,
                               message: "Invalid value: \"object\": Field `logStop` is the old version field, please use `logSubcommand` instead")
         }
+        // BackupScheduleSpec's rule: the verification target is not the cluster the schedule backs up
+        // (namespaces compared as written; the controller also compares them resolved).
+        if type.kind == "BackupSchedule", let spec = object["spec"], let target = spec.value(at: ["verification", "target"]),
+           let source = spec.value(at: ["backupTemplate", "br"]),
+           target["cluster"]?.stringValue == source["cluster"]?.stringValue,
+           (target["clusterNamespace"]?.stringValue ?? "") == (source["clusterNamespace"]?.stringValue ?? "") {
+            problems.append(FieldError(field: "spec", reason: .invalid,
+                                       message: "Invalid value: \"object\": verification.target \(Verification.productionMessage)"))
+        }
+        return problems
     }
 
     static func isDNSSubdomain(_ s: String) -> Bool {

@@ -31,7 +31,7 @@ struct CRDTests {
         #expect(backupVersion["subresources"] == ["status": [:]])
         let columns = backupVersion["additionalPrinterColumns"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
         #expect(columns == ["Type", "Mode", "Status", "BackupPath", "BackupSize", "IncrementalBackupSize", "CommitTS",
-                            "LogTruncateUntil", "Started", "Completed", "TimeTaken", "Age"])
+                            "LogTruncateUntil", "Started", "Completed", "TimeTaken", "Verified", "Age"])
     }
 
     /// Compares our schema with TiDB Operator's release-1.6 CRD: every member TiDB Operator declares
@@ -56,9 +56,10 @@ struct CRDTests {
         let accepted = differences.filter { d in
             // Kubernetes sub-objects kept open on purpose; extra nullable times accept more; schedule additions.
             openOnPurpose.contains { d.hasSuffix("\($0): kept open") }
-                || d.contains(": nullable added") || d == "spec: added serviceAccount, startingDeadlineSeconds, timeZone"
+                || d.contains(": nullable added") || d == "spec: added serviceAccount, startingDeadlineSeconds, timeZone, verification"
                 || d == "spec.logBackupTemplate.backupMode: default snapshot -> log"
-                || d == "status: added conditions, earliestRestorable, latestRestorable, nextScheduledTime, restorableContinuous"
+                || d == "status: added conditions, earliestRestorable, lastVerificationStart, lastVerifiedBackup, lastVerifiedTime, latestRestorable, nextScheduledTime, provenRestorable, restorableContinuous"
+                || (kind == "Backup" && d == "status: added verification")
                 || (kind == "Restore" && d == "spec: added lightning")
         }
         #expect(differences.filter { !accepted.contains($0) } == [])

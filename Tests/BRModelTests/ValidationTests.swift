@@ -148,6 +148,29 @@ struct ValidationTests {
         #expect(problems[0].message == "parse backup schedule ns/s cron format 61 * * * * failed, err: End of range (61) above maximum (59): 61")
     }
 
+    @Test("verification: never into the cluster the schedule backs up (namespaces resolved), a BR snapshot template, a valid cron, keep at least 1")
+    func verification() {
+        var template = BackupSpec()
+        template.br = BRConfig(cluster: "prod")
+        template.s3 = S3StorageProvider(provider: "aws")
+        template.s3?.bucket = "b"
+        var spec = BackupScheduleSpec(schedule: "0 2 * * *", backupTemplate: template)
+        spec.verification = VerificationSpec(target: VerificationTarget(cluster: "prod", clusterNamespace: "ns"))
+        let own = BackupSchedule(name: "s", namespace: "ns", spec: spec)
+        #expect(Verification.targetsProduction(own))
+        #expect(BRValidation.validate(own).map(\.field).contains("spec.verification.target"))
+        // The same name in another namespace is another cluster.
+        spec.verification = VerificationSpec(target: VerificationTarget(cluster: "prod", clusterNamespace: "verify"))
+        #expect(BRValidation.validate(BackupSchedule(name: "s", namespace: "ns", spec: spec)).filter { $0.field.hasPrefix("spec.verification") }.isEmpty)
+        var v = VerificationSpec(target: VerificationTarget(cluster: "scratch"))
+        v.schedule = "every day"
+        v.keep = 0
+        spec.verification = v
+        spec.backupTemplate.backupMode = .log
+        let problems = BRValidation.validate(BackupSchedule(name: "s", namespace: "ns", spec: spec)).filter { $0.field.hasPrefix("spec.verification") }
+        #expect(problems.map(\.field) == ["spec.verification", "spec.verification.schedule", "spec.verification.keep"], "\(problems)")
+    }
+
     @Test("compact backups (reference 2.5)")
     func compact() {
         var spec = CompactSpec()

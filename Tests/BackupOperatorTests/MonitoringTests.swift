@@ -62,7 +62,7 @@ struct MonitoringTests {
         defer { try? FileManager.default.removeItem(atPath: file) }
         let (status, output) = try run(["promtool", "check", "rules", file])
         #expect(status == 0, "\(output)")
-        #expect(output.contains("SUCCESS: 6 rules found"), "\(output)")
+        #expect(output.contains("SUCCESS: 7 rules found"), "\(output)")
     }
 
     @Test("the dashboard loads and passes the schema of Grafana's dashboard model")

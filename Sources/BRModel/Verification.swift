@@ -1,0 +1,152 @@
+import KubeModel
+
+/// `BackupSchedule.spec.verification` (our addition, like `spec.lightning`): the schedule's backups are
+/// restored into a scratch cluster and checked, so that "the newest point in time actually restored"
+/// is a fact of the schedule rather than a hope. Each run is an ordinary Restore labelled
+/// `BRLabels.verifies` and owned by the Backup it verifies.
+public struct VerificationSpec: Codable, Hashable, Sendable {
+    /// A cron expression (in the schedule's time zone): at each slot the newest Complete backup not yet
+    /// verified is verified. Without it every Complete backup is verified once, oldest first.
+    public var schedule: String?
+    /// The scratch cluster the backups are restored into. Never the cluster the schedule backs up.
+    public var target: VerificationTarget
+    public var checks: VerificationChecks?
+    /// Verification Restores kept per schedule, newest first (default 3); older finished ones are deleted.
+    public var keep: Int32?
+
+    public init(target: VerificationTarget) { self.target = target }
+
+    public var effectiveKeep: Int { Int(max(keep ?? 3, 1)) }
+    public var checksum: Bool { checks?.checksum ?? true }
+}
+
+/// An existing TidbCluster used only for verification.
+public struct VerificationTarget: Codable, Hashable, Sendable {
+    public var cluster: String
+    /// The TidbCluster's namespace; the schedule's when unset.
+    public var clusterNamespace: String?
+
+    public init(cluster: String, clusterNamespace: String? = nil) {
+        self.cluster = cluster
+        self.clusterNamespace = clusterNamespace
+    }
+}
+
+public struct VerificationChecks: Codable, Hashable, Sendable {
+    /// BR's checksum of the restored tables against the backup's metadata (`br restore --checksum`; default true).
+    public var checksum: Bool?
+
+    public init(checksum: Bool? = nil) { self.checksum = checksum }
+}
+
+/// `Backup.status.verification`: the last verification of this backup.
+public struct BackupVerificationStatus: Codable, Hashable, Sendable {
+    public struct Phase: OpenEnum {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public static let running: Self = "Running"
+        public static let verified: Self = "Verified"
+        public static let failed: Self = "Failed"
+        public static let knownValues: [Self] = [.running, .verified, .failed]
+    }
+    public var phase: Phase
+    /// The verification Restore.
+    public var restore: String?
+    /// The scratch cluster, `namespace/name`.
+    public var target: String?
+    public var timeStarted: Time?
+    public var timeCompleted: Time?
+    public var checks: [VerificationCheck]?
+
+    public init(phase: Phase, restore: String? = nil, target: String? = nil, timeStarted: Time? = nil) {
+        self.phase = phase
+        self.restore = restore
+        self.target = target
+        self.timeStarted = timeStarted
+    }
+
+    /// The message of the first failed check.
+    public var failure: String? { checks?.first { !$0.passed }.map { "\($0.name): \($0.message ?? "failed")" } }
+}
+
+/// One check of a verification and its outcome.
+public struct VerificationCheck: Codable, Hashable, Sendable {
+    /// `restore` (the data restored into the scratch cluster), `checksum` (BR's table checksums).
+    public var name: String
+    public var passed: Bool
+    public var message: String?
+
+    public init(name: String, passed: Bool, message: String? = nil) {
+        self.name = name
+        self.passed = passed
+        self.message = message.map { StatusText.bounded($0) }
+    }
+}
+
+/// The verification decisions, made once: which backup is next, what its Restore is, what the Restore's
+/// outcome says about each check.
+public enum Verification {
+    /// The Restore that verifies `backup` for `schedule`.
+    public static func restoreName(for backup: String) -> String {
+        let name = "verify-\(backup)"
+        // Its Job is `restore-<name>` and Job names are label values (at most 63 characters).
+        guard name.count > 55 else { return name }
+        var hash: UInt32 = 2_166_136_261
+        for b in name.utf8 { hash = (hash ^ UInt32(b)) &* 16_777_619 }
+        return String(name.prefix(46)) + "-" + String(format: "%08x", hash)
+    }
+
+    /// The checks a finished verification Restore proves or refutes.
+    public static func checks(of restore: Restore, checksum: Bool) -> [VerificationCheck] {
+        if restore.status.phase == .complete {
+            var out = [VerificationCheck(name: "restore", passed: true)]
+            if checksum { out.append(VerificationCheck(name: "checksum", passed: true)) }
+            return out
+        }
+        let message = restore.status.conditions?.last { $0.type == .failed }?.message ?? "the restore failed"
+        // BR's own words for a table whose restored data does not match the backup's metadata.
+        if message.contains("ErrRestoreChecksumMismatch") || message.contains("failed to validate checksum") {
+            return [VerificationCheck(name: "restore", passed: true), VerificationCheck(name: "checksum", passed: false, message: message)]
+        }
+        return [VerificationCheck(name: "restore", passed: false, message: message)]
+    }
+
+    /// Whether a verification target names the cluster the schedule backs up (resolved namespaces).
+    public static func targetsProduction(_ schedule: BackupSchedule) -> Bool {
+        guard let v = schedule.spec.verification, let br = schedule.spec.backupTemplate.br else { return false }
+        let ns = schedule.metadata.namespace ?? ""
+        let targetNS = (v.target.clusterNamespace ?? "").isEmpty ? ns : v.target.clusterNamespace!
+        let sourceNS = (br.clusterNamespace ?? "").isEmpty ? ns : br.clusterNamespace!
+        return v.target.cluster == br.cluster && targetNS == sourceNS
+    }
+
+    public static let productionMessage = "must not be the cluster this schedule backs up: a verification restores into a scratch cluster, never into production"
+}
+
+extension BackupSchedule {
+    /// The Restore that verifies `backup`: the backup's storage restored with BR into the verification
+    /// target, with the checksum as the spec says; labelled with what it verifies and owned by the Backup.
+    public func makeVerificationRestore(of backup: Backup) -> Restore? {
+        guard let v = spec.verification else { return nil }
+        let ns = metadata.namespace ?? ""
+        var rspec = RestoreSpec()
+        var br = BRConfig(cluster: v.target.cluster)
+        br.clusterNamespace = (v.target.clusterNamespace ?? "").isEmpty ? ns : v.target.clusterNamespace
+        br.checksum = v.checksum
+        br.sendCredToTikv = backup.spec.br?.sendCredToTikv
+        rspec.br = br
+        rspec.backupType = .full
+        rspec.storage = backup.spec.storage
+        rspec.env = backup.spec.env
+        rspec.toolImage = backup.spec.toolImage
+        rspec.serviceAccount = backup.spec.serviceAccount
+        rspec.imagePullSecrets = backup.spec.imagePullSecrets
+        rspec.tolerations = backup.spec.tolerations
+        var restore = Restore(name: Verification.restoreName(for: backup.name), namespace: ns, spec: rspec)
+        var labels = [BRLabels.verifies: backup.name, BRLabels.verificationSchedule: metadata.name ?? ""]
+        for (k, v) in metadata.labels ?? [:] where labels[k] == nil { labels[k] = v }
+        restore.metadata.labels = labels
+        restore.metadata.ownerReferences = [backup.controllerReference]
+        return restore
+    }
+}

@@ -1,0 +1,106 @@
+import BRModel
+import Foundation
+import KubeAPI
+import KubeModel
+import KubeTesting
+import TestServers
+import Testing
+
+/// `BackupSchedule.spec.verification` on the standalone operator, with the br stand-in restoring into
+/// a scratch TidbCluster.
+@Suite("End to end: restore verification of a schedule's backups", .serialized)
+struct VerificationTests {
+    static let scratch = """
+        apiVersion: pingcap.com/v1alpha1
+        kind: TidbCluster
+        metadata: {name: scratch, namespace: default}
+        spec: {version: v8.5.0, pdAddresses: ["http://127.0.0.1:2381"]}
+        """
+
+    @Test("a schedule's backups are verified through Restores into the scratch cluster; a checksum mismatch fails the verification with BR's message, the condition and an Event; keep bounds the Restores")
+    func scheduleVerifiesItsBackups() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.apply(Self.scratch)
+        try await op.apply(localSchedule("nightly", root: root, spec: ["maxBackups: 10", "verification: {target: {cluster: scratch}, keep: 2}"])
+            .replacingOccurrences(of: "@every 2s", with: "@every 3s"))
+        let ns = "default"
+        let selector = scheduleSelector("nightly")
+        func backups() async throws -> [Backup] { try await op.api.list(Backup.self, namespace: ns, labelSelector: selector) }
+        func pause(_ on: Bool) async throws {
+            _ = try await op.api.patch(.backupSchedules, namespace: ns, name: "nightly", patch: .merge(["spec": ["pause": .bool(on)]]), subresource: nil)
+        }
+        // Two backups, then the schedule pauses; both are verified (a paused schedule's backups still are).
+        #expect(await eventually(60) { ((try? await backups()) ?? []).filter { $0.status.phase == .complete }.count >= 2 }, "log: \(op.tail())")
+        try await pause(true)
+        let verifiedBoth = await eventually(90) {
+            let all = (try? await backups()) ?? []
+            return !all.isEmpty && all.filter { $0.status.phase == .complete }.allSatisfy { $0.status.verification?.phase == .verified }
+        }
+        let first = try await backups().filter { $0.status.phase == .complete }
+        #expect(verifiedBoth, "\(first.map { ($0.name, $0.status.verification.map { "\($0.phase) \($0.failure ?? "")" } ?? "-") }); log: \(op.tail())")
+        for backup in first {
+            let v = try #require(backup.status.verification)
+            #expect(v.target == "default/scratch")
+            #expect(v.checks?.map(\.name) == ["restore", "checksum"] && v.checks?.allSatisfy(\.passed) == true, "\(v)")
+            // Within a minute of the backup.
+            if let done = backup.status.timeCompleted?.unixSeconds, let verified = v.timeCompleted?.unixSeconds {
+                #expect(verified - done < 60, "verified \(verified - done) s after the backup completed")
+            }
+            let restore = try await op.api.get(Restore.self, namespace: ns, name: try #require(v.restore))
+            #expect(restore.metadata.labels?[BRLabels.verifies] == backup.name)
+            #expect(restore.metadata.ownerReferences?.first?.kind == "Backup" && restore.metadata.ownerReferences?.first?.name == backup.name)
+            #expect(restore.spec.br?.cluster == "scratch" && restore.spec.br?.checksum == true)
+            #expect(restore.spec.local?.prefix == backup.spec.local?.prefix, "the Restore reads the backup's own data")
+        }
+        var schedule = try await op.api.get(BackupSchedule.self, namespace: ns, name: "nightly")
+        #expect(first.map(\.name).contains(schedule.status.lastVerifiedBackup ?? ""), "\(schedule.status)")
+        #expect(schedule.status.lastVerifiedTime != nil && schedule.status.provenRestorable != nil, "\(schedule.status)")
+        #expect(!(schedule.status.conditions ?? []).contains { $0.type == "VerificationFailed" })
+
+        // The next backup's data does not match its checksums when restored: the verification fails.
+        _ = try await op.api.patch(.backupSchedules, namespace: ns, name: "nightly", patch: .merge(["spec": ["backupTemplate": [
+            "env": [["name": "BR_STANDIN_CHECKSUM_MISMATCH", "value": "1"]]]]]), subresource: nil)
+        let before = Set(first.map(\.name))
+        try await pause(false)
+        #expect(await eventually(60) { ((try? await backups()) ?? []).contains { !before.contains($0.name) && $0.status.phase == .complete } })
+        try await pause(true)
+        let failed = await eventually(90) {
+            ((try? await backups()) ?? []).contains { !before.contains($0.name) && $0.status.verification?.phase == .failed }
+        }
+        #expect(failed, "log: \(op.tail())")
+        let bad = try #require(try await backups().first { !before.contains($0.name) && $0.status.verification?.phase == .failed })
+        let check = try #require(bad.status.verification?.checks?.first { !$0.passed })
+        #expect(check.name == "checksum" && (check.message ?? "").contains("ErrRestoreChecksumMismatch"), "\(check)")
+        schedule = try await op.api.get(BackupSchedule.self, namespace: ns, name: "nightly")
+        let condition = schedule.status.conditions?.first { $0.type == "VerificationFailed" }
+        #expect(condition?.status == .true && (condition?.message ?? "").contains(bad.name), "\(schedule.status)")
+        #expect(first.map(\.name).contains(schedule.status.lastVerifiedBackup ?? ""), "the proven point stays the last verified backup")
+        let events = try await op.events { items in
+            items.contains { $0["reason"]?.stringValue == "VerificationFailed" && $0.value(at: ["involvedObject", "name"])?.stringValue == bad.name }
+        }
+        #expect(events.contains { $0["reason"]?.stringValue == "VerificationFailed" && $0["type"]?.stringValue == "Warning" })
+
+        // keep: 2 — at most two finished verification Restores remain (the Backups keep their outcome).
+        #expect(await eventually(30) {
+            let restores = (try? await op.api.list(Restore.self, namespace: ns, labelSelector: "\(BRLabels.verificationSchedule)=nightly")) ?? []
+            return restores.filter { $0.metadata.deletionTimestamp == nil }.count <= 2
+        })
+        #expect(try await backups().filter { $0.status.verification != nil }.count >= 3)
+    }
+
+    @Test("a verification that targets the cluster the schedule backs up is refused by the API server's admission")
+    func productionTargetRefused() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        do {
+            try await op.apply(localSchedule("oops", root: root, spec: ["verification: {target: {cluster: basic}}"]))
+            Issue.record("a schedule verifying into its own cluster was accepted")
+        } catch let e as KubeAPIError {
+            #expect(e.code == 422 && e.message.contains("never into production"), "\(e)")
+        }
+    }
+}
