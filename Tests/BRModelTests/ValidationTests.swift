@@ -198,6 +198,24 @@ struct ManifestValidatorTests {
         #expect(report.exitCode == 0)
     }
 
+    @Test("validate refuses a verification into the schedule's own cluster, named as the API server would not (namespace written out)")
+    func verificationIntoProduction() {
+        let report = run("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: BackupSchedule
+            metadata: {name: nightly, namespace: tidb}
+            spec:
+              schedule: "0 2 * * *"
+              backupTemplate:
+                br: {cluster: basic}
+                s3: {provider: aws, region: us-west-1, bucket: b}
+              verification:
+                target: {cluster: basic, clusterNamespace: tidb}
+            """)
+        #expect(report.exitCode == 1)
+        #expect(report.problems == ["BackupSchedule/tidb/nightly: spec.verification.target: \(Verification.productionMessage)"], "\(report.problems)")
+    }
+
     @Test("a missing bucket, a bad cron field and an unknown backup type each name their field; exit 1")
     func acceptance() {
         let report = run("""

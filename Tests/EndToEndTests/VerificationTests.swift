@@ -19,7 +19,8 @@ struct VerificationTests {
 
     @Test("a schedule's backups are verified through Restores into the scratch cluster; a checksum mismatch fails the verification with BR's message, the condition and an Event; keep bounds the Restores")
     func scheduleVerifiesItsBackups() async throws {
-        let op = try await Operator()
+        let receiver = try TestServers.webhookReceiver(failFirst: 0)
+        let op = try await Operator(extraArguments: ["--notify-webhook", receiver + "/hook"])
         defer { op.stop() }
         let root = try op.localVolume()
         try await op.apply(cluster)
@@ -82,6 +83,15 @@ struct VerificationTests {
             items.contains { $0["reason"]?.stringValue == "VerificationFailed" && $0.value(at: ["involvedObject", "name"])?.stringValue == bad.name }
         }
         #expect(events.contains { $0["reason"]?.stringValue == "VerificationFailed" && $0["type"]?.stringValue == "Warning" })
+        // And the webhook.
+        let notified = await eventually(30) {
+            let (_, out) = (try? TestServers.run(["curl", "-s", receiver + "/received"])) ?? (1, "")
+            return ((try? JSONParser.parse(out))?.arrayValue ?? []).contains {
+                $0.value(at: ["body", "type"])?.stringValue == "backup.verification_failed" && $0.value(at: ["body", "name"])?.stringValue == bad.name
+                    && ($0.value(at: ["body", "message"])?.stringValue ?? "").contains("checksum")
+            }
+        }
+        #expect(notified, "no backup.verification_failed notification for \(bad.name)")
 
         // keep: 2 — at most two finished verification Restores remain (the Backups keep their outcome).
         #expect(await eventually(30) {
