@@ -65,6 +65,7 @@ enum WebAssets {
         .badge.late { background: var(--late); }
         .badge.failing, .badge.Failed, .badge.Invalid, .badge.invalid { background: var(--fail); }
         .badge.Running, .badge.Scheduled, .badge.Prepare, .badge.pending { background: var(--run); }
+        .badge.verified { background: var(--ok); } .badge.verifying { background: var(--run); } .badge.unverified { background: var(--fail); }
         .cards { display: flex; gap: .8em; flex-wrap: wrap; }
         .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .5em .9em; min-width: 8em; }
         .card b { display: block; font-size: 1.4em; }
@@ -100,6 +101,11 @@ enum WebAssets {
         }
         function dur(s) { if (s === null || s === undefined) return ""; return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${(s / 3600).toFixed(1)}h`; }
         function badge(text, cls) { return el("span", { class: `badge ${cls || text}`, "data-badge": text }, text); }
+        function verified(r) {
+          if (!r.verification) return null;
+          const word = { Verified: "verified", Running: "verifying", Failed: "unverified" }[r.verification] || r.verification;
+          return el("span", { title: r.verificationFailure || `verification ${r.verification}` }, " ", badge(word));
+        }
         function link(kind, ns, name) { return el("a", { href: `#/${kind}/${encodeURIComponent(ns)}/${encodeURIComponent(name)}` }, name); }
         async function get(path) {
           const r = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -185,15 +191,18 @@ enum WebAssets {
             el("dl", { class: "fields" }, el("dt", {}, "Schedule"), el("dd", {}, s.cron), el("dt", {}, "Cluster"), el("dd", {}, s.cluster || ""),
               el("dt", {}, "Last success"), el("dd", {}, ago(s.lastSuccess)), el("dt", {}, "Next run"), el("dd", {}, s.nextRun ? ago(s.nextRun) : "—"),
               el("dt", {}, "Retention"), el("dd", {}, s.retention), el("dt", {}, "Log backup"), el("dd", {}, s.logBackup || "—"),
-              el("dt", {}, "Restorable"), el("dd", {}, s.earliestRestorable ? `${s.earliestRestorable} … ${s.latestRestorable}${s.pointInTime ? " (any point)" : " (snapshot points)"}` : "—")),
+              el("dt", {}, "Restorable"), el("dd", {}, s.earliestRestorable ? `${s.earliestRestorable} … ${s.latestRestorable}${s.pointInTime ? " (any point)" : " (snapshot points)"}` : "—"),
+              el("dt", {}, "Proven restorable"), el("dd", { id: "proven" }, s.provenRestorable
+                ? `up to ${s.provenRestorable}: ${s.lastVerifiedBackup} restored and checked ${ago(s.lastVerified)}` : "—")),
             el("h2", {}, "Timeline"), timeline(rows, s.namespace),
             el("div", { class: "cards" },
               chart("size-chart", "Size", done.filter(r => r.sizeBytes != null).map(r => [Date.parse(r.completed), r.sizeBytes]), bytes),
               chart("duration-chart", "Duration", done.filter(r => r.durationSeconds != null).map(r => [Date.parse(r.completed), r.durationSeconds]), dur)),
             el("h2", {}, "Backups"),
             table(["Name", "Phase", "Started", "Took", "Size", "Commit TS", "Error"], rows.slice().reverse().map(r => el("tr", { "data-row": `Backup/${r.namespace}/${r.name}` },
-              el("td", {}, link("backup", r.namespace, r.name)), el("td", {}, badge(r.phase)), el("td", { title: r.started || "" }, ago(r.started || r.created)),
-              el("td", {}, dur(r.durationSeconds)), el("td", {}, r.size || ""), el("td", {}, r.commitTs || ""), el("td", { class: "error-text" }, r.error || r.retry || "")))),
+              el("td", {}, link("backup", r.namespace, r.name)), el("td", {}, badge(r.phase), verified(r)), el("td", { title: r.started || "" }, ago(r.started || r.created)),
+              el("td", {}, dur(r.durationSeconds)), el("td", {}, r.size || ""), el("td", {}, r.commitTs || ""),
+              el("td", { class: "error-text" }, r.error || r.retry || r.verificationFailure || "")))),
             el("h2", {}, "Conditions"), conditions(d.conditions));
         }
 
@@ -209,8 +218,9 @@ enum WebAssets {
           const r = d.row;
           const progress = Object.entries(d.progress).map(([k, v]) => el("div", {}, `${k}: ${v}%`, el("progress", { max: 100, value: v })));
           show(
-            el("h1", {}, `${r.kind} ${r.namespace}/${r.name} `, badge(r.phase)),
+            el("h1", {}, `${r.kind} ${r.namespace}/${r.name} `, badge(r.phase), verified(r)),
             r.error ? el("pre", { class: "error", id: "error" }, r.error) : null,
+            r.verificationFailure ? el("pre", { class: "error", id: "verification-failure" }, `Verification failed: ${r.verificationFailure}`) : null,
             r.retry ? el("p", { class: "error", id: "retry" }, `Waiting: ${r.retry}`) : null,
             el("dl", { class: "fields" }, el("dt", {}, "Mode"), el("dd", {}, r.mode || ""), el("dt", {}, "Cluster"), el("dd", {}, r.cluster || ""),
               el("dt", {}, "Schedule"), el("dd", {}, r.schedule ? link("schedule", r.namespace, r.schedule) : "—"),

@@ -26,6 +26,10 @@ public enum WebModel {
         public var error: String?
         /// A back-off retry that is waiting, with its time and why (the phase does not say).
         public var retry: String? = nil
+        /// The backup's verification (`status.verification.phase`: Running, Verified, Failed) and, when
+        /// it failed, the failing check and its message.
+        public var verification: String? = nil
+        public var verificationFailure: String? = nil
     }
 
     public enum Health: String, Codable, Sendable { case healthy, late, failing, paused, pending, invalid }
@@ -46,6 +50,10 @@ public enum WebModel {
         public var earliestRestorable: String?
         public var latestRestorable: String?
         public var pointInTime: Bool
+        /// The newest backup a verification restored and checked, when, and the point it restores to.
+        public var lastVerifiedBackup: String? = nil
+        public var lastVerified: String? = nil
+        public var provenRestorable: String? = nil
         public var logBackup: String?
         public var backups: Int
         public var failed: Int
@@ -153,12 +161,15 @@ public enum WebModel {
         if kind != "Restore", object.value(at: ["status", "backoffRetryStatus"]) != nil, let b = try? KubeCodec.decode(Backup.self, from: object) {
             retry = b.pendingRetry
         }
+        let failedCheck = object.value(at: ["status", "verification", "checks"])?.arrayValue?.first { $0["passed"] == .bool(false) }
         return Row(kind: kind, namespace: str(object, ["metadata", "namespace"]) ?? "", name: str(object, ["metadata", "name"]) ?? "",
                    phase: phase, mode: mode,
                    cluster: cluster, schedule: str(object, ["metadata", "labels", BRLabels.backupSchedule]),
                    created: str(object, ["metadata", "creationTimestamp"]), started: started, completed: completed,
                    durationSeconds: duration, sizeBytes: size, size: str(object, ["status", "backupSizeReadable"]),
-                   commitTs: str(object, ["status", "commitTs"]), error: error.flatMap { $0.isEmpty ? nil : $0 }, retry: retry)
+                   commitTs: str(object, ["status", "commitTs"]), error: error.flatMap { $0.isEmpty ? nil : $0 }, retry: retry,
+                   verification: str(object, ["status", "verification", "phase"]),
+                   verificationFailure: failedCheck.map { "\($0["name"]?.stringValue ?? "check"): \($0["message"]?.stringValue ?? "failed")" })
     }
 
     static func ownerSchedule(_ object: JSONValue) -> String? {
@@ -220,6 +231,8 @@ public enum WebModel {
                         intervalSeconds: interval, nextRun: str(object, ["status", "nextScheduledTime"]), retention: retention,
                         earliestRestorable: str(object, ["status", "earliestRestorable"]), latestRestorable: str(object, ["status", "latestRestorable"]),
                         pointInTime: object.value(at: ["status", "restorableContinuous"]) == .bool(true),
+                        lastVerifiedBackup: str(object, ["status", "lastVerifiedBackup"]), lastVerified: str(object, ["status", "lastVerifiedTime"]),
+                        provenRestorable: str(object, ["status", "provenRestorable"]),
                         logBackup: str(object, ["status", "logBackup"]), backups: snapshots.count,
                         failed: snapshots.filter { $0.phase == "Failed" || $0.phase == "Invalid" }.count,
                         running: snapshots.filter { !["Complete", "Failed", "Invalid"].contains($0.phase) }.count)

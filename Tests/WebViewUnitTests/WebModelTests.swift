@@ -53,6 +53,21 @@ struct WebModelTests {
         #expect(r.durationSeconds == 90 && r.error == "BRFailed: disk full" && r.schedule == "hourly" && r.sizeBytes == 2048 && r.mode == "snapshot")
     }
 
+    @Test("a verified backup, a failed verification's check, and the schedule's proven point")
+    func verification() {
+        func backup(_ verification: JSONValue) -> JSONValue {
+            ["kind": "Backup", "metadata": ["name": "b", "namespace": "ns"], "spec": ["br": ["cluster": "basic"]],
+             "status": ["phase": "Complete", "verification": verification]]
+        }
+        #expect(WebModel.row(backup(["phase": "Verified", "checks": [["name": "restore", "passed": true]]])).verification == "Verified")
+        let failed = WebModel.row(backup(["phase": "Failed", "checks": [["name": "restore", "passed": true],
+                                                                         ["name": "checksum", "passed": false, "message": "restore checksum mismatch"]]]))
+        #expect(failed.verification == "Failed" && failed.verificationFailure == "checksum: restore checksum mismatch")
+        let s = WebModel.schedule(schedule(status: ["lastVerifiedBackup": "b", "lastVerifiedTime": "2025-11-29T23:00:00Z", "provenRestorable": "2025-11-29T22:00:00Z"]),
+                                  backups: [], now: Self.now)
+        #expect(s.lastVerifiedBackup == "b" && s.provenRestorable == "2025-11-29T22:00:00Z" && s.lastVerified == "2025-11-29T23:00:00Z")
+    }
+
     @Test("the mode and cluster come from the model: a Lightning Restore is `lightning` on spec.lightning.cluster; a Running log backup is in the Running list")
     func modesFromTheModel() {
         let lightning: JSONValue = ["kind": "Restore", "metadata": ["name": "imp", "namespace": "ns"],
