@@ -54,11 +54,17 @@ public struct Preflight: Sendable {
         }
         for var object in objects {
             let kind = object["kind"]?.stringValue ?? ""
-            guard kind == "Backup" || kind == "Restore" else { continue }
+            guard kind == "Backup" || kind == "Restore" || kind == "BackupSchedule" else { continue }
             if object.value(at: ["metadata", "namespace"])?.stringValue?.isEmpty ?? true {
                 object["metadata"]?["namespace"] = .string(defaultNamespace)
             }
-            if kind == "Backup", let backup = try? KubeCodec.decode(Backup.self, from: object) {
+            if kind == "BackupSchedule" {
+                // What is checked of a schedule here is its verification target; its backups are
+                // checked as Backups when they exist.
+                if let schedule = try? KubeCodec.decode(BackupSchedule.self, from: object), schedule.spec.verification != nil {
+                    checks += await verificationTarget(schedule)
+                }
+            } else if kind == "Backup", let backup = try? KubeCodec.decode(Backup.self, from: object) {
                 checks += await check(backup)
             } else if kind == "Restore", let restore = try? KubeCodec.decode(Restore.self, from: object) {
                 checks += await check(restore)
@@ -170,6 +176,24 @@ public struct Preflight: Sendable {
             checks.append(Check(object: label, name: "namespace", result: .failed, detail: "\(error)", fix: nil))
             return false
         }
+    }
+
+    /// A schedule's verification target: not the cluster it backs up, there, and its PD answering.
+    func verificationTarget(_ schedule: BackupSchedule) async -> [Check] {
+        guard let v = schedule.spec.verification else { return [] }
+        let ns = schedule.metadata.namespace ?? ""
+        let label = "backupschedule/\(ns)/\(schedule.metadata.name ?? "")"
+        let targetNS = (v.target.clusterNamespace ?? "").isEmpty ? ns : v.target.clusterNamespace!
+        if Verification.targetsProduction(schedule) {
+            return [Check(object: label, name: "verification-target", result: .failed,
+                          detail: "\(targetNS)/\(v.target.cluster) \(Verification.productionMessage)",
+                          fix: "set spec.verification.target to a TidbCluster kept for verification (its data is replaced by each run)")]
+        }
+        var checks: [Check] = []
+        let br = BRConfig(cluster: v.target.cluster, clusterNamespace: targetNS)
+        let cluster = await tidbCluster(br, clusterNamespace: targetNS, label, &checks)
+        if let cluster { checks += await pd(cluster, br: br, namespace: targetNS, label) }
+        return checks
     }
 
     func tidbCluster(_ br: BRConfig?, clusterNamespace: String, _ label: String, _ checks: inout [Check]) async -> TidbCluster? {

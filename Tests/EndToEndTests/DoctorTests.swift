@@ -136,4 +136,34 @@ struct DoctorTests {
         #expect(result.status == 1)
         #expect(result.output.contains("FAIL  restore/default/imp  secrets:") && result.output.contains("rclone secret rclone missing key"), "\(result.output)")
     }
+
+    @Test("a schedule's verification target is checked: its own cluster is refused, a missing scratch cluster is named with a fix")
+    func verificationTarget() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        try await op.apply(cluster)
+        let file = op.directory + "/verify.yaml"
+        try """
+            apiVersion: pingcap.com/v1alpha1
+            kind: BackupSchedule
+            metadata: {name: into-prod, namespace: default}
+            spec:
+              schedule: "0 2 * * *"
+              backupTemplate: {br: {cluster: basic}, s3: {provider: aws, bucket: b}}
+              verification: {target: {cluster: basic, clusterNamespace: default}}
+            ---
+            apiVersion: pingcap.com/v1alpha1
+            kind: BackupSchedule
+            metadata: {name: no-scratch, namespace: default}
+            spec:
+              schedule: "0 2 * * *"
+              backupTemplate: {br: {cluster: basic}, s3: {provider: aws, bucket: b}}
+              verification: {target: {cluster: scratch}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try doctor(op, file: file, path: "/usr/bin:/bin")
+        #expect(result.status == 1)
+        #expect(result.output.contains("FAIL  backupschedule/default/into-prod  verification-target:") && result.output.contains("never into production"),
+                "\(result.output)")
+        #expect(result.output.contains("FAIL  backupschedule/default/no-scratch  tidbcluster: TidbCluster default/scratch not found"), "\(result.output)")
+    }
 }
