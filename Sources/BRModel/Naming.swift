@@ -30,6 +30,9 @@ public enum BRLabels {
     /// (docs/migrate-from-tidb-operator.md).
     public static let managed = "tidb-backup-operator.pingcap.com/managed"
 
+    /// On a Complete Backup, `NAMESPACE/CLUSTER` (or `CLUSTER` in the Backup's namespace): verify it once
+    /// by restoring it into that scratch cluster.
+    public static let verifyAnnotation = "tidb-backup-operator.pingcap.com/verify"
     /// On a verification Restore: the Backup it verifies.
     public static let verifies = "tidb-backup-operator.pingcap.com/verifies"
     /// On a verification Restore: the schedule whose verification made it.

@@ -123,16 +123,16 @@ public enum Verification {
     public static let productionMessage = "must not be the cluster this schedule backs up: a verification restores into a scratch cluster, never into production"
 }
 
-extension BackupSchedule {
-    /// The Restore that verifies `backup`: the backup's storage restored with BR into the verification
-    /// target, with the checksum as the spec says; labelled with what it verifies and owned by the Backup.
-    public func makeVerificationRestore(of backup: Backup) -> Restore? {
-        guard let v = spec.verification else { return nil }
-        let ns = metadata.namespace ?? ""
+extension Verification {
+    /// The Restore that verifies `backup` per `spec`: the backup's storage restored with BR into the
+    /// target, with the checksum as the spec says; labelled with what it verifies (and the schedule
+    /// that asked, if one did), owned by the Backup.
+    public static func makeRestore(of backup: Backup, spec: VerificationSpec, schedule: BackupSchedule?) -> Restore {
+        let ns = backup.namespace
         var rspec = RestoreSpec()
-        var br = BRConfig(cluster: v.target.cluster)
-        br.clusterNamespace = (v.target.clusterNamespace ?? "").isEmpty ? ns : v.target.clusterNamespace
-        br.checksum = v.checksum
+        var br = BRConfig(cluster: spec.target.cluster)
+        br.clusterNamespace = (spec.target.clusterNamespace ?? "").isEmpty ? ns : spec.target.clusterNamespace
+        br.checksum = spec.checksum
         br.sendCredToTikv = backup.spec.br?.sendCredToTikv
         rspec.br = br
         rspec.backupType = .full
@@ -142,9 +142,11 @@ extension BackupSchedule {
         rspec.serviceAccount = backup.spec.serviceAccount
         rspec.imagePullSecrets = backup.spec.imagePullSecrets
         rspec.tolerations = backup.spec.tolerations
-        var restore = Restore(name: Verification.restoreName(for: backup.name), namespace: ns, spec: rspec)
-        var labels = [BRLabels.verifies: backup.name, BRLabels.verificationSchedule: metadata.name ?? ""]
-        for (k, v) in metadata.labels ?? [:] where labels[k] == nil { labels[k] = v }
+        var restore = Restore(name: restoreName(for: backup.name), namespace: ns, spec: rspec)
+        var labels = [BRLabels.verifies: backup.name]
+        if let name = schedule?.metadata.name { labels[BRLabels.verificationSchedule] = name }
+        // A takeover's hand-over label travels, so TiDB Operator leaves the Restore alone too.
+        if let managed = schedule?.metadata.labels?[BRLabels.managed] ?? backup.metadata.labels?[BRLabels.managed] { labels[BRLabels.managed] = managed }
         restore.metadata.labels = labels
         restore.metadata.ownerReferences = [backup.controllerReference]
         return restore

@@ -107,9 +107,10 @@ public struct OperatorSetup: Sendable {
         restoreInformer.onChange { change in
             let object = change.object
             await restores.enqueue(object.objectKey)
-            // A verification Restore's outcome is its schedule's to record.
-            if let schedule = object.value(at: ["metadata", "labels", BRLabels.verificationSchedule])?.stringValue {
-                await schedules.enqueue(ObjectKey(namespace: object.objectKey.namespace, name: schedule))
+            // A verification Restore's outcome is recorded by the Backup it verifies (whose change then
+            // brings its schedule).
+            if let backup = object.value(at: ["metadata", "labels", BRLabels.verifies])?.stringValue {
+                await backups.enqueue(ObjectKey(namespace: object.objectKey.namespace, name: backup))
             }
         }
         compactInformer.onChange { change in

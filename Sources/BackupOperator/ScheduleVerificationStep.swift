@@ -8,15 +8,14 @@ import KubeEvents
 import KubeModel
 
 /// A schedule's verification (`spec.verification`): its backups restored into a scratch cluster, one
-/// at a time, each run an ordinary Restore (`BackupSchedule.makeVerificationRestore`) owned by the
-/// Backup it verifies.
+/// at a time, each run an ordinary Restore owned by the Backup it verifies (`BackupVerification`, which
+/// the Backup's reconciler also uses to record the outcome).
 ///
-/// Steps, each pass: the finished verification Restores give their Backups `status.verification`
-/// (Verified, or Failed with the failing check's message) → the schedule's status says the newest
-/// verified backup and the point it restores to, and `VerificationFailed` while the latest verification
-/// failed → while a verification Restore runs nothing new starts → the next backup (the oldest not yet
-/// verified; with `verification.schedule`, at each slot the newest) gets its Restore → finished
-/// verification Restores beyond `keep` are deleted (their Backups keep the outcome).
+/// Steps, each pass: the schedule's status says the newest verified backup and the point it restores
+/// to, and `VerificationFailed` while the latest verification failed → finished verification Restores
+/// beyond `keep` are deleted (their Backups keep the outcome) → while a verification runs nothing new
+/// starts → the next backup (the oldest not yet verified; with `verification.schedule`, at each slot
+/// the newest) is started.
 struct ScheduleVerificationStep {
     let api: any KubeAPI
     let events: EventRecorder
@@ -25,7 +24,7 @@ struct ScheduleVerificationStep {
 
     static let failedCondition = "VerificationFailed"
 
-    /// Returns when to look again (a verification slot), or nil (the Restores' changes bring the schedule back).
+    /// Returns when to look again (a verification slot), or nil (the Backups' changes bring the schedule back).
     func run(_ schedule: BackupSchedule, _ status: inout BackupScheduleStatus, zone: TimeZone, now: Date) async throws -> Duration? {
         guard let spec = schedule.spec.verification else {
             status.clear(Self.failedCondition)
@@ -35,42 +34,9 @@ struct ScheduleVerificationStep {
         let name = schedule.metadata.name ?? ""
         let selector = BRLabels.scheduleLabels(scheduleName: name).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         let backups = try await api.list(Backup.self, namespace: ns, labelSelector: selector)
-        let restores = try await api.list(Restore.self, namespace: ns, labelSelector: "\(BRLabels.verificationSchedule)=\(name)")
-        var byBackup = Dictionary(backups.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
 
-        // 1. Outcomes.
-        for restore in restores {
-            guard let backupName = restore.metadata.labels?[BRLabels.verifies], let backup = byBackup[backupName],
-                  let phase = restore.status.phase, phase == .complete || phase == .failed,
-                  backup.status.verification?.phase == .running, backup.status.verification?.restore == restore.name else { continue }
-            let checks = Verification.checks(of: restore, checksum: spec.checksum)
-            let passed = checks.allSatisfy(\.passed)
-            let finished = restore.status.timeCompleted ?? Time(now)
-            let written = try await StatusWriter.update(api, Backup.self, namespace: ns, name: backup.name, from: backup) { b in
-                guard var v = b.status.verification, v.restore == restore.name else { return }
-                v.phase = passed ? .verified : .failed
-                v.checks = checks
-                v.timeCompleted = finished
-                b.status.verification = v
-            }
-            if let written { byBackup[backupName] = written }
-            let outcome = passed ? "Verified" : "Failed"
-            metrics?.increment("backup_verifications_total", ["schedule": schedule.metadata.key, "outcome": outcome])
-            if passed {
-                await events.record(backup, .normal, reason: "Verified",
-                                    message: "restored into \(written?.status.verification?.target ?? "") by Restore \(restore.name); checks passed: \(checks.map(\.name).joined(separator: ", "))")
-            } else {
-                let failure = written?.status.verification?.failure ?? "failed"
-                await events.record(backup, .warning, reason: "VerificationFailed", message: "Restore \(restore.name): \(failure)")
-                notifier?.send(Notifier.Message(type: "backup.verification_failed", time: finished.description, namespace: ns, name: backup.name,
-                                                schedule: name, cluster: schedule.spec.verification?.target.cluster, phase: "Failed",
-                                                reason: "VerificationFailed", message: "Restore \(restore.name): \(failure)"),
-                               extra: schedule.metadata.annotations?[Notifier.annotation])
-            }
-        }
-
-        // 2. The schedule's view.
-        let finished = byBackup.values.compactMap { b -> (Backup, BackupVerificationStatus)? in
+        // 1. The schedule's view.
+        let finished = backups.compactMap { b -> (Backup, BackupVerificationStatus)? in
             guard let v = b.status.verification, v.phase != .running else { return nil }
             return (b, v)
         }.sorted { ($0.1.timeCompleted?.unixSeconds ?? 0, $0.0.name) < ($1.1.timeCompleted?.unixSeconds ?? 0, $1.0.name) }
@@ -90,26 +56,17 @@ struct ScheduleVerificationStep {
             status.clear(Self.failedCondition)
         }
 
-        // 3. Retention of the Restores (finished ones beyond `keep`, oldest first).
+        // 2. Retention of the Restores (finished ones beyond `keep`, oldest first).
+        let restores = try await api.list(Restore.self, namespace: ns, labelSelector: "\(BRLabels.verificationSchedule)=\(name)")
         let done = restores.filter { $0.status.phase == .complete || $0.status.phase == .failed }
             .sorted { ($0.metadata.creationTimestamp?.unixSeconds ?? 0, $0.name) > ($1.metadata.creationTimestamp?.unixSeconds ?? 0, $1.name) }
         for old in done.dropFirst(spec.effectiveKeep) {
             _ = try? await api.delete(.restores, namespace: ns, name: old.name, options: DeleteOptions(propagationPolicy: .background))
         }
 
-        // 4. One at a time: the scratch cluster holds one restore.
-        if restores.contains(where: { r in r.metadata.deletionTimestamp == nil && !(r.status.phase == .complete || r.status.phase == .failed) }) {
-            return nil
-        }
-        // A verification recorded as started whose Restore is not there (a crash between the two
-        // writes, or the Restore deleted): its Restore is created again, under the same name.
-        if let stranded = byBackup.values.sorted(by: ScheduleReconciler.olderFirst).first(where: { b in
-            b.status.verification?.phase == .running && !restores.contains { $0.name == b.status.verification?.restore }
-        }), let restore = schedule.makeVerificationRestore(of: stranded) {
-            do { _ = try await api.create(restore) } catch let e as KubeAPIError where e.isAlreadyExists {}
-            return nil
-        }
-        let candidates = byBackup.values.filter { $0.status.phase == .complete && $0.status.verification == nil
+        // 3. One at a time: the scratch cluster holds one restore.
+        if backups.contains(where: { $0.status.verification?.phase == .running }) { return nil }
+        let candidates = backups.filter { $0.status.phase == .complete && $0.status.verification == nil
             && $0.spec.effectiveBackupMode == .snapshot && $0.metadata.deletionTimestamp == nil }
         guard !candidates.isEmpty else { return nil }
         let next: Backup
@@ -121,25 +78,9 @@ struct ScheduleVerificationStep {
         } else {
             next = candidates.min(by: ScheduleReconciler.olderFirst)!
         }
-        try await start(schedule, spec, next, &status, now: now)
-        return nil
-    }
-
-    func start(_ schedule: BackupSchedule, _ spec: VerificationSpec, _ backup: Backup, _ status: inout BackupScheduleStatus, now: Date) async throws {
-        guard let restore = schedule.makeVerificationRestore(of: backup) else { return }
-        let ns = schedule.metadata.namespace ?? ""
-        let target = "\(restore.spec.br?.clusterNamespace ?? ns)/\(spec.target.cluster)"
-        // The Backup says it first: a crash between the two leaves a Running verification whose Restore
-        // the next pass creates (same name), never a Restore nobody reads.
-        _ = try await StatusWriter.update(api, Backup.self, namespace: ns, name: backup.name, from: backup) { b in
-            b.status.verification = BackupVerificationStatus(phase: .running, restore: restore.name, target: target, timeStarted: Time(now))
-        }
-        do {
-            _ = try await api.create(restore)
-            await events.record(backup, .normal, reason: "VerificationStarted",
-                                message: "restoring into \(target) with Restore \(ns)/\(restore.name) to verify this backup")
-        } catch let e as KubeAPIError where e.isAlreadyExists {}
+        try await BackupVerification(api: api, events: events, metrics: metrics, notifier: notifier, now: now).start(next, spec, schedule: schedule)
         status.lastVerificationStart = Time(now)
+        return nil
     }
 
     /// The point in time a backup restores to: its commit TS's physical time, else its completion.

@@ -42,6 +42,7 @@ struct VerificationTests {
         }
         let first = try await backups().filter { $0.status.phase == .complete }
         #expect(verifiedBoth, "\(first.map { ($0.name, $0.status.verification.map { "\($0.phase) \($0.failure ?? "")" } ?? "-") }); log: \(op.tail())")
+        var checkedRestores = 0
         for backup in first {
             let v = try #require(backup.status.verification)
             #expect(v.target == "default/scratch")
@@ -50,12 +51,15 @@ struct VerificationTests {
             if let done = backup.status.timeCompleted?.unixSeconds, let verified = v.timeCompleted?.unixSeconds {
                 #expect(verified - done < 60, "verified \(verified - done) s after the backup completed")
             }
-            let restore = try await op.api.get(Restore.self, namespace: ns, name: try #require(v.restore))
+            // Restores beyond `keep` are deleted (a loaded machine makes more backups before the pause).
+            guard let restore = try await op.api.getIfPresent(Restore.self, namespace: ns, name: try #require(v.restore)) else { continue }
+            checkedRestores += 1
             #expect(restore.metadata.labels?[BRLabels.verifies] == backup.name)
             #expect(restore.metadata.ownerReferences?.first?.kind == "Backup" && restore.metadata.ownerReferences?.first?.name == backup.name)
             #expect(restore.spec.br?.cluster == "scratch" && restore.spec.br?.checksum == true)
             #expect(restore.spec.local?.prefix == backup.spec.local?.prefix, "the Restore reads the backup's own data")
         }
+        #expect(checkedRestores >= 1)
         var schedule = try await op.api.get(BackupSchedule.self, namespace: ns, name: "nightly")
         #expect(first.map(\.name).contains(schedule.status.lastVerifiedBackup ?? ""), "\(schedule.status)")
         #expect(schedule.status.lastVerifiedTime != nil && schedule.status.provenRestorable != nil, "\(schedule.status)")
@@ -77,7 +81,9 @@ struct VerificationTests {
         #expect(check.name == "checksum" && (check.message ?? "").contains("ErrRestoreChecksumMismatch"), "\(check)")
         schedule = try await op.api.get(BackupSchedule.self, namespace: ns, name: "nightly")
         let condition = schedule.status.conditions?.first { $0.type == "VerificationFailed" }
-        #expect(condition?.status == .true && (condition?.message ?? "").contains(bad.name), "\(schedule.status)")
+        // (A loaded machine may make more than one backup before the pause: the condition names the latest failure.)
+        let failedNames = try await backups().filter { $0.status.verification?.phase == .failed }.map(\.name)
+        #expect(condition?.status == .true && failedNames.contains { (condition?.message ?? "").contains($0) }, "\(schedule.status)")
         #expect(first.map(\.name).contains(schedule.status.lastVerifiedBackup ?? ""), "the proven point stays the last verified backup")
         let events = try await op.events { items in
             items.contains { $0["reason"]?.stringValue == "VerificationFailed" && $0.value(at: ["involvedObject", "name"])?.stringValue == bad.name }
@@ -99,6 +105,29 @@ struct VerificationTests {
             return restores.filter { $0.metadata.deletionTimestamp == nil }.count <= 2
         })
         #expect(try await backups().filter { $0.status.verification != nil }.count >= 3)
+    }
+
+    @Test("one Backup verified on demand by its annotation; an annotation naming the backup's own cluster is refused with a Warning")
+    func adHoc() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.apply(Self.scratch)
+        try await op.apply(localBackup("once", root: root).replacingOccurrences(of: "metadata: {name: once, namespace: default}",
+            with: "metadata: {name: once, namespace: default, annotations: {\(BRLabels.verifyAnnotation): default/scratch}}"))
+        try await op.apply(localBackup("into-prod", root: root).replacingOccurrences(of: "metadata: {name: into-prod, namespace: default}",
+            with: "metadata: {name: into-prod, namespace: default, annotations: {\(BRLabels.verifyAnnotation): basic}}"))
+        let verified = try await op.waitFor(Backup.self, "once", timeout: 60, "verified") { $0.status.verification?.phase == .verified }
+        #expect(verified.status.verification?.target == "default/scratch")
+        let restore = try await op.api.get(Restore.self, namespace: "default", name: Verification.restoreName(for: "once"))
+        #expect(restore.metadata.labels?[BRLabels.verifies] == "once" && restore.metadata.labels?[BRLabels.verificationSchedule] == nil)
+        let events = try await op.events { items in items.contains { $0["reason"]?.stringValue == "VerificationRefused" } }
+        let refused = try #require(events.first { $0["reason"]?.stringValue == "VerificationRefused" })
+        #expect(refused.value(at: ["involvedObject", "name"])?.stringValue == "into-prod" && (refused["message"]?.stringValue ?? "").contains("never into production"))
+        let prod = try await op.backup("into-prod", reaches: ["Complete"])
+        #expect(prod.status.verification == nil)
+        #expect(try await op.api.getIfPresent(Restore.self, namespace: "default", name: Verification.restoreName(for: "into-prod")) == nil)
     }
 
     @Test("a verification that targets the cluster the schedule backs up is refused by the API server's admission")

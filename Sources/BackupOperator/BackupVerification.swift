@@ -1,0 +1,120 @@
+import BRModel
+import BRObjects
+import ControllerKit
+import Foundation
+import KubeAPI
+import KubeEvents
+import KubeModel
+
+/// One backup's verification, wherever it was asked for (a schedule's `spec.verification`, or the
+/// annotation `tidb-backup-operator.pingcap.com/verify: NAMESPACE/CLUSTER` on a Complete Backup): its
+/// Restore is started here, and its outcome is recorded here, by the Backup's own reconciler (the
+/// Restore's changes come to the Backup it is owned by).
+struct BackupVerification {
+    let api: any KubeAPI
+    let events: EventRecorder
+    let metrics: MetricsRegistry?
+    let notifier: Notifier?
+    let now: Date
+
+    /// The verification a Backup asks for by its annotation, or nil.
+    static func requested(_ backup: Backup) -> VerificationSpec? {
+        guard let value = backup.metadata.annotations?[BRLabels.verifyAnnotation], !value.isEmpty else { return nil }
+        let parts = value.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let target = parts.count == 2 ? VerificationTarget(cluster: parts[1], clusterNamespace: parts[0]) : VerificationTarget(cluster: value)
+        return VerificationSpec(target: target)
+    }
+
+    /// What the Backup's reconciler does for a Complete Backup: record a finished verification, put
+    /// back a Restore that is missing, or start the verification its annotation asks for.
+    func reconcile(_ backup: Backup) async throws {
+        if backup.status.verification?.phase == .running {
+            try await follow(backup)
+        } else if backup.status.verification == nil, backup.status.phase == .complete, let spec = Self.requested(backup) {
+            if let problem = Self.problem(spec, backup) {
+                await events.record(backup, .warning, reason: "VerificationRefused", message: problem)
+                return
+            }
+            try await start(backup, spec, schedule: nil)
+        }
+    }
+
+    /// Why a verification of `backup` into `spec.target` must not run, or nil.
+    static func problem(_ spec: VerificationSpec, _ backup: Backup) -> String? {
+        guard let br = backup.spec.br, backup.spec.effectiveBackupMode == .snapshot else {
+            return "annotation \(BRLabels.verifyAnnotation): only BR snapshot backups are verified"
+        }
+        let targetNS = (spec.target.clusterNamespace ?? "").isEmpty ? backup.namespace : spec.target.clusterNamespace!
+        if spec.target.cluster == br.cluster && targetNS == backup.clusterNamespace {
+            return "annotation \(BRLabels.verifyAnnotation): \(targetNS)/\(spec.target.cluster) \(Verification.productionMessage)"
+        }
+        return nil
+    }
+
+    /// Starts the verification: the Backup says so first, then its Restore is created (a crash between
+    /// the two leaves a Running verification whose Restore `follow` creates).
+    func start(_ backup: Backup, _ spec: VerificationSpec, schedule: BackupSchedule?) async throws {
+        let restore = Verification.makeRestore(of: backup, spec: spec, schedule: schedule)
+        let target = "\(restore.spec.br?.clusterNamespace ?? backup.namespace)/\(spec.target.cluster)"
+        let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
+            b.status.verification = BackupVerificationStatus(phase: .running, restore: restore.name, target: target, timeStarted: Time(now))
+        }
+        do {
+            _ = try await api.create(restore)
+            await events.record(written ?? backup, .normal, reason: "VerificationStarted",
+                                message: "restoring into \(target) with Restore \(backup.namespace)/\(restore.name) to verify this backup")
+        } catch let e as KubeAPIError where e.isAlreadyExists {}
+    }
+
+    /// A Running verification: its Restore's outcome, once it has one, becomes the Backup's.
+    func follow(_ backup: Backup) async throws {
+        guard let name = backup.status.verification?.restore else { return }
+        guard let restore = try await api.getIfPresent(Restore.self, namespace: backup.namespace, name: name) else {
+            // Gone before it finished (deleted, or never created): made again, under the same name.
+            let scheduleName = backup.metadata.labels?[BRLabels.backupSchedule]
+            let schedule = try await scheduleName.asyncMap { try await api.getIfPresent(BackupSchedule.self, namespace: backup.namespace, name: $0) } ?? nil
+            if let spec = schedule?.spec.verification ?? Self.requested(backup) {
+                do { _ = try await api.create(Verification.makeRestore(of: backup, spec: spec, schedule: schedule)) } catch let e as KubeAPIError where e.isAlreadyExists {}
+            }
+            return
+        }
+        guard let phase = restore.status.phase, phase == .complete || phase == .failed else { return }
+        let checksum = restore.spec.br?.checksum ?? true
+        let checks = Verification.checks(of: restore, checksum: checksum)
+        let passed = checks.allSatisfy(\.passed)
+        let finished = restore.status.timeCompleted ?? Time(now)
+        let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
+            guard var v = b.status.verification, v.restore == restore.name, v.phase == .running else { return }
+            v.phase = passed ? .verified : .failed
+            v.checks = checks
+            v.timeCompleted = finished
+            b.status.verification = v
+        }
+        let schedule = backup.metadata.labels?[BRLabels.backupSchedule] ?? ""
+        metrics?.increment("backup_verifications_total", ["schedule": schedule.isEmpty ? "" : "\(backup.namespace)/\(schedule)",
+                                                          "outcome": passed ? "Verified" : "Failed"])
+        let target = written?.status.verification?.target ?? ""
+        if passed {
+            await events.record(written ?? backup, .normal, reason: "Verified",
+                                message: "restored into \(target) by Restore \(restore.name); checks passed: \(checks.map(\.name).joined(separator: ", "))")
+        } else {
+            let failure = written?.status.verification?.failure ?? "failed"
+            await events.record(written ?? backup, .warning, reason: "VerificationFailed", message: "Restore \(restore.name): \(failure)")
+            var extra: String?
+            if !schedule.isEmpty {
+                extra = try? await api.getIfPresent(BackupSchedule.self, namespace: backup.namespace, name: schedule)?.metadata.annotations?[Notifier.annotation]
+            }
+            notifier?.send(Notifier.Message(type: "backup.verification_failed", time: finished.description, namespace: backup.namespace, name: backup.name,
+                                            schedule: schedule.isEmpty ? nil : schedule, cluster: restore.spec.br?.cluster, phase: "Failed",
+                                            reason: "VerificationFailed", message: "Restore \(restore.name): \(failure)"),
+                           extra: extra)
+        }
+    }
+}
+
+extension Optional {
+    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}
