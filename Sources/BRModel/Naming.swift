@@ -33,6 +33,9 @@ public enum BRLabels {
     /// On a Complete Backup, `NAMESPACE/CLUSTER` (or `CLUSTER` in the Backup's namespace): verify it once
     /// by restoring it into that scratch cluster.
     public static let verifyAnnotation = "tidb-backup-operator.pingcap.com/verify"
+    /// On a verification Restore: `drop` — before BR runs, the job binary drops the databases the backup
+    /// holds through `spec.to` (the scratch TiDB).
+    public static let verificationCleanupAnnotation = "tidb-backup-operator.pingcap.com/verification-cleanup"
     /// On a verification Restore: the Backup it verifies.
     public static let verifies = "tidb-backup-operator.pingcap.com/verifies"
     /// On a verification Restore: the schedule whose verification made it.

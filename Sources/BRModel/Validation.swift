@@ -251,6 +251,15 @@ public enum BRValidation {
                     out.append(ValidationProblem(field: "spec.verification.schedule", message: "parse cron format \(cron) failed, err: \(error)"))
                 }
             }
+            if let cleanup = v.cleanup, cleanup != "drop" && cleanup != "none" {
+                out.append(ValidationProblem(field: "spec.verification.cleanup", message: "Unsupported value: \"\(cleanup)\": supported values: \"drop\", \"none\""))
+            } else if v.cleanup == "drop" && v.target.tidb == nil {
+                out.append(ValidationProblem(field: "spec.verification.target.tidb",
+                    message: "Required value: cleanup drop drops the restored databases through the scratch cluster's TiDB (host, port, user, secretName)"))
+            }
+            if let tidb = v.target.tidb, tidb.secretName.isEmpty {
+                out.append(ValidationProblem(field: "spec.verification.target.tidb.secretName", message: "Required value: the Secret holding the TiDB password"))
+            }
             if let keep = v.keep, keep < 1 {
                 out.append(ValidationProblem(field: "spec.verification.keep", message: "must be greater than or equal to 1"))
             }

@@ -11,6 +11,10 @@ public struct VerificationSpec: Codable, Hashable, Sendable {
     /// The scratch cluster the backups are restored into. Never the cluster the schedule backs up.
     public var target: VerificationTarget
     public var checks: VerificationChecks?
+    /// `drop`: before each run, the databases the backup holds are dropped through the scratch TiDB
+    /// (`target.tidb`), so the restore finds none of them (a BR full restore refuses tables that exist);
+    /// `none`: left as they are. Default `drop` when `target.tidb` is given, else `none`.
+    public var cleanup: String?
     /// Verification Restores kept per schedule, newest first (default 3); older finished ones are deleted.
     public var keep: Int32?
 
@@ -18,6 +22,7 @@ public struct VerificationSpec: Codable, Hashable, Sendable {
 
     public var effectiveKeep: Int { Int(max(keep ?? 3, 1)) }
     public var checksum: Bool { checks?.checksum ?? true }
+    public var effectiveCleanup: String { cleanup ?? (target.tidb == nil ? "none" : "drop") }
 }
 
 /// An existing TidbCluster used only for verification.
@@ -25,6 +30,9 @@ public struct VerificationTarget: Codable, Hashable, Sendable {
     public var cluster: String
     /// The TidbCluster's namespace; the schedule's when unset.
     public var clusterNamespace: String?
+    /// The scratch cluster's TiDB (host, port, user, and the Secret with its `password`), through which
+    /// `cleanup: drop` drops the restored databases.
+    public var tidb: TiDBAccessConfig?
 
     public init(cluster: String, clusterNamespace: String? = nil) {
         self.cluster = cluster
@@ -143,6 +151,11 @@ extension Verification {
         rspec.imagePullSecrets = backup.spec.imagePullSecrets
         rspec.tolerations = backup.spec.tolerations
         var restore = Restore(name: restoreName(for: backup.name), namespace: ns, spec: rspec)
+        if spec.effectiveCleanup == "drop", let tidb = spec.target.tidb {
+            // The job binary drops the backup's databases through it before BR runs.
+            restore.spec.to = tidb
+            restore.metadata.annotations = [BRLabels.verificationCleanupAnnotation: "drop"]
+        }
         var labels = [BRLabels.verifies: backup.name]
         if let name = schedule?.metadata.name { labels[BRLabels.verificationSchedule] = name }
         // A takeover's hand-over label travels, so TiDB Operator leaves the Restore alone too.

@@ -1,5 +1,6 @@
 import BRModel
 import Foundation
+import KubeModel
 
 /// What we read of BR's `backupmeta` (kvproto `backup.BackupMeta`): the versions, the declared size,
 /// and the data files, either inline (`files`, field 4) or in the split format (`file_index`, field 13,
@@ -17,6 +18,10 @@ public struct BackupMetaSummary: Sendable, Equatable {
     public var metaFileNames: [String] = []
     public var encodedSize: Int = 0
     public var clusterVersion: String = ""
+    /// Databases of the inline schemas (`schemas`, field 7, and those inline in `schema_index`, field 14).
+    public var databases: [String] = []
+    /// Names of the MetaFile objects in storage that hold further schemas (`schema_index.meta_files`).
+    public var schemaMetaFileNames: [String] = []
 
     public init() {}
 
@@ -36,6 +41,11 @@ public struct BackupMetaSummary: Sendable, Equatable {
                 summary.indexedFilesSize += size
                 summary.metaFileNames += names
             case 25: summary.backupSize = f.varint ?? 0
+            case 7: if let db = try database(ofSchema: f.bytes ?? []) { summary.databases.append(db) }
+            case 14:
+                let (dbs, names) = try schemaMetaFile(f.bytes ?? [])
+                summary.databases += dbs
+                summary.schemaMetaFileNames += names
             default: break
             }
         }
@@ -56,6 +66,31 @@ public struct BackupMetaSummary: Sendable, Equatable {
     }
 
     static func fileSize(_ bytes: ArraySlice<UInt8>) throws -> UInt64 { try file(bytes).size }
+
+    /// A MetaFile's schemas (field 3): their databases, and the names of nested meta files (field 1).
+    public static func schemaMetaFile(_ bytes: ArraySlice<UInt8>) throws -> (databases: [String], metaFiles: [String]) {
+        var r = ProtoReader(bytes)
+        var databases: [String] = []
+        var names: [String] = []
+        while !r.atEnd {
+            let f = try r.field()
+            if f.number == 1 { names.append(try file(f.bytes ?? []).name) }
+            if f.number == 3, let db = try database(ofSchema: f.bytes ?? []) { databases.append(db) }
+        }
+        return (databases, names)
+    }
+
+    /// `Schema.db` (field 1): TiDB's DBInfo as JSON, whose `db_name.O` is the database's name.
+    static func database(ofSchema bytes: ArraySlice<UInt8>) throws -> String? {
+        var r = ProtoReader(bytes)
+        while !r.atEnd {
+            let f = try r.field()
+            if f.number == 1, let json = f.bytes, let info = try? JSONParser.parse(String(decoding: json, as: UTF8.self)) {
+                return info.value(at: ["db_name", "O"])?.stringValue ?? info.value(at: ["db_name", "L"])?.stringValue
+            }
+        }
+        return nil
+    }
 
     /// A MetaFile: data file sizes (field 2) and the names of nested meta files (field 1).
     public static func metaFile(_ bytes: ArraySlice<UInt8>) throws -> (dataSize: UInt64, metaFiles: [String]) {

@@ -380,6 +380,15 @@ public struct Manager: Sendable {
         }
         let started = Time(now())
         try await restoreCondition(options, .running, extra: { s in if s.timeStarted == nil { s.timeStarted = started } })
+        if restore.metadata.annotations?[BRLabels.verificationCleanupAnnotation] == "drop", let scratch = restore.spec.to {
+            do {
+                try await dropBackupDatabases(restore, through: scratch, options)
+            } catch {
+                let message = redactor("dropping the backup's databases from the scratch cluster before the restore failed: \(error)")
+                try await restoreCondition(options, .failed, reason: "VerificationCleanupFailed", message: message)
+                throw ManagerError(message)
+            }
+        }
         let (exe, prefix) = try tools.locate(.br)
         let progress = ProgressPublisher(manager: self, options: options)
         let result = try await withGCGuard(restore.spec.to, lifeTime: restore.spec.tikvGCLifeTime, options,
@@ -418,6 +427,36 @@ public struct Manager: Sendable {
     }
 
     // MARK: TiDB
+
+    /// Databases a restore never drops: TiDB's own, and BR's temporary copies of system tables.
+    static let systemDatabases: Set<String> = ["mysql", "information_schema", "performance_schema", "metrics_schema", "sys"]
+
+    /// A verification's cleanup (`spec.verification.cleanup: drop`): the databases the backup holds,
+    /// read from its metadata (inline schemas and the `schema_index` meta files), are dropped through
+    /// the scratch cluster's TiDB, so that BR's full restore finds none of its tables there.
+    func dropBackupDatabases(_ restore: Restore, through scratch: TiDBAccessConfig, _ options: ManagerOptions) async throws {
+        let storage = try storageFactory.make(restore.spec.storage)
+        let meta = try await readBackupMeta(storage)
+        var databases = meta.databases
+        var pending = meta.schemaMetaFileNames
+        var seen = Set<String>()
+        while let name = pending.popLast(), seen.insert(name).inserted, seen.count < 100_000 {
+            let (more, nested) = try BackupMetaSummary.schemaMetaFile(ArraySlice(try await storage.read(name)))
+            databases += more
+            pending += nested
+        }
+        let dropped = Set(databases).filter { !Self.systemDatabases.contains($0.lowercased()) && !$0.hasPrefix("__TiDB_BR_Temporary_") }.sorted()
+        guard !dropped.isEmpty else {
+            log("verification cleanup: the backup's metadata names no user database; nothing dropped")
+            return
+        }
+        let endpoint = TiDBEndpoint(scratch, environment: environment, clientTLS: options.clientTLS, skipClientCA: options.skipClientCA)
+        let connection = try await TiDBConnection.connect(endpoint, environment: environment, deadline: now().addingTimeInterval(300), log: log)
+        for database in dropped {
+            _ = try await connection.execute("DROP DATABASE IF EXISTS `\(database.replacingOccurrences(of: "`", with: "``"))`")
+        }
+        log("verification cleanup: dropped \(dropped.joined(separator: ", ")) from \(endpoint.address) before the restore")
+    }
 
     /// Runs `body` under the GC life-time guard when the spec names a TiDB (`spec.from` / `spec.to`),
     /// else plainly. A failure to connect or to read, parse, set or reset the life time is written as

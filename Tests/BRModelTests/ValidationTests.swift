@@ -169,6 +169,18 @@ struct ValidationTests {
         spec.backupTemplate.backupMode = .log
         let problems = BRValidation.validate(BackupSchedule(name: "s", namespace: "ns", spec: spec)).filter { $0.field.hasPrefix("spec.verification") }
         #expect(problems.map(\.field) == ["spec.verification", "spec.verification.schedule", "spec.verification.keep"], "\(problems)")
+        // cleanup: drop needs the scratch TiDB; an unknown cleanup is named.
+        spec.backupTemplate.backupMode = .snapshot
+        var drop = VerificationSpec(target: VerificationTarget(cluster: "scratch"))
+        drop.cleanup = "drop"
+        spec.verification = drop
+        #expect(BRValidation.validate(BackupSchedule(name: "s", namespace: "ns", spec: spec)).map(\.field).contains("spec.verification.target.tidb"))
+        drop.cleanup = "sometimes"
+        spec.verification = drop
+        #expect(BRValidation.validate(BackupSchedule(name: "s", namespace: "ns", spec: spec)).map(\.field).contains("spec.verification.cleanup"))
+        drop.cleanup = nil
+        drop.target.tidb = TiDBAccessConfig(host: "scratch-tidb", secretName: "pw")
+        #expect(drop.effectiveCleanup == "drop" && VerificationSpec(target: VerificationTarget(cluster: "x")).effectiveCleanup == "none")
     }
 
     @Test("compact backups (reference 2.5)")

@@ -107,6 +107,41 @@ struct VerificationTests {
         #expect(try await backups().filter { $0.status.verification != nil }.count >= 3)
     }
 
+    @Test("cleanup drop: before the restore, the databases the backup's metadata names are dropped through the scratch TiDB (MariaDB here); others are kept")
+    func cleanupDrops() async throws {
+        let db = try TestServers.startMariaDB()
+        _ = try db.sql("CREATE DATABASE app; CREATE TABLE app.orders (id INT PRIMARY KEY); INSERT INTO app.orders VALUES (1); CREATE DATABASE keep_me;")
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.apply(Self.scratch)
+        try await op.applySecret("scratch-tidb", ["password": db.password])
+        try await op.apply(localSchedule("cleaned", root: root, spec: [
+            "verification: {target: {cluster: scratch, tidb: {host: 127.0.0.1, port: \(db.port), user: \(db.user), secretName: scratch-tidb}}}",
+        ]))
+        // One backup is enough: the schedule pauses once it has one.
+        #expect(await eventually(60) { !(((try? await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("cleaned"))) ?? []).isEmpty) })
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "cleaned", patch: .merge(["spec": ["pause": true]]), subresource: nil)
+        let backup = try #require(await {
+            var found: Backup?
+            _ = await eventually(60) {
+                found = ((try? await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("cleaned"))) ?? [])
+                    .first { $0.status.verification?.phase == .verified || $0.status.verification?.phase == .failed }
+                return found != nil
+            }
+            return found
+        }(), "no verification finished; log: \(op.tail())")
+        #expect(backup.status.verification?.phase == .verified, "\(backup.status.verification.map { "\($0)" } ?? "-")")
+        let restore = try await op.api.get(Restore.self, namespace: "default", name: try #require(backup.status.verification?.restore))
+        #expect(restore.metadata.annotations?[BRLabels.verificationCleanupAnnotation] == "drop" && restore.spec.to?.port == Int32(db.port))
+        let databases = try db.sql("SHOW DATABASES").split(separator: "\n").map(String.init)
+        #expect(!databases.contains("app"), "the backup's database was not dropped: \(databases)")
+        #expect(databases.contains("keep_me"), "a database the backup does not hold was dropped: \(databases)")
+        #expect(op.allLogs().contains("verification cleanup: dropped app"), "the job log does not say what it dropped")
+        #expect(!op.allLogs().contains(db.password), "the scratch TiDB's password is in a log")
+    }
+
     @Test("one Backup verified on demand by its annotation; an annotation naming the backup's own cluster is refused with a Warning")
     func adHoc() async throws {
         let op = try await Operator()
