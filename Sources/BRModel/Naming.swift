@@ -36,6 +36,9 @@ public enum BRLabels {
     /// On a verification Restore: `drop` — before BR runs, the job binary drops the databases the backup
     /// holds through `spec.to` (the scratch TiDB).
     public static let verificationCleanupAnnotation = "tidb-backup-operator.pingcap.com/verification-cleanup"
+    /// On a verification Restore: the queries (JSON, `[{"sql", "expect"}]`) the job binary runs through
+    /// `spec.to` after BR.
+    public static let verificationQueriesAnnotation = "tidb-backup-operator.pingcap.com/verification-queries"
     /// On a verification Restore: the Backup it verifies.
     public static let verifies = "tidb-backup-operator.pingcap.com/verifies"
     /// On a verification Restore: the schedule whose verification made it.

@@ -257,6 +257,15 @@ public enum BRValidation {
                 out.append(ValidationProblem(field: "spec.verification.target.tidb",
                     message: "Required value: cleanup drop drops the restored databases through the scratch cluster's TiDB (host, port, user, secretName)"))
             }
+            if let queries = v.checks?.queries, !queries.isEmpty {
+                if v.target.tidb == nil {
+                    out.append(ValidationProblem(field: "spec.verification.target.tidb",
+                        message: "Required value: checks.queries run on the scratch cluster's TiDB (host, port, user, secretName)"))
+                }
+                for (i, q) in queries.enumerated() where q.sql.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                    out.append(ValidationProblem(field: "spec.verification.checks.queries[\(i)].sql", message: "Required value"))
+                }
+            }
             if let tidb = v.target.tidb, tidb.secretName.isEmpty {
                 out.append(ValidationProblem(field: "spec.verification.target.tidb.secretName", message: "Required value: the Secret holding the TiDB password"))
             }

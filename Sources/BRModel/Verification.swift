@@ -43,8 +43,25 @@ public struct VerificationTarget: Codable, Hashable, Sendable {
 public struct VerificationChecks: Codable, Hashable, Sendable {
     /// BR's checksum of the restored tables against the backup's metadata (`br restore --checksum`; default true).
     public var checksum: Bool?
+    /// SQL run on the scratch TiDB (`target.tidb`) after the restore, in order.
+    public var queries: [VerificationQuery]?
 
-    public init(checksum: Bool? = nil) { self.checksum = checksum }
+    public init(checksum: Bool? = nil, queries: [VerificationQuery]? = nil) {
+        self.checksum = checksum
+        self.queries = queries
+    }
+}
+
+/// One query of a verification: it must run without error and, with `expect`, its first row's first
+/// column must read exactly that (NULL reads as `NULL`).
+public struct VerificationQuery: Codable, Hashable, Sendable {
+    public var sql: String
+    public var expect: String?
+
+    public init(sql: String, expect: String? = nil) {
+        self.sql = sql
+        self.expect = expect
+    }
 }
 
 /// `Backup.status.verification`: the last verification of this backup.
@@ -104,14 +121,22 @@ public enum Verification {
         return String(name.prefix(46)) + "-" + String(format: "%08x", hash)
     }
 
+    /// The reason the job binary gives a verification Restore whose restore succeeded but whose queries did not.
+    public static let queryFailedReason = "VerificationQueryFailed"
+
     /// The checks a finished verification Restore proves or refutes.
     public static func checks(of restore: Restore, checksum: Bool) -> [VerificationCheck] {
+        let hasQueries = restore.metadata.annotations?[BRLabels.verificationQueriesAnnotation] != nil
+        var passedRestore = [VerificationCheck(name: "restore", passed: true)]
+        if checksum { passedRestore.append(VerificationCheck(name: "checksum", passed: true)) }
         if restore.status.phase == .complete {
-            var out = [VerificationCheck(name: "restore", passed: true)]
-            if checksum { out.append(VerificationCheck(name: "checksum", passed: true)) }
-            return out
+            return passedRestore + (hasQueries ? [VerificationCheck(name: "queries", passed: true)] : [])
         }
-        let message = restore.status.conditions?.last { $0.type == .failed }?.message ?? "the restore failed"
+        let failed = restore.status.conditions?.last { $0.type == .failed }
+        let message = failed?.message ?? "the restore failed"
+        if failed?.reason == queryFailedReason {
+            return passedRestore + [VerificationCheck(name: "queries", passed: false, message: message)]
+        }
         // BR's own words for a table whose restored data does not match the backup's metadata.
         if message.contains("ErrRestoreChecksumMismatch") || message.contains("failed to validate checksum") {
             return [VerificationCheck(name: "restore", passed: true), VerificationCheck(name: "checksum", passed: false, message: message)]
@@ -151,11 +176,18 @@ extension Verification {
         rspec.imagePullSecrets = backup.spec.imagePullSecrets
         rspec.tolerations = backup.spec.tolerations
         var restore = Restore(name: restoreName(for: backup.name), namespace: ns, spec: rspec)
+        var annotations: [String: String] = [:]
         if spec.effectiveCleanup == "drop", let tidb = spec.target.tidb {
             // The job binary drops the backup's databases through it before BR runs.
             restore.spec.to = tidb
-            restore.metadata.annotations = [BRLabels.verificationCleanupAnnotation: "drop"]
+            annotations[BRLabels.verificationCleanupAnnotation] = "drop"
         }
+        if let queries = spec.checks?.queries, !queries.isEmpty, let tidb = spec.target.tidb {
+            // ... and runs the queries through it after BR.
+            restore.spec.to = tidb
+            annotations[BRLabels.verificationQueriesAnnotation] = KubeCodec.encodeValue(queries).serialized()
+        }
+        if !annotations.isEmpty { restore.metadata.annotations = annotations }
         var labels = [BRLabels.verifies: backup.name]
         if let name = schedule?.metadata.name { labels[BRLabels.verificationSchedule] = name }
         // A takeover's hand-over label travels, so TiDB Operator leaves the Restore alone too.

@@ -404,6 +404,12 @@ public struct Manager: Sendable {
             try await restoreCondition(options, .failed, reason: "RestoreDataFromRemoteFailed", message: message)
             throw ManagerError(message)
         }
+        if let text = restore.metadata.annotations?[BRLabels.verificationQueriesAnnotation], let scratch = restore.spec.to {
+            if let failure = await runVerificationQueries(text, through: scratch, options) {
+                try await restoreCondition(options, .failed, reason: Verification.queryFailedReason, message: failure)
+                throw ManagerError(failure)
+            }
+        }
         let commitTs: UInt64
         do {
             if restore.spec.effectiveRestoreMode == .pitr {
@@ -427,6 +433,34 @@ public struct Manager: Sendable {
     }
 
     // MARK: TiDB
+
+    /// A verification's queries (`spec.verification.checks.queries`), run in order on the scratch TiDB
+    /// after the restore: the first that fails or reads other than its `expect` is the failure (nil: all passed).
+    func runVerificationQueries(_ text: String, through scratch: TiDBAccessConfig, _ options: ManagerOptions) async -> String? {
+        let queries: [VerificationQuery]
+        do { queries = try KubeCodec.decodeValue([VerificationQuery].self, from: try JSONParser.parse(text)) } catch {
+            return "the verification queries cannot be read: \(error)"
+        }
+        let endpoint = TiDBEndpoint(scratch, environment: environment, clientTLS: options.clientTLS, skipClientCA: options.skipClientCA)
+        let connection: TiDBConnection
+        do {
+            connection = try await TiDBConnection.connect(endpoint, environment: environment, deadline: now().addingTimeInterval(300), log: log)
+        } catch {
+            return redactor("cannot run the verification queries: \(error)")
+        }
+        for (i, query) in queries.enumerated() {
+            let rows: [[String?]]
+            do { rows = try await connection.execute(query.sql) } catch {
+                return redactor("query \(i + 1) (\(query.sql)) failed: \(error)")
+            }
+            let got = rows.first.map { ($0.first ?? nil) ?? "NULL" }
+            if let expect = query.expect, got != expect {
+                return "query \(i + 1) (\(query.sql)) returned \(got.map { "\"\($0)\"" } ?? "no row"), expected \"\(expect)\""
+            }
+            log("verification query \(i + 1) passed: \(query.sql) -> \(got ?? "no row")")
+        }
+        return nil
+    }
 
     /// Databases a restore never drops: TiDB's own, and BR's temporary copies of system tables.
     static let systemDatabases: Set<String> = ["mysql", "information_schema", "performance_schema", "metrics_schema", "sys"]

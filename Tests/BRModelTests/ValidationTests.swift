@@ -179,6 +179,10 @@ struct ValidationTests {
         spec.verification = drop
         #expect(BRValidation.validate(BackupSchedule(name: "s", namespace: "ns", spec: spec)).map(\.field).contains("spec.verification.cleanup"))
         drop.cleanup = nil
+        drop.checks = VerificationChecks(queries: [VerificationQuery(sql: " ")])
+        spec.verification = drop
+        #expect(BRValidation.validate(BackupSchedule(name: "s", namespace: "ns", spec: spec)).map(\.field).filter { $0.hasPrefix("spec.verification") }
+                    == ["spec.verification.target.tidb", "spec.verification.checks.queries[0].sql"])
         drop.target.tidb = TiDBAccessConfig(host: "scratch-tidb", secretName: "pw")
         #expect(drop.effectiveCleanup == "drop" && VerificationSpec(target: VerificationTarget(cluster: "x")).effectiveCleanup == "none")
     }

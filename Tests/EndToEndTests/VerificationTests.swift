@@ -107,32 +107,43 @@ struct VerificationTests {
         #expect(try await backups().filter { $0.status.verification != nil }.count >= 3)
     }
 
-    @Test("cleanup drop: before the restore, the databases the backup's metadata names are dropped through the scratch TiDB (MariaDB here); others are kept")
+    @Test("through the scratch TiDB (MariaDB here): the backup's databases are dropped before the restore, others kept; queries run after it, a wrong answer fails the check")
     func cleanupDrops() async throws {
         let db = try TestServers.startMariaDB()
-        _ = try db.sql("CREATE DATABASE app; CREATE TABLE app.orders (id INT PRIMARY KEY); INSERT INTO app.orders VALUES (1); CREATE DATABASE keep_me;")
+        _ = try db.sql("CREATE DATABASE app; CREATE TABLE app.orders (id INT PRIMARY KEY); INSERT INTO app.orders VALUES (1); CREATE DATABASE keep_me;"
+            + " CREATE TABLE keep_me.t (id INT); INSERT INTO keep_me.t VALUES (7);")
         let op = try await Operator()
         defer { op.stop() }
         let root = try op.localVolume()
         try await op.apply(cluster)
         try await op.apply(Self.scratch)
         try await op.applySecret("scratch-tidb", ["password": db.password])
+        let target = "{cluster: scratch, tidb: {host: 127.0.0.1, port: \(db.port), user: \(db.user), secretName: scratch-tidb}}"
         try await op.apply(localSchedule("cleaned", root: root, spec: [
-            "verification: {target: {cluster: scratch, tidb: {host: 127.0.0.1, port: \(db.port), user: \(db.user), secretName: scratch-tidb}}}",
+            "verification: {target: \(target), checks: {queries: [{sql: \"SELECT COUNT(*) FROM keep_me.t\", expect: \"1\"}]}}",
         ]))
-        // One backup is enough: the schedule pauses once it has one.
-        #expect(await eventually(60) { !(((try? await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("cleaned"))) ?? []).isEmpty) })
-        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "cleaned", patch: .merge(["spec": ["pause": true]]), subresource: nil)
-        let backup = try #require(await {
+        try await op.apply(localSchedule("badquery", root: root, spec: [
+            "verification: {target: \(target), checks: {queries: [{sql: \"SELECT 1\"}, {sql: \"SELECT id FROM keep_me.t\", expect: \"8\"}]}}",
+        ]))
+        // One backup each is enough: each schedule pauses once it has one.
+        func firstFinished(_ schedule: String) async throws -> Backup {
+            #expect(await eventually(60) { !(((try? await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector(schedule))) ?? []).isEmpty) })
+            _ = try await op.api.patch(.backupSchedules, namespace: "default", name: schedule, patch: .merge(["spec": ["pause": true]]), subresource: nil)
             var found: Backup?
             _ = await eventually(60) {
-                found = ((try? await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("cleaned"))) ?? [])
+                found = ((try? await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector(schedule))) ?? [])
                     .first { $0.status.verification?.phase == .verified || $0.status.verification?.phase == .failed }
                 return found != nil
             }
-            return found
-        }(), "no verification finished; log: \(op.tail())")
+            return try #require(found, "no verification of \(schedule) finished; log: \(op.tail())")
+        }
+        let backup = try await firstFinished("cleaned")
         #expect(backup.status.verification?.phase == .verified, "\(backup.status.verification.map { "\($0)" } ?? "-")")
+        #expect(backup.status.verification?.checks?.map(\.name) == ["restore", "checksum", "queries"], "\(backup.status.verification.map { "\($0)" } ?? "-")")
+        let bad = try await firstFinished("badquery")
+        let failedCheck = bad.status.verification?.checks?.first { !$0.passed }
+        #expect(bad.status.verification?.phase == .failed && failedCheck?.name == "queries", "\(bad.status.verification.map { "\($0)" } ?? "-")")
+        #expect((failedCheck?.message ?? "").contains("query 2 (SELECT id FROM keep_me.t) returned \"7\", expected \"8\""), "\(failedCheck.map { "\($0)" } ?? "-")")
         let restore = try await op.api.get(Restore.self, namespace: "default", name: try #require(backup.status.verification?.restore))
         #expect(restore.metadata.annotations?[BRLabels.verificationCleanupAnnotation] == "drop" && restore.spec.to?.port == Int32(db.port))
         let databases = try db.sql("SHOW DATABASES").split(separator: "\n").map(String.init)
