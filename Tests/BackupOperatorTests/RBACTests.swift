@@ -91,6 +91,21 @@ import Testing
             try await w.markAll(.complete)
         }
         _ = try await w.schedules("s")
+        // A schedule that verifies its backups: Restores into a scratch cluster created, recorded, retired.
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("v", cron: "@every 1m", extra: "  verification: {target: {cluster: scratch}, keep: 1}"))
+        for _ in 0..<3 {
+            w.clock.advance(by: 61)
+            _ = try await w.schedules("v")
+            try await w.markAll(.complete)
+            _ = try await w.schedules("v")
+            for var r in try await w.api.list(Restore.self, namespace: "ns", labelSelector: "\(BRLabels.verificationSchedule)=v") where r.status.phase == nil {
+                r.status.apply(RestoreCondition(type: .complete), now: Time(w.clock.now()))
+                _ = try await w.api.updateStatus(r)
+                if let verified = r.metadata.labels?[BRLabels.verifies] { _ = try await w.settleBackup(verified) }
+            }
+        }
+        _ = try await w.schedules("v")
+        #expect(try await w.api.list(Restore.self, namespace: "ns", labelSelector: "\(BRLabels.verificationSchedule)=v").count == 1)
 
         // Wait (bounded) until the informers have watched and the elector holds the lease.
         for _ in 0..<900 {
@@ -111,7 +126,8 @@ import Testing
                        "create persistentvolumeclaims", "get secrets", "create events", "patch restores.pingcap.com", "delete jobs.batch",
                        "list pods", "get persistentvolumeclaims", "get persistentvolumes", "create configmaps", "delete configmaps",
                        "create persistentvolumes", "update tidbclusters.pingcap.com", "delete pods", "update configmaps", "list configmaps",
-                       "update compactbackups.pingcap.com/status", "list compactbackups.pingcap.com", "watch compactbackups.pingcap.com"] {
+                       "update compactbackups.pingcap.com/status", "list compactbackups.pingcap.com", "watch compactbackups.pingcap.com",
+                       "create restores.pingcap.com", "delete restores.pingcap.com"] {
             #expect(verbs.contains(needed), "the scenario exercised \(needed)")
         }
         let denied = rules.refused(calls)
