@@ -331,16 +331,24 @@ public struct Manager: Sendable {
     /// `backup_size` when BR wrote it; else the inline files (old format); else, for the split format
     /// (where TiDB Operator reports only the meta's own size), the data files of the index and its meta
     /// files; else what the storage holds under the prefix.
+    /// Reads the split format's MetaFile objects from `names` on, each once (at most 100,000): `visit`
+    /// takes one's bytes and returns the names it refers to further.
+    func walkMetaFiles(_ names: [String], _ storage: any BackupStorage, _ visit: (ArraySlice<UInt8>) throws -> [String]) async throws {
+        var pending = names
+        var seen = Set<String>()
+        while let name = pending.popLast(), seen.insert(name).inserted, seen.count < 100_000 {
+            pending += try visit(ArraySlice(try await storage.read(name)))
+        }
+    }
+
     func backupSize(_ meta: BackupMetaSummary, storage: any BackupStorage) async throws -> Int64 {
         if meta.backupSize > 0 { return Int64(meta.backupSize) }
         if meta.inlineFilesSize > 0 { return Int64(meta.encodedSize) + Int64(meta.inlineFilesSize) }
         var total = meta.indexedFilesSize
-        var pending = meta.metaFileNames
-        var seen = Set<String>()
-        while let name = pending.popLast(), seen.insert(name).inserted, seen.count < 100_000 {
-            let (size, more) = try BackupMetaSummary.metaFile(ArraySlice(try await storage.read(name)))
+        try await walkMetaFiles(meta.metaFileNames, storage) { bytes in
+            let (size, more) = try BackupMetaSummary.metaFile(bytes)
             total += size
-            pending += more
+            return more
         }
         if total > 0 { return Int64(total) }
         return try await storage.measure().bytes
@@ -472,12 +480,10 @@ public struct Manager: Sendable {
         let storage = try storageFactory.make(restore.spec.storage)
         let meta = try await readBackupMeta(storage)
         var databases = meta.databases
-        var pending = meta.schemaMetaFileNames
-        var seen = Set<String>()
-        while let name = pending.popLast(), seen.insert(name).inserted, seen.count < 100_000 {
-            let (more, nested) = try BackupMetaSummary.schemaMetaFile(ArraySlice(try await storage.read(name)))
+        try await walkMetaFiles(meta.schemaMetaFileNames, storage) { bytes in
+            let (more, nested) = try BackupMetaSummary.schemaMetaFile(bytes)
             databases += more
-            pending += nested
+            return nested
         }
         let dropped = Set(databases).filter { !Self.systemDatabases.contains($0.lowercased()) && !$0.hasPrefix("__TiDB_BR_Temporary_") }.sorted()
         guard !dropped.isEmpty else {
