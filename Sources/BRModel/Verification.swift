@@ -11,9 +11,9 @@ public struct VerificationSpec: Codable, Hashable, Sendable {
     /// The scratch cluster the backups are restored into. Never the cluster the schedule backs up.
     public var target: VerificationTarget
     public var checks: VerificationChecks?
-    /// `drop`: before each run, the databases the backup holds are dropped through the scratch TiDB
-    /// (`target.tidb`), so the restore finds none of them (a BR full restore refuses tables that exist);
-    /// `none`: left as they are. Default `drop` when `target.tidb` is given, else `none`.
+    /// `drop`: before each run and after it, the databases the backup holds are dropped through the
+    /// scratch TiDB (`target.tidb`), so the restore finds none of them (a BR full restore refuses tables
+    /// that exist); `none`: left as they are. Default `drop` when `target.tidb` is given, else `none`.
     public var cleanup: String?
     /// Verification Restores kept per schedule, newest first (default 3); older finished ones are deleted.
     public var keep: Int32?

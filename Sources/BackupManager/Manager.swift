@@ -413,9 +413,21 @@ public struct Manager: Sendable {
             throw ManagerError(message)
         }
         if let text = restore.metadata.annotations?[BRLabels.verificationQueriesAnnotation], let scratch = restore.spec.to {
-            if let failure = await runVerificationQueries(text, through: scratch, options) {
+            let failure = await runVerificationQueries(text, through: scratch, options)
+            // The run is over for the scratch cluster: its databases go again (a failure to drop them is
+            // logged; the next run drops them before its restore anyway).
+            if restore.metadata.annotations?[BRLabels.verificationCleanupAnnotation] == "drop" {
+                do { try await dropBackupDatabases(restore, through: scratch, options, when: "after the run") } catch {
+                    log(redactor("verification cleanup after the run failed (the next run drops them first): \(error)"))
+                }
+            }
+            if let failure {
                 try await restoreCondition(options, .failed, reason: Verification.queryFailedReason, message: failure)
                 throw ManagerError(failure)
+            }
+        } else if restore.metadata.annotations?[BRLabels.verificationCleanupAnnotation] == "drop", let scratch = restore.spec.to {
+            do { try await dropBackupDatabases(restore, through: scratch, options, when: "after the run") } catch {
+                log(redactor("verification cleanup after the run failed (the next run drops them first): \(error)"))
             }
         }
         let commitTs: UInt64
@@ -475,8 +487,10 @@ public struct Manager: Sendable {
 
     /// A verification's cleanup (`spec.verification.cleanup: drop`): the databases the backup holds,
     /// read from its metadata (inline schemas and the `schema_index` meta files), are dropped through
-    /// the scratch cluster's TiDB, so that BR's full restore finds none of its tables there.
-    func dropBackupDatabases(_ restore: Restore, through scratch: TiDBAccessConfig, _ options: ManagerOptions) async throws {
+    /// the scratch cluster's TiDB before the restore (so that BR's full restore finds none of its tables
+    /// there) and again after the run (its queries done).
+    func dropBackupDatabases(_ restore: Restore, through scratch: TiDBAccessConfig, _ options: ManagerOptions,
+                             when: String = "before the restore") async throws {
         let storage = try storageFactory.make(restore.spec.storage)
         let meta = try await readBackupMeta(storage)
         var databases = meta.databases
@@ -495,7 +509,7 @@ public struct Manager: Sendable {
         for database in dropped {
             _ = try await connection.execute("DROP DATABASE IF EXISTS `\(database.replacingOccurrences(of: "`", with: "``"))`")
         }
-        log("verification cleanup: dropped \(dropped.joined(separator: ", ")) from \(endpoint.address) before the restore")
+        log("verification cleanup: dropped \(dropped.joined(separator: ", ")) from \(endpoint.address) \(when)")
     }
 
     /// Runs `body` under the GC life-time guard when the spec names a TiDB (`spec.from` / `spec.to`),
