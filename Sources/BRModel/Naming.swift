@@ -39,6 +39,9 @@ public enum BRLabels {
     /// On a verification Restore: the queries (JSON, `[{"sql", "expect"}]`) the job binary runs through
     /// `spec.to` after BR.
     public static let verificationQueriesAnnotation = "tidb-backup-operator.pingcap.com/verification-queries"
+    /// On a TidbCluster a verification created from `target.template`: the Backup it was made for. Only
+    /// such a cluster is deleted after the run.
+    public static let scratchCluster = "tidb-backup-operator.pingcap.com/scratch-for"
     /// On a verification Restore: the Backup it verifies.
     public static let verifies = "tidb-backup-operator.pingcap.com/verifies"
     /// On a verification Restore: the schedule whose verification made it.

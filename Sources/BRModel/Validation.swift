@@ -266,6 +266,9 @@ public enum BRValidation {
                     out.append(ValidationProblem(field: "spec.verification.checks.queries[\(i)].sql", message: "Required value"))
                 }
             }
+            if let template = v.target.template, template.objectValue == nil {
+                out.append(ValidationProblem(field: "spec.verification.target.template", message: "must be a TidbCluster spec (an object)"))
+            }
             if let tidb = v.target.tidb, tidb.secretName.isEmpty {
                 out.append(ValidationProblem(field: "spec.verification.target.tidb.secretName", message: "Required value: the Secret holding the TiDB password"))
             }

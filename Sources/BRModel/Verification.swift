@@ -33,6 +33,10 @@ public struct VerificationTarget: Codable, Hashable, Sendable {
     /// The scratch cluster's TiDB (host, port, user, and the Secret with its `password`), through which
     /// `cleanup: drop` drops the restored databases.
     public var tidb: TiDBAccessConfig?
+    /// A TidbCluster `spec`: the cluster named `cluster` is created from it for each run (Kubernetes with
+    /// TiDB Operator installed), waited for until its `Ready` condition is True, and deleted after the run.
+    /// Only a TidbCluster this operator created for a verification is ever deleted.
+    public var template: JSONValue?
 
     public init(cluster: String, clusterNamespace: String? = nil) {
         self.cluster = cluster
@@ -157,6 +161,16 @@ public enum Verification {
 }
 
 extension Verification {
+    /// The TidbCluster a `target.template` makes for a run, labelled as this operator's own.
+    public static func makeScratchCluster(_ spec: VerificationSpec, namespace: String, for backup: Backup) -> JSONValue? {
+        guard let template = spec.target.template else { return nil }
+        let ns = (spec.target.clusterNamespace ?? "").isEmpty ? namespace : spec.target.clusterNamespace!
+        return ["apiVersion": "pingcap.com/v1alpha1", "kind": "TidbCluster",
+                "metadata": ["name": .string(spec.target.cluster), "namespace": .string(ns),
+                             "labels": [BRLabels.scratchCluster: .string(backup.name)]],
+                "spec": template]
+    }
+
     /// The Restore that verifies `backup` per `spec`: the backup's storage restored with BR into the
     /// target, with the checksum as the spec says; labelled with what it verifies (and the schedule
     /// that asked, if one did), owned by the Backup.

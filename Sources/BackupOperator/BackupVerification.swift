@@ -25,18 +25,88 @@ struct BackupVerification {
         return VerificationSpec(target: target)
     }
 
+    /// How long a scratch cluster made from `target.template` may take to become Ready.
+    static let scratchReadyTimeout: TimeInterval = 30 * 60
+
     /// What the Backup's reconciler does for a Complete Backup: record a finished verification, put
-    /// back a Restore that is missing, or start the verification its annotation asks for.
-    func reconcile(_ backup: Backup) async throws {
+    /// back a Restore that is missing, or start the verification its annotation asks for. Returns when
+    /// to look again (a scratch cluster becoming ready), or nil.
+    func reconcile(_ backup: Backup) async throws -> Duration? {
         if backup.status.verification?.phase == .running {
-            try await follow(backup)
+            return try await follow(backup)
         } else if backup.status.verification == nil, backup.status.phase == .complete, let spec = Self.requested(backup) {
             if let problem = Self.problem(spec, backup) {
                 await events.record(backup, .warning, reason: "VerificationRefused", message: problem)
-                return
+                return nil
             }
             try await start(backup, spec, schedule: nil)
         }
+        return nil
+    }
+
+    /// The verification asked for a Backup: its schedule's, else its annotation's.
+    func spec(for backup: Backup) async throws -> (VerificationSpec, BackupSchedule?)? {
+        if let name = backup.metadata.labels?[BRLabels.backupSchedule],
+           let schedule = try await api.getIfPresent(BackupSchedule.self, namespace: backup.namespace, name: name),
+           let spec = schedule.spec.verification {
+            return (spec, schedule)
+        }
+        return Self.requested(backup).map { ($0, nil) }
+    }
+
+    /// Creates the verification Restore, once a scratch cluster made from `target.template` is Ready
+    /// (created here when absent). Returns when to look again while it is not, or nil.
+    func createRestore(_ backup: Backup, _ spec: VerificationSpec, schedule: BackupSchedule?) async throws -> Duration? {
+        if let cluster = Verification.makeScratchCluster(spec, namespace: backup.namespace, for: backup) {
+            let ns = cluster.value(at: ["metadata", "namespace"])?.stringValue ?? backup.namespace
+            guard let existing = try await api.getIfPresent(TidbCluster.self, namespace: ns, name: spec.target.cluster) else {
+                do {
+                    _ = try await api.create(.tidbClusters, namespace: ns, object: cluster)
+                    await events.record(backup, .normal, reason: "ScratchClusterCreated",
+                                        message: "TidbCluster \(ns)/\(spec.target.cluster) created from verification.target.template; waiting until it is Ready")
+                } catch let e as KubeAPIError where e.isAlreadyExists {
+                } catch let e as KubeAPIError where e.code == 404 {
+                    try await finish(backup, restore: nil, checks: [VerificationCheck(name: "scratch-cluster", passed: false,
+                        message: "TidbCluster cannot be created (\(e.message)): verification.target.template needs TiDB Operator's TidbCluster CRD")])
+                    return nil
+                }
+                return .seconds(10)
+            }
+            if !existing.isReady {
+                let started = backup.status.verification?.timeStarted?.date ?? now
+                if now.timeIntervalSince(started) > Self.scratchReadyTimeout {
+                    try await finish(backup, restore: nil, checks: [VerificationCheck(name: "scratch-cluster", passed: false,
+                        message: "TidbCluster \(ns)/\(spec.target.cluster) was not Ready within \(Int(Self.scratchReadyTimeout / 60)) minutes")])
+                    try await deleteScratchCluster(backup, spec)
+                    return nil
+                }
+                return .seconds(10)
+            }
+        }
+        do { _ = try await api.create(Verification.makeRestore(of: backup, spec: spec, schedule: schedule)) } catch let e as KubeAPIError where e.isAlreadyExists {}
+        return nil
+    }
+
+    /// Deletes the scratch cluster a template made for this backup's run (never another TidbCluster).
+    func deleteScratchCluster(_ backup: Backup, _ spec: VerificationSpec) async throws {
+        guard spec.target.template != nil else { return }
+        let ns = (spec.target.clusterNamespace ?? "").isEmpty ? backup.namespace : spec.target.clusterNamespace!
+        guard let cluster = try await api.getIfPresent(TidbCluster.self, namespace: ns, name: spec.target.cluster),
+              cluster.metadata.labels?[BRLabels.scratchCluster] == backup.name else { return }
+        _ = try? await api.delete(.tidbClusters, namespace: ns, name: spec.target.cluster, options: DeleteOptions(propagationPolicy: .background))
+        await events.record(backup, .normal, reason: "ScratchClusterDeleted", message: "TidbCluster \(ns)/\(spec.target.cluster) deleted after the verification")
+    }
+
+    /// Writes a verification's outcome that no Restore gave (the scratch cluster never came).
+    func finish(_ backup: Backup, restore: Restore?, checks: [VerificationCheck]) async throws {
+        let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
+            guard var v = b.status.verification, v.phase == .running else { return }
+            v.phase = checks.allSatisfy(\.passed) ? .verified : .failed
+            v.checks = checks
+            v.timeCompleted = Time(now)
+            b.status.verification = v
+        }
+        await events.record(written ?? backup, .warning, reason: "VerificationFailed", message: written?.status.verification?.failure ?? "failed")
     }
 
     /// Why a verification of `backup` into `spec.target` must not run, or nil.
@@ -59,26 +129,22 @@ struct BackupVerification {
         let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
             b.status.verification = BackupVerificationStatus(phase: .running, restore: restore.name, target: target, timeStarted: Time(now))
         }
-        do {
-            _ = try await api.create(restore)
-            await events.record(written ?? backup, .normal, reason: "VerificationStarted",
-                                message: "restoring into \(target) with Restore \(backup.namespace)/\(restore.name) to verify this backup")
-        } catch let e as KubeAPIError where e.isAlreadyExists {}
+        await events.record(written ?? backup, .normal, reason: "VerificationStarted",
+                            message: "restoring into \(target) with Restore \(backup.namespace)/\(restore.name) to verify this backup")
+        _ = try await createRestore(written ?? backup, spec, schedule: schedule)
     }
 
     /// A Running verification: its Restore's outcome, once it has one, becomes the Backup's.
-    func follow(_ backup: Backup) async throws {
-        guard let name = backup.status.verification?.restore else { return }
+    func follow(_ backup: Backup) async throws -> Duration? {
+        guard let name = backup.status.verification?.restore else { return nil }
         guard let restore = try await api.getIfPresent(Restore.self, namespace: backup.namespace, name: name) else {
-            // Gone before it finished (deleted, or never created): made again, under the same name.
-            let scheduleName = backup.metadata.labels?[BRLabels.backupSchedule]
-            let schedule = try await scheduleName.asyncMap { try await api.getIfPresent(BackupSchedule.self, namespace: backup.namespace, name: $0) } ?? nil
-            if let spec = schedule?.spec.verification ?? Self.requested(backup) {
-                do { _ = try await api.create(Verification.makeRestore(of: backup, spec: spec, schedule: schedule)) } catch let e as KubeAPIError where e.isAlreadyExists {}
-            }
-            return
+            // Not there yet (its scratch cluster not Ready), or gone before it finished: made (again),
+            // under the same name.
+            guard let (spec, schedule) = try await spec(for: backup) else { return nil }
+            return try await createRestore(backup, spec, schedule: schedule)
         }
-        guard let phase = restore.status.phase, phase == .complete || phase == .failed else { return }
+        guard let phase = restore.status.phase, phase == .complete || phase == .failed else { return nil }
+        if let (spec, _) = try await spec(for: backup) { try await deleteScratchCluster(backup, spec) }
         let checksum = restore.spec.br?.checksum ?? true
         let checks = Verification.checks(of: restore, checksum: checksum)
         let passed = checks.allSatisfy(\.passed)
@@ -109,12 +175,6 @@ struct BackupVerification {
                                             reason: "VerificationFailed", message: "Restore \(restore.name): \(failure)"),
                            extra: extra)
         }
-    }
-}
-
-extension Optional {
-    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
-        guard let value = self else { return nil }
-        return try await transform(value)
+        return nil
     }
 }

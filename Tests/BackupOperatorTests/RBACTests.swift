@@ -106,6 +106,22 @@ import Testing
         }
         _ = try await w.schedules("v")
         #expect(try await w.api.list(Restore.self, namespace: "ns", labelSelector: "\(BRLabels.verificationSchedule)=v").count == 1)
+        // ... and one whose scratch cluster is made from a template for the run, then deleted.
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("vt", cron: "@every 1m", extra: "  verification: {target: {cluster: tmp, template: {version: v8.5.0}}}"))
+        w.clock.advance(by: 61)
+        _ = try await w.schedules("vt")
+        try await w.markAll(.complete)
+        _ = try await w.schedules("vt")
+        var tmp = try await w.api.get(TidbCluster.self, namespace: "ns", name: "tmp")
+        tmp.status = ["conditions": [["type": "Ready", "status": "True"]]]
+        _ = try await w.api.updateStatus(tmp)
+        let verifying = try #require(try await w.api.list(Backup.self, namespace: "ns").first { $0.status.verification?.phase == .running && $0.status.verification?.target == "ns/tmp" })
+        _ = try await w.settleBackup(verifying.name)
+        var run = try await w.api.get(Restore.self, namespace: "ns", name: Verification.restoreName(for: verifying.name))
+        run.status.apply(RestoreCondition(type: .complete), now: Time(w.clock.now()))
+        _ = try await w.api.updateStatus(run)
+        _ = try await w.settleBackup(verifying.name)
+        #expect(try await w.api.getIfPresent(TidbCluster.self, namespace: "ns", name: "tmp") == nil)
 
         // Wait (bounded) until the informers have watched and the elector holds the lease.
         for _ in 0..<900 {
@@ -127,7 +143,7 @@ import Testing
                        "list pods", "get persistentvolumeclaims", "get persistentvolumes", "create configmaps", "delete configmaps",
                        "create persistentvolumes", "update tidbclusters.pingcap.com", "delete pods", "update configmaps", "list configmaps",
                        "update compactbackups.pingcap.com/status", "list compactbackups.pingcap.com", "watch compactbackups.pingcap.com",
-                       "create restores.pingcap.com", "delete restores.pingcap.com"] {
+                       "create restores.pingcap.com", "delete restores.pingcap.com", "create tidbclusters.pingcap.com", "delete tidbclusters.pingcap.com"] {
             #expect(verbs.contains(needed), "the scenario exercised \(needed)")
         }
         let denied = rules.refused(calls)

@@ -313,7 +313,9 @@ extension LeaderElectionTests {
         if finished.value.load(ordering: .relaxed) < 1 { a.cancel() }  // it did not give up: end it, and fail below
         let aResult = await a.result
         #expect(throws: LeaderElector.ElectionError.self) { try aResult.get() }
-        #expect(stepDown < .seconds(4), "a stepped down after \(stepDown) of real time")
+        // It gave up by itself (the loop above waits 10 s): 2 s of deadline, plus whatever a loaded
+        // machine adds to the wake-ups (4.6 s measured with a release build running beside the suite).
+        #expect(stepDown < .seconds(8), "a stepped down after \(stepDown) of real time")
         #expect(log.leaders.isEmpty, "a stopped acting; b has not taken over yet")
         let takeover = try await Self.step(clock, until: { log.leaders == ["b"] }, live: live, maxSeconds: 30)
         #expect(log.leaders == ["b"] && takeover <= 3 + 0.25, "took \(takeover) s")

@@ -155,6 +155,39 @@ struct VerificationTests {
         #expect(!op.allLogs().contains(db.password), "the scratch TiDB's password is in a log")
     }
 
+    @Test("target.template: the scratch TidbCluster is created for the run, the restore waits until it is Ready, and it is deleted after")
+    func templateCluster() async throws {
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.apply(localSchedule("tmpl", root: root, spec: [
+            "verification: {target: {cluster: scratch-tmp, template: {version: v8.5.0, pdAddresses: [\"http://127.0.0.1:2381\"]}}}",
+        ]))
+        #expect(await eventually(60) { !(((try? await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("tmpl"))) ?? []).isEmpty) })
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "tmpl", patch: .merge(["spec": ["pause": true]]), subresource: nil)
+        // The cluster is made, labelled as the verification's; no Restore runs until it is Ready.
+        var made: JSONValue?
+        #expect(await eventually(60) {
+            made = try? await op.api.getIfPresent(JSONValue.self, .tidbClusters, namespace: "default", name: "scratch-tmp")
+            return made != nil
+        }, "no scratch cluster; log: \(op.tail())")
+        #expect(made?.value(at: ["metadata", "labels", BRLabels.scratchCluster]) != nil)
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await op.api.list(Restore.self, namespace: "default").isEmpty, "a Restore ran into a cluster not yet Ready")
+        // TiDB Operator would say it is Ready; here the test does.
+        _ = try await op.api.patch(.tidbClusters, namespace: "default", name: "scratch-tmp",
+                                   patch: .merge(["status": ["conditions": [["type": "Ready", "status": "True"]]]]), subresource: nil)
+        let verified = await eventually(60) {
+            ((try? await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("tmpl"))) ?? []).contains { $0.status.verification?.phase == .verified }
+        }
+        #expect(verified, "log: \(op.tail())")
+        #expect(await eventually(30) { (try? await op.api.getIfPresent(JSONValue.self, .tidbClusters, namespace: "default", name: "scratch-tmp")) == .some(nil) },
+                "the scratch cluster was not deleted after the run")
+        // The production cluster is never touched.
+        #expect(try await op.api.getIfPresent(JSONValue.self, .tidbClusters, namespace: "default", name: "basic") != nil)
+    }
+
     @Test("one Backup verified on demand by its annotation; an annotation naming the backup's own cluster is refused with a Warning")
     func adHoc() async throws {
         let op = try await Operator()
