@@ -24,8 +24,17 @@ public enum TestServers {
         public var endpoint: String
     }
 
-    static let motoTask = Task { try startMoto() }
-    static let gcsTask = Task { try startGCS() }
+    static let motoTask = Task { try await offPool(startMoto) }
+    static let gcsTask = Task { try await offPool(startGCS) }
+
+    /// Runs blocking work (a server's start: processes waited for, polls with usleep) on a thread of
+    /// its own: on Swift's cooperative pool (two threads on a 2-core machine) it would hold a thread
+    /// every other test's tasks need, and a parallel run starves (an Event queue not drained in 30 s).
+    public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
 
     /// The shared moto server, with signature checks on after its set-up actions.
     public static func moto() async throws -> Moto { try await motoTask.value }
@@ -147,7 +156,7 @@ public enum TestServers {
         }
     }
 
-    static let mariaDBTask = Task { try startMariaDB() }
+    static let mariaDBTask = Task { try await offPool(startMariaDB) }
     /// The shared instance.
     public static func mariaDB() async throws -> MariaDB { try await mariaDBTask.value }
 

@@ -67,7 +67,7 @@ struct ChaosTests {
 
     @Test("SIGKILL of a running backup job (every process of it) with the GC life time raised")
     func backupJobKilled() async throws {
-        let db = try TestServers.startMariaDB()
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
         func lifeTime() throws -> String { try db.sql("SELECT variable_value FROM mysql.tidb WHERE variable_name = 'tikv_gc_life_time'") }
         let op = try await Operator()
         defer { op.stop() }

@@ -51,7 +51,7 @@ struct CompactBackupTests {
 
     @Test("a schedule with a log backup, compactBackupTemplate and compactInterval: CompactBackups follow the log, the progress advances, the log is truncated no further than it")
     func scheduleCompacts() async throws {
-        let etcd = try TestServers.etcd()
+        let etcd = try await TestServers.offPool(TestServers.etcd)
         let op = try await Operator(extraArguments: ["--log-sync-interval", "300ms"])
         defer { op.stop() }
         let root = try op.localVolume()

@@ -58,7 +58,7 @@ struct LightningImportTests {
 
     @Test("local source: a directory on this machine is imported, progress reaches 100, commit TS from Dumpling's metadata; no secret in argv, logs, events or status")
     func localSource() async throws {
-        let db = try TestServers.startMariaDB()
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
         let op = try await Operator()
         defer { op.stop() }
         let data = op.directory + "/export-local"
@@ -87,7 +87,7 @@ struct LightningImportTests {
 
     @Test("the chart's default target converts (no Secret: a user without a password), validates and imports as that user")
     func passwordlessChartDefault() async throws {
-        let db = try TestServers.startMariaDB()
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
         _ = try db.sql("CREATE USER 'nopw'@'%'; GRANT ALL ON *.* TO 'nopw'@'%'; CREATE USER 'nopw'@'localhost'; GRANT ALL ON *.* TO 'nopw'@'localhost';")
         let op = try await Operator()
         defer { op.stop() }
@@ -115,7 +115,7 @@ struct LightningImportTests {
 
     @Test("remote tarball on S3 (signature checks on) through the chart's rclone Secret, with the local backend: sorted KV on its volume, data fetched into a claim that outlives the Restore")
     func remoteTarballS3() async throws {
-        let db = try TestServers.startMariaDB()
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
         let moto = try await TestServers.moto()
         let (admin, bucket) = try await motoBucket(moto, "lightning")
         let op = try await Operator()
@@ -166,7 +166,7 @@ struct LightningImportTests {
 
     @Test("remote directory on the GCS emulator with the Restore's gcs settings")
     func remoteDirectoryGCS() async throws {
-        let db = try TestServers.startMariaDB()
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
         let gcs = try await TestServers.gcs()
         let op = try await Operator()
         defer { op.stop() }
@@ -190,7 +190,7 @@ struct LightningImportTests {
 
     @Test("adhoc: data already in a claim (as a remote import leaves it) is imported from <claim>/<backupName>; a missing claim is named")
     func adhoc() async throws {
-        let db = try TestServers.startMariaDB()
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
         let op = try await Operator()
         defer { op.stop() }
         try await op.applySecret("tidb-secret", ["password": db.password])
@@ -218,7 +218,7 @@ struct LightningImportTests {
 
     @Test("failure at table 3 of 5: Failed naming the table; re-applied: stopped on the checkpoint error, pod kept (failFast false); destroy-error recovery: tables 1-2 not loaded again, Complete")
     func failAndRecover() async throws {
-        let db = try TestServers.startMariaDB()
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
         _ = try db.sql("SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 'ON';")
         let op = try await Operator()
         defer { op.stop() }

@@ -155,7 +155,7 @@ struct LogBackupTests {
 
     @Test("the tracker: the checkpoint from PD's etcd in status, an error pause becomes Paused with its reason, a kernel the status disagrees with twice wins, a lost task fails its sub-command; after kill -9 it goes on, no sub-command run twice")
     func tracker() async throws {
-        let etcd = try TestServers.etcd()
+        let etcd = try await TestServers.offPool(TestServers.etcd)
         let op = try await Operator(extraArguments: ["--log-sync-interval", "500ms"])
         defer { op.stop() }
         let root = try op.localVolume()
@@ -230,7 +230,7 @@ struct LogBackupTests {
 
     @Test("a schedule with a log backup and maxBackups 2: the log runs beside the snapshots, is truncated to the oldest kept snapshot as they rotate, and a PiTR between two kept snapshots restores")
     func scheduleKeepsPiTRPossible() async throws {
-        let etcd = try TestServers.etcd()
+        let etcd = try await TestServers.offPool(TestServers.etcd)
         let op = try await Operator(extraArguments: ["--log-sync-interval", "300ms"])
         defer { op.stop() }
         let root = try op.localVolume()

@@ -15,7 +15,7 @@ struct NotificationTests {
 
     @Test("a failing schedule: backup.failed to the global URL and the schedule's own, signed, retried after 500s; schedule.late; fixed: schedule.recovered")
     func failingSchedule() async throws {
-        let receiver = try TestServers.webhookReceiver(failFirst: 2)
+        let receiver = try await TestServers.offPool { try TestServers.webhookReceiver(failFirst: 2) }
         let op0 = NSTemporaryDirectory() + "notify-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: op0, withIntermediateDirectories: true)
         let keyFile = op0 + "/key"

@@ -377,7 +377,7 @@ struct StandaloneBackupTests {
 struct StandaloneGCGuardTests {
     @Test("a Backup with spec.from raises tikv_gc_life_time for the BR run and puts it back after success and after a killed br; no password in any log")
     func gcGuard() async throws {
-        let db = try TestServers.startMariaDB()
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
         func lifeTime() throws -> String { try db.sql("SELECT variable_value FROM mysql.tidb WHERE variable_name = 'tikv_gc_life_time'") }
         #expect(try lifeTime() == "10m0s")
         let op = try await Operator()
@@ -439,7 +439,7 @@ struct StandaloneGCGuardTests {
 struct StandaloneDumplingLightningTests {
     @Test("export → archive on S3 with size and commit TS; the table dropped; import → rows back; Lightning's argv has no password; delete removes the archive")
     func exportAndImport() async throws {
-        let db = try TestServers.startMariaDB()
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
         _ = try db.sql("""
             CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(64));
             INSERT INTO shop.orders VALUES (1, 'first'), (2, 'it''s quoted'), (3, NULL);

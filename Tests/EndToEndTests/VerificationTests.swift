@@ -19,7 +19,7 @@ struct VerificationTests {
 
     @Test("a schedule's backups are verified through Restores into the scratch cluster; a checksum mismatch fails the verification with BR's message, the condition and an Event; keep bounds the Restores")
     func scheduleVerifiesItsBackups() async throws {
-        let receiver = try TestServers.webhookReceiver(failFirst: 0)
+        let receiver = try await TestServers.offPool { try TestServers.webhookReceiver(failFirst: 0) }
         let op = try await Operator(extraArguments: ["--notify-webhook", receiver + "/hook"])
         defer { op.stop() }
         let root = try op.localVolume()
@@ -109,7 +109,7 @@ struct VerificationTests {
 
     @Test("through the scratch TiDB (MariaDB here): the backup's databases are dropped before the restore, others kept; queries run after it, a wrong answer fails the check")
     func cleanupDrops() async throws {
-        let db = try TestServers.startMariaDB()
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
         _ = try db.sql("CREATE DATABASE app; CREATE TABLE app.orders (id INT PRIMARY KEY); INSERT INTO app.orders VALUES (1); CREATE DATABASE keep_me;"
             + " CREATE TABLE keep_me.t (id INT); INSERT INTO keep_me.t VALUES (7);")
         let op = try await Operator()

@@ -20,7 +20,7 @@ struct CrashTests {
         p.standardError = FileHandle.nullDevice
         try p.run()
         let port: Int = try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 var text = ""
                 let deadline = Date().addingTimeInterval(30)
                 while Date() < deadline {

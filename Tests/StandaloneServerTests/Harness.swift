@@ -65,8 +65,10 @@ final class Harness: @unchecked Sendable {
 
     static func runAsync(_ executable: String, _ args: [String], environment: [String: String] = [:], input: String? = nil,
                          timeout: TimeInterval = 30) async throws -> Output {
+        // A thread of its own: blocking on Dispatch's global queue or the concurrency pool holds a
+        // thread the other tests' tasks need (two on a 2-core machine).
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 continuation.resume(with: Result { try run(executable, args, environment: environment, input: input, timeout: timeout) })
             }
         }
@@ -95,9 +97,9 @@ final class Harness: @unchecked Sendable {
         nonisolated(unsafe) var outData = Data()
         nonisolated(unsafe) var errData = Data()
         group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        Thread.detachNewThread { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         group.enter()
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        Thread.detachNewThread { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         if p.isRunning { p.terminate() }
         p.waitUntilExit()
