@@ -78,6 +78,11 @@ public enum BRLabels {
     public static func scheduleLabels(scheduleName: String) -> [String: String] {
         [name: "backup-schedule", managedBy: "backup-schedule-operator", instance: scheduleName, backupSchedule: scheduleName]
     }
+
+    /// `scheduleLabels` as a label selector: the schedule's Backups.
+    public static func scheduleSelector(scheduleName: String) -> String {
+        scheduleLabels(scheduleName: scheduleName).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
 }
 
 /// Names derived from objects (reference 1.10 and 8.1).

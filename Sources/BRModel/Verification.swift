@@ -42,6 +42,14 @@ public struct VerificationTarget: Codable, Hashable, Sendable {
         self.cluster = cluster
         self.clusterNamespace = clusterNamespace
     }
+
+    /// The target's namespace: `clusterNamespace`, else that of the object that names it.
+    public func namespace(default ns: String) -> String { (clusterNamespace ?? "").isEmpty ? ns : clusterNamespace! }
+
+    /// Whether this target is the cluster `br` backs up, both named from an object in `ns`.
+    public func isCluster(of br: BRConfig, in ns: String) -> Bool {
+        cluster == br.cluster && namespace(default: ns) == ((br.clusterNamespace ?? "").isEmpty ? ns : br.clusterNamespace!)
+    }
 }
 
 public struct VerificationChecks: Codable, Hashable, Sendable {
@@ -151,10 +159,18 @@ public enum Verification {
     /// Whether a verification target names the cluster the schedule backs up (resolved namespaces).
     public static func targetsProduction(_ schedule: BackupSchedule) -> Bool {
         guard let v = schedule.spec.verification, let br = schedule.spec.backupTemplate.br else { return false }
-        let ns = schedule.metadata.namespace ?? ""
-        let targetNS = (v.target.clusterNamespace ?? "").isEmpty ? ns : v.target.clusterNamespace!
-        let sourceNS = (br.clusterNamespace ?? "").isEmpty ? ns : br.clusterNamespace!
-        return v.target.cluster == br.cluster && targetNS == sourceNS
+        return v.target.isCluster(of: br, in: schedule.metadata.namespace ?? "")
+    }
+
+    /// The target an on-demand annotation names (`NAMESPACE/CLUSTER`, or `CLUSTER` in the Backup's
+    /// namespace); nil when it is neither.
+    public static func target(annotation value: String) -> VerificationTarget? {
+        func isName(_ s: Substring) -> Bool {
+            !s.isEmpty && s.count <= 253 && s.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "." }
+        }
+        let parts = value.split(separator: "/", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), parts.allSatisfy(isName) else { return nil }
+        return parts.count == 2 ? VerificationTarget(cluster: String(parts[1]), clusterNamespace: String(parts[0])) : VerificationTarget(cluster: value)
     }
 
     public static let productionMessage = "must not be the cluster this schedule backs up: a verification restores into a scratch cluster, never into production"
@@ -164,7 +180,7 @@ extension Verification {
     /// The TidbCluster a `target.template` makes for a run, labelled as this operator's own.
     public static func makeScratchCluster(_ spec: VerificationSpec, namespace: String, for backup: Backup) -> JSONValue? {
         guard let template = spec.target.template else { return nil }
-        let ns = (spec.target.clusterNamespace ?? "").isEmpty ? namespace : spec.target.clusterNamespace!
+        let ns = spec.target.namespace(default: namespace)
         return ["apiVersion": "pingcap.com/v1alpha1", "kind": "TidbCluster",
                 "metadata": ["name": .string(spec.target.cluster), "namespace": .string(ns),
                              "labels": [BRLabels.scratchCluster: .string(backup.name)]],
@@ -178,7 +194,7 @@ extension Verification {
         let ns = backup.namespace
         var rspec = RestoreSpec()
         var br = BRConfig(cluster: spec.target.cluster)
-        br.clusterNamespace = (spec.target.clusterNamespace ?? "").isEmpty ? ns : spec.target.clusterNamespace
+        br.clusterNamespace = spec.target.namespace(default: ns)
         br.checksum = spec.checksum
         br.sendCredToTikv = backup.spec.br?.sendCredToTikv
         rspec.br = br

@@ -183,7 +183,7 @@ public struct Preflight: Sendable {
         guard let v = schedule.spec.verification else { return [] }
         let ns = schedule.metadata.namespace ?? ""
         let label = "backupschedule/\(ns)/\(schedule.metadata.name ?? "")"
-        let targetNS = (v.target.clusterNamespace ?? "").isEmpty ? ns : v.target.clusterNamespace!
+        let targetNS = v.target.namespace(default: ns)
         if Verification.targetsProduction(schedule) {
             return [Check(object: label, name: "verification-target", result: .failed,
                           detail: "\(targetNS)/\(v.target.cluster) \(Verification.productionMessage)",

@@ -71,7 +71,7 @@ public final class BackupReconciler: Reconciler {
         if (backup.status.phase == .complete || backup.status.phase == .failed) && mode != .log {
             // A finished volume-snapshot backup must not keep its init Job (it holds GC paused).
             if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(backup, cluster: nil) }
-            if mode == .snapshot, backup.status.verification?.phase == .running || BackupVerification.requested(backup) != nil,
+            if mode == .snapshot, backup.status.verification?.phase == .running || BackupVerification.annotated(backup),
                let wait = try await BackupVerification(api: api, events: events, metrics: metrics, notifier: notifier, now: clock.now()).reconcile(backup) {
                 return .requeue(after: wait)
             }

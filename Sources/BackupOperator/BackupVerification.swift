@@ -19,11 +19,12 @@ struct BackupVerification {
 
     /// The verification a Backup asks for by its annotation, or nil.
     static func requested(_ backup: Backup) -> VerificationSpec? {
-        guard let value = backup.metadata.annotations?[BRLabels.verifyAnnotation], !value.isEmpty else { return nil }
-        let parts = value.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        let target = parts.count == 2 ? VerificationTarget(cluster: parts[1], clusterNamespace: parts[0]) : VerificationTarget(cluster: value)
+        guard let value = backup.metadata.annotations?[BRLabels.verifyAnnotation], let target = Verification.target(annotation: value) else { return nil }
         return VerificationSpec(target: target)
     }
+
+    /// Whether the Backup carries the on-demand annotation at all (well formed or not).
+    static func annotated(_ backup: Backup) -> Bool { backup.metadata.annotations?[BRLabels.verifyAnnotation] != nil }
 
     /// How long a scratch cluster made from `target.template` may take to become Ready.
     static let scratchReadyTimeout: TimeInterval = 30 * 60
@@ -34,7 +35,13 @@ struct BackupVerification {
     func reconcile(_ backup: Backup) async throws -> Duration? {
         if backup.status.verification?.phase == .running {
             return try await follow(backup)
-        } else if backup.status.verification == nil, backup.status.phase == .complete, let spec = Self.requested(backup) {
+        } else if backup.status.verification == nil, backup.status.phase == .complete, Self.annotated(backup) {
+            guard let spec = Self.requested(backup) else {
+                let value = backup.metadata.annotations?[BRLabels.verifyAnnotation] ?? ""
+                await events.record(backup, .warning, reason: "VerificationRefused",
+                                    message: "annotation \(BRLabels.verifyAnnotation): expected NAMESPACE/CLUSTER or CLUSTER, got \"\(value)\"")
+                return nil
+            }
             if let problem = Self.problem(spec, backup) {
                 await events.record(backup, .warning, reason: "VerificationRefused", message: problem)
                 return nil
@@ -66,7 +73,7 @@ struct BackupVerification {
                                         message: "TidbCluster \(ns)/\(spec.target.cluster) created from verification.target.template; waiting until it is Ready")
                 } catch let e as KubeAPIError where e.isAlreadyExists {
                 } catch let e as KubeAPIError where e.code == 404 {
-                    try await finish(backup, restore: nil, checks: [VerificationCheck(name: "scratch-cluster", passed: false,
+                    try await record(backup, finished: Time(now), by: nil, cluster: spec.target.cluster, checks: [VerificationCheck(name: "scratch-cluster", passed: false,
                         message: "TidbCluster cannot be created (\(e.message)): verification.target.template needs TiDB Operator's TidbCluster CRD")])
                     return nil
                 }
@@ -75,7 +82,7 @@ struct BackupVerification {
             if !existing.isReady {
                 let started = backup.status.verification?.timeStarted?.date ?? now
                 if now.timeIntervalSince(started) > Self.scratchReadyTimeout {
-                    try await finish(backup, restore: nil, checks: [VerificationCheck(name: "scratch-cluster", passed: false,
+                    try await record(backup, finished: Time(now), by: nil, cluster: spec.target.cluster, checks: [VerificationCheck(name: "scratch-cluster", passed: false,
                         message: "TidbCluster \(ns)/\(spec.target.cluster) was not Ready within \(Int(Self.scratchReadyTimeout / 60)) minutes")])
                     try await deleteScratchCluster(backup, spec)
                     return nil
@@ -90,23 +97,11 @@ struct BackupVerification {
     /// Deletes the scratch cluster a template made for this backup's run (never another TidbCluster).
     func deleteScratchCluster(_ backup: Backup, _ spec: VerificationSpec) async throws {
         guard spec.target.template != nil else { return }
-        let ns = (spec.target.clusterNamespace ?? "").isEmpty ? backup.namespace : spec.target.clusterNamespace!
+        let ns = spec.target.namespace(default: backup.namespace)
         guard let cluster = try await api.getIfPresent(TidbCluster.self, namespace: ns, name: spec.target.cluster),
               cluster.metadata.labels?[BRLabels.scratchCluster] == backup.name else { return }
         _ = try? await api.delete(.tidbClusters, namespace: ns, name: spec.target.cluster, options: DeleteOptions(propagationPolicy: .background))
         await events.record(backup, .normal, reason: "ScratchClusterDeleted", message: "TidbCluster \(ns)/\(spec.target.cluster) deleted after the verification")
-    }
-
-    /// Writes a verification's outcome that no Restore gave (the scratch cluster never came).
-    func finish(_ backup: Backup, restore: Restore?, checks: [VerificationCheck]) async throws {
-        let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
-            guard var v = b.status.verification, v.phase == .running else { return }
-            v.phase = checks.allSatisfy(\.passed) ? .verified : .failed
-            v.checks = checks
-            v.timeCompleted = Time(now)
-            b.status.verification = v
-        }
-        await events.record(written ?? backup, .warning, reason: "VerificationFailed", message: written?.status.verification?.failure ?? "failed")
     }
 
     /// Why a verification of `backup` into `spec.target` must not run, or nil.
@@ -114,9 +109,8 @@ struct BackupVerification {
         guard let br = backup.spec.br, backup.spec.effectiveBackupMode == .snapshot else {
             return "annotation \(BRLabels.verifyAnnotation): only BR snapshot backups are verified"
         }
-        let targetNS = (spec.target.clusterNamespace ?? "").isEmpty ? backup.namespace : spec.target.clusterNamespace!
-        if spec.target.cluster == br.cluster && targetNS == backup.clusterNamespace {
-            return "annotation \(BRLabels.verifyAnnotation): \(targetNS)/\(spec.target.cluster) \(Verification.productionMessage)"
+        if spec.target.isCluster(of: br, in: backup.namespace) {
+            return "annotation \(BRLabels.verifyAnnotation): \(spec.target.namespace(default: backup.namespace))/\(spec.target.cluster) \(Verification.productionMessage)"
         }
         return nil
     }
@@ -145,12 +139,17 @@ struct BackupVerification {
         }
         guard let phase = restore.status.phase, phase == .complete || phase == .failed else { return nil }
         if let (spec, _) = try await spec(for: backup) { try await deleteScratchCluster(backup, spec) }
-        let checksum = restore.spec.br?.checksum ?? true
-        let checks = Verification.checks(of: restore, checksum: checksum)
+        let checks = Verification.checks(of: restore, checksum: restore.spec.br?.checksum ?? true)
+        try await record(backup, finished: restore.status.timeCompleted ?? Time(now), by: restore.name, cluster: restore.spec.br?.cluster, checks: checks)
+        return nil
+    }
+
+    /// The one way an outcome is recorded: the Backup's status, the metric, an Event, and for a
+    /// failure the webhook. `restoreName`: the Restore whose outcome it is (nil when none ran).
+    func record(_ backup: Backup, finished: Time, by restoreName: String?, cluster: String?, checks: [VerificationCheck]) async throws {
         let passed = checks.allSatisfy(\.passed)
-        let finished = restore.status.timeCompleted ?? Time(now)
         let written = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
-            guard var v = b.status.verification, v.restore == restore.name, v.phase == .running else { return }
+            guard var v = b.status.verification, v.phase == .running, restoreName == nil || v.restore == restoreName else { return }
             v.phase = passed ? .verified : .failed
             v.checks = checks
             v.timeCompleted = finished
@@ -159,22 +158,21 @@ struct BackupVerification {
         let schedule = backup.metadata.labels?[BRLabels.backupSchedule] ?? ""
         metrics?.increment("backup_verifications_total", ["schedule": schedule.isEmpty ? "" : "\(backup.namespace)/\(schedule)",
                                                           "outcome": passed ? "Verified" : "Failed"])
-        let target = written?.status.verification?.target ?? ""
+        let by = restoreName.map { "Restore \($0)" } ?? "the verification"
         if passed {
             await events.record(written ?? backup, .normal, reason: "Verified",
-                                message: "restored into \(target) by Restore \(restore.name); checks passed: \(checks.map(\.name).joined(separator: ", "))")
-        } else {
-            let failure = written?.status.verification?.failure ?? "failed"
-            await events.record(written ?? backup, .warning, reason: "VerificationFailed", message: "Restore \(restore.name): \(failure)")
-            var extra: String?
-            if !schedule.isEmpty {
-                extra = try? await api.getIfPresent(BackupSchedule.self, namespace: backup.namespace, name: schedule)?.metadata.annotations?[Notifier.annotation]
-            }
-            notifier?.send(Notifier.Message(type: "backup.verification_failed", time: finished.description, namespace: backup.namespace, name: backup.name,
-                                            schedule: schedule.isEmpty ? nil : schedule, cluster: restore.spec.br?.cluster, phase: "Failed",
-                                            reason: "VerificationFailed", message: "Restore \(restore.name): \(failure)"),
-                           extra: extra)
+                                message: "restored into \(written?.status.verification?.target ?? "") by \(by); checks passed: \(checks.map(\.name).joined(separator: ", "))")
+            return
         }
-        return nil
+        let failure = written?.status.verification?.failure ?? "failed"
+        await events.record(written ?? backup, .warning, reason: "VerificationFailed", message: "\(by): \(failure)")
+        var extra: String?
+        if !schedule.isEmpty {
+            extra = try? await api.getIfPresent(BackupSchedule.self, namespace: backup.namespace, name: schedule)?.metadata.annotations?[Notifier.annotation]
+        }
+        notifier?.send(Notifier.Message(type: "backup.verification_failed", time: finished.description, namespace: backup.namespace, name: backup.name,
+                                        schedule: schedule.isEmpty ? nil : schedule, cluster: cluster, phase: "Failed",
+                                        reason: "VerificationFailed", message: "\(by): \(failure)"),
+                       extra: extra)
     }
 }

@@ -217,9 +217,7 @@ public final class ScheduleReconciler: Reconciler {
 
     func garbageCollect(_ schedule: BackupSchedule, _ status: inout BackupScheduleStatus, now: Date) async throws {
         let ns = schedule.metadata.namespace ?? ""
-        let selector = BRLabels.scheduleLabels(scheduleName: schedule.metadata.name ?? "")
-            .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        let backups = try await api.list(Backup.self, namespace: ns, labelSelector: selector)
+        let backups = try await api.list(Backup.self, namespace: ns, labelSelector: BRLabels.scheduleSelector(scheduleName: schedule.metadata.name ?? ""))
         if let newest = backups.filter({ $0.status.phase == .complete }).max(by: Self.olderFirst) {
             metrics?.set("backupschedule_last_successful_backup_timestamp_seconds", ["schedule": schedule.metadata.key],
                          Double(newest.metadata.creationTimestamp?.unixSeconds ?? 0))

@@ -32,8 +32,7 @@ struct ScheduleVerificationStep {
         }
         let ns = schedule.metadata.namespace ?? ""
         let name = schedule.metadata.name ?? ""
-        let selector = BRLabels.scheduleLabels(scheduleName: name).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        let backups = try await api.list(Backup.self, namespace: ns, labelSelector: selector)
+        let backups = try await api.list(Backup.self, namespace: ns, labelSelector: BRLabels.scheduleSelector(scheduleName: name))
 
         // 1. The schedule's view.
         let finished = backups.compactMap { b -> (Backup, BackupVerificationStatus)? in
@@ -85,7 +84,7 @@ struct ScheduleVerificationStep {
 
     /// The point in time a backup restores to: its commit TS's physical time, else its completion.
     static func restorePoint(_ backup: Backup) -> Int64? {
-        if let ts = backup.status.commitTs.flatMap({ UInt64($0) }), ts > 0 { return Int64(ts >> 18) / 1000 }
+        if let ts = backup.status.commitTs.flatMap({ UInt64($0) }), ts > 0 { return TSO.unixMilliseconds(ts) / 1000 }
         return backup.status.timeCompleted?.unixSeconds
     }
 }

@@ -187,6 +187,15 @@ struct ValidationTests {
         #expect(drop.effectiveCleanup == "drop" && VerificationSpec(target: VerificationTarget(cluster: "x")).effectiveCleanup == "none")
     }
 
+    @Test("the on-demand verification annotation: NAMESPACE/CLUSTER or CLUSTER; anything else is refused")
+    func verifyAnnotation() {
+        #expect(Verification.target(annotation: "verify/scratch") == VerificationTarget(cluster: "scratch", clusterNamespace: "verify"))
+        #expect(Verification.target(annotation: "scratch") == VerificationTarget(cluster: "scratch"))
+        for bad in ["", "a/b/c", "/scratch", "verify/", "Scratch", "scratch cluster"] {
+            #expect(Verification.target(annotation: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test("compact backups (reference 2.5)")
     func compact() {
         var spec = CompactSpec()

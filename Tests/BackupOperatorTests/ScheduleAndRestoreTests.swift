@@ -72,6 +72,37 @@ extension World {
         #expect(w.writes.isEmpty, "\(w.writes)")
     }
 
+    @Test("verification.schedule: nothing is verified before its slot; at the slot the newest unverified backup is, then nothing until the next")
+    func verificationOnItsOwnSlots() async throws {
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))  // 2024-01-01T00:00:00Z
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("v", cron: "@every 1m",
+                                                                extra: "  verification: {schedule: \"*/10 * * * *\", target: {cluster: scratch}}"))
+        func restores() async throws -> [Restore] { try await w.api.list(Restore.self, namespace: "ns", labelSelector: "\(BRLabels.verificationSchedule)=v") }
+        for _ in 0..<3 {
+            w.clock.advance(by: 61)
+            _ = try await w.schedules("v")
+            try await w.markAll(.complete)
+            _ = try await w.schedules("v")
+        }
+        #expect(try await restores().isEmpty, "verified before the verification slot")
+        let newest = w.backupNames().last!  // the newest Complete one (the slot at 00:10 makes another, not yet run)
+        guard case .requeue = try await w.schedules("v") else { Issue.record("no wake-up for the verification slot"); return }
+        w.clock.advance(by: 600 - 3 * 61)  // 00:10:00
+        _ = try await w.schedules("v")
+        let started = try await restores()
+        #expect(started.count == 1)
+        #expect(started.first?.metadata.labels?[BRLabels.verifies] == newest, "the newest backup is verified at the slot: \(started.map(\.name))")
+        var run = try #require(started.first)
+        run.status.apply(RestoreCondition(type: .complete), now: Time(w.clock.now()))
+        _ = try await w.api.updateStatus(run)
+        _ = try await w.settleBackup(newest)
+        #expect(try await w.getBackup(newest).status.verification?.phase == .verified)
+        _ = try await w.schedules("v")
+        #expect(try await restores().count == 1, "a second verification before the next slot")
+        let schedule = try await w.api.get(BackupSchedule.self, namespace: "ns", name: "v")
+        #expect(schedule.status.lastVerifiedBackup == newest && schedule.status.lastVerificationStart?.description == "2024-01-01T00:10:00Z")
+    }
+
     @Test func slotsFollowTheScheduleTimeZoneAcrossDaylightSaving() async throws {
         // New York springs forward on 2024-03-10: 02:30 local does not exist that day.
         let w = World(start: Date(timeIntervalSince1970: 1_709_856_000))  // 2024-03-08T00:00:00Z

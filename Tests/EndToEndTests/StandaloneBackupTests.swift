@@ -228,9 +228,7 @@ func motoBucket(_ moto: TestServers.Moto, _ prefix: String) async throws -> (S3C
 }
 
 /// The label selector of a schedule's Backups.
-func scheduleSelector(_ name: String) -> String {
-    BRLabels.scheduleLabels(scheduleName: name).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-}
+func scheduleSelector(_ name: String) -> String { BRLabels.scheduleSelector(scheduleName: name) }
 
 @Suite("End to end: the standalone operator runs backup-manager and the br stand-in", .serialized)
 struct StandaloneBackupTests {

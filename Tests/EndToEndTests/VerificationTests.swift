@@ -199,13 +199,20 @@ struct VerificationTests {
             with: "metadata: {name: once, namespace: default, annotations: {\(BRLabels.verifyAnnotation): default/scratch}}"))
         try await op.apply(localBackup("into-prod", root: root).replacingOccurrences(of: "metadata: {name: into-prod, namespace: default}",
             with: "metadata: {name: into-prod, namespace: default, annotations: {\(BRLabels.verifyAnnotation): basic}}"))
+        try await op.apply(localBackup("garbled", root: root).replacingOccurrences(of: "metadata: {name: garbled, namespace: default}",
+            with: "metadata: {name: garbled, namespace: default, annotations: {\(BRLabels.verifyAnnotation): a/b/c}}"))
         let verified = try await op.waitFor(Backup.self, "once", timeout: 60, "verified") { $0.status.verification?.phase == .verified }
         #expect(verified.status.verification?.target == "default/scratch")
         let restore = try await op.api.get(Restore.self, namespace: "default", name: Verification.restoreName(for: "once"))
         #expect(restore.metadata.labels?[BRLabels.verifies] == "once" && restore.metadata.labels?[BRLabels.verificationSchedule] == nil)
-        let events = try await op.events { items in items.contains { $0["reason"]?.stringValue == "VerificationRefused" } }
-        let refused = try #require(events.first { $0["reason"]?.stringValue == "VerificationRefused" })
-        #expect(refused.value(at: ["involvedObject", "name"])?.stringValue == "into-prod" && (refused["message"]?.stringValue ?? "").contains("never into production"))
+        func refusal(of name: String) -> ([JSONValue]) -> Bool {
+            { $0.contains { $0["reason"]?.stringValue == "VerificationRefused" && $0.value(at: ["involvedObject", "name"])?.stringValue == name } }
+        }
+        let events = try await op.events(until: refusal(of: "into-prod"))
+        let refused = try #require(events.first { $0["reason"]?.stringValue == "VerificationRefused" && $0.value(at: ["involvedObject", "name"])?.stringValue == "into-prod" })
+        #expect((refused["message"]?.stringValue ?? "").contains("never into production"), "\(refused)")
+        let garbled = try await op.events(until: refusal(of: "garbled"))
+        #expect(garbled.contains { ($0["message"]?.stringValue ?? "").contains("expected NAMESPACE/CLUSTER or CLUSTER, got \"a/b/c\"") })
         let prod = try await op.backup("into-prod", reaches: ["Complete"])
         #expect(prod.status.verification == nil)
         #expect(try await op.api.getIfPresent(Restore.self, namespace: "default", name: Verification.restoreName(for: "into-prod")) == nil)

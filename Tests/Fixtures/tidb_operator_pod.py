@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A pod of TiDB Operator's backup-manager image, as it was running when its controllers were switched
-off: it runs the tool, then reports the way TiDB Operator's backup-manager reports (its status updater
-reads the object and writes it back whole, status included, with an Update of the main resource; its
-CRDs have no status subresource, so that is how its status was ever written) and exits 0.
+off: it runs the tool, then reports the way TiDB Operator's backup-manager reports (its status updaters,
+pkg/controller/backup_status_updater.go and restore_status_updater.go in pingcap/tidb-operator, read the
+object and write it back whole, status included, with an Update of the main resource; its CRDs have no
+status subresource, so that is how its status was ever written) and exits 0.
 
 After the takeover the CRDs have a status subresource, so the API server answers that Update with 200
 and keeps the old status: what this pod reports never arrives, as with a real in-flight pod.
