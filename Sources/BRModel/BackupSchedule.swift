@@ -69,6 +69,8 @@ public struct BackupScheduleSpec: Codable, Hashable, Sendable, HasStorage, Schem
                 + " || (has(self.verification.target.clusterNamespace) ? self.verification.target.clusterNamespace : '')"
                 + " != (has(self.backupTemplate.br.clusterNamespace) ? self.backupTemplate.br.clusterNamespace : '')",
              message: "verification.target " + Verification.productionMessage),
+            (rule: "!has(self.verification) || !has(self.verification.pointInTime) || !self.verification.pointInTime || has(self.logBackupTemplate)",
+             message: "verification.pointInTime " + Verification.pointInTimeMessage),
         ]
     }
 }

@@ -68,6 +68,12 @@ public struct RestoreSpec: Codable, Hashable, Sendable, HasStorage, SchemaAnnota
         pitrFullBackupStorageProvider = StorageProvider()
     }
 
+    /// Where the snapshot this restore starts from keeps its backupmeta: the full backup's storage of a
+    /// PiTR restore that names one, else the restore's own storage.
+    public var snapshotStorage: StorageProvider {
+        effectiveRestoreMode == .pitr && pitrFullBackupStorageProvider.type != .unknown ? pitrFullBackupStorageProvider : storage
+    }
+
     public static func annotateSchema(_ schema: inout OpenAPISchema) {
         schema.modify(["restoreMode"]) { $0.defaultValue = "snapshot" }
         schema.modify(["warmupStrategy"]) { $0.defaultValue = "hybrid" }

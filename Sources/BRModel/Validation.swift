@@ -275,6 +275,9 @@ public enum BRValidation {
             if let keep = v.keep, keep < 1 {
                 out.append(ValidationProblem(field: "spec.verification.keep", message: "must be greater than or equal to 1"))
             }
+            if v.pointInTime == true, spec.logBackupTemplate == nil {
+                out.append(ValidationProblem(field: "spec.verification.pointInTime", message: Verification.pointInTimeMessage))
+            }
         }
         if let log = spec.logBackupTemplate {
             out += validate(spec: log, key: key, path: "spec.logBackupTemplate", tikvImage: nil, cluster: nil)

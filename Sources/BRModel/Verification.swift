@@ -1,3 +1,4 @@
+import Foundation
 import KubeModel
 
 /// `BackupSchedule.spec.verification` (our addition, like `spec.lightning`): the schedule's backups are
@@ -17,6 +18,10 @@ public struct VerificationSpec: Codable, Hashable, Sendable {
     public var cleanup: String?
     /// Verification Restores kept per schedule, newest first (default 3); older finished ones are deleted.
     public var keep: Int32?
+    /// With the schedule's log backup (`logBackupTemplate`): once the snapshot restored and passed, a
+    /// point inside the log window (the log's checkpoint, at most now) is restored too, from this backup
+    /// and the log (`br restore point`), so the proven point moves past the snapshot.
+    public var pointInTime: Bool?
 
     public init(target: VerificationTarget) { self.target = target }
 
@@ -94,6 +99,8 @@ public struct BackupVerificationStatus: Codable, Hashable, Sendable {
     public var timeStarted: Time?
     public var timeCompleted: Time?
     public var checks: [VerificationCheck]?
+    /// With `pointInTime`: the TSO the point-in-time restore restores to (set when it starts).
+    public var pitrRestoredTs: String?
 
     public init(phase: Phase, restore: String? = nil, target: String? = nil, timeStarted: Time? = nil) {
         self.phase = phase
@@ -108,7 +115,9 @@ public struct BackupVerificationStatus: Codable, Hashable, Sendable {
 
 /// One check of a verification and its outcome.
 public struct VerificationCheck: Codable, Hashable, Sendable {
-    /// `restore` (the data restored into the scratch cluster), `checksum` (BR's table checksums).
+    /// `restore` (the data restored into the scratch cluster), `checksum` (BR's table checksums),
+    /// `queries`; the point-in-time step's the same with `point-in-time` before them (`point-in-time`
+    /// alone for its restore), and `scratch-cluster` when a template's cluster never became Ready.
     public var name: String
     public var passed: Bool
     public var message: String?
@@ -120,12 +129,35 @@ public struct VerificationCheck: Codable, Hashable, Sendable {
     }
 }
 
+/// The Restores of one verification, in order: the snapshot itself, then (with `pointInTime`) a point
+/// inside the schedule's log window restored from the snapshot and the log.
+public enum VerificationStep: String, Sendable, CaseIterable {
+    case snapshot
+    case pointInTime = "point-in-time"
+
+    /// The step a verification Restore performs.
+    public init(of restore: Restore) { self = restore.spec.effectiveRestoreMode == .pitr ? .pointInTime : .snapshot }
+
+    /// A check's name in this step (the snapshot's names as they are; the point's prefixed).
+    func checkName(_ name: String) -> String {
+        switch self {
+        case .snapshot: return name
+        case .pointInTime: return name == "restore" ? rawValue : "\(rawValue) \(name)"
+        }
+    }
+}
+
 /// The verification decisions, made once: which backup is next, what its Restore is, what the Restore's
 /// outcome says about each check.
 public enum Verification {
-    /// The Restore that verifies `backup` for `schedule`.
-    public static func restoreName(for backup: String) -> String {
-        let name = "verify-\(backup)"
+    /// The steps `spec` asks of a schedule's backup.
+    public static func steps(_ spec: VerificationSpec) -> [VerificationStep] {
+        spec.pointInTime == true ? [.snapshot, .pointInTime] : [.snapshot]
+    }
+
+    /// The Restore that performs `step` of the verification of `backup`.
+    public static func restoreName(for backup: String, step: VerificationStep = .snapshot) -> String {
+        let name = step == .snapshot ? "verify-\(backup)" : "verify-\(backup)-pitr"
         // Its Job is `restore-<name>` and Job names are label values (at most 63 characters).
         guard name.count > 55 else { return name }
         var hash: UInt32 = 2_166_136_261
@@ -136,8 +168,15 @@ public enum Verification {
     /// The reason the job binary gives a verification Restore whose restore succeeded but whose queries did not.
     public static let queryFailedReason = "VerificationQueryFailed"
 
-    /// The checks a finished verification Restore proves or refutes.
+    /// The checks a finished verification Restore proves or refutes, named for its step.
     public static func checks(of restore: Restore, checksum: Bool) -> [VerificationCheck] {
+        let step = VerificationStep(of: restore)
+        return snapshotChecks(of: restore, checksum: checksum).map {
+            VerificationCheck(name: step.checkName($0.name), passed: $0.passed, message: $0.message)
+        }
+    }
+
+    static func snapshotChecks(of restore: Restore, checksum: Bool) -> [VerificationCheck] {
         let hasQueries = restore.metadata.annotations?[BRLabels.verificationQueriesAnnotation] != nil
         var passedRestore = [VerificationCheck(name: "restore", passed: true)]
         if checksum { passedRestore.append(VerificationCheck(name: "checksum", passed: true)) }
@@ -172,6 +211,27 @@ public enum Verification {
         guard (1...2).contains(parts.count), parts.allSatisfy(isName) else { return nil }
         return parts.count == 2 ? VerificationTarget(cluster: String(parts[1]), clusterNamespace: String(parts[0])) : VerificationTarget(cluster: value)
     }
+
+    /// How long the point-in-time step waits for the log backup's checkpoint to pass the snapshot.
+    public static let logCatchUpTimeout: TimeInterval = 30 * 60
+
+    /// The point the point-in-time step restores to: the log backup's checkpoint, at most `now` (a
+    /// checkpoint is never ahead of the cluster's clock; a point after now is not a point anyone needs);
+    /// nil while it is not past the snapshot's commit TS.
+    public static func pointInTime(snapshotCommitTs: UInt64, logCheckpointTs: UInt64?, now: Date) -> UInt64? {
+        guard let checkpoint = logCheckpointTs, checkpoint > 0 else { return nil }
+        let point = min(checkpoint, TSO.fromUnixSeconds(Int64(now.timeIntervalSince1970)))
+        return point > snapshotCommitTs ? point : nil
+    }
+
+    /// Whether a database of a (scratch) cluster is the user's: not TiDB's own, nor BR's temporary copy
+    /// of system tables. Those are what a verification's cleanup drops and what a restore finds in its way.
+    public static func isUserDatabase(_ name: String) -> Bool {
+        !["mysql", "information_schema", "performance_schema", "metrics_schema", "sys"].contains(name.lowercased())
+            && !name.hasPrefix("__TiDB_BR_Temporary_")
+    }
+
+    public static let pointInTimeMessage = "requires spec.logBackupTemplate: a point in time is restored through the schedule's log backup"
 
     public static let productionMessage = "must not be the cluster this schedule backs up: a verification restores into a scratch cluster, never into production"
 }
@@ -224,6 +284,23 @@ extension Verification {
         if let managed = schedule?.metadata.labels?[BRLabels.managed] ?? backup.metadata.labels?[BRLabels.managed] { labels[BRLabels.managed] = managed }
         restore.metadata.labels = labels
         restore.metadata.ownerReferences = [backup.controllerReference]
+        return restore
+    }
+}
+
+
+extension Verification {
+    /// The Restore of the point-in-time step: `restoredTs` restored from `backup` (the full backup) and
+    /// the schedule's `log` backup (`br restore point`), into the same target with the same cleanup and
+    /// queries as the snapshot step.
+    public static func makePointRestore(of backup: Backup, log: Backup, restoredTs: UInt64, spec: VerificationSpec,
+                                        schedule: BackupSchedule?) -> Restore {
+        var restore = makeRestore(of: backup, spec: spec, schedule: schedule)
+        restore.metadata.name = restoreName(for: backup.name, step: .pointInTime)
+        restore.spec.restoreMode = .pitr
+        restore.spec.pitrRestoredTs = String(restoredTs)
+        restore.spec.storage = log.spec.storage
+        restore.spec.pitrFullBackupStorageProvider = backup.spec.storage
         return restore
     }
 }

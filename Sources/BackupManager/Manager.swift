@@ -482,16 +482,14 @@ public struct Manager: Sendable {
         return nil
     }
 
-    /// Databases a restore never drops: TiDB's own, and BR's temporary copies of system tables.
-    static let systemDatabases: Set<String> = ["mysql", "information_schema", "performance_schema", "metrics_schema", "sys"]
-
     /// A verification's cleanup (`spec.verification.cleanup: drop`): the databases the backup holds,
     /// read from its metadata (inline schemas and the `schema_index` meta files), are dropped through
     /// the scratch cluster's TiDB before the restore (so that BR's full restore finds none of its tables
-    /// there) and again after the run (its queries done).
+    /// there) and again after the run (its queries done). A point-in-time restore drops those of its
+    /// full backup (databases created later inside the log window are not in any metadata read here).
     func dropBackupDatabases(_ restore: Restore, through scratch: TiDBAccessConfig, _ options: ManagerOptions,
                              when: String = "before the restore") async throws {
-        let storage = try storageFactory.make(restore.spec.storage)
+        let storage = try storageFactory.make(restore.spec.snapshotStorage)
         let meta = try await readBackupMeta(storage)
         var databases = meta.databases
         try await walkMetaFiles(meta.schemaMetaFileNames, storage) { bytes in
@@ -499,7 +497,7 @@ public struct Manager: Sendable {
             databases += more
             return nested
         }
-        let dropped = Set(databases).filter { !Self.systemDatabases.contains($0.lowercased()) && !$0.hasPrefix("__TiDB_BR_Temporary_") }.sorted()
+        let dropped = Set(databases).filter(Verification.isUserDatabase).sorted()
         guard !dropped.isEmpty else {
             log("verification cleanup: the backup's metadata names no user database; nothing dropped")
             return

@@ -193,7 +193,48 @@ public struct Preflight: Sendable {
         let br = BRConfig(cluster: v.target.cluster, clusterNamespace: targetNS)
         let cluster = await tidbCluster(br, clusterNamespace: targetNS, label, &checks)
         if let cluster { checks += await pd(cluster, br: br, namespace: targetNS, label) }
+        if let empty = await scratchEmpty(v, namespace: ns, label) { checks.append(empty) }
         return checks
+    }
+
+    /// With `cleanup: none` nothing clears the scratch cluster between runs, and BR's restore refuses
+    /// tables that exist (a point-in-time restore wants no user table at all): it must hold none.
+    /// Read through `target.tidb` with the password of its Secret, as the verification's Job would.
+    func scratchEmpty(_ v: VerificationSpec, namespace: String, _ label: String) async -> Check? {
+        guard v.effectiveCleanup == "none" else { return nil }
+        guard let tidb = v.target.tidb else {
+            return Check(object: label, name: "scratch-empty", result: .skipped,
+                         detail: "cleanup: none and no target.tidb: whether the scratch cluster holds tables cannot be looked at")
+        }
+        let secret = try? await api.get(.secrets, namespace: namespace, name: tidb.secretName)
+        guard let b64 = secret?.value(at: ["data", "password"])?.stringValue, let password = Data(base64Encoded: b64) else {
+            return Check(object: label, name: "scratch-empty", result: .failed,
+                         detail: "Secret \(namespace)/\(tidb.secretName) with key password not found (target.tidb.secretName)",
+                         fix: "kubectl -n \(namespace) create secret generic \(tidb.secretName) --from-literal=password=...")
+        }
+        var env = environment
+        env["BACKUP_MANAGER_PASSWORD"] = String(decoding: password, as: UTF8.self)
+        let endpoint = TiDBEndpoint(tidb, environment: env, clientTLS: false, skipClientCA: false)
+        let connectEnv = env
+        do {
+            let rows = try await withTimeout {
+                let connection = try await TiDBConnection.connect(endpoint, environment: connectEnv, deadline: Date(), retryEvery: .seconds(1))
+                return try await connection.execute("SELECT TABLE_SCHEMA, COUNT(*) FROM information_schema.TABLES GROUP BY TABLE_SCHEMA")
+            }
+            let held = rows.compactMap { row -> String? in
+                guard let db = row.first ?? nil, Verification.isUserDatabase(db) else { return nil }
+                return "\(db) (\((row.count > 1 ? row[1] : nil) ?? "?") tables)"
+            }.sorted()
+            if held.isEmpty {
+                return Check(object: label, name: "scratch-empty", result: .ok, detail: "\(endpoint.address) holds no user table")
+            }
+            return Check(object: label, name: "scratch-empty", result: .failed,
+                         detail: "\(endpoint.address) holds \(held.joined(separator: ", ")): with cleanup: none each run's restore finds them in its way",
+                         fix: "set spec.verification.cleanup: drop (the backup's databases are dropped before and after each run), or drop them yourself")
+        } catch {
+            return Check(object: label, name: "scratch-empty", result: .failed, detail: "\(error)",
+                         fix: "check target.tidb (host, port, user) and that the scratch TiDB answers from here")
+        }
     }
 
     func tidbCluster(_ br: BRConfig?, clusterNamespace: String, _ label: String, _ checks: inout [Check]) async -> TidbCluster? {

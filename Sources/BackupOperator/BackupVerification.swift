@@ -128,19 +128,90 @@ struct BackupVerification {
         _ = try await createRestore(written ?? backup, spec, schedule: schedule)
     }
 
-    /// A Running verification: its Restore's outcome, once it has one, becomes the Backup's.
+    /// A Running verification: its Restore's outcome, once it has one, becomes the Backup's, or (with
+    /// `pointInTime`, the snapshot passed) the next step starts.
     func follow(_ backup: Backup) async throws -> Duration? {
-        guard let name = backup.status.verification?.restore else { return nil }
+        guard let v = backup.status.verification, let name = v.restore else { return nil }
+        let pointName = Verification.restoreName(for: backup.name, step: .pointInTime)
         guard let restore = try await api.getIfPresent(Restore.self, namespace: backup.namespace, name: name) else {
             // Not there yet (its scratch cluster not Ready), or gone before it finished: made (again),
             // under the same name.
             guard let (spec, schedule) = try await spec(for: backup) else { return nil }
+            if name == pointName { return try await startPointInTime(backup, spec, schedule: schedule, snapshotChecks: v.checks ?? [], snapshotDone: now) }
             return try await createRestore(backup, spec, schedule: schedule)
         }
         guard let phase = restore.status.phase, phase == .complete || phase == .failed else { return nil }
-        if let (spec, _) = try await spec(for: backup) { try await deleteScratchCluster(backup, spec) }
-        let checks = Verification.checks(of: restore, checksum: restore.spec.br?.checksum ?? true)
+        let step = VerificationStep(of: restore)
+        let stepChecks = Verification.checks(of: restore, checksum: restore.spec.br?.checksum ?? true)
+        let asked = try await spec(for: backup)
+        if step == .snapshot, stepChecks.allSatisfy(\.passed), let (spec, schedule) = asked, Verification.steps(spec).contains(.pointInTime) {
+            return try await startPointInTime(backup, spec, schedule: schedule, snapshotChecks: stepChecks,
+                                              snapshotDone: restore.status.timeCompleted?.date ?? now)
+        }
+        if let (spec, _) = asked { try await deleteScratchCluster(backup, spec) }
+        let checks = (step == .pointInTime ? v.checks ?? [] : []) + stepChecks
         try await record(backup, finished: restore.status.timeCompleted ?? Time(now), by: restore.name, cluster: restore.spec.br?.cluster, checks: checks)
+        return nil
+    }
+
+    /// The point-in-time step: a point inside the schedule's log window (its checkpoint, at most now,
+    /// past this backup's commit TS) restored from this backup and the log. Waits (up to
+    /// `Verification.logCatchUpTimeout` after the snapshot step) for the checkpoint to pass the backup;
+    /// a Restore that went missing is made again with the point already chosen. Returns when to look again.
+    func startPointInTime(_ backup: Backup, _ spec: VerificationSpec, schedule: BackupSchedule?,
+                          snapshotChecks: [VerificationCheck], snapshotDone: Date) async throws -> Duration? {
+        let ns = backup.namespace
+        let pointName = Verification.restoreName(for: backup.name, step: .pointInTime)
+        let cluster = spec.target.cluster
+        func fail(_ message: String) async throws -> Duration? {
+            try await deleteScratchCluster(backup, spec)
+            try await record(backup, finished: Time(now), by: nil, cluster: cluster,
+                             checks: snapshotChecks + [VerificationCheck(name: VerificationStep.pointInTime.rawValue, passed: false, message: message)])
+            return nil
+        }
+        guard let logName = schedule?.status.logBackup, !logName.isEmpty,
+              let log = try await api.getIfPresent(Backup.self, namespace: ns, name: logName) else {
+            return try await fail("the schedule has no log backup (status.logBackup) to restore a point in time through")
+        }
+        var v = backup.status.verification ?? BackupVerificationStatus(phase: .running)
+        let restoredTs: UInt64
+        if v.restore == pointName, let ts = v.pitrRestoredTs.flatMap({ UInt64($0) }) {
+            restoredTs = ts
+        } else {
+            guard let commit = backup.status.commitTs.flatMap({ UInt64($0) }), commit > 0 else {
+                return try await fail("the backup has no commit TS to restore a point after")
+            }
+            let checkpoint = log.status.logCheckpointTs.flatMap { UInt64($0) }
+            guard let point = Verification.pointInTime(snapshotCommitTs: commit, logCheckpointTs: checkpoint, now: now) else {
+                if now.timeIntervalSince(snapshotDone) > Verification.logCatchUpTimeout {
+                    return try await fail("the log backup \(logName)'s checkpoint (\(checkpoint.map(String.init) ?? "none")) did not pass this backup's commit TS \(commit) within \(Int(Verification.logCatchUpTimeout / 60)) minutes")
+                }
+                if v.checks != snapshotChecks {
+                    // What the snapshot step proved shows while the log catches up.
+                    _ = try await StatusWriter.update(api, Backup.self, namespace: ns, name: backup.name, from: backup) { b in
+                        guard b.status.verification?.phase == .running else { return }
+                        b.status.verification?.checks = snapshotChecks
+                    }
+                    await events.record(backup, .normal, reason: "VerificationWaitingForLog",
+                                        message: "snapshot verified; waiting for log backup \(logName)'s checkpoint to pass this backup's commit TS \(commit)")
+                }
+                return .seconds(15)
+            }
+            restoredTs = point
+            v.restore = pointName
+            v.pitrRestoredTs = String(point)
+            v.checks = snapshotChecks
+            let verification = v
+            let written = try await StatusWriter.update(api, Backup.self, namespace: ns, name: backup.name, from: backup) { b in
+                guard b.status.verification?.phase == .running else { return }
+                b.status.verification = verification
+            }
+            let when = Date(timeIntervalSince1970: TimeInterval(TSO.unixMilliseconds(point)) / 1000)
+            await events.record(written ?? backup, .normal, reason: "VerificationPointInTime",
+                                message: "snapshot verified; restoring \(point) (\(Time(when).description)) from this backup and log backup \(logName) with Restore \(ns)/\(pointName)")
+        }
+        let restore = Verification.makePointRestore(of: backup, log: log, restoredTs: restoredTs, spec: spec, schedule: schedule)
+        do { _ = try await api.create(restore) } catch let e as KubeAPIError where e.isAlreadyExists {}
         return nil
     }
 

@@ -82,8 +82,12 @@ struct ScheduleVerificationStep {
         return nil
     }
 
-    /// The point in time a backup restores to: its commit TS's physical time, else its completion.
+    /// The point in time a verified backup proves: the point its point-in-time step restored, else
+    /// its commit TS's physical time, else its completion.
     static func restorePoint(_ backup: Backup) -> Int64? {
+        if backup.status.verification?.phase == .verified, let ts = backup.status.verification?.pitrRestoredTs.flatMap({ UInt64($0) }), ts > 0 {
+            return TSO.unixMilliseconds(ts) / 1000
+        }
         if let ts = backup.status.commitTs.flatMap({ UInt64($0) }), ts > 0 { return TSO.unixMilliseconds(ts) / 1000 }
         return backup.status.timeCompleted?.unixSeconds
     }

@@ -174,7 +174,8 @@ public final class APIServerCore: Sendable {
         return (schema.applyDefaults(to: pruned), warnings)
     }
 
-    /// The one CEL rule of these CRDs (logStop and logSubcommand are exclusive), evaluated natively.
+    /// The CEL rules of these CRDs (logStop and logSubcommand are exclusive; a verification's target
+    /// and point in time), evaluated natively.
     func celProblems(_ type: ResourceType, _ object: JSONValue) -> [FieldError] {
         var specs: [(String, JSONValue?)] = []
         if type.kind == "Backup" { specs = [("spec", object["spec"])] } else {
@@ -194,6 +195,11 @@ public final class APIServerCore: Sendable {
            (target["clusterNamespace"]?.stringValue ?? "") == (source["clusterNamespace"]?.stringValue ?? "") {
             problems.append(FieldError(field: "spec", reason: .invalid,
                                        message: "Invalid value: \"object\": verification.target \(Verification.productionMessage)"))
+        }
+        if type.kind == "BackupSchedule", let spec = object["spec"], spec.value(at: ["verification", "pointInTime"]) == .bool(true),
+           spec["logBackupTemplate"] == nil {
+            problems.append(FieldError(field: "spec", reason: .invalid,
+                                       message: "Invalid value: \"object\": verification.pointInTime \(Verification.pointInTimeMessage)"))
         }
         return problems
     }

@@ -187,6 +187,50 @@ struct ValidationTests {
         #expect(drop.effectiveCleanup == "drop" && VerificationSpec(target: VerificationTarget(cluster: "x")).effectiveCleanup == "none")
     }
 
+    @Test("pointInTime: refused without the schedule's log backup; the point is the log's checkpoint, at most now, and only past the snapshot; the point step's checks carry its name")
+    func verificationPointInTime() throws {
+        var template = BackupSpec()
+        template.br = BRConfig(cluster: "prod")
+        template.local = LocalStorageProvider(volume: Volume(name: "v", source: ["hostPath": ["path": "/b"]]), volumeMount: VolumeMount(name: "v", mountPath: "/b"), prefix: "full")
+        var spec = BackupScheduleSpec(schedule: "0 2 * * *", backupTemplate: template)
+        var v = VerificationSpec(target: VerificationTarget(cluster: "scratch"))
+        v.pointInTime = true
+        spec.verification = v
+        let problems = BRValidation.validate(BackupSchedule(name: "s", namespace: "ns", spec: spec)).filter { $0.field.hasPrefix("spec.verification") }
+        #expect(problems.map(\.field) == ["spec.verification.pointInTime"] && problems.first?.message.contains("logBackupTemplate") == true, "\(problems)")
+        var log = BackupSpec()
+        log.br = BRConfig(cluster: "prod")
+        log.local = LocalStorageProvider(volume: Volume(name: "v", source: ["hostPath": ["path": "/b"]]), volumeMount: VolumeMount(name: "v", mountPath: "/b"), prefix: "log")
+        spec.logBackupTemplate = log
+        #expect(BRValidation.validate(BackupSchedule(name: "s", namespace: "ns", spec: spec)).filter { $0.field.hasPrefix("spec.verification") }.isEmpty)
+        #expect(Verification.steps(v) == [.snapshot, .pointInTime] && Verification.steps(VerificationSpec(target: v.target)) == [.snapshot])
+
+        // The point: the checkpoint when it is past the snapshot and not ahead of the clock.
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let nowTs = TSO.fromUnixSeconds(1_800_000_000)
+        let commit = TSO.fromUnixSeconds(1_799_999_000)
+        #expect(Verification.pointInTime(snapshotCommitTs: commit, logCheckpointTs: nil, now: now) == nil)
+        #expect(Verification.pointInTime(snapshotCommitTs: commit, logCheckpointTs: commit, now: now) == nil)
+        #expect(Verification.pointInTime(snapshotCommitTs: commit, logCheckpointTs: commit - 5, now: now) == nil)
+        #expect(Verification.pointInTime(snapshotCommitTs: commit, logCheckpointTs: commit + 7, now: now) == commit + 7)
+        #expect(Verification.pointInTime(snapshotCommitTs: commit, logCheckpointTs: nowTs + 99_999, now: now) == nowTs)
+
+        // The point step's Restore: the log's storage, the backup as its full backup, the point; its checks named for it.
+        var backup = Backup(name: "b1", namespace: "ns", spec: template)
+        backup.metadata.uid = "u1"
+        let logBackup = Backup(name: "log-s", namespace: "ns", spec: log)
+        var restore = Verification.makePointRestore(of: backup, log: logBackup, restoredTs: commit + 7, spec: v, schedule: nil)
+        #expect(restore.name == "verify-b1-pitr" && restore.spec.restoreMode == .pitr && restore.spec.pitrRestoredTs == String(commit + 7))
+        #expect(restore.spec.local?.prefix == "log" && restore.spec.pitrFullBackupStorageProvider.local?.prefix == "full")
+        #expect(restore.spec.snapshotStorage.local?.prefix == "full" && VerificationStep(of: restore) == .pointInTime)
+        restore.status.phase = .failed
+        restore.status.conditions = [RestoreCondition(type: .failed, status: .true, reason: "RestoreDataFromRemoteFailed",
+                                                      message: "[BR:Restore:ErrRestoreChecksumMismatch]restore checksum mismatch")]
+        #expect(Verification.checks(of: restore, checksum: true).map { "\($0.name)=\($0.passed)" } == ["point-in-time=true", "point-in-time checksum=false"])
+        restore.status.conditions = [RestoreCondition(type: .failed, status: .true, reason: "RestoreDataFromRemoteFailed", message: "the log does not hold it")]
+        #expect(Verification.checks(of: restore, checksum: true).map { "\($0.name)=\($0.passed)" } == ["point-in-time=false"])
+    }
+
     @Test("the on-demand verification annotation: NAMESPACE/CLUSTER or CLUSTER; anything else is refused")
     func verifyAnnotation() {
         #expect(Verification.target(annotation: "verify/scratch") == VerificationTarget(cluster: "scratch", clusterNamespace: "verify"))

@@ -166,4 +166,35 @@ struct DoctorTests {
                 "\(result.output)")
         #expect(result.output.contains("FAIL  backupschedule/default/no-scratch  tidbcluster: TidbCluster default/scratch not found"), "\(result.output)")
     }
+
+    @Test("cleanup: none: the scratch TiDB (MariaDB here) must hold no user table; one that does is named with a fix, an emptied one passes")
+    func scratchMustBeEmpty() async throws {
+        let db = try await TestServers.offPool(TestServers.startMariaDB)
+        _ = try db.sql("CREATE DATABASE app; CREATE TABLE app.orders (id INT PRIMARY KEY); CREATE TABLE app.items (id INT); CREATE DATABASE empty_one;")
+        let op = try await Operator()
+        defer { op.stop() }
+        try await op.apply(cluster)
+        try await op.apply("apiVersion: pingcap.com/v1alpha1\nkind: TidbCluster\nmetadata: {name: scratch, namespace: default}\nspec: {version: v8.5.0, pdAddresses: [\"http://127.0.0.1:9\"]}")
+        try await op.applySecret("scratch-tidb", ["password": db.password])
+        let file = op.directory + "/scratch.yaml"
+        try """
+            apiVersion: pingcap.com/v1alpha1
+            kind: BackupSchedule
+            metadata: {name: kept, namespace: default}
+            spec:
+              schedule: "0 2 * * *"
+              backupTemplate: {br: {cluster: basic}, s3: {provider: aws, bucket: b}}
+              verification:
+                target: {cluster: scratch, tidb: {host: 127.0.0.1, port: \(db.port), user: \(db.user), secretName: scratch-tidb}}
+                cleanup: none
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        var result = try doctor(op, file: file, path: "/usr/bin:/bin")
+        #expect(result.output.contains("FAIL  backupschedule/default/kept  scratch-empty: \(db.user)@127.0.0.1:\(db.port) holds app (2 tables)")
+                && result.output.contains("fix: set spec.verification.cleanup: drop"), "\(result.output)")
+        #expect(!result.output.contains("empty_one"), "a database without tables is in no restore's way")
+        #expect(!result.output.contains(db.password))
+        _ = try db.sql("DROP DATABASE app;")
+        result = try doctor(op, file: file, path: "/usr/bin:/bin")
+        #expect(result.output.contains("ok    backupschedule/default/kept  scratch-empty: \(db.user)@127.0.0.1:\(db.port) holds no user table"), "\(result.output)")
+    }
 }

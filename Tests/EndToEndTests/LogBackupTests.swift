@@ -125,6 +125,12 @@ struct LogBackupTests {
                 \(local("full"))
             """
         }
+        // TiKV flushed the log up to fullTs + 1000: BR refuses a later point, which the log does not hold.
+        try Self.flushCheckpoint(root + "/log", fullTs + 1000)
+        try await op.apply(restore("pitr-ahead", at: fullTs + 5000))
+        let ahead = try await op.restore("pitr-ahead", reaches: ["Complete", "Failed"])
+        #expect(ahead.status.phase == .failed && ahead.status.conditions?.first { $0.type == .failed }?.message?.contains("current existed log") == true,
+                "\(ahead.status)")
         try await op.apply(restore("pitr", at: fullTs + 1000))
         let done = try await op.restore("pitr", reaches: ["Complete", "Failed"])
         #expect(done.status.phase == .complete, "\(done.status)")
@@ -141,6 +147,13 @@ struct LogBackupTests {
         let broken = try await op.restore("pitr-broken", reaches: ["Complete", "Failed"])
         #expect(broken.status.phase == .failed)
         #expect(broken.status.conditions?.first { $0.type == .failed }?.message?.contains("truncated until") == true, "\(broken.status)")
+    }
+
+    /// Plays TiKV: the global checkpoint a store flushed to the log backup's storage directory
+    /// (`v1/global_checkpoint/<store>.ts`, 8 bytes little-endian), the latest point BR restores to.
+    static func flushCheckpoint(_ directory: String, _ ts: UInt64, store: Int = 1) throws {
+        try FileManager.default.createDirectory(atPath: directory + "/v1/global_checkpoint", withIntermediateDirectories: true)
+        try withUnsafeBytes(of: ts.littleEndian) { Data($0) }.write(to: URL(fileURLWithPath: directory + "/v1/global_checkpoint/\(store).ts"))
     }
 
     /// Plays TiKV and PD: writes (or deletes, with nil) a key of the etcd PD's addresses name.
@@ -244,6 +257,7 @@ struct LogBackupTests {
         // TiKV keeps the checkpoint ahead of the snapshots (an hour from now).
         let ahead = TSO.fromUnixSeconds(Int64(Date().timeIntervalSince1970) + 3600)
         try etcdPut(etcd, LogBackupKernel.globalCheckpointKey("log-pitr"), LogBackupKernel.encodeCheckpoint(ahead))
+        try Self.flushCheckpoint(root + "/" + (log.spec.storage.local?.prefix ?? ""), ahead)
 
         // Snapshots rotate; once some were deleted, the log is truncated to the oldest kept one.
         let selector = scheduleSelector("pitr")

@@ -229,5 +229,71 @@ struct VerificationTests {
         } catch let e as KubeAPIError {
             #expect(e.code == 422 && e.message.contains("never into production"), "\(e)")
         }
+        do {
+            try await op.apply(localSchedule("nolog", root: root, spec: ["verification: {target: {cluster: scratch}, pointInTime: true}"]))
+            Issue.record("pointInTime without a log backup was accepted")
+        } catch let e as KubeAPIError {
+            #expect(e.code == 422 && e.message.contains("verification.pointInTime requires spec.logBackupTemplate"), "\(e)")
+        }
+    }
+
+    @Test("pointInTime: after the snapshot passes, the verification waits for the log's checkpoint to pass the backup, then restores that point from the backup and the schedule's log backup; the proven point moves to it")
+    func pointInTime() async throws {
+        let etcd = try await TestServers.offPool(TestServers.etcd)
+        let op = try await Operator(extraArguments: ["--log-sync-interval", "300ms"])
+        defer { op.stop() }
+        let root = try op.localVolume()
+        let ns = "default"
+        try await op.apply(LogBackupTests.etcdCluster(pd: etcd))
+        try await op.apply(Self.scratch)
+        try await op.apply(localSchedule("pv", root: root, spec: [
+            "logBackupTemplate:", "  br: {cluster: basic}", "  local:", "    prefix: pv-log",
+            "    volume: {name: backups, hostPath: {path: \(root)}}", "    volumeMount: {name: backups, mountPath: \(root)}",
+            "verification: {target: {cluster: scratch}, pointInTime: true}"]))
+        let log = try await op.waitFor(Backup.self, "log-pv", timeout: 60, "the log backup running") { $0.status.phase == .running && $0.status.logCheckpointTs != nil }
+        let selector = scheduleSelector("pv")
+        /// The schedule's first Complete snapshot backup.
+        func snapshot() async throws -> Backup? {
+            try await op.api.list(Backup.self, namespace: ns, labelSelector: selector)
+                .filter { $0.spec.effectiveBackupMode == .snapshot && $0.status.phase == .complete }
+                .min { (UInt64($0.status.commitTs ?? "") ?? 0) < (UInt64($1.status.commitTs ?? "") ?? 0) }
+        }
+        #expect(await eventually(60) { (try? await snapshot()) != nil }, "log: \(op.tail())")
+        _ = try await op.api.patch(.backupSchedules, namespace: ns, name: "pv", patch: .merge(["spec": ["pause": true]]), subresource: nil)
+        #expect(await eventually(60) { (try? await snapshot())?.status.verification?.checks?.count == 2 }, "log: \(op.tail())")
+        // The snapshot restored and passed; the log's checkpoint is still at its start, before the backup: it waits.
+        var backup = try #require(try await snapshot())
+        #expect(backup.status.verification?.phase == .running && backup.status.verification?.restore == Verification.restoreName(for: backup.name),
+                "\(String(describing: backup.status.verification))")
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await op.api.getIfPresent(Restore.self, namespace: ns, name: Verification.restoreName(for: backup.name, step: .pointInTime)) == nil)
+
+        // TiKV moves the checkpoint an hour ahead and flushes it: the point restored is now (never past the clock).
+        let ahead = TSO.fromUnixSeconds(Int64(Date().timeIntervalSince1970) + 3600)
+        try LogBackupTests().etcdPut(etcd, LogBackupKernel.globalCheckpointKey("log-pv"), LogBackupKernel.encodeCheckpoint(ahead))
+        try LogBackupTests.flushCheckpoint(root + "/" + (log.spec.storage.local?.prefix ?? ""), ahead)
+        let before = Int64(Date().timeIntervalSince1970)
+        backup = try await op.waitFor(Backup.self, backup.name, timeout: 60, "verified through a point in time") { $0.status.verification?.phase != .running }
+        let v = try #require(backup.status.verification)
+        #expect(v.phase == .verified, "\(v); log: \(op.tail())")
+        #expect(v.checks?.map(\.name) == ["restore", "checksum", "point-in-time", "point-in-time checksum"] && v.checks?.allSatisfy(\.passed) == true, "\(v)")
+        let point = try #require(v.pitrRestoredTs.flatMap { UInt64($0) })
+        #expect(point > (UInt64(backup.status.commitTs ?? "") ?? .max) && point < ahead, "point \(point), commit \(backup.status.commitTs ?? "")")
+        let pitr = try await op.api.get(Restore.self, namespace: ns, name: Verification.restoreName(for: backup.name, step: .pointInTime))
+        #expect(v.restore == pitr.name)
+        #expect(pitr.spec.restoreMode == .pitr && pitr.spec.pitrRestoredTs == String(point) && pitr.status.phase == .complete, "\(pitr.spec)")
+        #expect(pitr.spec.local?.prefix == log.spec.storage.local?.prefix && pitr.spec.pitrFullBackupStorageProvider.local?.prefix == backup.spec.local?.prefix)
+        #expect(pitr.spec.br?.cluster == "scratch" && pitr.metadata.labels?[BRLabels.verifies] == backup.name)
+        let argv = "restore point --pd=http://127.0.0.1:2381 --storage=local://\(root)/\(log.spec.storage.local?.prefix ?? "")"
+            + " --checksum=true --restored-ts=\(point) --full-backup-storage=local://\(root)/\(backup.spec.local?.prefix ?? "")"
+        #expect(op.allLogs().contains(argv), "\(op.allLogs().split(separator: "\n").filter { $0.contains("restore point") })")
+        // The schedule's proven point is the point restored, not the snapshot.
+        let proven = await eventually(30) {
+            let s = try? await op.api.get(BackupSchedule.self, namespace: ns, name: "pv")
+            return s?.status.lastVerifiedBackup == backup.name && s?.status.provenRestorable?.unixSeconds == TSO.unixMilliseconds(point) / 1000
+        }
+        let schedule = try await op.api.get(BackupSchedule.self, namespace: ns, name: "pv")
+        #expect(proven, "\(schedule.status)")
+        #expect(TSO.unixMilliseconds(point) / 1000 >= before - 5)
     }
 }

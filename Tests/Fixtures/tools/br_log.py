@@ -16,6 +16,7 @@ Exit status 0 on success, 1 with an [ERROR] line and an `Error:` line on stderr 
 
 Switch: BR_STANDIN_LOG_FAIL=<sub-command> fails that sub-command."""
 import json
+import struct
 import os
 import sys
 import time
@@ -194,7 +195,8 @@ def _varint(data, i):
 def restore_point(log, flags, storage, full_storage):
     """`br restore point --storage=<log> --restored-ts=N (--full-backup-storage=<full> | --start-ts=S)`:
     the log must start at or before the full backup (or S) and must not be truncated after it; N must
-    not be before that. Prints BR's progress lines and "restore log success"."""
+    not be before that nor after the largest global checkpoint TiKV flushed. Prints BR's progress lines
+    and "restore log success"."""
     restored = int(flags.get("restored-ts", "0") or 0)
     log_start, _ = meta_versions(storage.read("backupmeta"))
     try:
@@ -211,6 +213,17 @@ def restore_point(log, flags, storage, full_storage):
         return fail(log, f"[BR:Stream:ErrStreamLogTruncated]the log backup was truncated until {truncated}, after the full backup at {base}")
     if restored < base:
         return fail(log, f"[BR:Common:ErrInvalidArgument]restored ts {restored} is before the full backup at {base}")
+    # BR's getLogInfo/checkLogRange: the log holds up to the largest global checkpoint TiKV flushed to
+    # v1/global_checkpoint/<store>.ts (8 bytes, little-endian), never less than where it starts.
+    log_max = max(log_start, truncated)
+    for name in storage.list("v1/global_checkpoint/"):
+        if name.endswith(".ts"):
+            data = storage.read(name)
+            if len(data) >= 8:
+                log_max = max(log_max, struct.unpack("<Q", data[:8])[0])
+    if restored > log_max:
+        return fail(log, f"[BR:Common:ErrInvalidArgument]restore log from {base} to {restored},  but the current existed log from "
+                         f"{max(log_start, truncated)} to {log_max}")
     for p in (0, 50, 100):
         print(f'[{time.strftime("%Y/%m/%d %H:%M:%S.000 +00:00", time.gmtime())}] [INFO] [progress.go:1] [progress] '
               f'[step="Restore Log"] [progress={p}%]', flush=True)
