@@ -79,10 +79,20 @@ let package = Package(
         ),
         .target(name: "KubeTesting", dependencies: ["KubeAPI", "KubeModel"]),
         .target(name: "AWSSigning", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // The one send-and-retry loop under the S3, EC2, GCS and Azure clients.
+        .target(
+            name: "StorageHTTP",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "AWSCore",
             dependencies: [
-                "AWSSigning",
+                "AWSSigning", "StorageHTTP",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -93,7 +103,7 @@ let package = Package(
         .target(
             name: "BackupStorage",
             dependencies: [
-                "AWSCore", "AWSSigning", "BRModel",
+                "AWSCore", "AWSSigning", "BRModel", "StorageHTTP",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -150,7 +160,7 @@ let package = Package(
             name: "KubeClientTests",
             dependencies: ["KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
-        .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "BRModel", "KubeModel", "KubeTesting", "TestServers"]),
+        .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "StorageHTTP", "BRModel", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "BackupManagerTests", dependencies: ["BackupManager", "BRModel", "BRObjects", "KubeEvents", "KubeModel", "KubeTesting", "KubeAPI", "BackupStorage"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "BRObjects", "AWSCore", "AWSSigning", "BackupStorage", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "WebViewUnitTests", dependencies: ["WebView", "BRModel", "KubeModel"]),

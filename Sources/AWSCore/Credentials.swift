@@ -1,6 +1,7 @@
 import AWSSigning
 import AsyncHTTPClient
 import Foundation
+import StorageHTTP
 import NIOCore
 import NIOFoundationCompat
 
@@ -95,20 +96,21 @@ public struct WebIdentityCredentialSource: CredentialSource {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         request.body = .bytes(ByteBuffer(string: form))
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: .seconds(30))
-        } catch {
-            throw CredentialsError("web identity: STS at \(endpoint) did not answer: \(error)")
-        }
-        let body = try await response.body.collect(upTo: 1 << 20)
-        let xml = try? XMLElement.parse(Data(buffer: body))
-        guard response.status == .ok, let creds = xml?.path("AssumeRoleWithWebIdentityResult", "Credentials"),
-              let id = creds["AccessKeyId"], let secret = creds["SecretAccessKey"]
-        else {
-            let code = xml?.path("Error", "Code")?.text ?? "HTTP \(response.status.code)"
-            let message = xml?.path("Error", "Message")?.text ?? ""
-            throw CredentialsError("web identity: STS AssumeRoleWithWebIdentity for \(role) failed: \(code) \(message)")
+        // STS throttles and has bad moments like any service: the same retries as the storage calls.
+        let response = try await HTTPTransport(http: http, retry: RetryPolicy(attempts: 4), timeout: .seconds(30), maxBody: 1 << 20).send(
+            expect: { $0 == 200 },
+            request: { _ in request },
+            failure: { response in
+                let xml = try? XMLElement.parse(response.body)
+                let code = xml?.path("Error", "Code")?.text ?? "HTTP \(response.status)"
+                let message = xml?.path("Error", "Message")?.text ?? ""
+                return (CredentialsError("web identity: STS AssumeRoleWithWebIdentity for \(role) failed: \(code) \(message)"),
+                        RetryPolicy.isTransient(status: response.status) || code == "Throttling" || code == "IDPCommunicationError")
+            },
+            unreachable: { error, attempts in CredentialsError("web identity: STS at \(endpoint) did not answer (\(attempts) attempts): \(error)") })
+        let xml = try? XMLElement.parse(response.body)
+        guard let creds = xml?.path("AssumeRoleWithWebIdentityResult", "Credentials"), let id = creds["AccessKeyId"], let secret = creds["SecretAccessKey"] else {
+            throw CredentialsError("web identity: STS AssumeRoleWithWebIdentity for \(role) answered without credentials")
         }
         let expiration = creds["Expiration"].flatMap(parseISO8601)
         return ResolvedCredentials(credentials: AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: creds["SessionToken"]),

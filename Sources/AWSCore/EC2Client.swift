@@ -1,6 +1,7 @@
 import AWSSigning
 import AsyncHTTPClient
 import Foundation
+import StorageHTTP
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -41,9 +42,9 @@ public struct EC2Error: Error, CustomStringConvertible, Sendable {
 
     /// Throttling as EC2 and the EBS direct APIs report it.
     public var isThrottling: Bool {
-        status == 429 || ["RequestLimitExceeded", "Throttling", "ThrottlingException", "SnapshotCreationPerVolumeRateExceeded",
-                          "RequestThrottledException", "InternalError", "Unavailable", "ServiceUnavailable"].contains(code)
-            || status == 500 || status == 502 || status == 503 || status == 504
+        RetryPolicy.isTransient(status: status)
+            || ["RequestLimitExceeded", "Throttling", "ThrottlingException", "SnapshotCreationPerVolumeRateExceeded",
+                "RequestThrottledException", "InternalError", "Unavailable", "ServiceUnavailable"].contains(code)
     }
 }
 
@@ -163,37 +164,31 @@ public struct EC2Client: Sendable {
 
     func send(_ operation: String, service: String, method: HTTPMethod, url: URL, body: Data?,
               contentType: String?) async throws -> Data {
-        let payload = body ?? Data()
-        let payloadHash = SigV4Signer.sha256Hex(payload)
-        var attempt = 0
-        while true {
-            attempt += 1
-            let creds = try await credentials.credentials()
-            let signer = SigV4Signer(credentials: creds.credentials, region: region, service: service)
-            let request = signer.request(method: method, url: url, headers: contentType.map { [("Content-Type", $0)] } ?? [],
-                                         body: body, payloadSHA256: payloadHash)
-            var failure: EC2Error
-            do {
-                let response = try await http.execute(request, timeout: .seconds(60))
-                let data = Data(buffer: try await response.body.collect(upTo: 64 << 20))
-                if response.status.code / 100 == 2 { return data }
-                failure = Self.error(operation, status: response.status.code, body: data, source: creds.source)
+        let payloadHash = SigV4Signer.sha256Hex(body ?? Data())
+        var source = ""
+        return try await HTTPTransport(http: http, retry: retry, timeout: .seconds(60), maxBody: 64 << 20).send(
+            expect: { $0 / 100 == 2 },
+            request: { _ in
+                let creds = try await credentials.credentials()
+                source = creds.source
+                let signer = SigV4Signer(credentials: creds.credentials, region: region, service: service)
+                return signer.request(method: method, url: url, headers: contentType.map { [("Content-Type", $0)] } ?? [],
+                                      body: body, payloadSHA256: payloadHash)
+            },
+            failure: { response in
+                let failure = Self.error(operation, status: response.status, body: response.body, source: source)
                 if failure.code == "ExpiredToken" || failure.code == "RequestExpired" { await credentials.invalidate() }
-                if !failure.isThrottling && failure.code != "ExpiredToken" { throw failure }
-            } catch let error as EC2Error {
-                throw error
-            } catch let error as CredentialsError {
-                throw error
-            } catch {
-                failure = EC2Error(operation: operation, status: 0, code: "RequestFailed",
-                                   message: "\(error) (to \(url.host ?? ""))", credentialSource: creds.source)
-            }
-            if attempt >= retry.attempts {
-                failure.message += failure.message.isEmpty ? "after \(attempt) attempts" : " (after \(attempt) attempts)"
-                throw failure
-            }
-            try await Task.sleep(for: retry.delay(afterAttempt: attempt))
-        }
+                return (failure, failure.isThrottling || failure.code == "ExpiredToken")
+            },
+            unreachable: { error, attempts in
+                EC2Error(operation: operation, status: 0, code: "RequestFailed",
+                         message: "\(error) (to \(url.host ?? ""), after \(attempts) attempts)", credentialSource: source)
+            },
+            exhausted: { failure, attempts in
+                var failure = failure
+                failure.message += failure.message.isEmpty ? "after \(attempts) attempts" : " (after \(attempts) attempts)"
+                return failure
+            }).body
     }
 
     static func error(_ operation: String, status: UInt, body: Data, source: String) -> EC2Error {

@@ -2,6 +2,7 @@ import AWSSigning
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import StorageHTTP
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -115,26 +116,6 @@ public struct S3DeleteFailure: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(key): code:\(code) msg:\(message)" }
 }
 
-/// Retries: attempts, first delay, cap. Throttling (429, 503 SlowDown), 500/502/504 and lost
-/// connections are retried with exponential backoff and full jitter.
-public struct RetryPolicy: Sendable {
-    public var attempts: Int
-    public var baseDelay: Duration
-    public var maxDelay: Duration
-
-    public init(attempts: Int = 5, baseDelay: Duration = .milliseconds(100), maxDelay: Duration = .seconds(5)) {
-        self.attempts = attempts
-        self.baseDelay = baseDelay
-        self.maxDelay = maxDelay
-    }
-
-    public func delay(afterAttempt n: Int) -> Duration {
-        let ceiling = min(baseDelay * Int(1 << min(n, 20)), maxDelay)
-        let ms = Double(ceiling.components.seconds) * 1000 + Double(ceiling.components.attoseconds) / 1e15
-        return .milliseconds(Int(Double.random(in: ms / 2...max(ms, 1))))
-    }
-}
-
 /// The S3 operations the backup manager needs, signed with SigV4, over AsyncHTTPClient.
 public struct S3Client: Sendable {
     public var endpoint: S3Endpoint
@@ -155,11 +136,7 @@ public struct S3Client: Sendable {
 
     // MARK: - Requests
 
-    struct Response {
-        var status: UInt
-        var headers: HTTPHeaders
-        var body: Data
-    }
+    typealias Response = HTTPResponse
 
     /// The URL of a bucket (and key) under this endpoint's addressing style.
     public func url(bucket: String, key: String?, query: [(String, String)]) -> URL {
@@ -184,40 +161,32 @@ public struct S3Client: Sendable {
         let url = url(bucket: bucket, key: key, query: query)
         let payload = body ?? Data()
         let payloadHash = SigV4Signer.sha256Hex(payload)
-        var attempt = 0
-        while true {
-            attempt += 1
-            let creds = try await credentials.credentials()
-            let signer = SigV4Signer(credentials: creds.credentials, region: endpoint.region, service: "s3")
-            var own = headers
-            if body != nil { own.append(("Content-Length", String(payload.count))) }
-            let request = signer.request(method: method, url: url, headers: own, body: body,
-                                         payloadSHA256: payloadHash, connectHost: endpoint.connectHost)
-            do {
-                let response = try await http.execute(request, timeout: .seconds(300))
-                let data = Data(buffer: try await response.body.collect(upTo: 256 << 20))
-                let status = response.status.code
-                if expect.contains(status) || (allowNotFound && status == 404) {
-                    return Response(status: status, headers: response.headers, body: data)
-                }
-                let error = makeError(operation, bucket: bucket, key: key, status: status, body: data, source: creds.source)
+        var source = ""
+        return try await HTTPTransport(http: http, retry: retry).send(
+            readBody: method != .HEAD,
+            expect: { expect.contains($0) || (allowNotFound && $0 == 404) },
+            request: { _ in
+                let creds = try await credentials.credentials()
+                source = creds.source
+                let signer = SigV4Signer(credentials: creds.credentials, region: endpoint.region, service: "s3")
+                var own = headers
+                if body != nil { own.append(("Content-Length", String(payload.count))) }
+                return signer.request(method: method, url: url, headers: own, body: body, payloadSHA256: payloadHash, connectHost: endpoint.connectHost)
+            },
+            failure: { response in
+                let error = makeError(operation, bucket: bucket, key: key, status: response.status, body: response.body, source: source)
                 if error.code == "ExpiredToken" || error.code == "TokenRefreshRequired" { await credentials.invalidate() }
-                let retriable = status == 429 || status == 500 || status == 502 || status == 503 || status == 504
-                    || error.code == "SlowDown" || error.code == "RequestTimeout" || error.code == "ExpiredToken" || error.code == "InternalError"
-                if !retriable || attempt >= retry.attempts { throw error }
-            } catch let error as S3Error {
-                throw error
-            } catch let error as CredentialsError {
-                throw error
-            } catch {
-                if attempt >= retry.attempts {
-                    throw S3Error(operation: operation, bucket: bucket, key: key, status: 0, code: "RequestFailed",
-                                  message: "\(error) (after \(attempt) attempts to \(endpoint.base.absoluteString))", credentialSource: "")
-                }
-            }
-            try await Task.sleep(for: retry.delay(afterAttempt: attempt))
-        }
+                return (error, RetryPolicy.isTransient(status: response.status) || Self.transientCodes.contains(error.code))
+            },
+            unreachable: { error, attempts in
+                S3Error(operation: operation, bucket: bucket, key: key, status: 0, code: "RequestFailed",
+                        message: "\(error) (after \(attempts) attempts to \(endpoint.base.absoluteString))", credentialSource: "")
+            })
     }
+
+    /// S3's error codes worth another attempt whatever the status (throttling, a slow upload, a token
+    /// that expired between signing and arriving, its own failures).
+    static let transientCodes: Set = ["SlowDown", "RequestTimeout", "ExpiredToken", "InternalError"]
 
     func makeError(_ operation: String, bucket: String, key: String?, status: UInt, body: Data, source: String) -> S3Error {
         let xml = try? XMLElement.parse(body)

@@ -2,6 +2,7 @@ import AWSCore
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import StorageHTTP
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -89,11 +90,7 @@ public struct AzureBlobClient: Sendable {
         self.retry = retry
     }
 
-    struct Response {
-        var status: UInt
-        var headers: HTTPHeaders
-        var body: Data
-    }
+    typealias Response = HTTPResponse
 
     static let pathAllowed: CharacterSet = {
         var set = CharacterSet.alphanumerics
@@ -154,49 +151,38 @@ public struct AzureBlobClient: Sendable {
               headers: [(String, String)] = [], body: Data? = nil, expect: Set<UInt> = [200, 201, 202, 206],
               allowNotFound: Bool = false) async throws -> Response {
         let url = url(container: container, blob: blob, query: query)
-        var attempt = 0
-        while true {
-            attempt += 1
-            var own = headers + [("x-ms-date", Self.httpDate(Date())), ("x-ms-version", Self.version)]
-            if body != nil || method == .PUT { own.append(("Content-Length", String(body?.count ?? 0))) }
-            switch auth {
-            case .sas: break
-            case .bearer(let provider):
-                own.append(("Authorization", "Bearer " + (try await provider.token().value)))
-            case .sharedKey(let account, let key):
-                let signature = Self.sharedKeySignature(Self.stringToSign(method: method.rawValue, url: url, headers: own, account: account), key: key)
-                own.append(("Authorization", "SharedKey \(account):\(signature)"))
-            }
-            var request = HTTPClientRequest(url: url.absoluteString)
-            request.method = method
-            for (k, v) in own where k != "Content-Length" { request.headers.add(name: k, value: v) }
-            if let body { request.body = .bytes(ByteBuffer(data: body)) } else if method == .PUT { request.headers.add(name: "Content-Length", value: "0") }
-            do {
-                let response = try await http.execute(request, timeout: .seconds(300))
-                let data = method == .HEAD ? Data() : Data(buffer: try await response.body.collect(upTo: 256 << 20))
-                let status = response.status.code
-                if expect.contains(status) || (allowNotFound && status == 404) {
-                    return Response(status: status, headers: response.headers, body: data)
+        return try await HTTPTransport(http: http, retry: retry).send(
+            readBody: method != .HEAD,
+            expect: { expect.contains($0) || (allowNotFound && $0 == 404) },
+            request: { _ in
+                var own = headers + [("x-ms-date", Self.httpDate(Date())), ("x-ms-version", Self.version)]
+                if body != nil || method == .PUT { own.append(("Content-Length", String(body?.count ?? 0))) }
+                switch auth {
+                case .sas: break
+                case .bearer(let provider):
+                    own.append(("Authorization", "Bearer " + (try await provider.token().value)))
+                case .sharedKey(let account, let key):
+                    let signature = Self.sharedKeySignature(Self.stringToSign(method: method.rawValue, url: url, headers: own, account: account), key: key)
+                    own.append(("Authorization", "SharedKey \(account):\(signature)"))
                 }
-                let xml = try? XMLElement.parse(data)
+                var request = HTTPClientRequest(url: url.absoluteString)
+                request.method = method
+                for (k, v) in own where k != "Content-Length" { request.headers.add(name: k, value: v) }
+                if let body { request.body = .bytes(ByteBuffer(data: body)) } else if method == .PUT { request.headers.add(name: "Content-Length", value: "0") }
+                return request
+            },
+            failure: { response in
+                let xml = try? XMLElement.parse(response.body)
                 let code = xml?["Code"] ?? response.headers.first(name: "x-ms-error-code") ?? ""
-                let error = AzureError(operation: operation, container: container, blob: blob, status: status, code: code,
+                let error = AzureError(operation: operation, container: container, blob: blob, status: response.status, code: code,
                                        message: xml?["Message"].map { String($0.split(separator: "\n").first ?? "") } ?? "", credentialSource: auth.name)
-                if case .bearer(let provider) = auth, status == 401 { await provider.invalidate() }
-                let retriable = status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504
-                if !retriable || attempt >= retry.attempts { throw error }
-            } catch let error as AzureError {
-                throw error
-            } catch let error as TokenError {
-                throw error
-            } catch {
-                if attempt >= retry.attempts {
-                    throw AzureError(operation: operation, container: container, blob: blob, status: 0, code: "RequestFailed",
-                                     message: "\(error) (after \(attempt) attempts to \(base.absoluteString))", credentialSource: "")
-                }
-            }
-            try await Task.sleep(for: retry.delay(afterAttempt: attempt))
-        }
+                if case .bearer(let provider) = auth, response.status == 401 { await provider.invalidate() }
+                return (error, RetryPolicy.isTransient(status: response.status))
+            },
+            unreachable: { error, attempts in
+                AzureError(operation: operation, container: container, blob: blob, status: 0, code: "RequestFailed",
+                           message: "\(error) (after \(attempts) attempts to \(base.absoluteString))", credentialSource: "")
+            })
     }
 
     public func createContainer(_ container: String) async throws {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import StorageHTTP
 import NIOCore
 import NIOFoundationCompat
 
@@ -83,19 +84,17 @@ enum OAuth {
     }
 
     static func execute(_ http: HTTPClient, _ request: HTTPClientRequest, url: String, source: String, now: Date = Date()) async throws -> BearerToken {
-        let response: HTTPClientResponse
-        let body: Data
-        do {
-            response = try await http.execute(request, timeout: .seconds(30))
-            body = Data(buffer: try await response.body.collect(upTo: 1 << 20))
-        } catch {
-            throw TokenError("\(source): cannot reach \(url): \(error)")
-        }
-        guard response.status.code == 200 else {
-            let doc = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
-            let summary = [doc?["error"] as? String, doc?["error_description"] as? String].compactMap { $0 }.joined(separator: ": ")
-            throw TokenError("\(source): token request to \(url) failed with HTTP \(response.status.code)" + (summary.isEmpty ? "" : ": \(summary)"))
-        }
+        // A token endpoint throttles and fails now and then like the storage it opens: the same retries.
+        let body = try await HTTPTransport(http: http, retry: RetryPolicy(attempts: 4), timeout: .seconds(30), maxBody: 1 << 20).send(
+            expect: { $0 == 200 },
+            request: { _ in request },
+            failure: { response in
+                let doc = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any]
+                let summary = [doc?["error"] as? String, doc?["error_description"] as? String].compactMap { $0 }.joined(separator: ": ")
+                return (TokenError("\(source): token request to \(url) failed with HTTP \(response.status)" + (summary.isEmpty ? "" : ": \(summary)")),
+                        RetryPolicy.isTransient(status: response.status))
+            },
+            unreachable: { error, _ in TokenError("\(source): cannot reach \(url): \(error)") }).body
         guard let token = try? JSONDecoder().decode(OAuthTokenResponse.self, from: body) else {
             throw TokenError("\(source): the token answer from \(url) has no access_token")
         }

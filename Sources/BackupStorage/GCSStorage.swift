@@ -2,6 +2,7 @@ import AWSCore
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import StorageHTTP
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -143,11 +144,7 @@ public struct GCSClient: Sendable {
         self.retry = retry
     }
 
-    struct Response {
-        var status: UInt
-        var headers: HTTPHeaders
-        var body: Data
-    }
+    typealias Response = HTTPResponse
 
     static let unreserved: CharacterSet = {
         var set = CharacterSet.alphanumerics
@@ -166,46 +163,36 @@ public struct GCSClient: Sendable {
 
     func send(_ operation: String, method: HTTPMethod, url: String, bucket: String, object: String? = nil, headers: [(String, String)] = [],
               body: Data? = nil, expect: Set<UInt> = [200, 204, 206], allowNotFound: Bool = false) async throws -> Response {
-        var attempt = 0
-        while true {
-            attempt += 1
-            var request = HTTPClientRequest(url: url)
-            request.method = method
-            var source = ""
-            if let tokens {
-                let token = try await tokens.token()
-                source = token.source
-                request.headers.add(name: "Authorization", value: "Bearer \(token.value)")
-            }
-            for (k, v) in headers { request.headers.add(name: k, value: v) }
-            if let body { request.body = .bytes(ByteBuffer(data: body)) } else if method == .POST || method == .PUT {
-                request.headers.add(name: "Content-Length", value: "0")
-            }
-            do {
-                let response = try await http.execute(request, timeout: .seconds(300))
-                let data = Data(buffer: try await response.body.collect(upTo: 256 << 20))
-                let status = response.status.code
-                if expect.contains(status) || (allowNotFound && status == 404) {
-                    return Response(status: status, headers: response.headers, body: data)
+        var source = ""
+        return try await HTTPTransport(http: http, retry: retry).send(
+            readBody: method != .HEAD,
+            expect: { expect.contains($0) || (allowNotFound && $0 == 404) },
+            request: { _ in
+                var request = HTTPClientRequest(url: url)
+                request.method = method
+                if let tokens {
+                    let token = try await tokens.token()
+                    source = token.source
+                    request.headers.add(name: "Authorization", value: "Bearer \(token.value)")
                 }
-                if status == 401 { await tokens?.invalidate() }
-                let doc = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-                let message = ((doc?["error"] as? [String: Any])?["message"] as? String) ?? String(decoding: data.prefix(200), as: UTF8.self)
-                let error = GCSError(operation: operation, bucket: bucket, object: object, status: status, message: message, credentialSource: source)
-                let retriable = status == 401 || status == 408 || status == 429 || status >= 500
-                if !retriable || attempt >= retry.attempts { throw error }
-            } catch let error as GCSError {
-                throw error
-            } catch let error as TokenError {
-                throw error
-            } catch {
-                if attempt >= retry.attempts {
-                    throw GCSError(operation: operation, bucket: bucket, object: object, status: 0,
-                                   message: "\(error) (after \(attempt) attempts to \(base.absoluteString))", credentialSource: source)
+                for (k, v) in headers { request.headers.add(name: k, value: v) }
+                if let body { request.body = .bytes(ByteBuffer(data: body)) } else if method == .POST || method == .PUT {
+                    request.headers.add(name: "Content-Length", value: "0")
                 }
-            }
-            try await Task.sleep(for: retry.delay(afterAttempt: attempt))
-        }
+                return request
+            },
+            failure: { response in
+                // A 401 is a token that expired: a fresh one is fetched for the next attempt.
+                if response.status == 401 { await tokens?.invalidate() }
+                let doc = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any]
+                let message = ((doc?["error"] as? [String: Any])?["message"] as? String) ?? String(decoding: response.body.prefix(200), as: UTF8.self)
+                return (GCSError(operation: operation, bucket: bucket, object: object, status: response.status, message: message, credentialSource: source),
+                        response.status == 401 || RetryPolicy.isTransient(status: response.status))
+            },
+            unreachable: { error, attempts in
+                GCSError(operation: operation, bucket: bucket, object: object, status: 0,
+                         message: "\(error) (after \(attempts) attempts to \(base.absoluteString))", credentialSource: source)
+            })
     }
 
     public func createBucket(_ bucket: String, project: String, location: String? = nil, storageClass: String? = nil,

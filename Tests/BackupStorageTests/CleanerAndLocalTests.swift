@@ -2,6 +2,7 @@ import AWSCore
 import AWSSigning
 import BRModel
 import KubeModel
+import KubeTesting
 import Foundation
 import Testing
 
@@ -192,6 +193,38 @@ struct StorageFactoryTests {
         #expect(doc.all("Contents").map { $0["Key"] } == ["a&b <c> ☺", "x&y"])
         #expect(doc.all("Contents")[1]["Size"] == "")
         #expect(throws: XMLParseError.self) { try AWSCore.XMLElement.parse("<a><b></a>") }
+    }
+
+    @Test("XML from the network: any mutation of a real answer parses or throws, never traps; nesting past the limit is refused")
+    func xmlHostileInput() throws {
+        let answer = Array("""
+            <?xml version="1.0" encoding="UTF-8"?>
+            <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><IsTruncated>true</IsTruncated>
+            <NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>
+            <Contents><Key>backup/&quot;x&quot;.sst</Key><LastModified>2026-12-06T10:00:00.000Z</LastModified><Size>42</Size></Contents>
+            <!-- a comment --><Contents><Key><![CDATA[a]]b]]></Key><Size/></Contents></ListBucketResult>
+            """.utf8)
+        var rng = SplitMix64(state: 28)
+        var parsed = 0
+        for _ in 0..<3000 {
+            var bytes = answer
+            for _ in 0..<Int(rng.next() % 6 + 1) {
+                let at = Int(rng.next() % UInt64(bytes.count))
+                switch rng.next() % 4 {
+                case 0: bytes[at] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: bytes.remove(at: at)
+                case 2: bytes.insert(Array("<>/&;![]\"=".utf8)[Int(rng.next() % 10)], at: at)
+                default: bytes = Array(bytes[..<at])
+                }
+                if bytes.isEmpty { break }
+            }
+            if (try? AWSCore.XMLElement.parse(Data(bytes))) != nil { parsed += 1 }
+        }
+        #expect(parsed > 0, "some mutations leave a well-formed answer")
+        let deep = String(repeating: "<a>", count: 100_000) + String(repeating: "</a>", count: 100_000)
+        #expect(throws: XMLParseError.self) { try AWSCore.XMLElement.parse(deep) }
+        let fine = String(repeating: "<a>", count: 64) + "x" + String(repeating: "</a>", count: 64)
+        #expect(try AWSCore.XMLElement.parse(fine).name == "a")
     }
 }
 

@@ -1,6 +1,7 @@
 import AWSCore
 import AWSSigning
 import Foundation
+import StorageHTTP
 import Testing
 import TestServers
 

@@ -2,6 +2,7 @@ import AWSCore
 import BRModel
 import Crypto
 import Foundation
+import StorageHTTP
 import Testing
 import TestServers
 import _CryptoExtras

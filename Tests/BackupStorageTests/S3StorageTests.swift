@@ -2,6 +2,7 @@ import AWSCore
 import AWSSigning
 import BRModel
 import Foundation
+import StorageHTTP
 import Testing
 import TestServers
 
