@@ -113,13 +113,15 @@ let package = Package(
             ]
         ),
         .target(name: "TestServers"),
+        // The standalone server as the product starts it, for tests that make one in-process.
+        .target(name: "StandaloneTesting", dependencies: ["StandaloneServer", "BRModel"]),
         .target(name: "Spawn"),
         .executableTarget(name: "StorageBench", dependencies: ["AWSCore", "BackupStorage"]),
         .target(name: "BackupManager", dependencies: ["Spawn", "AWSCore", "BRModel", "BRObjects", "KubeEvents", "BackupStorage", "KubeAPI", "KubeModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(
             name: "StandaloneServer",
             dependencies: [
-                "Spawn", "KubeModel", "BRModel", "KubeAPI",
+                "Spawn", "KubeModel", "KubeAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -153,18 +155,18 @@ let package = Package(
         .testTarget(name: "CronTests", dependencies: ["Cron", "KubeTesting"]),
         .testTarget(name: "BRModelTests", dependencies: ["BRModel", "Cron", "KubeClient", "KubeModel", "KubeTesting", "ManifestTools"]),
         .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning", "TestServers"], resources: [.copy("Vectors")]),
-        .testTarget(name: "KubeContractTests", dependencies: ["KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
-        .testTarget(name: "ControllerKitTests", dependencies: ["ControllerKit", "KubeEvents", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
+        .testTarget(name: "KubeContractTests", dependencies: ["StandaloneTesting", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
+        .testTarget(name: "ControllerKitTests", dependencies: ["StandaloneTesting", "ControllerKit", "KubeEvents", "KubeAPI", "KubeClient", "KubeTesting", "KubeModel", "StandaloneServer"]),
         .testTarget(name: "BackupOperatorTests", dependencies: ["BackupOperator", "BRModel", "BRObjects", "KubeEvents", "ControllerKit", "KubeAPI", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: ["StandaloneTesting", "KubeClient", "KubeAPI", "KubeModel", "StandaloneServer", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .testTarget(name: "BackupStorageTests", dependencies: ["BackupStorage", "AWSCore", "AWSSigning", "StorageHTTP", "BRModel", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "BackupManagerTests", dependencies: ["BackupManager", "BRModel", "BRObjects", "KubeEvents", "KubeModel", "KubeTesting", "KubeAPI", "BackupStorage"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "BRObjects", "AWSCore", "AWSSigning", "BackupStorage", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "WebViewUnitTests", dependencies: ["WebView", "BRModel", "KubeModel"]),
-        .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneServer", "BRModel", "KubeModel", "KubeTesting"]),
+        .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneTesting", "StandaloneServer", "BRModel", "KubeModel", "KubeTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -57,6 +57,13 @@ public struct BackupScheduleSpec: Codable, Hashable, Sendable, HasStorage, Schem
         self.backupTemplate = backupTemplate
     }
 
+    /// The CEL rule: the verification target is not the cluster the schedule backs up.
+    public static let verificationTargetRule = "!has(self.verification) || !has(self.backupTemplate.br) || self.verification.target.cluster != self.backupTemplate.br.cluster"
+        + " || (has(self.verification.target.clusterNamespace) ? self.verification.target.clusterNamespace : '')"
+        + " != (has(self.backupTemplate.br.clusterNamespace) ? self.backupTemplate.br.clusterNamespace : '')"
+    /// The CEL rule: `verification.pointInTime` needs `logBackupTemplate`.
+    public static let pointInTimeRule = "!has(self.verification) || !has(self.verification.pointInTime) || !self.verification.pointInTime || has(self.logBackupTemplate)"
+
     public static func annotateSchema(_ schema: inout OpenAPISchema) {
         // A log backup template that omits backupMode means a log backup, not a snapshot named log-<bs>
         // (reference 9.5 item 7).
@@ -65,12 +72,8 @@ public struct BackupScheduleSpec: Codable, Hashable, Sendable, HasStorage, Schem
         schema.modify(["maxBackups"]) { $0.minimum = 0 }
         schema.modify(["verification", "keep"]) { $0.minimum = 1 }
         schema.validations = [
-            (rule: "!has(self.verification) || !has(self.backupTemplate.br) || self.verification.target.cluster != self.backupTemplate.br.cluster"
-                + " || (has(self.verification.target.clusterNamespace) ? self.verification.target.clusterNamespace : '')"
-                + " != (has(self.backupTemplate.br.clusterNamespace) ? self.backupTemplate.br.clusterNamespace : '')",
-             message: "verification.target " + Verification.productionMessage),
-            (rule: "!has(self.verification) || !has(self.verification.pointInTime) || !self.verification.pointInTime || has(self.logBackupTemplate)",
-             message: "verification.pointInTime " + Verification.pointInTimeMessage),
+            (rule: verificationTargetRule, message: "verification.target " + Verification.productionMessage),
+            (rule: pointInTimeRule, message: "verification.pointInTime " + Verification.pointInTimeMessage),
         ]
     }
 }

@@ -1,19 +1,5 @@
 import KubeModel
 
-/// A printer column of a CRD (`additionalPrinterColumns`).
-public struct PrinterColumn: Hashable, Sendable {
-    public var name: String
-    public var type: String
-    public var jsonPath: String
-    public var priority: Int
-    public init(_ name: String, _ type: String, _ jsonPath: String, priority: Int = 0) {
-        self.name = name
-        self.type = type
-        self.jsonPath = jsonPath
-        self.priority = priority
-    }
-}
-
 /// What the API needs to know about one of our kinds: names, printer columns and schema.
 public struct KindInfo: Sendable {
     public var kind: String
@@ -22,6 +8,8 @@ public struct KindInfo: Sendable {
     public var shortNames: [String]
     public var printerColumns: [PrinterColumn]
     public var schema: OpenAPISchema
+    /// Whether status is a subresource (TiDB Operator's TidbCluster, served by standalone, has none).
+    public var statusSubresource = true
     public var group: String { "pingcap.com" }
     public var version: String { "v1alpha1" }
     public var crdName: String { "\(plural).\(group)" }
@@ -98,6 +86,38 @@ public enum BRKinds {
     /// The kinds whose CRDs this product owns, in the order `manifests crds` prints them.
     public static let all: [KindInfo] = [backup, backupSchedule, compactBackup, restore]
 
+    /// TiDB Operator's TidbCluster as far as this product reads it (PD addresses, version, TLS, its
+    /// Ready condition): the standalone server serves it for clusters outside Kubernetes.
+    public static let tidbCluster: KindInfo = {
+        var info = KindInfo(kind: "TidbCluster", plural: "tidbclusters", singular: "tidbcluster", shortNames: ["tc"],
+                            printerColumns: [PrinterColumn("Version", "string", ".spec.version")],
+                            schema: SchemaReflection.schema(for: TidbCluster.self))
+        info.statusSubresource = false
+        return info
+    }()
+
+    /// What each CEL rule of these CRDs (`x-kubernetes-validations`) means, evaluated natively on the
+    /// value at the rule's place, for an API server without CEL (standalone). Keyed by the rule's text,
+    /// so a rule changed in a schema and not here is noticed (a test checks every rule has one).
+    public static let ruleEvaluators: [String: @Sendable (JSONValue) -> Bool] = {
+        let logStopExclusive: @Sendable (JSONValue) -> Bool = { spec in spec["logStop"] == nil || spec["logSubcommand"] == nil }
+        var rules: [String: @Sendable (JSONValue) -> Bool] = [:]
+        for (rule, _) in backup.schema.property("spec")?.validations ?? [] { rules[rule] = logStopExclusive }
+        // The verification target is not the cluster the schedule backs up (namespaces compared as
+        // written; the controller also compares them resolved).
+        rules[BackupScheduleSpec.verificationTargetRule] = { spec in
+            guard let target = spec.value(at: ["verification", "target"]), let source = spec.value(at: ["backupTemplate", "br"]) else { return true }
+            return target["cluster"]?.stringValue != source["cluster"]?.stringValue
+                || (target["clusterNamespace"]?.stringValue ?? "") != (source["clusterNamespace"]?.stringValue ?? "")
+        }
+        // pointInTime needs the schedule's log backup.
+        rules[BackupScheduleSpec.pointInTimeRule] = { spec in spec.value(at: ["verification", "pointInTime"]) != .bool(true) || spec["logBackupTemplate"] != nil }
+        return rules
+    }()
+
+    /// The CRDs the standalone server is started with: this product's and TidbCluster's.
+    public static var standaloneCRDs: [JSONValue] { (all + [tidbCluster]).map(crd) }
+
     public static func info(forKind kind: String) -> KindInfo? { all.first { $0.kind == kind } }
 
     public static func schema(forKind kind: String) -> OpenAPISchema? { info(forKind: kind)?.schema }
@@ -120,14 +140,14 @@ public enum BRKinds {
             o["type"] = .string(c.type)
             return .object(o)
         }
-        let version: JSONValue = [
+        var version: JSONValue = [
             "name": .string(info.version),
             "served": true,
             "storage": true,
             "additionalPrinterColumns": .array(columns),
             "schema": ["openAPIV3Schema": info.crdSchema.jsonValue],
-            "subresources": ["status": .emptyObject],
         ]
+        if info.statusSubresource { version["subresources"] = ["status": JSONValue.emptyObject] }
         return [
             "apiVersion": "apiextensions.k8s.io/v1",
             "kind": "CustomResourceDefinition",

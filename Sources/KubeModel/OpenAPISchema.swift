@@ -144,3 +144,51 @@ extension OpenAPISchema {
         for name in names { modify([name]) { $0.nullable = true } }
     }
 }
+
+extension OpenAPISchema {
+    /// A schema read from its CRD form (`openAPIV3Schema`), the inverse of `jsonValue`: the keywords this
+    /// project generates and enforces; others are ignored. Throws on a member of the wrong shape,
+    /// naming its path.
+    public init(json: JSONValue, path: String = "openAPIV3Schema") throws {
+        guard let o = json.objectValue else { throw SchemaReadError(path: path, problem: "is not an object") }
+        func string(_ key: String) throws -> String? {
+            guard let v = o[key] else { return nil }
+            guard let s = v.stringValue else { throw SchemaReadError(path: "\(path).\(key)", problem: "is not a string") }
+            return s
+        }
+        let typeName = try string("type")
+        guard let kind = typeName.map({ Kind(rawValue: $0) }) ?? .any else {
+            throw SchemaReadError(path: "\(path).type", problem: "\"\(typeName ?? "")\" is not an OpenAPI type")
+        }
+        self.init(type: kind, format: try string("format"))
+        description = try string("description")
+        if let props = o["properties"] {
+            guard let members = props.objectValue else { throw SchemaReadError(path: "\(path).properties", problem: "is not an object") }
+            properties = try members.map { (name: $0.key, schema: try OpenAPISchema(json: $0.value, path: "\(path).properties.\($0.key)")) }
+        }
+        required = (o["required"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if let item = o["items"] { items = Box(try OpenAPISchema(json: item, path: "\(path).items")) }
+        if let value = o["additionalProperties"], value.objectValue != nil {
+            additionalProperties = Box(try OpenAPISchema(json: value, path: "\(path).additionalProperties"))
+        }
+        enumValues = o["enum"]?.arrayValue
+        defaultValue = o["default"]
+        minimum = o["minimum"]?.intValue
+        nullable = o["nullable"] == .bool(true)
+        preserveUnknownFields = o["x-kubernetes-preserve-unknown-fields"] == .bool(true)
+        intOrString = o["x-kubernetes-int-or-string"] == .bool(true)
+        validations = (o["x-kubernetes-validations"]?.arrayValue ?? []).compactMap { v in
+            v["rule"]?.stringValue.map { (rule: $0, message: v["message"]?.stringValue ?? "failed rule: \($0)") }
+        }
+    }
+}
+
+public struct SchemaReadError: Error, CustomStringConvertible {
+    public var path: String
+    public var problem: String
+    public var description: String { "\(path) \(problem)" }
+    public init(path: String, problem: String) {
+        self.path = path
+        self.problem = problem
+    }
+}

@@ -1,4 +1,3 @@
-import BRModel
 import Foundation
 import KubeModel
 
@@ -9,6 +8,7 @@ import KubeModel
 public final class APIServerCore: Sendable {
     public let store: ObjectStore
     public let registry: ResourceRegistry
+    let admission: Admission
     public let hub = WatchHub()
     let clock: @Sendable () -> Date
 
@@ -30,9 +30,13 @@ public final class APIServerCore: Sendable {
         public var created = false
     }
 
-    public init(store: ObjectStore, registry: ResourceRegistry = .standard, clock: @escaping @Sendable () -> Date = Date.init) throws {
+    /// `registry`: the kinds served (the built-in ones and the CRDs handed in); `rules`: what the CEL
+    /// rules of those CRDs mean (see `Admission`).
+    public init(store: ObjectStore, registry: ResourceRegistry, rules: Admission.RuleEvaluators = [:],
+                clock: @escaping @Sendable () -> Date = Date.init) throws {
         self.store = store
         self.registry = registry
+        admission = Admission(rules: rules)
         self.clock = clock
         store.onCommit { [hub] event in hub.publish(event) }
         for ns in ["default", "kube-system"] where try store.get(namespaceType.key, namespace: "", name: ns) == nil {
@@ -153,74 +157,10 @@ public final class APIServerCore: Sendable {
 
     // MARK: Writes
 
-    /// Schema checks of a body: unknown fields per `fieldValidation`, then types and required members.
-    func admit(_ type: ResourceType, _ body: JSONValue, name: String, options: WriteOptions) throws -> (JSONValue, [String]) {
-        guard let schema = type.schema else { return (body, []) }
-        var warnings: [String] = []
-        let (pruned, unknown) = schema.prune(body)
-        if !unknown.isEmpty {
-            switch options.fieldValidation {
-            case .strict:
-                throw APIError.badRequest(".\(unknown.map { "unknown field \"\($0)\"" }.joined(separator: ", "))")
-            case .warn: warnings += unknown.map { "unknown field \"\($0)\"" }
-            case .ignore: break
-            }
-        }
-        var errors = schema.validate(pruned).filter { $0.reason != .unknownField && !$0.field.hasPrefix("metadata.") }
-        if errors.isEmpty, type.kind == "Backup" || type.kind == "BackupSchedule" {
-            errors += celProblems(type, pruned)
-        }
-        if !errors.isEmpty { throw APIError.invalid(type, name, errors) }
-        return (schema.applyDefaults(to: pruned), warnings)
-    }
-
-    /// The CEL rules of these CRDs (logStop and logSubcommand are exclusive; a verification's target
-    /// and point in time), evaluated natively.
-    func celProblems(_ type: ResourceType, _ object: JSONValue) -> [FieldError] {
-        var specs: [(String, JSONValue?)] = []
-        if type.kind == "Backup" { specs = [("spec", object["spec"])] } else {
-            specs = [("spec.backupTemplate", object.value(at: ["spec", "backupTemplate"])),
-                     ("spec.logBackupTemplate", object.value(at: ["spec", "logBackupTemplate"]))]
-        }
-        var problems = specs.compactMap { path, spec -> FieldError? in
-            guard let spec, spec["logStop"] != nil, spec["logSubcommand"] != nil else { return nil }
-            return FieldError(field: path, reason: .invalid,
-                              message: "Invalid value: \"object\": Field `logStop` is the old version field, please use `logSubcommand` instead")
-        }
-        // BackupScheduleSpec's rule: the verification target is not the cluster the schedule backs up
-        // (namespaces compared as written; the controller also compares them resolved).
-        if type.kind == "BackupSchedule", let spec = object["spec"], let target = spec.value(at: ["verification", "target"]),
-           let source = spec.value(at: ["backupTemplate", "br"]),
-           target["cluster"]?.stringValue == source["cluster"]?.stringValue,
-           (target["clusterNamespace"]?.stringValue ?? "") == (source["clusterNamespace"]?.stringValue ?? "") {
-            problems.append(FieldError(field: "spec", reason: .invalid,
-                                       message: "Invalid value: \"object\": verification.target \(Verification.productionMessage)"))
-        }
-        if type.kind == "BackupSchedule", let spec = object["spec"], spec.value(at: ["verification", "pointInTime"]) == .bool(true),
-           spec["logBackupTemplate"] == nil {
-            problems.append(FieldError(field: "spec", reason: .invalid,
-                                       message: "Invalid value: \"object\": verification.pointInTime \(Verification.pointInTimeMessage)"))
-        }
-        return problems
-    }
-
     static func isDNSSubdomain(_ s: String) -> Bool {
         guard !s.isEmpty, s.count <= 253, let f = s.first, let l = s.last, f.isLowercase || f.isNumber, l.isLowercase || l.isNumber
         else { return false }
         return s.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "." }
-    }
-
-    func checkKind(_ type: ResourceType, _ body: JSONValue, name: String) throws {
-        guard body.objectValue != nil else { throw APIError.badRequest("the body of the request must be a JSON object") }
-        let kind = body["kind"]?.stringValue ?? ""
-        let apiVersion = body["apiVersion"]?.stringValue ?? ""
-        if !kind.isEmpty && kind != type.kind {
-            throw APIError.invalid(type, name, [FieldError(field: "kind", reason: .invalid, message: "Invalid value: \"\(kind)\": must be \(type.kind)")])
-        }
-        if !apiVersion.isEmpty && apiVersion != type.groupVersion {
-            throw APIError.invalid(type, name, [FieldError(field: "apiVersion", reason: .invalid,
-                                                           message: "Invalid value: \"\(apiVersion)\": must be \(type.groupVersion)")])
-        }
     }
 
     /// The namespace must exist; a terminating one takes no new objects (`creating`), but its objects
@@ -258,7 +198,7 @@ public final class APIServerCore: Sendable {
             name = generatePrefix + Self.randomSuffix()
             body["metadata"]?["name"] = .string(name)
         }
-        try checkKind(type, body, name: name)
+        try admission.checkKind(type, body, name: name)
         guard !name.isEmpty else {
             throw APIError.invalid(type, name, [FieldError(field: "metadata.name", reason: .required, message: "Required value: name or generateName is required")])
         }
@@ -267,7 +207,7 @@ public final class APIServerCore: Sendable {
                 message: "Invalid value: \"\(name)\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character")])
         }
         try checkNamespace(type, namespace, body: &body)
-        var (object, warnings) = try admit(type, body, name: name, options: options)
+        var (object, warnings) = try admission.admit(type, body, name: name, options: options)
         object["apiVersion"] = .string(type.groupVersion)
         object["kind"] = .string(type.kind)
         object["metadata"]?["uid"] = .string(UUID().uuidString.lowercased())
@@ -276,7 +216,7 @@ public final class APIServerCore: Sendable {
         object["metadata"]?["deletionTimestamp"] = nil
         if type.isCustom || type.kind == "Job" { object["metadata"]?["generation"] = 1 }
         if type.hasStatusSubresource && type.isCustom { object["status"] = nil }
-        object = try builtinDefaults(type, object)
+        object = try admission.builtinDefaults(type, object)
         if options.dryRun { return Result(object: object, warnings: warnings, created: true) }
         let ns = type.namespaced ? (namespace ?? "") : ""
         var existed = false
@@ -297,56 +237,6 @@ public final class APIServerCore: Sendable {
         return Result(object: event.object, warnings: warnings, created: true)
     }
 
-    /// What the API server adds to the built-in kinds this product creates.
-    func builtinDefaults(_ type: ResourceType, _ input: JSONValue) throws -> JSONValue {
-        var object = input
-        switch type.kind {
-        case "Secret":
-            var data = object["data"]?.objectValue ?? JSONObject()
-            for (k, v) in data {
-                guard let s = v.stringValue, Data(base64Encoded: s) != nil else {
-                    throw APIError.badRequest("Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data in data.\(k)")
-                }
-            }
-            for (k, v) in object["stringData"]?.objectValue ?? JSONObject() {
-                data[k] = .string(Data((v.stringValue ?? "").utf8).base64EncodedString())
-            }
-            object["stringData"] = nil
-            if !data.isEmpty { object["data"] = .object(data) }
-            if object["type"] == nil { object["type"] = "Opaque" }
-        case "Namespace":
-            if object["spec"] == nil { object["spec"] = ["finalizers": ["kubernetes"]] }
-            object["status"] = ["phase": "Active"]
-        case "Job":
-            let uid = object.value(at: ["metadata", "uid"])?.stringValue ?? ""
-            let name = object.value(at: ["metadata", "name"])?.stringValue ?? ""
-            if object.value(at: ["spec", "selector"]) == nil {
-                object["spec"]?["selector"] = ["matchLabels": ["batch.kubernetes.io/controller-uid": .string(uid)]]
-                object["spec"]?["manualSelector"] = false
-            }
-            var labels = object.value(at: ["spec", "template", "metadata", "labels"])?.objectValue ?? JSONObject()
-            for (k, v) in [("batch.kubernetes.io/controller-uid", uid), ("batch.kubernetes.io/job-name", name),
-                           ("controller-uid", uid), ("job-name", name)] where labels[k] == nil { labels[k] = .string(v) }
-            if object.value(at: ["spec", "template", "metadata"]) == nil { object["spec"]?["template"]?["metadata"] = .emptyObject }
-            object["spec"]?["template"]?["metadata"]?["labels"] = .object(labels)
-            if object.value(at: ["spec", "backoffLimit"]) == nil { object["spec"]?["backoffLimit"] = 6 }
-            if object.value(at: ["spec", "completionMode"]) == nil { object["spec"]?["completionMode"] = "NonIndexed" }
-            if object["status"] == nil { object["status"] = .emptyObject }
-        case "Pod":
-            if object["status"] == nil { object["status"] = ["phase": "Pending"] }
-        case "Event":
-            if let ns = object.value(at: ["involvedObject", "namespace"])?.stringValue, !ns.isEmpty,
-               ns != object.value(at: ["metadata", "namespace"])?.stringValue {
-                throw APIError.invalid(type, object.value(at: ["metadata", "name"])?.stringValue ?? "", [
-                    FieldError(field: "involvedObject.namespace", reason: .invalid,
-                               message: "Invalid value: \"\(ns)\": does not match event.namespace")])
-            }
-            if object["source"] == nil { object["source"] = .emptyObject }
-        default: break
-        }
-        return object
-    }
-
     /// PUT, or the main or status subresource after a patch was applied.
     public func update(_ type: ResourceType, namespace: String?, name: String, body input: JSONValue, subresource: String? = nil,
                        requireResourceVersion: Bool? = nil, options: WriteOptions = WriteOptions()) throws -> Result {
@@ -363,14 +253,14 @@ public final class APIServerCore: Sendable {
             throw APIError.badRequest("the name of the object (\(bodyName)) does not match the name on the URL (\(name))")
         }
         body["metadata"]?["name"] = .string(name)
-        try checkKind(type, body, name: name)
+        try admission.checkKind(type, body, name: name)
         try checkNamespace(type, namespace, body: &body, creating: false)
         let sentRV = body.value(at: ["metadata", "resourceVersion"])?.stringValue
         if (requireResourceVersion ?? type.isCustom) && (sentRV ?? "").isEmpty {
             throw APIError.invalid(type, name, [FieldError(field: "metadata.resourceVersion", reason: .invalid,
                 message: "Invalid value: 0x0: must be specified for an update")])
         }
-        var (admitted, warnings) = try admit(type, body, name: name, options: options)
+        var (admitted, warnings) = try admission.admit(type, body, name: name, options: options)
         let ns = type.namespaced ? (namespace ?? "") : ""
         var failure: APIError?
         var finalObject: JSONValue?
@@ -392,7 +282,7 @@ public final class APIServerCore: Sendable {
                 }
                 next["apiVersion"] = existing["apiVersion"]
                 next["kind"] = existing["kind"]
-                if type.kind == "Secret" { next = (try? self.builtinDefaults(type, next)) ?? next }
+                if type.kind == "Secret" { next = (try? self.admission.builtinDefaults(type, next)) ?? next }
             }
             let deleting = existing.value(at: ["metadata", "deletionTimestamp"]) != nil
             if deleting {
@@ -513,7 +403,7 @@ public final class APIServerCore: Sendable {
     }
 
     /// The deletion itself, without the garbage collection it sets off.
-    private func deleteOne(_ type: ResourceType, namespace: String?, name: String, options: DeleteOptions = DeleteOptions()) throws -> (JSONValue, gone: Bool, changed: Bool) {
+    func deleteOne(_ type: ResourceType, namespace: String?, name: String, options: DeleteOptions = DeleteOptions()) throws -> (JSONValue, gone: Bool, changed: Bool) {
         let policy = options.propagationPolicy ?? "Background"
         guard ["Background", "Foreground", "Orphan"].contains(policy) else {
             throw APIError.invalid(type, name, [FieldError(field: "propagationPolicy", reason: .notSupported,
@@ -577,146 +467,4 @@ public final class APIServerCore: Sendable {
         }
     }
 
-    /// The garbage collector and namespace controller for the whole store: every object that needs
-    /// one of them is found in one pass (after a restart, work a crash interrupted), then handled as
-    /// after a deletion.
-    public func collectGarbage() throws {
-        var work: [GarbageWork] = []
-        for type in registry.types {
-            var after: (String, String)?
-            while true {
-                let page = try store.list(type.key, namespace: nil, after: after, limit: 500)
-                for object in page.items {
-                    let meta = object["metadata"] ?? .emptyObject
-                    after = (meta["namespace"]?.stringValue ?? "", meta["name"]?.stringValue ?? "")
-                    let owners = ObjectStore.ownerUIDs(object)
-                    if meta["deletionTimestamp"] != nil {
-                        work.append(.deleting(type, namespace: meta["namespace"]?.stringValue, name: meta["name"]?.stringValue ?? ""))
-                    } else if !owners.isEmpty, try owners.allSatisfy({ try !store.exists(uid: $0) }) {
-                        work.append(.gone(uid: owners[0], namespace: meta["namespace"]?.stringValue ?? "", owners: []))
-                    }
-                }
-                if page.remaining == 0 { break }
-            }
-        }
-        try drain(work)
-    }
-
-    /// Works through `initial` and everything it leads to, each object once per change: the cost is
-    /// proportional to the objects deleted, found through the owner and namespace indexes (never a
-    /// scan of the store, which made deleting a namespace of N objects cost N² and unbounded memory).
-    func drain(_ initial: [GarbageWork]) throws {
-        var queue = initial
-        var next = 0
-        var namespacesToCheck: [String] = []
-        var terminating: [String: Bool] = [:]
-        let namespaceType = registry.types.first { $0.kind == "Namespace" }
-        func isTerminating(_ ns: String) -> Bool {
-            if let known = terminating[ns] { return known }
-            let value = ((try? namespaceType.map { try store.get($0.key, namespace: "", name: ns) }) ?? nil)?
-                .value(at: ["metadata", "deletionTimestamp"]) != nil
-            terminating[ns] = value
-            return value
-        }
-        func type(_ key: String) -> ResourceType? { registry.types.first { $0.key == key } }
-        func deleted(_ t: ResourceType, _ ns: String?, _ name: String, policy: String? = nil) {
-            var o = DeleteOptions()
-            o.propagationPolicy = policy
-            guard let (object, gone, changed) = try? deleteOne(t, namespace: ns, name: name, options: o), changed else { return }
-            queue.append(.after(t, object, gone: gone))
-        }
-        while true {
-            while next < queue.count {
-                let work = queue[next]
-                next += 1
-                switch work {
-                case .gone(let uid, let ns, let owners):
-                    // Dependents whose every owner is gone are deleted in the background.
-                    for (key, dep) in try store.dependents(ofUID: uid) {
-                        guard let t = type(key), dep.value(at: ["metadata", "deletionTimestamp"]) == nil else { continue }
-                        if try ObjectStore.ownerUIDs(dep).allSatisfy({ try !store.exists(uid: $0) }) {
-                            deleted(t, dep.value(at: ["metadata", "namespace"])?.stringValue, dep.value(at: ["metadata", "name"])?.stringValue ?? "")
-                        }
-                    }
-                    // An owner waiting in the foreground for its dependents may go now.
-                    for owner in owners {
-                        guard let (key, object) = try store.object(uid: owner), let t = type(key),
-                              object.value(at: ["metadata", "deletionTimestamp"]) != nil else { continue }
-                        queue.append(.deleting(t, namespace: object.value(at: ["metadata", "namespace"])?.stringValue,
-                                               name: object.value(at: ["metadata", "name"])?.stringValue ?? ""))
-                    }
-                    if !ns.isEmpty && isTerminating(ns) && !namespacesToCheck.contains(ns) { namespacesToCheck.append(ns) }
-                case .deleting(let t, let ns, let name):
-                    guard let object = try? get(t, namespace: ns, name: name) else { continue }
-                    let meta = object["metadata"] ?? .emptyObject
-                    guard meta["deletionTimestamp"] != nil else { continue }
-                    let uid = meta["uid"]?.stringValue ?? ""
-                    let finalizers = meta["finalizers"]?.arrayValue?.compactMap(\.stringValue) ?? []
-                    if finalizers.contains("orphan") {
-                        for (key, dep) in try store.dependents(ofUID: uid) {
-                            guard let depType = type(key) else { continue }
-                            var refs = dep.value(at: ["metadata", "ownerReferences"])?.arrayValue ?? []
-                            refs.removeAll { $0["uid"]?.stringValue == uid }
-                            _ = try patch(depType, namespace: dep.value(at: ["metadata", "namespace"])?.stringValue,
-                                          name: dep.value(at: ["metadata", "name"])?.stringValue ?? "", patchType: .merge,
-                                          patch: ["metadata": ["ownerReferences": refs.isEmpty ? .null : .array(refs)]])
-                        }
-                        try finalizerRemoved(t, ns, name, "orphan", &queue)
-                    } else if finalizers.contains("foregroundDeletion") {
-                        let dependents = try store.dependents(ofUID: uid)
-                        if dependents.isEmpty {
-                            try finalizerRemoved(t, ns, name, "foregroundDeletion", &queue)
-                        } else {
-                            for (key, dep) in dependents where dep.value(at: ["metadata", "deletionTimestamp"]) == nil {
-                                guard let depType = type(key) else { continue }
-                                deleted(depType, dep.value(at: ["metadata", "namespace"])?.stringValue,
-                                        dep.value(at: ["metadata", "name"])?.stringValue ?? "", policy: "Foreground")
-                            }
-                        }
-                    } else if t.kind == "Namespace" {
-                        // Sweep once: every object in it is deleted, a page at a time.
-                        terminating[name] = true
-                        for nt in registry.types where nt.namespaced {
-                            var after: (String, String)?
-                            while true {
-                                let page = try store.list(nt.key, namespace: name, after: after, limit: 500)
-                                for item in page.items {
-                                    after = (name, item.value(at: ["metadata", "name"])?.stringValue ?? "")
-                                    if item.value(at: ["metadata", "deletionTimestamp"]) == nil { deleted(nt, name, after!.1) }
-                                }
-                                if page.remaining == 0 { break }
-                            }
-                        }
-                        if !namespacesToCheck.contains(name) { namespacesToCheck.append(name) }
-                    }
-                }
-            }
-            // A terminating namespace goes once nothing is left in it (checked once per round, not per object).
-            guard !namespacesToCheck.isEmpty else { return }
-            let check = namespacesToCheck
-            namespacesToCheck = []
-            let namespaced = registry.types.filter(\.namespaced).map(\.key)
-            for ns in check where try store.count(namespace: ns, resources: namespaced) == 0 {
-                if let namespaceType { try finalizerRemoved(namespaceType, nil, ns, "kubernetes", &queue) }
-            }
-            if next >= queue.count { return }
-        }
-    }
-
-    /// Removes a finalizer the collector handles and queues what follows (the object gone, or still
-    /// deleting with other finalizers).
-    private func finalizerRemoved(_ type: ResourceType, _ ns: String?, _ name: String, _ finalizer: String, _ queue: inout [GarbageWork]) throws {
-        guard let result = try removeFinalizer(type, ns, name, finalizer) else { return }
-        let gone = result.object.value(at: ["metadata", "finalizers"])?.arrayValue?.isEmpty ?? true
-        queue.append(.after(type, result.object, gone: gone))
-    }
-
-    private func removeFinalizer(_ type: ResourceType, _ ns: String?, _ name: String, _ finalizer: String) throws -> Result? {
-        guard let current = try? get(type, namespace: ns, name: name) else { return nil }
-        var list = current.value(at: ["metadata", "finalizers"])?.arrayValue ?? []
-        list.removeAll { $0.stringValue == finalizer }
-        var next = current
-        next["metadata"]?["finalizers"] = list.isEmpty ? nil : .array(list)
-        return try update(type, namespace: ns, name: name, body: next, requireResourceVersion: false, collect: false)
-    }
 }

@@ -1,4 +1,3 @@
-import BRModel
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,4 +1,3 @@
-import BRModel
 import KubeModel
 
 /// A resource type the standalone server serves.
@@ -25,11 +24,20 @@ public struct ResourceType: Sendable {
     public var key: String { "\(group)/\(plural)" }
 }
 
-/// Every resource type of the standalone server.
+/// Every resource type of the standalone server: the built-in kinds it implements, and the custom
+/// resources of the CustomResourceDefinitions it was started with.
 public struct ResourceRegistry: Sendable {
     public let types: [ResourceType]
 
-    public static let standard = ResourceRegistry(types: builtins + custom)
+    public init(types: [ResourceType]) { self.types = types }
+
+    /// The built-in kinds and one custom resource per CRD (apiextensions.k8s.io/v1) in `crds`.
+    public init(customResources crds: [JSONValue]) throws {
+        types = Self.builtins + (try crds.map(ResourceType.init(crd:)))
+    }
+
+    /// The built-in kinds alone.
+    public static let builtinsOnly = ResourceRegistry(types: builtins)
 
     static func builtin(_ group: String, _ version: String, _ kind: String, _ plural: String, namespaced: Bool = true,
                         short: [String] = [], status: Bool = false, columns: [PrinterColumn] = []) -> ResourceType {
@@ -61,17 +69,6 @@ public struct ResourceRegistry: Sendable {
         builtin("coordination.k8s.io", "v1", "Lease", "leases", columns: [PrinterColumn("Holder", "string", ".spec.holderIdentity")]),
     ]
 
-    static let custom: [ResourceType] = BRKinds.all.map { info in
-        ResourceType(group: info.group, version: info.version, kind: info.kind, plural: info.plural, singular: info.singular,
-                     shortNames: info.shortNames, namespaced: true, schema: info.schema, hasStatusSubresource: true,
-                     printerColumns: info.printerColumns, categories: [], isCustom: true)
-    } + [
-        ResourceType(group: "pingcap.com", version: "v1alpha1", kind: "TidbCluster", plural: "tidbclusters", singular: "tidbcluster",
-                     shortNames: ["tc"], namespaced: true, schema: SchemaReflection.schema(for: TidbCluster.self),
-                     hasStatusSubresource: false, printerColumns: [PrinterColumn("Version", "string", ".spec.version")],
-                     categories: [], isCustom: true),
-    ]
-
     public func find(group: String, version: String, plural: String) -> ResourceType? {
         types.first { $0.group == group && $0.version == version && $0.plural == plural }
     }
@@ -89,5 +86,41 @@ public struct ResourceRegistry: Sendable {
             out.append((t.group, t.version))
         }
         return out
+    }
+}
+
+extension ResourceType {
+    /// A custom resource as its CustomResourceDefinition declares it: group, names, scope, the storage
+    /// version's schema, status subresource and printer columns. `metadata` is validated by the server
+    /// itself (as ObjectMeta), whatever the CRD says of it, as a Kubernetes API server does.
+    public init(crd: JSONValue) throws {
+        func need(_ path: [String]) throws -> String {
+            guard let s = crd.value(at: path)?.stringValue, !s.isEmpty else {
+                throw SchemaReadError(path: "CustomResourceDefinition \(crd.value(at: ["metadata", "name"])?.stringValue ?? "?") " + path.joined(separator: "."),
+                                      problem: "is required")
+            }
+            return s
+        }
+        guard crd["kind"]?.stringValue == "CustomResourceDefinition" else {
+            throw SchemaReadError(path: "kind", problem: "is not CustomResourceDefinition")
+        }
+        let versions = crd.value(at: ["spec", "versions"])?.arrayValue ?? []
+        guard let version = versions.first(where: { $0["storage"] == .bool(true) }) ?? versions.first else {
+            throw SchemaReadError(path: "CustomResourceDefinition \(crd.value(at: ["metadata", "name"])?.stringValue ?? "?") spec.versions", problem: "is empty")
+        }
+        var schema = try OpenAPISchema(json: version.value(at: ["schema", "openAPIV3Schema"]) ?? ["type": "object", "x-kubernetes-preserve-unknown-fields": true])
+        schema.setProperty("metadata", SchemaReflection.schema(for: ObjectMeta.self))
+        let kind = try need(["spec", "names", "kind"])
+        self.init(group: try need(["spec", "group"]), version: version["name"]?.stringValue ?? "v1", kind: kind,
+                  plural: try need(["spec", "names", "plural"]),
+                  singular: crd.value(at: ["spec", "names", "singular"])?.stringValue ?? kind.lowercased(),
+                  shortNames: (crd.value(at: ["spec", "names", "shortNames"])?.arrayValue ?? []).compactMap(\.stringValue),
+                  namespaced: crd.value(at: ["spec", "scope"])?.stringValue != "Cluster", schema: schema,
+                  hasStatusSubresource: version.value(at: ["subresources", "status"]) != nil,
+                  printerColumns: (version["additionalPrinterColumns"]?.arrayValue ?? []).compactMap { c in
+                      guard let name = c["name"]?.stringValue, let path = c["jsonPath"]?.stringValue else { return nil }
+                      return PrinterColumn(name, c["type"]?.stringValue ?? "string", path, priority: Int(c["priority"]?.intValue ?? 0))
+                  },
+                  categories: (crd.value(at: ["spec", "names", "categories"])?.arrayValue ?? []).compactMap(\.stringValue), isCustom: true)
     }
 }

@@ -20,10 +20,16 @@ public struct StandaloneAPIServer: Sendable {
         public var jobs = JobRunner.Configuration()
         /// Changes kept for resuming watches; older resource versions get 410 Gone.
         public var watchHistory = 20_000
-        public init(dataDirectory: DataDirectory, host: String = "127.0.0.1", port: Int = StandaloneAPIServer.defaultPort) {
+        /// The CustomResourceDefinitions served beside the built-in kinds, and what their CEL rules mean.
+        public var customResources: [JSONValue]
+        public var rules: Admission.RuleEvaluators
+        public init(dataDirectory: DataDirectory, host: String = "127.0.0.1", port: Int = StandaloneAPIServer.defaultPort,
+                    customResources: [JSONValue], rules: Admission.RuleEvaluators = [:]) {
             self.dataDirectory = dataDirectory
             self.host = host
             self.port = port
+            self.customResources = customResources
+            self.rules = rules
         }
     }
 
@@ -36,7 +42,8 @@ public struct StandaloneAPIServer: Sendable {
     public init(configuration: Configuration) throws {
         try configuration.dataDirectory.create()
         self.configuration = configuration
-        core = try APIServerCore(store: ObjectStore(path: configuration.dataDirectory.database, historyLimit: configuration.watchHistory))
+        core = try APIServerCore(store: ObjectStore(path: configuration.dataDirectory.database, historyLimit: configuration.watchHistory),
+                                 registry: ResourceRegistry(customResources: configuration.customResources), rules: configuration.rules)
     }
 
     /// Serves until the task is cancelled. `onListening` receives the bound port (useful with port 0)

@@ -76,7 +76,8 @@ struct Standalone: AsyncParsableCommand {
             throw ValidationError("--listen \(listen) is not a loopback address; add --allow-remote to serve other machines")
         }
         guard maxJobs >= 1 else { throw ValidationError("--max-jobs must be at least 1, got \(maxJobs)") }
-        var config = StandaloneAPIServer.Configuration(dataDirectory: DataDirectory(dataDir), host: host, port: port)
+        var config = StandaloneAPIServer.Configuration(dataDirectory: DataDirectory(dataDir), host: host, port: port,
+                                                       customResources: BRKinds.standaloneCRDs, rules: BRKinds.ruleEvaluators)
         config.jobs.maxConcurrentJobs = maxJobs
         for mapping in images {
             guard let eq = mapping.firstIndex(of: "="), !mapping[..<eq].isEmpty, !mapping[mapping.index(after: eq)...].isEmpty else {

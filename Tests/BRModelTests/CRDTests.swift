@@ -13,6 +13,24 @@ struct CRDTests {
                 "regenerate with: swift run tidb-backup-operator manifests crds > deploy/crds/crds.yaml")
     }
 
+    @Test("a CRD read back (as the standalone server reads what it is handed) gives the schema it was made from; every CEL rule has a native evaluator")
+    func readBack() throws {
+        for info in BRKinds.all + [BRKinds.tidbCluster] {
+            let crd = BRKinds.crd(info)
+            let schema = try OpenAPISchema(json: try #require(crd.value(at: ["spec", "versions", "0", "schema", "openAPIV3Schema"])
+                ?? crd.value(at: ["spec", "versions"])?.arrayValue?.first?.value(at: ["schema", "openAPIV3Schema"])))
+            #expect(schema == info.crdSchema, "\(info.kind)")
+            #expect(schema.jsonValue == info.crdSchema.jsonValue, "\(info.kind)")
+        }
+        func rules(_ s: OpenAPISchema) -> [String] {
+            s.validations.map(\.rule) + s.properties.flatMap { rules($0.schema) } + (s.items.map { rules($0.schema) } ?? [])
+                + (s.additionalProperties.map { rules($0.schema) } ?? [])
+        }
+        let all = Set((BRKinds.all + [BRKinds.tidbCluster]).flatMap { rules($0.schema) })
+        #expect(all.count >= 4, "\(all)")
+        #expect(all.subtracting(BRKinds.ruleEvaluators.keys).isEmpty, "rules without an evaluator: \(all.subtracting(BRKinds.ruleEvaluators.keys))")
+    }
+
     @Test("every schema is structural and every default validates against its schema", arguments: BRKinds.all.map(\.kind))
     func structural(_ kind: String) throws {
         let info = try #require(BRKinds.info(forKind: kind))

@@ -6,6 +6,7 @@ import KubeEvents
 import KubeModel
 import KubeTesting
 import StandaloneServer
+import StandaloneTesting
 import Synchronization
 import Testing
 
@@ -107,7 +108,7 @@ func configMap(_ name: String, _ n: String) -> JSONValue {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("informer-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func start(port: Int) async throws -> (Task<Void, any Error>, Int) {
-            var config = StandaloneAPIServer.Configuration(dataDirectory: DataDirectory(dir), port: port)
+            var config = StandaloneAPIServer.Configuration.product(dataDirectory: DataDirectory(dir), port: port)
             config.bookmarkInterval = .seconds(1)
             let server = try StandaloneAPIServer(configuration: config)
             let (ports, continuation) = AsyncStream<Int>.makeStream()
@@ -211,7 +212,7 @@ final class Counter: Sendable { let value = Atomic<Int>(0) }
     static func store() async throws -> (StoreKubeAPI, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("election-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let store = StoreKubeAPI(core: try APIServerCore(store: ObjectStore(path: dir + "/db.sqlite")))
+        let store = StoreKubeAPI(core: try APIServerCore.product(store: ObjectStore(path: dir + "/db.sqlite")))
         _ = try await store.create(.namespaces, namespace: nil, object: ["metadata": ["name": "ns"]])
         return (store, dir)
     }

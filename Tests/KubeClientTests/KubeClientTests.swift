@@ -5,6 +5,7 @@ import KubeAPI
 import KubeClient
 import KubeModel
 import StandaloneServer
+import StandaloneTesting
 import Synchronization
 import Testing
 
@@ -105,7 +106,7 @@ func temporaryDirectory(_ prefix: String) -> String {
     static func withServer(_ body: (String, DataDirectory) async throws -> Void) async throws {
         let dir = temporaryDirectory("client")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try StandaloneAPIServer(configuration: .init(dataDirectory: DataDirectory(dir), port: 0))
+        let server = try StandaloneAPIServer(configuration: .product(dataDirectory: DataDirectory(dir), port: 0))
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let task = Task { try await server.run { continuation.yield($0) } }
         var it = ports.makeAsyncIterator()

@@ -4,6 +4,7 @@ import KubeClient
 import KubeModel
 import KubeTesting
 import StandaloneServer
+import StandaloneTesting
 import Testing
 
 /// The implementations of `KubeAPI` the contract is checked against.
@@ -51,14 +52,14 @@ final class ContractFixture: @unchecked Sendable {
             return ContractFixture(api: api, namespace: namespace, expireHistory: { try await churn(api, namespace) }, teardown: {})
         case .sqliteStore:
             let dir = temporaryDirectory()
-            let core = try APIServerCore(store: ObjectStore(path: dir + "/store.sqlite", historyLimit: historyLimit))
+            let core = try APIServerCore.product(store: ObjectStore(path: dir + "/store.sqlite", historyLimit: historyLimit))
             let api = StoreKubeAPI(core: core)
             _ = try await api.create(.namespaces, namespace: nil, object: ["metadata": ["name": .string(namespace)]])
             return ContractFixture(api: api, namespace: namespace, expireHistory: { try await churn(api, namespace) },
                                    teardown: { try? FileManager.default.removeItem(atPath: dir) })
         case .httpClient:
             let dir = temporaryDirectory()
-            var config = StandaloneAPIServer.Configuration(dataDirectory: DataDirectory(dir), port: 0)
+            var config = StandaloneAPIServer.Configuration.product(dataDirectory: DataDirectory(dir), port: 0)
             config.watchHistory = historyLimit
             config.bookmarkInterval = .seconds(1)
             let server = try StandaloneAPIServer(configuration: config)

@@ -3,16 +3,17 @@ import KubeModel
 import Testing
 
 @testable import StandaloneServer
+import StandaloneTesting
 
 @Suite("API semantics of the standalone server")
 struct APIServerCoreTests {
     func makeCore(historyLimit: Int = 20_000) throws -> APIServerCore {
         let dir = Harness.temporaryDirectory()
-        return try APIServerCore(store: ObjectStore(path: dir + "/s.sqlite", historyLimit: historyLimit))
+        return try APIServerCore.product(store: ObjectStore(path: dir + "/s.sqlite", historyLimit: historyLimit))
     }
 
-    var backups: ResourceType { ResourceRegistry.standard.find(group: "pingcap.com", version: "v1alpha1", plural: "backups")! }
-    var namespaces: ResourceType { ResourceRegistry.standard.find(group: "", version: "v1", plural: "namespaces")! }
+    var backups: ResourceType { ResourceRegistry.product.find(group: "pingcap.com", version: "v1alpha1", plural: "backups")! }
+    var namespaces: ResourceType { ResourceRegistry.product.find(group: "", version: "v1", plural: "namespaces")! }
 
     func backup(_ name: String, labels: JSONValue = .emptyObject) -> JSONValue {
         ["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup", "metadata": ["name": .string(name), "labels": labels],
@@ -63,7 +64,49 @@ struct APIServerCoreTests {
         var both = backup("b")
         both["spec"]?["logStop"] = true
         both["spec"]?["logSubcommand"] = "log-stop"
-        #expect(code(both) == 422)
+        do { _ = try core.create(backups, namespace: "default", body: both); Issue.record("expected 422") } catch let e as APIError {
+            // Two rules say the same: one cause, at the rule's place.
+            let causes = e.details?["causes"]?.arrayValue ?? []
+            #expect(e.code == 422 && causes.count == 1 && causes.first?["field"] == "spec", "\(e)")
+            #expect(e.message.contains("Field `logStop` is the old version field"))
+        }
+    }
+
+    @Test("the kinds come from the CRDs handed in: a CRD of another group is served and validated; its CEL rules hold where an evaluator is given, and are not enforced where none is")
+    func crdsHandedIn() throws {
+        let crd: JSONValue = [
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": ["name": "widgets.example.com"],
+            "spec": ["group": "example.com", "scope": "Namespaced",
+                     "names": ["kind": "Widget", "plural": "widgets", "singular": "widget", "shortNames": ["wd"]],
+                     "versions": [["name": "v1", "served": true, "storage": true,
+                                   "additionalPrinterColumns": [["name": "Size", "type": "integer", "jsonPath": ".spec.size"]],
+                                   "schema": ["openAPIV3Schema": ["type": "object", "properties": [
+                                       "spec": ["type": "object", "required": ["size"],
+                                                "x-kubernetes-validations": [["rule": "self.size <= self.max", "message": "size must not exceed max"],
+                                                                             ["rule": "self.size != 13", "message": "unlucky"]],
+                                                "properties": ["size": ["type": "integer", "minimum": 1], "max": ["type": "integer", "default": 10]]],
+                                   ]]]]]],
+        ]
+        let registry = try ResourceRegistry(customResources: [crd])
+        let widgets = try #require(registry.find(group: "example.com", version: "v1", plural: "widgets"))
+        #expect(widgets.shortNames == ["wd"] && !widgets.hasStatusSubresource && widgets.printerColumns.map(\.name) == ["Size"])
+        #expect(registry.find(group: "pingcap.com", version: "v1alpha1", plural: "backups") == nil, "only what was handed in")
+        let core = try APIServerCore(store: ObjectStore(path: Harness.temporaryDirectory() + "/w.sqlite"), registry: registry,
+                                     rules: ["self.size <= self.max": { spec in (spec["size"]?.intValue ?? 0) <= (spec["max"]?.intValue ?? 0) }])
+        func widget(_ name: String, _ spec: JSONValue) -> JSONValue {
+            ["apiVersion": "example.com/v1", "kind": "Widget", "metadata": ["name": .string(name), "labels": ["a": "b"]], "spec": spec]
+        }
+        let made = try core.create(widgets, namespace: "default", body: widget("w1", ["size": 3])).object
+        #expect(made.value(at: ["spec", "max"]) == 10, "the CRD's default")
+        #expect(made.value(at: ["metadata", "labels", "a"]) == "b", "metadata kept whatever the CRD says of it")
+        for (name, spec, field) in [("w2", ["size": 0] as JSONValue, "spec.size"), ("w3", ["size": 11], "spec")] {
+            do { _ = try core.create(widgets, namespace: "default", body: widget(name, spec)); Issue.record("\(name) accepted") } catch let e as APIError {
+                #expect(e.code == 422 && e.details?["causes"]?.arrayValue?.first?["field"]?.stringValue == field, "\(e)")
+            }
+        }
+        // The rule without an evaluator is not enforced.
+        #expect(try core.create(widgets, namespace: "default", body: widget("w4", ["size": 13, "max": 20])).object.value(at: ["spec", "size"]) == 13)
+        #expect(throws: SchemaReadError.self) { try ResourceRegistry(customResources: [["kind": "CustomResourceDefinition", "spec": ["group": "x"]]]) }
     }
 
     @Test("unknown fields: Strict rejects with 400, Warn prunes and warns, Ignore prunes silently")
@@ -139,7 +182,7 @@ struct APIServerCoreTests {
     @Test("checkpoints run beside the writes: the WAL's pages reach the database file without a write doing it")
     func backgroundCheckpoints() async throws {
         let dir = Harness.temporaryDirectory()
-        let core = try APIServerCore(store: ObjectStore(path: dir + "/s.sqlite"))
+        let core = try APIServerCore.product(store: ObjectStore(path: dir + "/s.sqlite"))
         func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: dir + "/" + file))?[.size] as? Int) ?? 0 }
         // Wait for the checkpoint of the migrations, then write ~2 MiB: under the 40 MiB at which a
         // write would checkpoint itself.
@@ -192,8 +235,8 @@ struct APIServerCoreTests {
     @Test("deleting a namespace of owner chains (Backup → Job → Pod) removes them all through the owner index; a finalizer holds the namespace until it is released")
     func namespaceDeletionWithOwners() throws {
         let core = try makeCore()
-        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
-        let pods = ResourceRegistry.standard.find(group: "", version: "v1", plural: "pods")!
+        let jobs = ResourceRegistry.product.find(group: "batch", version: "v1", plural: "jobs")!
+        let pods = ResourceRegistry.product.find(group: "", version: "v1", plural: "pods")!
         _ = try core.create(namespaces, namespace: nil, body: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "big"]])
         for i in 0..<200 {
             let b = try core.create(backups, namespace: "big", body: backup("b\(i)")).object
@@ -230,7 +273,7 @@ struct APIServerCoreTests {
     @Test("after a restart, the collector finishes what a crash interrupted: dependents of a vanished owner go")
     func garbageAfterRestart() throws {
         let dir = Harness.temporaryDirectory()
-        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        let jobs = ResourceRegistry.product.find(group: "batch", version: "v1", plural: "jobs")!
         do {
             let store = try ObjectStore(path: dir + "/s.sqlite")
             // A Job whose owner was deleted but which the crash left behind.
@@ -239,7 +282,7 @@ struct APIServerCoreTests {
                                                                        "ownerReferences": [["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup", "name": "gone", "uid": "vanished-uid"]]]]
             }
         }
-        let core = try APIServerCore(store: ObjectStore(path: dir + "/s.sqlite"))
+        let core = try APIServerCore.product(store: ObjectStore(path: dir + "/s.sqlite"))
         #expect(try core.list(jobs, namespace: "default").items.count == 1)
         try core.collectGarbage()
         #expect(try core.list(jobs, namespace: "default").items.isEmpty)
@@ -250,12 +293,12 @@ struct APIServerCoreTests {
         let dir = Harness.temporaryDirectory()
         var last: Int64 = 0
         do {
-            let core = try APIServerCore(store: ObjectStore(path: dir + "/s.sqlite", historyLimit: 10))
+            let core = try APIServerCore.product(store: ObjectStore(path: dir + "/s.sqlite", historyLimit: 10))
             for i in 0..<1_005 { _ = try core.create(backups, namespace: "default", body: backup("b\(i)")) }
             last = try core.store.currentResourceVersion
             #expect(try core.store.oldestWatchableResourceVersion > 900)
         }
-        let reopened = try APIServerCore(store: ObjectStore(path: dir + "/s.sqlite"))
+        let reopened = try APIServerCore.product(store: ObjectStore(path: dir + "/s.sqlite"))
         let created = try reopened.create(backups, namespace: "default", body: backup("after")).object
         #expect(Int64(created.value(at: ["metadata", "resourceVersion"])?.stringValue ?? "") ?? 0 > last)
     }
@@ -287,8 +330,8 @@ struct APIServerCoreTests {
     @Test("a foreground deletion waits for a dependent's own finalizer, and completes when it is removed (owner and dependent gone)")
     func foregroundWaitsForDependentFinalizer() throws {
         let core = try makeCore()
-        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
-        let pods = ResourceRegistry.standard.find(group: "", version: "v1", plural: "pods")!
+        let jobs = ResourceRegistry.product.find(group: "batch", version: "v1", plural: "jobs")!
+        let pods = ResourceRegistry.product.find(group: "", version: "v1", plural: "pods")!
         let job = try core.create(jobs, namespace: "default", body: ["apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "j"],
                                                                      "spec": ["template": ["spec": ["containers": [["name": "c", "image": "i"]]]]]]).object
         _ = try core.create(pods, namespace: "default", body: [

@@ -4,6 +4,7 @@ import KubeTesting
 import Testing
 
 @testable import StandaloneServer
+import StandaloneTesting
 
 /// The real `tidb-backup-operator standalone` process, killed with SIGKILL during a burst of writes.
 @Suite("Durability of the standalone server", .serialized)
@@ -78,7 +79,7 @@ struct CrashTests {
 
         let h = try await Harness(directory: dir)
         defer { Task { await h.stop() } }
-        let backups = ResourceRegistry.standard.find(group: "pingcap.com", version: "v1alpha1", plural: "backups")!
+        let backups = ResourceRegistry.product.find(group: "pingcap.com", version: "v1alpha1", plural: "backups")!
         let stored = Set(try h.server.core.list(backups, namespace: "default").items.compactMap { $0.value(at: ["metadata", "name"])?.stringValue })
         let lost = acknowledged.filter { !stored.contains($0) }
         #expect(lost.isEmpty, "acknowledged but lost after kill -9: \(lost.prefix(10))")

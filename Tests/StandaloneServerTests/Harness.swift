@@ -3,6 +3,7 @@ import KubeModel
 import Testing
 
 @testable import StandaloneServer
+import StandaloneTesting
 
 /// A standalone server on a random loopback port in a temporary directory, and the real kubectl
 /// pointed at it.
@@ -20,7 +21,7 @@ final class Harness: @unchecked Sendable {
 
     init(directory: String = Harness.temporaryDirectory(), jobs: JobRunner.Configuration = JobRunner.Configuration()) async throws {
         self.directory = directory
-        var config = StandaloneAPIServer.Configuration(dataDirectory: DataDirectory(directory), port: 0)
+        var config = StandaloneAPIServer.Configuration.product(dataDirectory: DataDirectory(directory), port: 0)
         config.bookmarkInterval = .seconds(1)
         config.jobs = jobs
         let server = try StandaloneAPIServer(configuration: config)

@@ -5,6 +5,7 @@ import KubeTesting
 import Testing
 
 @testable import StandaloneServer
+import StandaloneTesting
 
 @Suite("Watches over HTTP and job recovery", .serialized)
 struct WatchAndRecoveryTests {
@@ -18,7 +19,7 @@ struct WatchAndRecoveryTests {
         ], timeout: Double(maxTime + 5)).stdout
     }
 
-    var backups: ResourceType { ResourceRegistry.standard.find(group: "pingcap.com", version: "v1alpha1", plural: "backups")! }
+    var backups: ResourceType { ResourceRegistry.product.find(group: "pingcap.com", version: "v1alpha1", plural: "backups")! }
 
     func backup(_ name: String) -> JSONValue {
         ["apiVersion": "pingcap.com/v1alpha1", "kind": "Backup", "metadata": ["name": .string(name)],
@@ -55,7 +56,7 @@ struct WatchAndRecoveryTests {
         #expect(initial.split(separator: "\n").filter { $0.contains("\"ADDED\"") }.count == 3)
 
         let store = try ObjectStore(path: DataDirectory(dir).database, historyLimit: 10)
-        let core = try APIServerCore(store: store)
+        let core = try APIServerCore.product(store: store)
         for i in 0..<1_000 { _ = try core.create(backups, namespace: "default", body: backup("y\(i)")) }
         let gone = try await curl(h, "/apis/pingcap.com/v1alpha1/namespaces/default/backups?watch=1&resourceVersion=2&timeoutSeconds=1")
         let event = try JSONParser.parse(gone.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -83,11 +84,11 @@ struct WatchAndRecoveryTests {
     @Test("after a crash, pods left Running fail with ProcessLost and their Job follows backoffLimit")
     func restartRecovery() async throws {
         let dir = Harness.temporaryDirectory()
-        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
-        let pods = ResourceRegistry.standard.find(group: "", version: "v1", plural: "pods")!
+        let jobs = ResourceRegistry.product.find(group: "batch", version: "v1", plural: "jobs")!
+        let pods = ResourceRegistry.product.find(group: "", version: "v1", plural: "pods")!
         do {
             // The state a killed server leaves: a Job with a Running pod whose process is gone.
-            let core = try APIServerCore(store: ObjectStore(path: DataDirectory(dir).database))
+            let core = try APIServerCore.product(store: ObjectStore(path: DataDirectory(dir).database))
             let job = try core.create(jobs, namespace: "default", body: [
                 "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "long"],
                 "spec": ["backoffLimit": 0, "template": ["spec": ["containers": [["name": "main", "image": "busybox", "command": ["true"]]]]]],
@@ -118,7 +119,7 @@ struct WatchAndRecoveryTests {
     func noInheritedDescriptors() async throws {
         let h = try await Harness()
         defer { Task { await h.stop() } }
-        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        let jobs = ResourceRegistry.product.find(group: "batch", version: "v1", plural: "jobs")!
         // ls, a child of the job's shell, lists the shell's descriptors ($$ is the shell). No pipe: the
         // shell would hold its ends while ls runs; `; :` keeps the shell from exec-ing into ls.
         _ = try h.server.core.create(jobs, namespace: "default", body: [
@@ -137,8 +138,8 @@ struct WatchAndRecoveryTests {
     @Test("after a crash, a job process of the previous run is stopped (its whole group) before its pod is marked ProcessLost")
     func orphanStopped() async throws {
         let dir = Harness.temporaryDirectory()
-        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
-        let pods = ResourceRegistry.standard.find(group: "", version: "v1", plural: "pods")!
+        let jobs = ResourceRegistry.product.find(group: "batch", version: "v1", plural: "jobs")!
+        let pods = ResourceRegistry.product.find(group: "", version: "v1", plural: "pods")!
         // The previous run's job process: a shell leading its own group with a child, started as the
         // job runner starts them.
         let process = try LocalProcess(executable: "/bin/sh", arguments: ["-c", "sleep 3600 & wait"], environment: ["PATH": "/usr/bin:/bin"],
@@ -149,7 +150,7 @@ struct WatchAndRecoveryTests {
         #expect(record.processGroup == orphan)
         #expect(record.livingMembers().count == 2, "the shell and its sleep")
         do {
-            let core = try APIServerCore(store: ObjectStore(path: DataDirectory(dir).database))
+            let core = try APIServerCore.product(store: ObjectStore(path: DataDirectory(dir).database))
             let job = try core.create(jobs, namespace: "default", body: [
                 "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "left"],
                 "spec": ["backoffLimit": 0, "template": ["spec": ["containers": [["name": "main", "image": "busybox", "command": ["true"]]]]]],
@@ -224,7 +225,7 @@ struct WatchAndRecoveryTests {
     func deadline() async throws {
         let h = try await Harness(jobs: { var c = JobRunner.Configuration(); c.terminationGrace = .seconds(1); return c }())
         defer { Task { await h.stop() } }
-        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        let jobs = ResourceRegistry.product.find(group: "batch", version: "v1", plural: "jobs")!
         _ = try h.server.core.create(jobs, namespace: "default", body: [
             "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "slow"],
             "spec": ["activeDeadlineSeconds": 1, "template": ["spec": ["containers": [["name": "main", "image": "busybox", "command": ["sleep", "3601.5"]]]]]],
@@ -242,7 +243,7 @@ struct WatchAndRecoveryTests {
     func concurrencyLimit() async throws {
         let h = try await Harness(jobs: { var c = JobRunner.Configuration(); c.maxConcurrentJobs = 2; return c }())
         defer { Task { await h.stop() } }
-        let jobs = ResourceRegistry.standard.find(group: "batch", version: "v1", plural: "jobs")!
+        let jobs = ResourceRegistry.product.find(group: "batch", version: "v1", plural: "jobs")!
         for i in 0..<4 {
             _ = try h.server.core.create(jobs, namespace: "default", body: [
                 "apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": .string("j\(i)")],
@@ -269,7 +270,7 @@ struct VolumeAndGroupCommitTests {
     func volumeMounts() async throws {
         let h = try await Harness()
         defer { Task { await h.stop() } }
-        let registry = ResourceRegistry.standard
+        let registry = ResourceRegistry.product
         let jobs = registry.find(group: "batch", version: "v1", plural: "jobs")!
         let secrets = registry.find(group: "", version: "v1", plural: "secrets")!
         let claims = registry.find(group: "", version: "v1", plural: "persistentvolumeclaims")!
