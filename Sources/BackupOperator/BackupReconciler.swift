@@ -58,73 +58,156 @@ public final class BackupReconciler: Reconciler {
     /// 1 MiB to 4 TiB.
     static let sizeBuckets: [Double] = [20, 24, 27, 30, 33, 36, 38, 40, 42].map { pow(2, Double($0)) }
 
-    public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
-        guard var backup = try await api.getIfPresent(Backup.self, namespace: key.namespace, name: key.name) else { return .done }
-        if backup.metadata.deletionTimestamp != nil { return try await cleanUp(backup) }
+    /// One pass over a Backup: what it is, what it has found, and the status it will write.
+    struct Pass {
+        let original: Backup
+        var status: PendingStatus<Backup, BackupCondition>
+        var cluster: TidbCluster?
+        var backup: Backup { status.object }
 
-        if backup.isCleanCandidate && !backup.metadata.hasFinalizer(BRLabels.backupFinalizer) {
-            backup.metadata.addFinalizer(BRLabels.backupFinalizer)
-            backup = try await api.update(backup)
+        init(_ backup: Backup) {
+            original = backup
+            status = PendingStatus(backup) { b, c, now in b.status.apply(c, now: now) }
         }
+    }
+
+    /// The steps of a pass, in order (reference 3.1-3.7): a Backup being deleted is cleaned; one
+    /// that may need cleaning gets the finalizer; a finished one only has its outcome observed (and
+    /// its verification followed); then the cluster is found and the spec validated against it; log
+    /// and volume-snapshot backups go to their own flows; a snapshot waits for a Ready cluster, and its
+    /// Job is followed, retried or created.
+    var steps: ReconcileSteps<Pass> {
+        ReconcileSteps([
+            ("delete", deleting), ("finalizer", finalizer), ("finished", finished), ("cluster", findCluster),
+            ("validate", validate), ("flow", modeFlow), ("cluster-ready", clusterReady), ("job", job),
+        ])
+    }
+
+    public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
+        guard let backup = try await api.getIfPresent(Backup.self, namespace: key.namespace, name: key.name) else { return .done }
+        var pass = Pass(backup)
+        let outcome: ReconcileOutcome
+        do {
+            outcome = try await steps.run(&pass).outcome
+        } catch {
+            try await write(&pass)
+            throw error
+        }
+        try await write(&pass)
+        return outcome
+    }
+
+    /// The pass's status changes, in one write.
+    func write(_ pass: inout Pass) async throws {
+        try await pass.status.flush(api, original: pass.original, now: now, events: events) { ConditionEvent($0, $1) }
+    }
+
+    func deleting(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        pass.backup.metadata.deletionTimestamp != nil ? try await cleanUp(pass.backup) : nil
+    }
+
+    func finalizer(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        if pass.backup.isCleanCandidate && !pass.backup.metadata.hasFinalizer(BRLabels.backupFinalizer) {
+            var backup = pass.backup
+            backup.metadata.addFinalizer(BRLabels.backupFinalizer)
+            pass = Pass(try await api.update(backup))
+        }
+        return nil
+    }
+
+    /// A Complete or Failed snapshot: its outcome in the metrics; a volume snapshot keeps no init Job;
+    /// a verification is followed or started.
+    func finished(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        let backup = pass.backup
         let mode = backup.spec.effectiveBackupMode
         if [.complete, .failed, .invalid].contains(backup.status.phase) && mode != .log { await observeOutcome(backup) }
-        if (backup.status.phase == .complete || backup.status.phase == .failed) && mode != .log {
-            // A finished volume-snapshot backup must not keep its init Job (it holds GC paused).
-            if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(backup, cluster: nil) }
-            if mode == .snapshot, backup.status.verification?.phase == .running || BackupVerification.annotated(backup),
-               let wait = try await BackupVerification(api: api, events: events, metrics: metrics, notifier: notifier, now: clock.now()).reconcile(backup) {
-                return .requeue(after: wait)
-            }
-            return .done
+        guard (backup.status.phase == .complete || backup.status.phase == .failed) && mode != .log else { return nil }
+        if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(backup, cluster: nil) }
+        if mode == .snapshot, backup.status.verification?.phase == .running || BackupVerification.annotated(backup),
+           let wait = try await BackupVerification(api: api, events: events, metrics: metrics, notifier: notifier, now: clock.now()).reconcile(backup) {
+            return .requeue(after: wait)
         }
+        return .done
+    }
 
-        // Validation, with the cluster BR will use.
-        let lookup = try await ClusterLookup.find(api, br: backup.spec.br, clusterNamespace: backup.clusterNamespace)
+    /// The cluster BR will use; a missing one is retried.
+    func findCluster(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        let lookup = try await ClusterLookup.find(api, br: pass.backup.spec.br, clusterNamespace: pass.backup.clusterNamespace)
         if case .missing(let message) = lookup {
-            try await setCondition(backup, BackupCondition(type: .retryFailed, reason: "TidbClusterNotFound", message: message))
+            pass.status.set(BackupCondition(type: .retryFailed, reason: "TidbClusterNotFound", message: message), now: now)
             return .requeue(after: .seconds(30))
         }
-        let cluster = lookup.cluster
-        let problems = BRValidation.validate(backup, tikvImage: cluster?.tikvImage, cluster: cluster)
+        pass.cluster = lookup.cluster
+        return nil
+    }
+
+    /// The spec against the cluster: Invalid ends the pass; an Invalid Backup fixed by a spec edit
+    /// goes on (TiDB Operator never looks again).
+    func validate(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        let problems = BRValidation.validate(pass.backup, tikvImage: pass.cluster?.tikvImage, cluster: pass.cluster)
         if let first = problems.first {
-            try await setCondition(backup, BackupCondition(type: .invalid, reason: "InvalidSpec", message: first.message))
+            pass.status.set(BackupCondition(type: .invalid, reason: "InvalidSpec", message: first.message), now: now)
             return .done
         }
-        if backup.status.phase == .invalid {
-            // Fixed by a spec edit: TiDB Operator never looks again; we carry on.
-            backup = try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
+        if pass.backup.status.phase == .invalid {
+            pass.status.edit { b in
                 b.status.conditions = b.status.conditions?.map { c in
                     var c = c
                     if c.type == .invalid { c.status = .false }
                     return c
                 }
                 b.status.phase = nil
-            } ?? backup
+            }
         }
-        if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(backup, cluster: cluster) }
-        if mode == .log { return try await LogBackupFlow(r: self).reconcile(backup, cluster: cluster) }
-        if let cluster, let conditions = cluster.status?["conditions"]?.arrayValue, !conditions.isEmpty, !cluster.isReady {
-            // A cluster managed by TiDB Operator reports readiness; an external one (pdAddresses) has no status.
+        return nil
+    }
+
+    /// Log and volume-snapshot backups have flows of their own (which write their own status).
+    func modeFlow(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        let mode = pass.backup.spec.effectiveBackupMode
+        guard mode == .volumeSnapshot || mode == .log else { return nil }
+        try await write(&pass)
+        if mode == .volumeSnapshot { return try await VolumeSnapshotBackupFlow(r: self).reconcile(pass.backup, cluster: pass.cluster) }
+        return try await LogBackupFlow(r: self).reconcile(pass.backup, cluster: pass.cluster)
+    }
+
+    /// A cluster managed by TiDB Operator reports readiness (an external one, with pdAddresses, has no
+    /// status): the Job waits for it.
+    func clusterReady(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        if let cluster = pass.cluster, let conditions = cluster.status?["conditions"]?.arrayValue, !conditions.isEmpty, !cluster.isReady {
             return .requeue(after: .seconds(15))
         }
+        return nil
+    }
 
+    /// The Job: followed while it runs, retried after it failed, created when there is none.
+    func job(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        let backup = pass.backup
         let jobName = backup.jobName
         let job = JobState(try await currentJob(backup))
         if job.exists {
             if job.deleting { return .requeue(after: .seconds(2)) }
-            if job.failed || hasPendingRetry(backup) { return try await handleFailure(backup, job: job) }
+            if job.failed || hasPendingRetry(backup) {
+                try await write(&pass)
+                return try await handleFailure(pass.backup, job: job)
+            }
             if backup.status.phase == nil || backup.status.phase == .invalid {
                 // The Job was created but the status write after it was lost (a crash, a conflict).
-                try await setCondition(backup, BackupCondition(type: .scheduled))
+                pass.status.set(BackupCondition(type: .scheduled), now: now)
             }
-            return try await watchRun(backup, job: job)
+            try await write(&pass)
+            return try await watchRun(pass.backup, job: job)
         }
-        if hasPendingRetry(backup) { return try await handleFailure(backup, job: job) }
-        if [.scheduled, .prepare, .running].contains(backup.status.phase) {
-            try await fail(backup, reason: "JobNotFound", message: "Job \(jobName) no longer exists while the backup was \(backup.status.phase!.rawValue)")
+        if hasPendingRetry(backup) {
+            try await write(&pass)
+            return try await handleFailure(pass.backup, job: job)
+        }
+        if let phase = backup.status.phase, [.scheduled, .prepare, .running].contains(phase) {
+            pass.status.set(BackupCondition(type: .failed, reason: "JobNotFound",
+                                            message: "Job \(jobName) no longer exists while the backup was \(phase.rawValue)"), now: now)
             return .done
         }
-        return try await createJob(backup, cluster: cluster)
+        return try await createJob(&pass)
     }
 
     // MARK: Outcome metrics
@@ -173,35 +256,26 @@ public final class BackupReconciler: Reconciler {
         return try await api.getIfPresent(JSONValue.self, .jobs, namespace: backup.namespace, name: backup.jobName)
     }
 
-    func createJob(_ backup: Backup, cluster: TidbCluster?) async throws -> ReconcileOutcome {
-        let job: JSONValue
+    func createJob(_ pass: inout Pass) async throws -> ReconcileOutcome {
+        let backup = pass.backup
+        let built: JSONValue
         do {
-            if backup.spec.br == nil {
-                job = try await jobs.exportJob(backup)
-            } else {
-                job = try await jobs.brBackupJob(backup, cluster: cluster!)
-            }
+            built = backup.spec.br == nil ? try await jobs.exportJob(backup) : try await jobs.brBackupJob(backup, cluster: pass.cluster!)
         } catch let e as JobBuildError {
-            try await setCondition(backup, BackupCondition(type: .retryFailed, reason: e.reason, message: e.message))
+            pass.status.set(BackupCondition(type: .retryFailed, reason: e.reason, message: e.message), now: now)
             throw e
         }
-        do {
-            _ = try await api.create(.jobs, namespace: backup.namespace, object: job)
-            await events.record(backup, .normal, reason: "SuccessfulCreate",
-                                message: "create job \(backup.namespace)/\(backup.jobName) for cluster \(BRLabels.backupJobLabels(backup)[BRLabels.instance] ?? "") backup successful")
-        } catch let e as KubeAPIError where e.isAlreadyExists {
-            // Created by an earlier reconcile whose status write was lost: the Job is ours (same name).
-            // One still going away (an earlier Backup of this name) is waited for.
-            let existing = try await api.jobState(namespace: backup.namespace, name: backup.jobName)
-            if !existing.exists || existing.deleting { return .requeue(after: .seconds(2)) }
-        } catch let e as KubeAPIError {
-            let message = "create backup \(backup.namespace)/\(backup.name) job \(backup.jobName) failed, err: \(e.message)"
-            try await setCondition(backup, BackupCondition(type: .retryFailed, reason: "CreateBackupJobFailed", message: message))
-            await events.record(backup, .warning, reason: "FailedCreate", message: message)
-            throw e
+        switch try await JobStep(api: api, events: events).create(built, for: backup, namespace: backup.namespace, name: backup.jobName,
+                                                                  created: "create job \(backup.namespace)/\(backup.jobName) for cluster \(BRLabels.backupJobLabels(backup)[BRLabels.instance] ?? "") backup successful",
+                                                                  failed: "create backup \(backup.namespace)/\(backup.name) job \(backup.jobName) failed") {
+        case .wait(let d): return .requeue(after: d)
+        case .failed(let message, let error):
+            pass.status.set(BackupCondition(type: .retryFailed, reason: "CreateBackupJobFailed", message: message), now: now)
+            throw error
+        case .created, .existed:
+            pass.status.set(BackupCondition(type: .scheduled), now: now)
+            return .requeue(after: timeouts.podStart)
         }
-        try await setCondition(backup, BackupCondition(type: .scheduled))
-        return .requeue(after: timeouts.podStart)
     }
 
     // MARK: A running Job

@@ -25,51 +25,119 @@ public final class RestoreReconciler: Reconciler {
         self.timeouts = timeouts
     }
 
+    /// One pass over a Restore: what it is, what it has found, and the status it will write.
+    struct Pass {
+        let original: Restore
+        var status: PendingStatus<Restore, RestoreCondition>
+        var lookup: ClusterLookup.Result = .notNeeded
+        var cluster: TidbCluster? { lookup.cluster }
+        var restore: Restore { status.object }
+
+        init(_ restore: Restore) {
+            original = restore
+            status = PendingStatus(restore) { r, c, now in r.status.apply(c, now: now) }
+        }
+    }
+
+    /// The steps of a pass, in order (reference 4): volume-snapshot restores have their own flow and
+    /// other unknown modes are refused; the cluster is found; a Lightning import recovers its
+    /// checkpoints after a failure and a failed BR restore is pruned; a finished Restore stops there;
+    /// a missing cluster is retried and the spec validated; a PiTR restore waits for TiKV's GC to be
+    /// off; the Job is followed or created.
+    var steps: ReconcileSteps<Pass> {
+        ReconcileSteps([
+            ("mode", mode), ("cluster", findCluster), ("lightning-recovery", lightningRecovery), ("prune", prune),
+            ("finished", finished), ("cluster-missing", clusterMissing), ("validate", validate), ("job", job),
+        ])
+    }
+
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
         guard let restore = try await api.getIfPresent(Restore.self, namespace: key.namespace, name: key.name) else { return .done }
-        let mode = restore.spec.effectiveRestoreMode
-        if mode == .volumeSnapshot { return try await VolumeSnapshotRestoreFlow(r: self).reconcile(restore) }
+        var pass = Pass(restore)
+        let outcome: ReconcileOutcome
+        do {
+            outcome = try await steps.run(&pass).outcome
+        } catch {
+            try await write(&pass)
+            throw error
+        }
+        try await write(&pass)
+        return outcome
+    }
+
+    /// The pass's status changes, in one write.
+    func write(_ pass: inout Pass) async throws {
+        try await pass.status.flush(api, original: pass.original, now: Time(clock.now()), events: events) { ConditionEvent($0, $1) }
+    }
+
+    func mode(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        let mode = pass.restore.spec.effectiveRestoreMode
+        if mode == .volumeSnapshot { return try await VolumeSnapshotRestoreFlow(r: self).reconcile(pass.restore) }
         if mode.rawValue != "snapshot" && mode != .pitr {
-            try await setCondition(restore, RestoreCondition(type: .invalid, reason: "NotSupported",
-                message: "restoreMode \(mode.rawValue) is not supported by this version of tidb-backup-operator yet; the Restore is kept unchanged"))
+            pass.status.set(RestoreCondition(type: .invalid, reason: "NotSupported",
+                message: "restoreMode \(mode.rawValue) is not supported by this version of tidb-backup-operator yet; the Restore is kept unchanged"),
+                            now: Time(clock.now()))
             return .done
         }
-        let lookup = try await ClusterLookup.find(api, restore)
-        if restore.spec.lightning != nil, !lookup.isMissing, let outcome = try await recovery.step(restore, cluster: lookup.cluster) {
-            return outcome
-        }
-        if restore.hasCondition(.failed), let outcome = try await RestorePruneStep(r: self).step(restore, cluster: lookup.cluster) { return outcome }
-        if let phase = restore.status.phase, [.complete, .failed].contains(phase) || restore.hasCondition(.failed) { return .done }
+        return nil
+    }
 
-        if case .missing(let message) = lookup {
-            try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "TidbClusterNotFound", message: message))
-            return .requeue(after: .seconds(30))
-        }
-        let cluster = lookup.cluster
-        let problems = BRValidation.validate(restore, tikvImage: cluster?.tikvImage, cluster: cluster)
-        if let first = problems.first {
-            try await setCondition(restore, RestoreCondition(type: .invalid, reason: "InvalidSpec", message: first.message))
-            return .done
-        }
+    func findCluster(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        pass.lookup = try await ClusterLookup.find(api, pass.restore)
+        return nil
+    }
 
+    /// A Lightning import's checkpoints after a failure (its own status writes).
+    func lightningRecovery(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        guard pass.restore.spec.lightning != nil, !pass.lookup.isMissing else { return nil }
+        return try await recovery.step(pass.restore, cluster: pass.cluster)
+    }
+
+    /// A failed BR restore's prune (its own status writes).
+    func prune(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        guard pass.restore.hasCondition(.failed) else { return nil }
+        return try await RestorePruneStep(r: self).step(pass.restore, cluster: pass.cluster)
+    }
+
+    func finished(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        if let phase = pass.restore.status.phase, [.complete, .failed].contains(phase) || pass.restore.hasCondition(.failed) { return .done }
+        return nil
+    }
+
+    func clusterMissing(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        guard case .missing(let message) = pass.lookup else { return nil }
+        pass.status.set(RestoreCondition(type: .retryFailed, reason: "TidbClusterNotFound", message: message), now: Time(clock.now()))
+        return .requeue(after: .seconds(30))
+    }
+
+    func validate(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        guard let first = BRValidation.validate(pass.restore, tikvImage: pass.cluster?.tikvImage, cluster: pass.cluster).first else { return nil }
+        pass.status.set(RestoreCondition(type: .invalid, reason: "InvalidSpec", message: first.message), now: Time(clock.now()))
+        return .done
+    }
+
+    /// The Job: a PiTR restore first waits for TiKV's GC to be off; then the Job is followed while it
+    /// runs (an adopted TiDB Operator Job that succeeded completes the Restore) or created.
+    func job(_ pass: inout Pass) async throws -> ReconcileOutcome? {
+        let restore = pass.restore
+        let now = clock.now()
         let jobName = restore.jobName
         let job = try await api.jobState(namespace: restore.namespace, name: jobName)
-        if !job.exists, mode == .pitr, let cluster, let wait = try await PitrGate(api: api).wait(restore, cluster: cluster) {
-            try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "PitrConfigNotReady", message: wait))
+        if !job.exists, restore.spec.effectiveRestoreMode == .pitr, let cluster = pass.cluster, let wait = try await PitrGate(api: api).wait(restore, cluster: cluster) {
+            pass.status.set(RestoreCondition(type: .retryFailed, reason: "PitrConfigNotReady", message: wait), now: Time(now))
             return .requeue(after: .seconds(10))
         }
         if job.exists {
             if job.deleting { return .requeue(after: .seconds(2)) }
             if job.failed {
-                try await fail(restore, reason: "AlreadyFailed", message: "Job \(jobName) has failed: \(job.failureReason)")
+                pass.status.set(RestoreCondition(type: .failed, reason: "AlreadyFailed", message: "Job \(jobName) has failed: \(job.failureReason)"), now: Time(now))
                 return .done
             }
             if restore.status.phase == nil || restore.status.phase == .invalid || restore.status.phase == .retryFailed {
                 // The Job was created but the status write after it was lost.
-                try await setCondition(restore, RestoreCondition(type: .scheduled))
+                pass.status.set(RestoreCondition(type: .scheduled), now: Time(now))
                 return .requeue(after: timeouts.podStart)
             }
-            let now = clock.now()
             let phase = restore.status.phase
             let since = restore.status.conditions?.first { $0.type == phase }?.lastTransitionTime?.date ?? now
             switch RunVerdict.of(jobName: jobName, job: job, waitingForPod: phase == .scheduled || phase == nil || phase == .invalid,
@@ -77,10 +145,9 @@ public final class RestoreReconciler: Reconciler {
             case .wait(let d): return .requeue(after: d)
             case .fail(let reason, _, _) where reason == RunVerdict.succeededWithoutResult && job.isForeign:
                 let completed = job.object.value(at: ["status", "completionTime"])?.stringValue.flatMap(Time.init(rfc3339:)) ?? Time(now)
-                _ = try await StatusWriter.update(api, Restore.self, namespace: restore.namespace, name: restore.name, from: restore) { r in
-                    if r.status.timeStarted == nil {
-                        r.status.timeStarted = job.object.value(at: ["status", "startTime"])?.stringValue.flatMap(Time.init(rfc3339:))
-                    }
+                let started = job.object.value(at: ["status", "startTime"])?.stringValue.flatMap(Time.init(rfc3339:))
+                pass.status.edit { r in
+                    if r.status.timeStarted == nil { r.status.timeStarted = started }
                     _ = r.status.apply(RestoreCondition(type: .complete, reason: "AdoptedJobSucceeded", message: Adoption.restoreCompleted(jobName)),
                                        now: completed)
                     if r.status.timeCompleted == nil { r.status.timeCompleted = completed }
@@ -89,43 +156,41 @@ public final class RestoreReconciler: Reconciler {
                 return .done
             case .fail(let reason, let message, let deleteJob):
                 if deleteJob {
-                    _ = try? await api.delete(.jobs, namespace: restore.namespace, name: jobName,
-                                              options: DeleteOptions(propagationPolicy: .foreground))
+                    _ = try? await api.delete(.jobs, namespace: restore.namespace, name: jobName, options: DeleteOptions(propagationPolicy: .foreground))
                 }
-                try await fail(restore, reason: reason, message: message)
+                pass.status.set(RestoreCondition(type: .failed, reason: reason, message: message), now: Time(now))
                 return .done
             }
         }
         if let phase = restore.status.phase, [.scheduled, .running].contains(phase) {
-            try await fail(restore, reason: "JobNotFound", message: "Job \(jobName) no longer exists while the restore was \(phase.rawValue)")
+            pass.status.set(RestoreCondition(type: .failed, reason: "JobNotFound",
+                                             message: "Job \(jobName) no longer exists while the restore was \(phase.rawValue)"), now: Time(now))
             return .done
         }
         let built: JSONValue
         do {
             if restore.spec.lightning != nil {
-                built = try await jobs.lightningJob(restore, cluster: cluster)
+                built = try await jobs.lightningJob(restore, cluster: pass.cluster)
             } else {
-                built = restore.spec.br == nil ? try await jobs.importJob(restore) : try await jobs.brRestoreJob(restore, cluster: cluster!)
+                built = restore.spec.br == nil ? try await jobs.importJob(restore) : try await jobs.brRestoreJob(restore, cluster: pass.cluster!)
             }
         } catch let e as JobBuildError {
-            try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: e.reason, message: e.message))
+            pass.status.set(RestoreCondition(type: .retryFailed, reason: e.reason, message: e.message), now: Time(now))
             throw e
         }
-        do {
-            _ = try await api.create(.jobs, namespace: restore.namespace, object: built)
-            await events.record(restore, .normal, reason: "SuccessfulCreate",
-                                message: "create job \(restore.namespace)/\(jobName) for restore \(restore.name) successful")
-        } catch let e as KubeAPIError where e.isAlreadyExists {
-        } catch let e as KubeAPIError {
-            let message = "create restore \(restore.namespace)/\(restore.name) job \(jobName) failed, err: \(e.message)"
-            try await setCondition(restore, RestoreCondition(type: .retryFailed, reason: "CreateRestoreJobFailed", message: message))
-            await events.record(restore, .warning, reason: "FailedCreate", message: message)
-            throw e
+        switch try await JobStep(api: api, events: events).create(built, for: restore, namespace: restore.namespace, name: jobName,
+                                                                  created: "create job \(restore.namespace)/\(jobName) for restore \(restore.name) successful",
+                                                                  failed: "create restore \(restore.namespace)/\(restore.name) job \(jobName) failed") {
+        case .wait(let d): return .requeue(after: d)
+        case .failed(let message, let error):
+            pass.status.set(RestoreCondition(type: .retryFailed, reason: "CreateRestoreJobFailed", message: message), now: Time(now))
+            throw error
+        case .created, .existed:
+            if !restore.hasCondition(.scheduled) || restore.status.phase != .scheduled {
+                pass.status.set(RestoreCondition(type: .scheduled), now: Time(now))
+            }
+            return .requeue(after: timeouts.podStart)
         }
-        if !restore.hasCondition(.scheduled) || restore.status.phase != .scheduled {
-            try await setCondition(restore, RestoreCondition(type: .scheduled))
-        }
-        return .requeue(after: timeouts.podStart)
     }
 
     var recovery: LightningRecoveryStep {

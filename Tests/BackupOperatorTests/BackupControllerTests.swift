@@ -40,6 +40,26 @@ import Testing
         #expect(w.eventReasons().contains("SuccessfulCreate"))
     }
 
+    @Test("a pass writes a Backup's status once: an Invalid Backup fixed by an edit gets its Job, Invalid cleared and Scheduled in one status write (two before)")
+    func onePassOneStatusWrite() async throws {
+        let w = World()
+        try await w.seedCluster()
+        var invalid = World.yaml(World.brBackup("fixed"))
+        invalid["spec"]?["backupType"] = "no-such-type"
+        _ = try await w.api.create(.backups, namespace: "ns", object: invalid)
+        _ = try await w.backup.reconcile(ObjectKey(namespace: "ns", name: "fixed"))
+        #expect(try await w.getBackup("fixed").status.phase == .invalid)
+        _ = try await w.api.patch(.backups, namespace: "ns", name: "fixed", patch: .merge(["spec": ["backupType": "full"]]), subresource: nil)
+        let before = w.operatorAPI.calls.count
+        _ = try await w.backup.reconcile(ObjectKey(namespace: "ns", name: "fixed"))
+        let calls = w.operatorAPI.calls.dropFirst(before)
+        let statusWrites = calls.filter { ($0.verb == .update || $0.verb == .patch) && $0.subresource == "status" }
+        #expect(statusWrites.count == 1, "\(calls)")
+        let b = try await w.getBackup("fixed")
+        #expect(b.status.phase == .scheduled && b.status.conditions?.first { $0.type == .invalid }?.status == .false, "\(b.status)")
+        #expect(w.job("backup-fixed") != nil)
+    }
+
     @Test func reconcilingTwiceChangesNothing() async throws {
         let w = World()
         try await w.seedCluster()
