@@ -68,6 +68,19 @@ public enum StatusWriter {
     public static func update<T: APIObject>(_ api: any KubeAPI, _ type: T.Type, namespace: String, name: String, from read: T? = nil,
                                             outage: Duration? = nil, onRetry: (any Error) -> Void = { _ in },
                                             _ change: (inout T) -> Void) async throws -> T? where T: Equatable {
+        try await write(api, type, namespace: namespace, name: name, from: read, status: true, outage: outage, onRetry: onRetry, change)
+    }
+
+    /// The same rule for the object itself (its metadata: finalizers, annotations), never its status.
+    @discardableResult
+    public static func updateObject<T: APIObject>(_ api: any KubeAPI, _ type: T.Type, namespace: String, name: String, from read: T? = nil,
+                                                  _ change: (inout T) -> Void) async throws -> T? where T: Equatable {
+        try await write(api, type, namespace: namespace, name: name, from: read, status: false, outage: nil, onRetry: { _ in }, change)
+    }
+
+    static func write<T: APIObject>(_ api: any KubeAPI, _ type: T.Type, namespace: String, name: String, from read: T?, status: Bool,
+                                    outage: Duration?, onRetry: (any Error) -> Void,
+                                    _ change: (inout T) -> Void) async throws -> T? where T: Equatable {
         let deadline = outage.map { ContinuousClock.now + $0 }
         var conflicts = 0
         var failures = 0
@@ -81,10 +94,13 @@ public enum StatusWriter {
                 let before = current
                 change(&current)
                 if current == before { return current }
-                return try await api.updateStatus(current)
+                return try await status ? api.updateStatus(current) : api.update(current)
             } catch let e as KubeAPIError where e.isConflict {
                 conflicts += 1
                 if conflicts >= 5 { return nil }
+            } catch let e as KubeAPIError where e.isNotFound && !status {
+                // An object gone while its metadata was being changed needs no change.
+                return nil
             } catch let e as KubeAPIError where !(e.code >= 500 || e.code == 429) {
                 throw e
             } catch {

@@ -507,18 +507,8 @@ public final class BackupReconciler: Reconciler {
     }
 
     func removeFinalizer(_ backup: Backup) async throws {
-        for attempt in 0..<5 {
-            guard var current = try await api.getIfPresent(Backup.self, namespace: backup.namespace, name: backup.name),
-                  current.metadata.hasFinalizer(BRLabels.backupFinalizer) else { return }
-            current.metadata.removeFinalizer(BRLabels.backupFinalizer)
-            do {
-                _ = try await api.update(current)
-                return
-            } catch let e as KubeAPIError where e.isConflict && attempt < 4 {
-                continue
-            } catch let e as KubeAPIError where e.isNotFound {
-                return
-            }
+        try await StatusWriter.updateObject(api, Backup.self, namespace: backup.namespace, name: backup.name) { b in
+            b.metadata.removeFinalizer(BRLabels.backupFinalizer)
         }
     }
 
