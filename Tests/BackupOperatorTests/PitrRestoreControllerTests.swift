@@ -11,7 +11,8 @@ import Testing
 struct PitrRestoreControllerTests {
     /// A TidbCluster managed by TiDB Operator (no pdAddresses), a PiTR Restore of it; the gate holds the
     /// Job until the TiKV ConfigMap says gc.ratio-threshold = -1.
-    static func run(_ w: World) async throws {
+    /// Drives the gate; returns the Job's arguments once it ran.
+    static func run(_ w: World) async throws -> [String] {
         _ = try await w.apply(.tidbClusters, """
             apiVersion: pingcap.com/v1alpha1
             kind: TidbCluster
@@ -46,12 +47,14 @@ struct PitrRestoreControllerTests {
         let job = try #require(w.job("restore-pitr"))
         let args = job.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first?["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
         #expect(args.contains("--mode=pitr") && args.contains("--pitrRestoredTs=400000000000000000"), "\(args)")
+        return args
     }
 
     @Test("the Job waits for gc.ratio-threshold = -1 in the TiKV ConfigMap, then runs with --mode=pitr")
     func gate() async throws {
         let w = World()
         try await w.seedCluster()
-        try await Self.run(w)
+        let args = try await Self.run(w)
+        #expect(args.first == "restore" && args.contains("--mode=pitr"), "\(args)")
     }
 }

@@ -1,6 +1,7 @@
 import AWSCore
 import AWSSigning
 import Foundation
+import KubeTesting
 import KubeAPI
 import KubeModel
 import Testing
@@ -26,11 +27,10 @@ final class FakePD: @unchecked Sendable {
     }
 
     func waitUntilServing() async throws {
-        for _ in 0..<100 {
-            if (try? TestServers.run(["curl", "-sf", address + "/pd/api/v1/version"]))?.status == 0 { return }
-            try await Task.sleep(for: .milliseconds(100))
+        let address = self.address
+        guard await eventually(10, { (try? TestServers.run(["curl", "-sf", address + "/pd/api/v1/version"]))?.status == 0 }) else {
+            throw Operator.Failure("the fake PD at \(address) did not start")
         }
-        throw Operator.Failure("the fake PD at \(address) did not start")
     }
 
     /// SIGKILL: a child of the test process inherits its blocked signals, so SIGTERM would not end it.

@@ -12,6 +12,9 @@ enum Implementation: String, CaseIterable, CustomTestStringConvertible, Sendable
     case inMemory, sqliteStore, httpClient, realServer
     var testDescription: String { rawValue }
 
+    /// Whether the test can make its watch history expire (a real server compacts on its own schedule).
+    var canExpireHistory: Bool { self != .realServer }
+
     /// The real API server named by `KUBE_CONTRACT_KUBECONFIG`, when set.
     static var available: [Implementation] {
         ProcessInfo.processInfo.environment["KUBE_CONTRACT_KUBECONFIG"].map { $0.isEmpty ? [] : [.realServer] }
