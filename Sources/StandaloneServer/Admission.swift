@@ -30,29 +30,23 @@ public struct Admission: Sendable {
         var errors = schema.validate(pruned).filter { $0.reason != .unknownField && !$0.field.hasPrefix("metadata.") }
         let defaulted = schema.applyDefaults(to: pruned)
         // CEL rules see the object defaulted, as a Kubernetes API server's do.
-        if errors.isEmpty { errors += ruleProblems(schema, defaulted) }
+        if errors.isEmpty { errors += ruleProblems(type, defaulted) }
         if !errors.isEmpty { throw APIError.invalid(type, name, errors) }
         return (defaulted, warnings)
     }
 
-    /// The CEL rules along the schema whose native evaluation says no, each at its place (`spec`,
-    /// `spec.backupTemplate`), once per message.
-    func ruleProblems(_ schema: OpenAPISchema, _ value: JSONValue, path: String = "") -> [FieldError] {
+    /// The CEL rules whose native evaluation says no, each at its place (`spec`, `spec.backupTemplate`),
+    /// once per message. Only the places where the CRD has rules are visited (`ResourceType.ruleSites`).
+    func ruleProblems(_ type: ResourceType, _ object: JSONValue) -> [FieldError] {
         var out: [FieldError] = []
-        for (rule, message) in schema.validations {
-            guard let holds = rules[rule], !holds(value) else { continue }
-            let problem = FieldError(field: path, reason: .invalid, message: "Invalid value: \"object\": \(message)")
-            if !out.contains(where: { $0.field == problem.field && $0.message == problem.message }) { out.append(problem) }
-        }
-        if let object = value.objectValue {
-            for (name, member) in schema.properties where name != "metadata" {
-                if let v = object[name] { out += ruleProblems(member, v, path: path.isEmpty ? name : "\(path).\(name)") }
+        for site in type.ruleSites {
+            for (value, path) in site.values(in: object) {
+                for (rule, message) in site.validations {
+                    guard let holds = rules[rule], !holds(value) else { continue }
+                    let problem = FieldError(field: path, reason: .invalid, message: "Invalid value: \"object\": \(message)")
+                    if !out.contains(where: { $0.field == problem.field && $0.message == problem.message }) { out.append(problem) }
+                }
             }
-            if let values = schema.additionalProperties?.schema {
-                for (k, v) in object { out += ruleProblems(values, v, path: "\(path)[\(k)]") }
-            }
-        } else if let items = value.arrayValue, let item = schema.items?.schema {
-            for (i, v) in items.enumerated() { out += ruleProblems(item, v, path: "\(path)[\(i)]") }
         }
         return out
     }
@@ -120,4 +114,49 @@ public struct Admission: Sendable {
         return object
     }
 
+}
+
+/// A place in a kind's schema that carries CEL rules (`x-kubernetes-validations`), found once when the
+/// kind is registered, so that a write visits only those places.
+public struct RuleSite: Sendable {
+    enum Step: Sendable, Equatable {
+        case property(String)
+        case items
+        case values
+    }
+
+    var steps: [Step]
+    public var validations: [(rule: String, message: String)]
+
+    /// The places of `schema` with rules (metadata aside), to `depth` levels.
+    static func sites(in schema: OpenAPISchema, steps: [Step] = [], depth: Int = 32) -> [RuleSite] {
+        guard depth > 0 else { return [] }
+        var out = schema.validations.isEmpty ? [] : [RuleSite(steps: steps, validations: schema.validations)]
+        for (name, member) in schema.properties where !(steps.isEmpty && name == "metadata") {
+            out += sites(in: member, steps: steps + [.property(name)], depth: depth - 1)
+        }
+        if let item = schema.items?.schema { out += sites(in: item, steps: steps + [.items], depth: depth - 1) }
+        if let value = schema.additionalProperties?.schema { out += sites(in: value, steps: steps + [.values], depth: depth - 1) }
+        return out
+    }
+
+    /// The values at this place in an object, with their field paths (`spec.backupTemplate`, `a[2]`).
+    func values(in object: JSONValue) -> [(JSONValue, String)] {
+        var current: [(JSONValue, String)] = [(object, "")]
+        for step in steps {
+            var next: [(JSONValue, String)] = []
+            for (value, path) in current {
+                switch step {
+                case .property(let name):
+                    if let v = value.objectValue?[name] { next.append((v, path.isEmpty ? name : "\(path).\(name)")) }
+                case .items:
+                    for (i, v) in (value.arrayValue ?? []).enumerated() { next.append((v, "\(path)[\(i)]")) }
+                case .values:
+                    for (k, v) in value.objectValue ?? JSONObject() { next.append((v, "\(path)[\(k)]")) }
+                }
+            }
+            current = next
+        }
+        return current
+    }
 }

@@ -15,6 +15,8 @@ public struct ResourceType: Sendable {
     public var printerColumns: [PrinterColumn]
     public var categories: [String]
     public var isCustom: Bool
+    /// Where the schema carries CEL rules (see `Admission`).
+    public var ruleSites: [RuleSite] = []
 
     public var groupVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
     /// `backups.pingcap.com`, `secrets`: the resource as Status details and RBAC name it.
@@ -122,5 +124,6 @@ extension ResourceType {
                       return PrinterColumn(name, c["type"]?.stringValue ?? "string", path, priority: Int(c["priority"]?.intValue ?? 0))
                   },
                   categories: (crd.value(at: ["spec", "names", "categories"])?.arrayValue ?? []).compactMap(\.stringValue), isCustom: true)
+        ruleSites = RuleSite.sites(in: schema)
     }
 }

@@ -90,6 +90,9 @@ struct APIServerCoreTests {
         let registry = try ResourceRegistry(customResources: [crd])
         let widgets = try #require(registry.find(group: "example.com", version: "v1", plural: "widgets"))
         #expect(widgets.shortNames == ["wd"] && !widgets.hasStatusSubresource && widgets.printerColumns.map(\.name) == ["Size"])
+        #expect(widgets.ruleSites.map(\.validations.count) == [2], "the one place with rules, found once")
+        let schedules = try #require(ResourceRegistry.product.find(group: "pingcap.com", version: "v1alpha1", plural: "backupschedules"))
+        #expect(schedules.ruleSites.count == 3, "spec, spec.backupTemplate, spec.logBackupTemplate: \(schedules.ruleSites.map(\.validations.count))")
         #expect(registry.find(group: "pingcap.com", version: "v1alpha1", plural: "backups") == nil, "only what was handed in")
         let core = try APIServerCore(store: ObjectStore(path: Harness.temporaryDirectory() + "/w.sqlite"), registry: registry,
                                      rules: ["self.size <= self.max": { spec in (spec["size"]?.intValue ?? 0) <= (spec["max"]?.intValue ?? 0) }])
