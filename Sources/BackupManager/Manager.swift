@@ -547,22 +547,16 @@ public struct Manager: Sendable {
         }
     }
 
-    /// Sets (or with nil removes) one annotation on the object, retrying conflicts.
+    /// Sets (or with nil removes) one annotation on the Backup or Restore, by the one write rule.
     static func annotate(_ api: any KubeAPI, _ kind: ResourceKind, _ options: ManagerOptions, _ key: String, _ value: String?) async throws {
-        for attempt in 0..<10 {
-            var object = try await api.get(kind, namespace: options.namespace, name: options.name)
-            let current = object.value(at: ["metadata", "annotations", key])?.stringValue
-            if current == value { return }
-            var annotations = object.value(at: ["metadata", "annotations"])?.objectValue ?? JSONObject()
-            annotations[key] = value.map { .string($0) }
-            object["metadata"]?["annotations"] = annotations.isEmpty ? nil : .object(annotations)
-            do {
-                _ = try await api.update(kind, namespace: options.namespace, object: object, subresource: nil)
-                return
-            } catch let e as KubeAPIError where e.isConflict && attempt < 9 {
-                continue
+        func set<T: APIObject & Equatable>(_ type: T.Type) async throws {
+            try await StatusWriter.updateObject(api, type, namespace: options.namespace, name: options.name) { o in
+                var annotations = o.metadata.annotations ?? [:]
+                annotations[key] = value
+                o.metadata.annotations = annotations.isEmpty ? nil : annotations
             }
         }
+        if kind == .restores { try await set(Restore.self) } else { try await set(Backup.self) }
     }
 
     // MARK: clean
