@@ -50,9 +50,7 @@ struct LightningRecoveryStep {
             return .requeue(after: .seconds(1))
         }
         let built = try await jobs.lightningJob(restore, cluster: cluster, recovery: raw)
-        do {
-            _ = try await api.create(.jobs, namespace: restore.namespace, object: built)
-        } catch let e as KubeAPIError where e.isAlreadyExists {}
+        _ = try await api.createIfAbsent(.jobs, namespace: restore.namespace, object: built)
         let what = recovery.action == .resume ? "the import again, resuming from its checkpoints"
             : "tidb-lightning-ctl \(recovery.ctlArguments.map { $0.joined(separator: " ") }.joined(separator: "; ")), then the import again from its checkpoints"
         try await setCondition(restore, [

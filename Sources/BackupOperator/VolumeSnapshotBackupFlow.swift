@@ -249,16 +249,11 @@ struct VolumeSnapshotBackupFlow {
     }
 
     func create(_ backup: Backup, _ job: JSONValue, name: String, what: String) async throws {
-        do {
-            _ = try await api.create(.jobs, namespace: backup.namespace, object: job)
-            await r.events.record(backup, .normal, reason: "SuccessfulCreate",
-                                  message: "create \(what) job \(backup.namespace)/\(name) successful")
-        } catch let e as KubeAPIError where e.isAlreadyExists {
-        } catch let e as KubeAPIError {
-            let message = "create \(what) job \(backup.namespace)/\(name) failed, err: \(e.message)"
+        if case .failed(let message, let error) = try await JobStep(api: api, events: r.events).create(
+            job, for: backup, namespace: backup.namespace, name: name,
+            created: "create \(what) job \(backup.namespace)/\(name) successful", failed: "create \(what) job \(backup.namespace)/\(name) failed") {
             try await r.setCondition(backup, BackupCondition(type: .retryFailed, reason: "CreateBackupJobFailed", message: message))
-            await r.events.record(backup, .warning, reason: "FailedCreate", message: message)
-            throw e
+            throw error
         }
     }
 }
