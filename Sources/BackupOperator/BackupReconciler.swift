@@ -58,18 +58,7 @@ public final class BackupReconciler: Reconciler {
     /// 1 MiB to 4 TiB.
     static let sizeBuckets: [Double] = [20, 24, 27, 30, 33, 36, 38, 40, 42].map { pow(2, Double($0)) }
 
-    /// One pass over a Backup: what it is, what it has found, and the status it will write.
-    struct Pass {
-        let original: Backup
-        var status: PendingStatus<Backup, BackupCondition>
-        var cluster: TidbCluster?
-        var backup: Backup { status.object }
-
-        init(_ backup: Backup) {
-            original = backup
-            status = PendingStatus(backup) { b, c, now in b.status.apply(c, now: now) }
-        }
-    }
+    typealias Pass = ReconcilePass<Backup, BackupCondition>
 
     /// The steps of a pass, in order (reference 3.1-3.7): a Backup being deleted is cleaned; one
     /// that may need cleaning gets the finalizer; a finished one only has its outcome observed (and
@@ -86,15 +75,7 @@ public final class BackupReconciler: Reconciler {
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
         guard let backup = try await api.getIfPresent(Backup.self, namespace: key.namespace, name: key.name) else { return .done }
         var pass = Pass(backup)
-        let outcome: ReconcileOutcome
-        do {
-            outcome = try await steps.run(&pass).outcome
-        } catch {
-            try await write(&pass)
-            throw error
-        }
-        try await write(&pass)
-        return outcome
+        return try await steps.run(&pass, thenWrite: write)
     }
 
     /// The pass's status changes, in one write.
@@ -137,7 +118,7 @@ public final class BackupReconciler: Reconciler {
             pass.status.set(BackupCondition(type: .retryFailed, reason: "TidbClusterNotFound", message: message), now: now)
             return .requeue(after: .seconds(30))
         }
-        pass.cluster = lookup.cluster
+        pass.lookup = lookup
         return nil
     }
 
@@ -545,4 +526,9 @@ extension Backup {
     var isCleanCandidate: Bool {
         spec.effectiveBackupMode == .log || spec.effectiveCleanPolicy == .delete || spec.effectiveCleanPolicy == .onFailure
     }
+}
+
+extension ReconcilePass where Object == Backup, Condition == BackupCondition {
+    init(_ backup: Backup) { self.init(backup) { b, c, now in b.status.apply(c, now: now) } }
+    var backup: Backup { status.object }
 }

@@ -1,3 +1,4 @@
+import BRModel
 import BRObjects
 import ControllerKit
 import Foundation
@@ -14,12 +15,39 @@ struct ReconcileSteps<State> {
 
     init(_ steps: [Step]) { self.steps = steps }
 
+    /// Runs the steps, then `write` (the pass's status, once), also when a step throws.
+    func run(_ state: inout State, thenWrite write: (inout State) async throws -> Void) async throws -> ReconcileOutcome {
+        let outcome: ReconcileOutcome
+        do {
+            outcome = try await run(&state).outcome
+        } catch {
+            try await write(&state)
+            throw error
+        }
+        try await write(&state)
+        return outcome
+    }
+
     /// Runs the steps in order until one ends the pass; returns its outcome and its name.
     func run(_ state: inout State) async throws -> (outcome: ReconcileOutcome, step: String) {
         for step in steps {
             if let outcome = try await step.run(&state) { return (outcome, step.name) }
         }
         return (.done, "")
+    }
+}
+
+/// One pass over a Backup or Restore: the object as read, the status it will write, and the cluster
+/// it found.
+struct ReconcilePass<Object: APIObject & Equatable & Sendable, Condition: Sendable> {
+    let original: Object
+    var status: PendingStatus<Object, Condition>
+    var lookup: ClusterLookup.Result = .notNeeded
+    var cluster: TidbCluster? { lookup.cluster }
+
+    init(_ object: Object, apply: @escaping @Sendable (inout Object, Condition, Time) -> Bool) {
+        original = object
+        status = PendingStatus(object, apply: apply)
     }
 }
 

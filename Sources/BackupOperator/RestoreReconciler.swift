@@ -25,19 +25,7 @@ public final class RestoreReconciler: Reconciler {
         self.timeouts = timeouts
     }
 
-    /// One pass over a Restore: what it is, what it has found, and the status it will write.
-    struct Pass {
-        let original: Restore
-        var status: PendingStatus<Restore, RestoreCondition>
-        var lookup: ClusterLookup.Result = .notNeeded
-        var cluster: TidbCluster? { lookup.cluster }
-        var restore: Restore { status.object }
-
-        init(_ restore: Restore) {
-            original = restore
-            status = PendingStatus(restore) { r, c, now in r.status.apply(c, now: now) }
-        }
-    }
+    typealias Pass = ReconcilePass<Restore, RestoreCondition>
 
     /// The steps of a pass, in order (reference 4): volume-snapshot restores have their own flow and
     /// other unknown modes are refused; the cluster is found; a Lightning import recovers its
@@ -54,15 +42,7 @@ public final class RestoreReconciler: Reconciler {
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileOutcome {
         guard let restore = try await api.getIfPresent(Restore.self, namespace: key.namespace, name: key.name) else { return .done }
         var pass = Pass(restore)
-        let outcome: ReconcileOutcome
-        do {
-            outcome = try await steps.run(&pass).outcome
-        } catch {
-            try await write(&pass)
-            throw error
-        }
-        try await write(&pass)
-        return outcome
+        return try await steps.run(&pass, thenWrite: write)
     }
 
     /// The pass's status changes, in one write.
@@ -220,4 +200,9 @@ public final class RestoreReconciler: Reconciler {
         for condition in changed { await events.record(written ?? restore, ConditionEvent(restore, condition)) }
         return !changed.isEmpty
     }
+}
+
+extension ReconcilePass where Object == Restore, Condition == RestoreCondition {
+    init(_ restore: Restore) { self.init(restore) { r, c, now in r.status.apply(c, now: now) } }
+    var restore: Restore { status.object }
 }
