@@ -99,6 +99,12 @@ public enum TestServers {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// `run` from async code: the child is waited for on a thread of its own, never on one of Swift's
+    /// cooperative threads (two on this machine), which a waiting test would take from every other.
+    public static func run(_ args: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+        try await offPool { try run(args, environment: environment) as (status: Int32, output: String) }
+    }
+
     static func waitForHTTP(_ url: String, process: Process, name: String) throws {
         for _ in 0..<300 {
             if !process.isRunning { throw ServerError("\(name) exited at start") }
@@ -153,6 +159,12 @@ public enum TestServers {
             let (status, output) = try run(["mariadb", "--no-defaults", "--socket=\(socket)", "-uroot", "-N", "-B", "-e", statements])
             guard status == 0 else { throw ServerError("mariadb: \(output)") }
             return output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        /// `sql` from async code, off Swift's cooperative threads.
+        public func sql(_ statements: String) async throws -> String {
+            let db = self
+            return try await offPool { try db.sql(statements) as String }
         }
     }
 

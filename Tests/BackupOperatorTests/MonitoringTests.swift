@@ -33,7 +33,7 @@ struct MonitoringTests {
         return out
     }
 
-    func run(_ args: [String]) throws -> (Int32, String) { try TestServers.run(args) }
+    func run(_ args: [String]) async throws -> (Int32, String) { try await TestServers.run(args) }
 
     @Test("every metric an alert or a panel uses is exported by the operator")
     func metricsExist() throws {
@@ -54,22 +54,22 @@ struct MonitoringTests {
     }
 
     @Test("promtool check rules accepts the PrometheusRule's groups")
-    func promtool() throws {
+    func promtool() async throws {
         let doc = try KubeYAML.documents(try String(contentsOfFile: Self.rules, encoding: .utf8))[0].value
         let groups: JSONValue = ["groups": doc.value(at: ["spec", "groups"]) ?? .null]
         let file = NSTemporaryDirectory() + "rules-\(UUID().uuidString).yaml"
         try KubeYAML.emit(groups).write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let (status, output) = try run(["promtool", "check", "rules", file])
+        let (status, output) = try await run(["promtool", "check", "rules", file])
         #expect(status == 0, "\(output)")
         #expect(output.contains("SUCCESS: 7 rules found"), "\(output)")
     }
 
     @Test("the dashboard loads and passes the schema of Grafana's dashboard model")
-    func dashboardSchema() throws {
+    func dashboardSchema() async throws {
         let schema = Self.root.appendingPathComponent("Tests/Fixtures/grafana-dashboard.schema.json").path
         let script = "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))); print('valid')"
-        let (status, output) = try run(["python3", "-c", script, Self.dashboard, schema])
+        let (status, output) = try await run(["python3", "-c", script, Self.dashboard, schema])
         #expect(status == 0 && output.contains("valid"), "\(output)")
         // And the check can fail: a panel without targets is refused.
         let broken = NSTemporaryDirectory() + "dashboard-\(UUID().uuidString).json"
@@ -79,7 +79,7 @@ struct MonitoringTests {
         doc["panels"] = .array(panels)
         try doc.serialized().write(toFile: broken, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: broken) }
-        let (refused, _) = try run(["python3", "-c", script, broken, schema])
+        let (refused, _) = try await run(["python3", "-c", script, broken, schema])
         #expect(refused != 0)
     }
 }

@@ -190,7 +190,8 @@ struct S3StorageTests {
         try await storage.write("backupmeta", data: Data("via imds".utf8))
         #expect(try await admin.getObject(bucket: bucket, key: "pod-role/backupmeta") == Data("via imds".utf8))
         // Every metadata read carried the session token (the fake refuses v1 requests here).
-        let log = try JSONSerialization.jsonObject(with: Data(TestServers.run(["curl", "-s", imds + "/requests"]).output.utf8)) as? [[String: Any]] ?? []
+        let requests = try await TestServers.run(["curl", "-s", imds + "/requests"]).output
+        let log = try JSONSerialization.jsonObject(with: Data(requests.utf8)) as? [[String: Any]] ?? []
         let reads = log.filter { ($0["path"] as? String)?.hasPrefix("/latest/meta-data/") == true }
         #expect(reads.count == 2)
         #expect(reads.allSatisfy { $0["imdsToken"] as? Bool == true })

@@ -324,8 +324,8 @@ struct ChaosTests {
         try proxy.run()
         defer { kill(proxy.processIdentifier, SIGKILL); proxy.waitUntilExit() }
         let endpoint = "http://127.0.0.1:\(port)"
-        func fault(_ query: String) throws { _ = try TestServers.run(["curl", "-s", "-X", "POST", "\(endpoint)/__fault__?\(query)"]) }
-        _ = await eventually(30) { (try? TestServers.run(["curl", "-sf", "\(endpoint)/__fault__"]))?.status == 0 }
+        func fault(_ query: String) async throws { _ = try await TestServers.run(["curl", "-s", "-X", "POST", "\(endpoint)/__fault__?\(query)"]) }
+        _ = await eventually(30) { (try? await TestServers.run(["curl", "-sf", "\(endpoint)/__fault__"]))?.status == 0 }
         let (admin, bucket) = try await motoBucket(moto, "chaos")
         let op = try await Operator()
         defer { op.stop() }
@@ -348,7 +348,7 @@ struct ChaosTests {
         for (name, query, expected) in [("bk-503", "mode=503&count=4", BackupConditionType.complete),
                                         ("bk-slow", "mode=slow&seconds=2&count=4", .complete),
                                         ("bk-500", "mode=500&count=-1", .failed)] {
-            try fault(query)
+            try await fault(query)
             let started = ContinuousClock.now
             try await op.apply(backup(name))
             let done = try await op.backup(name, reaches: ["Complete", "Failed"], timeout: 180)
@@ -356,10 +356,10 @@ struct ChaosTests {
             let ok = done.status.phase == expected && (expected == .complete || message.contains("InternalError"))
             pass = pass && ok
             results.append("\(name): \(done.status.phase?.rawValue ?? "-") in \(Self.seconds(ContinuousClock.now - started))\(message.isEmpty ? "" : " (\(message.prefix(80)))")")
-            try fault("mode=ok")
+            try await fault("mode=ok")
         }
         // The clean of a Complete backup through 503s still deletes everything.
-        try fault("mode=503&count=3")
+        try await fault("mode=503&count=3")
         _ = try await op.api.delete(Backup.self, namespace: "default", name: "bk-503")
         try await op.gone("bk-503", timeout: 120)
         let left = try await admin.listObjects(bucket: bucket, prefix: "cluster-1/bk-503/").objects.count

@@ -44,7 +44,7 @@ struct CompactBackupTests {
         let out = try FileManager.default.contentsOfDirectory(atPath: root + "/a/compaction-out/50-300").sorted()
         #expect(out == ["1.sst", "2.sst", "meta.json"])
 
-        let (status, table) = try TestServers.run(["kubectl", "--kubeconfig", op.kubeconfig, "get", "cpbk"])
+        let (status, table) = try await TestServers.run(["kubectl", "--kubeconfig", op.kubeconfig, "get", "cpbk"])
         #expect(status == 0, "\(table)")
         #expect(table.contains("STATUS") && table.contains("ENDTS") && table.contains("once") && table.contains("Complete"), "\(table)")
     }
@@ -64,7 +64,7 @@ struct CompactBackupTests {
         let logTests = LogBackupTests()
         let log = try await logTests.waitFor(op, "log-cpt", "the schedule's log backup running") { $0.status.phase == .running && !($0.status.commitTs ?? "").isEmpty }
         let ahead = TSO.fromUnixSeconds(Int64(Date().timeIntervalSince1970) + 3600)
-        try logTests.etcdPut(etcd, LogBackupKernel.globalCheckpointKey("log-cpt"), LogBackupKernel.encodeCheckpoint(ahead))
+        try await logTests.etcdPut(etcd, LogBackupKernel.globalCheckpointKey("log-cpt"), LogBackupKernel.encodeCheckpoint(ahead))
 
         let selector = scheduleSelector("cpt")
         let deadline = Date().addingTimeInterval(90)

@@ -28,7 +28,7 @@ final class FakePD: @unchecked Sendable {
 
     func waitUntilServing() async throws {
         let address = self.address
-        guard await eventually(10, { (try? TestServers.run(["curl", "-sf", address + "/pd/api/v1/version"]))?.status == 0 }) else {
+        guard await eventually(10, { (try? await TestServers.run(["curl", "-sf", address + "/pd/api/v1/version"]))?.status == 0 }) else {
             throw Operator.Failure("the fake PD at \(address) did not start")
         }
     }
@@ -44,8 +44,8 @@ final class FakePD: @unchecked Sendable {
 struct DoctorTests {
     static var managerBinary: String { Operator.buildDirectory + "/tidb-backup-manager" }
 
-    func doctor(_ op: Operator, file: String, path: String) throws -> (status: Int32, output: String) {
-        try TestServers.run([Self.managerBinary, "doctor", "-f", file, "--kubeconfig", op.kubeconfig], environment: ["PATH": path])
+    func doctor(_ op: Operator, file: String, path: String) async throws -> (status: Int32, output: String) {
+        try await TestServers.run([Self.managerBinary, "doctor", "-f", file, "--kubeconfig", op.kubeconfig], environment: ["PATH": path])
     }
 
     @Test("a good setup passes every check; a missing Secret key, a wrong S3 key, an unreachable PD and a missing br are each named with a fix; nothing is written")
@@ -84,7 +84,7 @@ struct DoctorTests {
         let tools = TestServers.fixtures + "/tools:/usr/local/bin:/usr/bin:/bin"
         let good = op.directory + "/good.yaml"
         try backup("good", cluster: "basic", secret: "s3-good").write(toFile: good, atomically: true, encoding: .utf8)
-        let passed = try doctor(op, file: good, path: tools)
+        let passed = try await doctor(op, file: good, path: tools)
         #expect(passed.status == 0, "\(passed.output)")
         for check in ["namespace", "tidbcluster", "spec", "secrets", "storage", "pd", "br"] where check != "namespace" {
             #expect(passed.output.contains("ok    backup/default/good  \(check):"), "\(check) in:\n\(passed.output)")
@@ -95,7 +95,7 @@ struct DoctorTests {
         let broken = op.directory + "/broken.yaml"
         try [backup("nokey", cluster: "basic", secret: "s3-nokey"), backup("wrongkey", cluster: "basic", secret: "s3-wrong"),
              backup("nopd", cluster: "nopd", secret: "s3-good")].joined(separator: "\n---\n").write(toFile: broken, atomically: true, encoding: .utf8)
-        let failed = try doctor(op, file: broken, path: "/usr/bin:/bin")
+        let failed = try await doctor(op, file: broken, path: "/usr/bin:/bin")
         #expect(failed.status == 1)
         let lines = failed.output
         #expect(lines.contains("FAIL  backup/default/nokey  secrets: s3KeyNotExist: s3 secret default/s3-nokey missing some keys"), "\(lines)")
@@ -132,7 +132,7 @@ struct DoctorTests {
               lightning:
                 dataSource: {remote: {path: "s3:bucket/export.tar.gz", secretName: rclone}}
             """.write(toFile: file, atomically: true, encoding: .utf8)
-        let result = try doctor(op, file: file, path: "/usr/bin:/bin")
+        let result = try await doctor(op, file: file, path: "/usr/bin:/bin")
         #expect(result.status == 1)
         #expect(result.output.contains("FAIL  restore/default/imp  secrets:") && result.output.contains("rclone secret rclone missing key"), "\(result.output)")
     }
@@ -160,7 +160,7 @@ struct DoctorTests {
               backupTemplate: {br: {cluster: basic}, s3: {provider: aws, bucket: b}}
               verification: {target: {cluster: scratch}}
             """.write(toFile: file, atomically: true, encoding: .utf8)
-        let result = try doctor(op, file: file, path: "/usr/bin:/bin")
+        let result = try await doctor(op, file: file, path: "/usr/bin:/bin")
         #expect(result.status == 1)
         #expect(result.output.contains("FAIL  backupschedule/default/into-prod  verification-target:") && result.output.contains("never into production"),
                 "\(result.output)")
@@ -170,7 +170,7 @@ struct DoctorTests {
     @Test("cleanup: none: the scratch TiDB (MariaDB here) must hold no user table; one that does is named with a fix, an emptied one passes")
     func scratchMustBeEmpty() async throws {
         let db = try await TestServers.offPool(TestServers.startMariaDB)
-        _ = try db.sql("CREATE DATABASE app; CREATE TABLE app.orders (id INT PRIMARY KEY); CREATE TABLE app.items (id INT); CREATE DATABASE empty_one;")
+        _ = try await db.sql("CREATE DATABASE app; CREATE TABLE app.orders (id INT PRIMARY KEY); CREATE TABLE app.items (id INT); CREATE DATABASE empty_one;")
         let op = try await Operator()
         defer { op.stop() }
         try await op.apply(cluster)
@@ -188,13 +188,13 @@ struct DoctorTests {
                 target: {cluster: scratch, tidb: {host: 127.0.0.1, port: \(db.port), user: \(db.user), secretName: scratch-tidb}}
                 cleanup: none
             """.write(toFile: file, atomically: true, encoding: .utf8)
-        var result = try doctor(op, file: file, path: "/usr/bin:/bin")
+        var result = try await doctor(op, file: file, path: "/usr/bin:/bin")
         #expect(result.output.contains("FAIL  backupschedule/default/kept  scratch-empty: \(db.user)@127.0.0.1:\(db.port) holds app (2 tables)")
                 && result.output.contains("fix: set spec.verification.cleanup: drop"), "\(result.output)")
         #expect(!result.output.contains("empty_one"), "a database without tables is in no restore's way")
         #expect(!result.output.contains(db.password))
-        _ = try db.sql("DROP DATABASE app;")
-        result = try doctor(op, file: file, path: "/usr/bin:/bin")
+        _ = try await db.sql("DROP DATABASE app;")
+        result = try await doctor(op, file: file, path: "/usr/bin:/bin")
         #expect(result.output.contains("ok    backupschedule/default/kept  scratch-empty: \(db.user)@127.0.0.1:\(db.port) holds no user table"), "\(result.output)")
     }
 }

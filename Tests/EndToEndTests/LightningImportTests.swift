@@ -88,7 +88,7 @@ struct LightningImportTests {
     @Test("the chart's default target converts (no Secret: a user without a password), validates and imports as that user")
     func passwordlessChartDefault() async throws {
         let db = try await TestServers.offPool(TestServers.startMariaDB)
-        _ = try db.sql("CREATE USER 'nopw'@'%'; GRANT ALL ON *.* TO 'nopw'@'%'; CREATE USER 'nopw'@'localhost'; GRANT ALL ON *.* TO 'nopw'@'localhost';")
+        _ = try await db.sql("CREATE USER 'nopw'@'%'; GRANT ALL ON *.* TO 'nopw'@'%'; CREATE USER 'nopw'@'localhost'; GRANT ALL ON *.* TO 'nopw'@'localhost';")
         let op = try await Operator()
         defer { op.stop() }
         let data = op.directory + "/export-nopw"
@@ -96,7 +96,7 @@ struct LightningImportTests {
         let values = op.directory + "/values.yaml"
         try "dataSource: {local: {hostPath: \(data)}}\nbackend: tidb\ntargetTidbCluster: {name: basic, namespace: default, user: nopw}\n"
             .write(toFile: values, atomically: true, encoding: .utf8)
-        let converted = try TestServers.run([Operator.buildDirectory + "/tidb-backup-operator", "lightning", "convert", "-f", values, "--name", "imp-nopw"])
+        let converted = try await TestServers.run([Operator.buildDirectory + "/tidb-backup-operator", "lightning", "convert", "-f", values, "--name", "imp-nopw"])
         #expect(converted.status == 0, "\(converted.output)")
         // The converted Restore, pointed at this machine's MariaDB in place of the cluster's TiDB service.
         var restore = try #require(try KubeYAML.documents(converted.output).first?.value)
@@ -104,7 +104,7 @@ struct LightningImportTests {
         restore["spec"]?["to"]?["port"] = .int(Int64(db.port))
         let manifest = op.directory + "/restore-nopw.json"
         try restore.serialized().write(toFile: manifest, atomically: true, encoding: .utf8)
-        let validated = try TestServers.run([Operator.buildDirectory + "/tidb-backup-operator", "validate", "-f", manifest])
+        let validated = try await TestServers.run([Operator.buildDirectory + "/tidb-backup-operator", "validate", "-f", manifest])
         #expect(validated.status == 0, "\(validated.output)")
         try await op.apply("apiVersion: pingcap.com/v1alpha1\nkind: TidbCluster\nmetadata: {name: basic, namespace: default}\nspec: {version: v8.5.0, pdAddresses: [\"http://127.0.0.1:2379\"]}")
         try await op.apply(restore.serialized())
@@ -123,7 +123,7 @@ struct LightningImportTests {
         let staging = op.directory + "/staging"
         try writeDataSet(staging + "/sbtest_s3", db: "rem")
         let archive = op.directory + "/sbtest_s3.tar.gz"
-        let tar = try TestServers.run(["tar", "-czf", archive, "-C", staging, "sbtest_s3"])
+        let tar = try await TestServers.run(["tar", "-czf", archive, "-C", staging, "sbtest_s3"])
         #expect(tar.status == 0, "\(tar.output)")
         try await admin.uploadFile(archive, bucket: bucket, key: "exports/sbtest_s3.tar.gz")
         try await op.apply(cluster)
@@ -219,7 +219,7 @@ struct LightningImportTests {
     @Test("failure at table 3 of 5: Failed naming the table; re-applied: stopped on the checkpoint error, pod kept (failFast false); destroy-error recovery: tables 1-2 not loaded again, Complete")
     func failAndRecover() async throws {
         let db = try await TestServers.offPool(TestServers.startMariaDB)
-        _ = try db.sql("SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 'ON';")
+        _ = try await db.sql("SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 'ON';")
         let op = try await Operator()
         defer { op.stop() }
         let data = op.directory + "/export-fail"
@@ -294,11 +294,11 @@ struct LightningConvertApplyTests {
                 let values = op.directory + "/values-\(index).yaml"
                 try [source, backend, "failFast: true", target, "tlsCluster: {}", "tlsClient: {}", "config: |\n  [lightning]\n  level = \"info\"\n"]
                     .joined(separator: "\n").write(toFile: values, atomically: true, encoding: .utf8)
-                let converted = try TestServers.run([binary, "lightning", "convert", "-f", values, "--name", "imp-\(index)"])
+                let converted = try await TestServers.run([binary, "lightning", "convert", "-f", values, "--name", "imp-\(index)"])
                 #expect(converted.status == 0, "\(converted.output)")
                 let manifest = op.directory + "/restore-\(index).yaml"
                 try converted.output.write(toFile: manifest, atomically: true, encoding: .utf8)
-                let applied = try TestServers.run(["kubectl", "--kubeconfig", op.kubeconfig, "apply", "--validate=strict", "--dry-run=server", "-f", manifest])
+                let applied = try await TestServers.run(["kubectl", "--kubeconfig", op.kubeconfig, "apply", "--validate=strict", "--dry-run=server", "-f", manifest])
                 #expect(applied.status == 0 && applied.output.contains("restore.pingcap.com/imp-\(index) created (server dry run)"), "\(applied.output)")
             }
         }
@@ -306,13 +306,13 @@ struct LightningConvertApplyTests {
         let defaults = op.directory + "/values-defaults.yaml"
         try "dataSource: {local: {hostPath: /data/export}}\nbackend: tidb\ntargetTidbCluster: {name: basic, namespace: default, user: root}\n"
             .write(toFile: defaults, atomically: true, encoding: .utf8)
-        let passwordless = try TestServers.run([binary, "lightning", "convert", "-f", defaults, "--name", "imp-nopw"])
+        let passwordless = try await TestServers.run([binary, "lightning", "convert", "-f", defaults, "--name", "imp-nopw"])
         #expect(passwordless.status == 0 && passwordless.output.contains("without a password") && passwordless.output.contains("secretName: ''"),
                 "\(passwordless.output)")
         // A key the converter cannot map: exit 1, the key named, nothing on standard output.
         let bad = op.directory + "/bad.yaml"
         try "backend: importer\n\(target)\ndataSource: {local: {hostPath: /d}}\n".write(toFile: bad, atomically: true, encoding: .utf8)
-        let refused = try TestServers.run([binary, "lightning", "convert", "-f", bad])
+        let refused = try await TestServers.run([binary, "lightning", "convert", "-f", bad])
         #expect(refused.status == 1 && refused.output.contains("backend: importer was removed"), "\(refused.output)")
     }
 }

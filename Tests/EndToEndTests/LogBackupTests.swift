@@ -157,11 +157,11 @@ struct LogBackupTests {
     }
 
     /// Plays TiKV and PD: writes (or deletes, with nil) a key of the etcd PD's addresses name.
-    func etcdPut(_ endpoint: String, _ key: String, _ value: [UInt8]?) throws {
+    func etcdPut(_ endpoint: String, _ key: String, _ value: [UInt8]?) async throws {
         var body: [String: String] = ["key": Data(key.utf8).base64EncodedString()]
         if let value { body["value"] = Data(value).base64EncodedString() }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
-        let (status, output) = try TestServers.run(["curl", "-s", "-X", "POST", "-H", "Content-Type: application/json", "-d", json,
+        let (status, output) = try await TestServers.run(["curl", "-s", "-X", "POST", "-H", "Content-Type: application/json", "-d", json,
                                                      endpoint + (value == nil ? "/v3/kv/deleterange" : "/v3/kv/put")])
         #expect(status == 0, "\(output)")
     }
@@ -181,20 +181,20 @@ struct LogBackupTests {
 
         // Older TiKV: a checkpoint per store under the task's prefix; the slowest one counts. A task
         // whose name starts the same (`lt-2`) is not read.
-        try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt/store/1", LogBackupKernel.encodeCheckpoint(start + 3000))
-        try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt/store/2", LogBackupKernel.encodeCheckpoint(start + 2000))
-        try etcdPut(etcd, "/tidb/br-stream/checkpoint/lt-2/central_global", LogBackupKernel.encodeCheckpoint(start + 1))
+        try await etcdPut(etcd, "/tidb/br-stream/checkpoint/lt/store/1", LogBackupKernel.encodeCheckpoint(start + 3000))
+        try await etcdPut(etcd, "/tidb/br-stream/checkpoint/lt/store/2", LogBackupKernel.encodeCheckpoint(start + 2000))
+        try await etcdPut(etcd, "/tidb/br-stream/checkpoint/lt-2/central_global", LogBackupKernel.encodeCheckpoint(start + 1))
         b = try await waitFor(op, "lt", "checkpoint of the slowest store") { $0.status.logCheckpointTs == String(start + 2000) }
         // The advancer writes the task's global checkpoint where BR's streamhelper puts it.
-        try etcdPut(etcd, LogBackupKernel.globalCheckpointKey("lt"), LogBackupKernel.encodeCheckpoint(start + 5000))
+        try await etcdPut(etcd, LogBackupKernel.globalCheckpointKey("lt"), LogBackupKernel.encodeCheckpoint(start + 5000))
         b = try await waitFor(op, "lt", "checkpoint advanced") { $0.status.logCheckpointTs == String(start + 5000) }
         // The lag behind now is a metric (served by standalone at /metrics, behind the token).
         let token = try String(contentsOfFile: op.directory + "/data/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let (status, metrics) = try TestServers.run(["curl", "-sk", "-H", "Authorization: Bearer \(token)", "https://127.0.0.1:\(op.port)/metrics"])
+        let (status, metrics) = try await TestServers.run(["curl", "-sk", "-H", "Authorization: Bearer \(token)", "https://127.0.0.1:\(op.port)/metrics"])
         let lagLine = metrics.split(separator: "\n").first { $0.hasPrefix("tidb_backup_operator_log_backup_checkpoint_lag_seconds{backup=\"default/lt\"}") }
         let lag = lagLine.flatMap { Double($0.split(separator: " ").last ?? "") }
         #expect(status == 0 && lag != nil && lag! >= 0 && lag! < 600, "\(metrics)")
-        let (_, refused) = try TestServers.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(op.port)/metrics"])
+        let (_, refused) = try await TestServers.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(op.port)/metrics"])
         #expect(refused == "401", "metrics without the token: \(refused)")
 
         // TiKV pauses the task on an error (PauseV2 with a protobuf StreamBackupError, as TiKV writes it):
@@ -204,7 +204,7 @@ struct LogBackupTests {
                                                                  "operation_time": "2026-12-06T08:00:00Z",
                                                                  "payload_type": "application/x-protobuf;messagetype=brpb.StreamBackupError",
                                                                  "payload": Data(error.protobuf).base64EncodedString()])
-        try etcdPut(etcd, "/tidb/br-stream/pause/lt", Array(pause))
+        try await etcdPut(etcd, "/tidb/br-stream/pause/lt", Array(pause))
         b = try await waitFor(op, "lt", "error-paused") { $0.status.phase == .paused }
         let paused = b.status.conditions?.first { $0.type == .paused }
         #expect(paused?.reason == "LogBackupErrorPaused" && paused?.message == "Log backup paused due to error: Paused by error(store 4): disk full", "\(String(describing: paused))")
@@ -221,22 +221,22 @@ struct LogBackupTests {
         // error; after two looks the status follows, with an Event.
         let byHand = try JSONSerialization.data(withJSONObject: ["severity": "REGULAR_OPERATION", "operation_hostname": "laptop", "operation_pid": 7,
                                                                   "operation_time": "2026-12-06T08:00:00Z", "payload_type": "", "payload": NSNull()])
-        try etcdPut(etcd, "/tidb/br-stream/pause/lt", Array(byHand))
+        try await etcdPut(etcd, "/tidb/br-stream/pause/lt", Array(byHand))
         b = try await waitFor(op, "lt", "kernel sync") { $0.status.phase == .paused }
         #expect(b.status.conditions?.first { $0.type == .paused }?.reason == "LogBackupKernelSync")
         #expect(try await op.events { $0.contains { $0["reason"] == "LogBackupKernelSync" } }.contains { $0["reason"] == "LogBackupKernelSync" })
-        try etcdPut(etcd, "/tidb/br-stream/pause/lt", nil)
+        try await etcdPut(etcd, "/tidb/br-stream/pause/lt", nil)
         b = try await waitFor(op, "lt", "kernel sync back") { $0.status.phase == .running }
 
         // kill -9 of the operator: the tracker goes on after the restart; log-start ran once.
         _ = try await op.crashAndRestart()
-        try etcdPut(etcd, LogBackupKernel.globalCheckpointKey("lt"), LogBackupKernel.encodeCheckpoint(start + 9000))
+        try await etcdPut(etcd, LogBackupKernel.globalCheckpointKey("lt"), LogBackupKernel.encodeCheckpoint(start + 9000))
         b = try await waitFor(op, "lt", "checkpoint after restart") { $0.status.logCheckpointTs == String(start + 9000) }
         let pods = try await op.api.list(.pods, namespace: "default").items.compactMap { $0.value(at: ["metadata", "name"])?.stringValue }
         #expect(pods.filter { $0.hasPrefix("backup-lt-log-start-") }.count == 1, "\(pods)")
 
         // The task vanishes from TiKV: the sub-command in effect fails and says why.
-        try etcdPut(etcd, "/tidb/br-stream/info/lt", nil)
+        try await etcdPut(etcd, "/tidb/br-stream/info/lt", nil)
         b = try await waitFor(op, "lt", "task not found") { $0.status.logSubCommandStatuses?["log-start"]?.phase == .failed }
         #expect(b.status.logSubCommandStatuses?["log-start"]?.conditions?.first { $0.type == .failed }?.reason == "LogBackupTaskNotFound")
     }
@@ -256,7 +256,7 @@ struct LogBackupTests {
         #expect(log.spec.storage.local?.prefix?.hasPrefix("pitr-log/log-") == true, "\(String(describing: log.spec.storage.local?.prefix))")
         // TiKV keeps the checkpoint ahead of the snapshots (an hour from now).
         let ahead = TSO.fromUnixSeconds(Int64(Date().timeIntervalSince1970) + 3600)
-        try etcdPut(etcd, LogBackupKernel.globalCheckpointKey("log-pitr"), LogBackupKernel.encodeCheckpoint(ahead))
+        try await etcdPut(etcd, LogBackupKernel.globalCheckpointKey("log-pitr"), LogBackupKernel.encodeCheckpoint(ahead))
         try Self.flushCheckpoint(root + "/" + (log.spec.storage.local?.prefix ?? ""), ahead)
 
         // Snapshots rotate; once some were deleted, the log is truncated to the oldest kept one.
@@ -285,7 +285,7 @@ struct LogBackupTests {
         #expect(schedule.status.restorableContinuous == true, "\(schedule.status)")
         #expect(schedule.status.earliestRestorable?.unixSeconds == TSO.unixMilliseconds(UInt64(kept[0].status.commitTs ?? "") ?? 0) / 1000)
         #expect(schedule.status.latestRestorable?.unixSeconds == TSO.unixMilliseconds(ahead) / 1000)
-        let (_, table) = try TestServers.run(["kubectl", "--kubeconfig", op.kubeconfig, "get", "bks", "pitr"])
+        let (_, table) = try await TestServers.run(["kubectl", "--kubeconfig", op.kubeconfig, "get", "bks", "pitr"])
         #expect(table.contains("EARLIESTRESTORABLE") && table.contains("LATESTRESTORABLE"), "\(table)")
 
         // A point between the two kept snapshots restores from the older one plus the log.

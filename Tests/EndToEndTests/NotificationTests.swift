@@ -8,8 +8,8 @@ import TestServers
 
 @Suite("End to end: webhook notifications from the standalone operator", .serialized)
 struct NotificationTests {
-    func received(_ base: String) throws -> [JSONValue] {
-        let (_, out) = try TestServers.run(["curl", "-s", base + "/received"])
+    func received(_ base: String) async throws -> [JSONValue] {
+        let (_, out) = try await TestServers.run(["curl", "-s", base + "/received"])
         return (try? JSONParser.parse(out))?.arrayValue ?? []
     }
 
@@ -33,7 +33,7 @@ struct NotificationTests {
             let deadline = Date().addingTimeInterval(timeout)
             var got: [JSONValue] = []
             while Date() < deadline {
-                got = try received(receiver)
+                got = try await received(receiver)
                 if check(got) { return got }
                 try await Task.sleep(for: .milliseconds(300))
             }
@@ -48,10 +48,10 @@ struct NotificationTests {
         #expect(failed.value(at: ["body", "phase"]) == "Failed" && !(failed.value(at: ["body", "reason"])?.stringValue ?? "").isEmpty, "\(failed)")
         // Signed with the key: HMAC-SHA256 of the exact body.
         let raw = failed["raw"]?.stringValue ?? ""
-        let (_, mac) = try TestServers.run(["python3", "-c", "import hmac, hashlib, sys; print('sha256=' + hmac.new(b'k3y-for-signing', sys.argv[1].encode(), hashlib.sha256).hexdigest())", raw])
+        let (_, mac) = try await TestServers.run(["python3", "-c", "import hmac, hashlib, sys; print('sha256=' + hmac.new(b'k3y-for-signing', sys.argv[1].encode(), hashlib.sha256).hexdigest())", raw])
         #expect(failed["signature"]?.stringValue == mac.trimmingCharacters(in: .whitespacesAndNewlines), "\(failed)")
         // The first two deliveries were answered 500 and tried again.
-        let (_, attempts) = try TestServers.run(["curl", "-s", receiver + "/attempts"])
+        let (_, attempts) = try await TestServers.run(["curl", "-s", receiver + "/attempts"])
         #expect((try JSONParser.parse(attempts))["attempts"]?.intValue ?? 0 >= Int64(got.count + 2), "\(attempts) for \(got.count) kept")
 
         got = try await wait("schedule.late", timeout: 60, of("schedule.late", "/hook"))

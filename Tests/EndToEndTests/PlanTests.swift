@@ -10,11 +10,11 @@ import TestServers
 struct PlanTests {
     static var binary: String { Operator.buildDirectory + "/tidb-backup-manager" }
 
-    static func plan(_ yaml: String, _ extra: [String] = []) throws -> [String] {
+    static func plan(_ yaml: String, _ extra: [String] = []) async throws -> [String] {
         let file = NSTemporaryDirectory() + "plan-\(UUID().uuidString).yaml"
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let (status, output) = try TestServers.run([binary, "plan", "-f", file] + extra)
+        let (status, output) = try await TestServers.run([binary, "plan", "-f", file] + extra)
         #expect(status == 0, "\(output)")
         return output.split(separator: "\n").map(String.init)
     }
@@ -27,7 +27,7 @@ struct PlanTests {
     }
 
     @Test("the argv rows of reference 8.10: snapshot backup, with commitTs, with cluster TLS; log start and truncate; PiTR restore")
-    func reference810() throws {
+    func reference810() async throws {
         let backup = """
             apiVersion: pingcap.com/v1alpha1
             kind: Backup
@@ -39,20 +39,20 @@ struct PlanTests {
         let expected = ["backup", "full", "--pd=basic-pd.tidb:2379", "--log-level=info", "--send-credentials-to-tikv=true",
                         "--storage=s3://my-bucket/my-folder", "--s3.region=us-west-2", "--s3.provider=aws", "--concurrency=4", "--checksum=true",
                         "--lastbackupts=1"]
-        let plain = try Self.plan(backup, ["--tikv-version", "v8.5.0"])
+        let plain = try await Self.plan(backup, ["--tikv-version", "v8.5.0"])
         #expect(plain[1] == "# Job backup-bk1 (snapshot)" && plain[2] == "br", "\(plain)")
         #expect(Self.argv(plain, object: "Backup tidb/bk1") == expected)
         #expect(Array(plain.drop { $0 != "env:" }.dropFirst()) == ["  S3_PROVIDER=aws", "  S3_ENDPOINT=", "  AWS_REGION=us-west-2", "  AWS_ACL=private",
                                                                    "  AWS_STORAGE_CLASS=STANDARD_IA", "  BR_LOG_TO_TERM=\\u0001"])
-        let withTs = try Self.plan(backup.replacingOccurrences(of: "spec:\n", with: "spec:\n  commitTs: \"400036290571534337\"\n"))
+        let withTs = try await Self.plan(backup.replacingOccurrences(of: "spec:\n", with: "spec:\n  commitTs: \"400036290571534337\"\n"))
         #expect(Array(Self.argv(withTs, object: "Backup tidb/bk1").prefix(3)) == ["backup", "full", "--backupts=400036290571534337"])
-        let tls = try Self.plan(backup, ["--cluster-tls"])
+        let tls = try await Self.plan(backup, ["--cluster-tls"])
         #expect(Array(Self.argv(tls, object: "Backup tidb/bk1")[2...5]) == [
             "--pd=basic-pd.tidb:2379", "--ca=/var/lib/cluster-client-tls/ca.crt", "--cert=/var/lib/cluster-client-tls/tls.crt",
             "--key=/var/lib/cluster-client-tls/tls.key",
         ])
 
-        let log = try Self.plan("""
+        let log = try await Self.plan("""
             apiVersion: pingcap.com/v1alpha1
             kind: Backup
             metadata: {name: lb, namespace: tidb}
@@ -83,8 +83,8 @@ struct PlanTests {
     }
 
     @Test("a TidbCluster's pdAddresses in the same file replace the derived PD address; Dumpling and Lightning plans redact the password")
-    func pdAddressesAndDumpling() throws {
-        let lines = try Self.plan("""
+    func pdAddressesAndDumpling() async throws {
+        let lines = try await Self.plan("""
             apiVersion: pingcap.com/v1alpha1
             kind: TidbCluster
             metadata: {name: basic, namespace: tidb}
@@ -136,7 +136,7 @@ struct PlanTests {
             """)
         try await Task.sleep(for: .seconds(1))
         let before = try await op.api.get(Backup.self, namespace: "default", name: "dry")
-        let (status, output) = try TestServers.run([Self.binary, "backup", "--namespace=default", "--backupName=dry", "--dry-run",
+        let (status, output) = try await TestServers.run([Self.binary, "backup", "--namespace=default", "--backupName=dry", "--dry-run",
                                                     "--kubeconfig", op.directory + "/data/kubeconfig"],
                                                    environment: ["AWS_SECRET_ACCESS_KEY": "dry-run-secret-9", "PATH": "/usr/bin:/bin"])
         #expect(status == 0, "\(output)")
@@ -148,11 +148,11 @@ struct PlanTests {
     }
 
     @Test("a volume-snapshot Backup and Restore: the br argv of every phase, from the examples")
-    func volumeSnapshot() throws {
+    func volumeSnapshot() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let text = try String(contentsOf: root.appendingPathComponent("examples/volume-snapshot/backup.yaml"), encoding: .utf8) + "\n---\n"
             + String(contentsOf: root.appendingPathComponent("examples/volume-snapshot/restore.yaml"), encoding: .utf8)
-        let lines = try Self.plan(text)
+        let lines = try await Self.plan(text)
         let joined = lines.joined(separator: " ")
         #expect(joined.contains("br operator pause-gc-and-schedulers --pd=basic-pd.tidb:2379"), "\(lines)")
         // TiDB Operator's order and the pod's paths: the init Job passes only PD and TLS flags; the
@@ -164,7 +164,7 @@ struct PlanTests {
     }
 
     @Test("a log backup plans the sub-command its next Job runs: stop (logSubcommand or logStop), pause, resume of a Paused backup asked to log-start")
-    func logSubCommands() throws {
+    func logSubCommands() async throws {
         func backup(_ spec: String, status: String = "") -> String {
             """
             apiVersion: pingcap.com/v1alpha1
@@ -179,20 +179,20 @@ struct PlanTests {
             """
         }
         let running = "status: {phase: Running, commitTs: \"443000000000000000\"}"
-        #expect(Array(Self.argv(try Self.plan(backup("  logSubcommand: log-stop", status: running)), object: "Backup tidb/lb").prefix(4))
+        #expect(Array(Self.argv(try await Self.plan(backup("  logSubcommand: log-stop", status: running)), object: "Backup tidb/lb").prefix(4))
                 == ["log", "stop", "--task-name=lb", "--pd=basic-pd.tidb:2379"])
-        #expect(Array(Self.argv(try Self.plan(backup("  logStop: true", status: running)), object: "Backup tidb/lb").prefix(3)) == ["log", "stop", "--task-name=lb"])
-        #expect(Array(Self.argv(try Self.plan(backup("  logSubcommand: log-pause", status: running)), object: "Backup tidb/lb").prefix(4))
+        #expect(Array(Self.argv(try await Self.plan(backup("  logStop: true", status: running)), object: "Backup tidb/lb").prefix(3)) == ["log", "stop", "--task-name=lb"])
+        #expect(Array(Self.argv(try await Self.plan(backup("  logSubcommand: log-pause", status: running)), object: "Backup tidb/lb").prefix(4))
                 == ["log", "pause", "--task-name=lb", "--pd=basic-pd.tidb:2379"])
-        let resumed = Self.argv(try Self.plan(backup("  logSubcommand: log-start", status: "status: {phase: Paused, commitTs: \"443000000000000000\"}")),
+        let resumed = Self.argv(try await Self.plan(backup("  logSubcommand: log-start", status: "status: {phase: Paused, commitTs: \"443000000000000000\"}")),
                                 object: "Backup tidb/lb")
         #expect(Array(resumed.prefix(4)) == ["log", "resume", "--task-name=lb", "--pd=basic-pd.tidb:2379"])
         #expect(!resumed.contains { $0.hasPrefix("--start-ts") })
     }
 
     @Test("a CompactBackup plans br operator base64ify with the storage flags, then tikv-ctl compact-log-backup over its range")
-    func compact() throws {
-        let lines = try Self.plan("""
+    func compact() async throws {
+        let lines = try await Self.plan("""
             apiVersion: pingcap.com/v1alpha1
             kind: CompactBackup
             metadata: {name: cpt, namespace: tidb}
@@ -312,7 +312,7 @@ struct PlanDryRunEquivalenceTests {
                 let c = try KubeCodec.decode(TidbCluster.self, from: doc)
                 if let pds = c.spec.pdAddresses, !pds.isEmpty { pdAddresses["\(c.metadata.namespace ?? "default")/\(c.metadata.name ?? "")"] = pds.joined(separator: ",") }
             }
-            let (status, output) = try TestServers.run([binary, "plan", "-f", file])
+            let (status, output) = try await TestServers.run([binary, "plan", "-f", file])
             #expect(status == 0, "\(file): \(output)")
             let plan = Self.planned(output.split(separator: "\n").map(String.init))
             for doc in docs {
@@ -351,7 +351,7 @@ struct PlanDryRunEquivalenceTests {
                                 kind == "Backup" ? "--backupName=\(name)" : "--restoreName=\(name)", "--tikvVersion=4.0"]
                     if let pd = pdAddresses["\(clusterNS)/\(cluster.cluster)"] { args.append("--pd=\(pd)") }
                     args += job.modeArguments + ["--dry-run", "--kubeconfig", op.kubeconfig]
-                    let (code, text) = try TestServers.run([binary] + args, environment: ["PATH": "/usr/bin:/bin"])
+                    let (code, text) = try await TestServers.run([binary] + args, environment: ["PATH": "/usr/bin:/bin"])
                     #expect(code == 0, "\(file) \(job.name): \(text)")
                     let ran = Self.dryRun(text)
                     #expect(!ran.isEmpty && ran.allSatisfy { $0.count > 2 }, "\(file) \(job.name): the dry run printed no tool run: \(text)")

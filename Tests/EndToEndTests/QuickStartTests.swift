@@ -59,7 +59,7 @@ struct QuickStartTests {
             guard lines.contains(where: { !$0.hasPrefix("#") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { continue }
             let script = "set -euo pipefail\ncd '\(work)'\n" + substitute((exported + lines).joined(separator: "\n"))
             exported += lines.filter { $0.hasPrefix("export ") }
-            let (status, output) = try TestServers.run(["bash", "-c", script],
+            let (status, output) = try await TestServers.run(["bash", "-c", script],
                                                        environment: ["PATH": TestServers.fixtures + "/tools:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")])
             transcript += output
             #expect(status == 0, "this block failed:\n\(script)\n--- output:\n\(output)\n--- operator log:\n\(op.tail())")

@@ -332,19 +332,19 @@ struct StandaloneBackupTests {
     func versionedBucketClean() async throws {
         let moto = try await TestServers.moto()
         let (_, bucket) = try await motoBucket(moto, "versioned")
-        func boto(_ body: String) throws -> String {
+        func boto(_ body: String) async throws -> String {
             let script = """
                 import boto3, json
                 s3 = boto3.client("s3", endpoint_url="\(moto.endpoint)", region_name="us-east-1",
                                   aws_access_key_id="\(moto.accessKeyID)", aws_secret_access_key="\(moto.secretAccessKey)")
                 \(body)
                 """
-            let (status, output) = try TestServers.run(["python3", "-c", script])
+            let (status, output) = try await TestServers.run(["python3", "-c", script])
             #expect(status == 0, "\(output)")
             return output.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        _ = try boto("s3.put_bucket_versioning(Bucket=\"\(bucket)\", VersioningConfiguration={\"Status\": \"Enabled\"})")
-        _ = try boto("s3.put_object(Bucket=\"\(bucket)\", Key=\"other/keep\", Body=b\"x\")")
+        _ = try await boto("s3.put_bucket_versioning(Bucket=\"\(bucket)\", VersioningConfiguration={\"Status\": \"Enabled\"})")
+        _ = try await boto("s3.put_object(Bucket=\"\(bucket)\", Key=\"other/keep\", Body=b\"x\")")
         let op = try await Operator()
         defer { op.stop() }
         try await op.apply(cluster)
@@ -361,13 +361,13 @@ struct StandaloneBackupTests {
         let done = try await op.backup("bk-ver", reaches: ["Complete", "Failed"])
         #expect(done.status.phase == .complete, "\(done.status)")
         // A second version of one object, as an overwrite leaves it.
-        _ = try boto("s3.put_object(Bucket=\"\(bucket)\", Key=\"ver/bk-ver/backupmeta\", Body=b\"older\")")
+        _ = try await boto("s3.put_object(Bucket=\"\(bucket)\", Key=\"ver/bk-ver/backupmeta\", Body=b\"older\")")
         let count = "v = s3.list_object_versions(Bucket=\"\(bucket)\", Prefix=\"PREFIX\"); print(len(v.get(\"Versions\", [])) + len(v.get(\"DeleteMarkers\", [])))"
-        #expect(Int(try boto(count.replacingOccurrences(of: "PREFIX", with: "ver/bk-ver/"))) ?? 0 >= 5)
+        await #expect(Int(try boto(count.replacingOccurrences(of: "PREFIX", with: "ver/bk-ver/"))) ?? 0 >= 5)
         _ = try await op.api.delete(Backup.self, namespace: "default", name: "bk-ver")
         try await op.gone("bk-ver")
-        #expect(try boto(count.replacingOccurrences(of: "PREFIX", with: "ver/")) == "0", "versions or delete markers are left under the prefix")
-        #expect(try boto(count.replacingOccurrences(of: "PREFIX", with: "other/")) == "1", "an object outside the prefix was touched")
+        await #expect(try boto(count.replacingOccurrences(of: "PREFIX", with: "ver/")) == "0", "versions or delete markers are left under the prefix")
+        await #expect(try boto(count.replacingOccurrences(of: "PREFIX", with: "other/")) == "1", "an object outside the prefix was touched")
     }
 }
 
@@ -393,7 +393,7 @@ struct StandaloneGCGuardTests {
         }
         // MariaDB's general query log (to a table) records every statement the guard sends, so what
         // happened around the run is known exactly, however late a loaded machine starts the Job.
-        _ = try db.sql("SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 'ON';")
+        _ = try await db.sql("SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 'ON';")
         func history() throws -> [String] {
             try db.sql("SELECT argument FROM mysql.general_log WHERE argument LIKE 'UPDATE mysql.tidb SET variable_value = %'")
                 .split(separator: "\n").compactMap { $0.split(separator: "'", omittingEmptySubsequences: false).dropFirst().first.map(String.init) }
@@ -438,7 +438,7 @@ struct StandaloneDumplingLightningTests {
     @Test("export → archive on S3 with size and commit TS; the table dropped; import → rows back; Lightning's argv has no password; delete removes the archive")
     func exportAndImport() async throws {
         let db = try await TestServers.offPool(TestServers.startMariaDB)
-        _ = try db.sql("""
+        _ = try await db.sql("""
             CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(64));
             INSERT INTO shop.orders VALUES (1, 'first'), (2, 'it''s quoted'), (3, NULL);
             CREATE DATABASE other; CREATE TABLE other.skip (id INT PRIMARY KEY); INSERT INTO other.skip VALUES (9);
@@ -472,7 +472,7 @@ struct StandaloneDumplingLightningTests {
         let key = String(path.dropFirst("s3://\(bucket)/".count))
         #expect(try await admin.headObject(bucket: bucket, key: key) == done.status.backupSize)
 
-        _ = try db.sql("DROP TABLE shop.orders")
+        _ = try await db.sql("DROP TABLE shop.orders")
         try await op.apply("""
             apiVersion: pingcap.com/v1alpha1
             kind: Restore
@@ -486,7 +486,7 @@ struct StandaloneDumplingLightningTests {
         let loaded = try await op.restore("load-s3", reaches: ["Complete", "Failed", "Invalid"])
         #expect(loaded.status.phase == .complete, "\(loaded.status)")
         #expect(loaded.status.commitTs == done.status.commitTs)
-        #expect(try db.sql("SELECT id, IFNULL(note, '-') FROM shop.orders ORDER BY id") == "1\tfirst\n2\tit's quoted\n3\t-")
+        #expect(try await db.sql("SELECT id, IFNULL(note, '-') FROM shop.orders ORDER BY id") == "1\tfirst\n2\tit's quoted\n3\t-")
 
         // What a `ps` listing shows: Dumpling takes the password only as a flag; Lightning gets it from
         // a configuration file. No log line carries it either way.

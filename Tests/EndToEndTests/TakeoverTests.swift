@@ -50,8 +50,8 @@ struct TakeoverTests {
             let kind: ResourceKind = object["kind"]?.stringValue == "Restore" ? .restores : object["kind"]?.stringValue == "BackupSchedule" ? .backupSchedules : .backups
             return try await op.api.create(kind, namespace: ns, object: object)
         }
-        func br(_ args: [String]) throws {
-            let (status, output) = try TestServers.run(["env", "PATH=\(op.environment["PATH"] ?? "")", "br"] + args)
+        func br(_ args: [String]) async throws {
+            let (status, output) = try await TestServers.run(["env", "PATH=\(op.environment["PATH"] ?? "")", "br"] + args)
             #expect(status == 0, "\(output)")
         }
         let t0 = Time(Date().addingTimeInterval(-600))
@@ -61,7 +61,7 @@ struct TakeoverTests {
         }
 
         // 1. A Complete backup with its finished Job and its data.
-        try br(["backup", "full", "--pd=127.0.0.1:2379", "--storage=local://\(root)/bk-done"])
+        try await br(["backup", "full", "--pd=127.0.0.1:2379", "--storage=local://\(root)/bk-done"])
         let done = try await create(localBackup("bk-done", root: root))
         try await statusOf(.backups, "bk-done", ["phase": "Complete", "conditions": conditionsUpTo("Complete"), "commitTs": "449",
                                                  "backupPath": .string("local://\(root)/bk-done"), "timeStarted": .string(t0.description),
@@ -76,7 +76,7 @@ struct TakeoverTests {
             command: ["python3", Self.podStandIn, "backup", ns, "bk-running", "local://\(root)/bk-running", "3"]))
 
         // 3. A backup being deleted while TiDB Operator's clean Job deletes its data.
-        try br(["backup", "full", "--pd=127.0.0.1:2379", "--storage=local://\(root)/bk-cleaning"])
+        try await br(["backup", "full", "--pd=127.0.0.1:2379", "--storage=local://\(root)/bk-cleaning"])
         let cleaning = try await create(localBackup("bk-cleaning", root: root))
         try await statusOf(.backups, "bk-cleaning", ["phase": "Complete", "conditions": conditionsUpTo("Complete"), "commitTs": "450",
                                                      "backupPath": .string("local://\(root)/bk-cleaning")])
@@ -85,7 +85,7 @@ struct TakeoverTests {
         _ = try await op.api.delete(.backups, namespace: ns, name: "bk-cleaning", options: DeleteOptions())
 
         // 4. A Running restore with its TiDB Operator Job.
-        try br(["backup", "full", "--pd=127.0.0.1:2379", "--storage=local://\(root)/bk-source"])
+        try await br(["backup", "full", "--pd=127.0.0.1:2379", "--storage=local://\(root)/bk-source"])
         let restore = try await create("""
             apiVersion: pingcap.com/v1alpha1
             kind: Restore

@@ -91,7 +91,7 @@ struct VerificationTests {
         #expect(events.contains { $0["reason"]?.stringValue == "VerificationFailed" && $0["type"]?.stringValue == "Warning" })
         // And the webhook.
         let notified = await eventually(30) {
-            let (_, out) = (try? TestServers.run(["curl", "-s", receiver + "/received"])) ?? (1, "")
+            let (_, out) = (try? await TestServers.run(["curl", "-s", receiver + "/received"])) ?? (1, "")
             return ((try? JSONParser.parse(out))?.arrayValue ?? []).contains {
                 $0.value(at: ["body", "type"])?.stringValue == "backup.verification_failed" && $0.value(at: ["body", "name"])?.stringValue == bad.name
                     && ($0.value(at: ["body", "message"])?.stringValue ?? "").contains("checksum")
@@ -110,7 +110,7 @@ struct VerificationTests {
     @Test("through the scratch TiDB (MariaDB here): the backup's databases are dropped before the restore, others kept; queries run after it, a wrong answer fails the check")
     func cleanupDrops() async throws {
         let db = try await TestServers.offPool(TestServers.startMariaDB)
-        _ = try db.sql("CREATE DATABASE app; CREATE TABLE app.orders (id INT PRIMARY KEY); INSERT INTO app.orders VALUES (1); CREATE DATABASE keep_me;"
+        _ = try await db.sql("CREATE DATABASE app; CREATE TABLE app.orders (id INT PRIMARY KEY); INSERT INTO app.orders VALUES (1); CREATE DATABASE keep_me;"
             + " CREATE TABLE keep_me.t (id INT); INSERT INTO keep_me.t VALUES (7);")
         let op = try await Operator()
         defer { op.stop() }
@@ -146,7 +146,7 @@ struct VerificationTests {
         #expect((failedCheck?.message ?? "").contains("query 2 (SELECT id FROM keep_me.t) returned \"7\", expected \"8\""), "\(failedCheck.map { "\($0)" } ?? "-")")
         let restore = try await op.api.get(Restore.self, namespace: "default", name: try #require(backup.status.verification?.restore))
         #expect(restore.metadata.annotations?[BRLabels.verificationCleanupAnnotation] == "drop" && restore.spec.to?.port == Int32(db.port))
-        let databases = try db.sql("SHOW DATABASES").split(separator: "\n").map(String.init)
+        let databases = try await db.sql("SHOW DATABASES").split(separator: "\n").map(String.init)
         #expect(!databases.contains("app"), "the backup's database was not dropped: \(databases)")
         #expect(databases.contains("keep_me"), "a database the backup does not hold was dropped: \(databases)")
         #expect(op.allLogs().contains("verification cleanup: dropped app from \(db.user)@127.0.0.1:\(db.port) before the restore"),
@@ -270,7 +270,7 @@ struct VerificationTests {
 
         // TiKV moves the checkpoint an hour ahead and flushes it: the point restored is now (never past the clock).
         let ahead = TSO.fromUnixSeconds(Int64(Date().timeIntervalSince1970) + 3600)
-        try LogBackupTests().etcdPut(etcd, LogBackupKernel.globalCheckpointKey("log-pv"), LogBackupKernel.encodeCheckpoint(ahead))
+        try await LogBackupTests().etcdPut(etcd, LogBackupKernel.globalCheckpointKey("log-pv"), LogBackupKernel.encodeCheckpoint(ahead))
         try LogBackupTests.flushCheckpoint(root + "/" + (log.spec.storage.local?.prefix ?? ""), ahead)
         let before = Int64(Date().timeIntervalSince1970)
         backup = try await op.waitFor(Backup.self, backup.name, timeout: 60, "verified through a point in time") { $0.status.verification?.phase != .running }

@@ -66,10 +66,10 @@ struct WebViewTests {
         _ = try await op.api.update(.backups, namespace: "default", object: created, subresource: "status")
     }
 
-    func browse(_ steps: [JSONValue], in directory: String) throws -> (Int32, JSONValue) {
+    func browse(_ steps: [JSONValue], in directory: String) async throws -> (Int32, JSONValue) {
         let file = directory + "/scenario-\(UUID().uuidString).json"
         try JSONValue.array(steps).serialized().write(toFile: file, atomically: true, encoding: .utf8)
-        let (status, output) = try TestServers.run(["python3", TestServers.fixtures + "/browser.py", file])
+        let (status, output) = try await TestServers.run(["python3", TestServers.fixtures + "/browser.py", file])
         let last = output.split(separator: "\n").last.map(String.init) ?? ""
         return (status, (try? JSONParser.parse(last)) ?? ["raw": .string(output)])
     }
@@ -96,7 +96,7 @@ struct WebViewTests {
                          failure: "br exited 1: [BR:KV:ErrKVStorage]disk full on store 4 <script>alert(1)</script>")
         try FileManager.default.createDirectory(atPath: Self.output, withIntermediateDirectories: true)
         let base = "https://127.0.0.1:\(op.port)"
-        let (status, result) = try browse(try loginSteps(op) + [
+        let (status, result) = try await browse(try loginSteps(op) + [
             ["wait": "document.querySelectorAll('tr[data-schedule]').length === 2", "timeout": 10],
             ["eval": "document.querySelector('tr[data-schedule=\"default/late-one\"]').dataset.health", "as": "lateHealth"],
             ["eval": "document.querySelector('tr[data-schedule=\"default/late-one\"] [data-badge]').textContent", "as": "lateBadge"],
@@ -143,7 +143,7 @@ struct WebViewTests {
             ["wait": "document.querySelector('h1 [data-badge=\"Complete\"]')", "timeout": 2, "as": "seconds"],
             ["eval": "window.__sameDocument", "as": "same"],
         ]
-        let browser = Task.detached { try self.browse(steps, in: op.directory) }
+        let browser = Task.detached { try await self.browse(steps, in: op.directory) }
         let deadline = Date().addingTimeInterval(60)
         while !FileManager.default.fileExists(atPath: ready) && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         var b = try await op.api.get(.backups, namespace: "default", name: "live-1")
@@ -157,9 +157,9 @@ struct WebViewTests {
         #expect(seconds <= 2, "\(result)")
         #expect(result["same"] == .int(42), "the page was not reloaded: \(result)")
 
-        let (code, _) = try TestServers.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", base + "/ui/api/overview"])
+        let (code, _) = try await TestServers.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", base + "/ui/api/overview"])
         #expect(code == 0)
-        let (_, answer) = try TestServers.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", base + "/ui/api/overview", base + "/ui/"])
+        let (_, answer) = try await TestServers.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", base + "/ui/api/overview", base + "/ui/"])
         #expect(answer.hasPrefix("401") && answer.contains("/ui/login"), "\(answer)")
     }
 
@@ -179,7 +179,7 @@ struct WebViewTests {
             """)
         _ = try await op.backup("tailed", reaches: ["Complete", "Failed"])
         let base = "https://127.0.0.1:\(op.port)"
-        let (status, result) = try browse(try loginSteps(op) + [
+        let (status, result) = try await browse(try loginSteps(op) + [
             ["goto": .string(base + "/ui/#/backup/default/tailed")],
             ["wait": "document.getElementById('log') && document.getElementById('log').textContent.includes('running:')", "timeout": 15],
             ["eval": "document.getElementById('log').textContent", "as": "log"],
