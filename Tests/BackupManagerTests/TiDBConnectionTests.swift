@@ -39,7 +39,7 @@ struct TiDBConnectionTests {
     @Test("the guard raises a shorter life time to 72h for the run and puts the old value back, also when the run fails")
     func guardRaisesAndResets() async throws {
         let db = try await TestServers.mariaDB()
-        _ = try db.sql("UPDATE mysql.tidb SET variable_value = '10m0s' WHERE variable_name = 'tikv_gc_life_time'")
+        _ = try await db.sql("UPDATE mysql.tidb SET variable_value = '10m0s' WHERE variable_name = 'tikv_gc_life_time'")
         let c = try await Self.connect(db)
         let lines = LockedLines()
         let guarded = GCLifeTimeGuard(connection: c, target: nil, log: { lines.append($0) })
@@ -61,7 +61,7 @@ struct TiDBConnectionTests {
     @Test("the original value is recorded before raising and cleared after the reset; a run after one killed mid-way puts the recorded value back, not the raised one it finds")
     func guardRemembersTheOriginal() async throws {
         let db = try await TestServers.mariaDB()
-        _ = try db.sql("UPDATE mysql.tidb SET variable_value = '10m0s' WHERE variable_name = 'tikv_gc_life_time'")
+        _ = try await db.sql("UPDATE mysql.tidb SET variable_value = '10m0s' WHERE variable_name = 'tikv_gc_life_time'")
         let c = try await Self.connect(db)
         let memo = LockedLines()
         func guarded(_ recalled: String?) -> GCLifeTimeGuard {
@@ -74,7 +74,7 @@ struct TiDBConnectionTests {
         }
         #expect(memo.all == ["10m0s", "<cleared>"])
         // The state a run killed with SIGKILL leaves: the life time raised, the original recorded.
-        _ = try db.sql("UPDATE mysql.tidb SET variable_value = '72h' WHERE variable_name = 'tikv_gc_life_time'")
+        _ = try await db.sql("UPDATE mysql.tidb SET variable_value = '72h' WHERE variable_name = 'tikv_gc_life_time'")
         _ = try await guarded("10m0s").run { try Self.lifeTime(db) }
         #expect(try Self.lifeTime(db) == "10m0s", "the retry put the original back")
     }
@@ -83,16 +83,16 @@ struct TiDBConnectionTests {
     func guardEdges() async throws {
         let db = try await TestServers.mariaDB()
         let c = try await Self.connect(db)
-        _ = try db.sql("UPDATE mysql.tidb SET variable_value = '100h' WHERE variable_name = 'tikv_gc_life_time'")
+        _ = try await db.sql("UPDATE mysql.tidb SET variable_value = '100h' WHERE variable_name = 'tikv_gc_life_time'")
         #expect(try await GCLifeTimeGuard(connection: c, target: "72h", log: { _ in }).run { try Self.lifeTime(db) } == "100h")
         let configured = await #expect(throws: GCLifeTimeGuard.Failure.self) {
             _ = try await GCLifeTimeGuard(connection: c, target: "three days", log: { _ in }).run { 0 }
         }
         #expect(configured?.reason == "ParseConfiguredTikvGCLifeTimeFailed")
-        _ = try db.sql("UPDATE mysql.tidb SET variable_value = 'forever' WHERE variable_name = 'tikv_gc_life_time'")
+        _ = try await db.sql("UPDATE mysql.tidb SET variable_value = 'forever' WHERE variable_name = 'tikv_gc_life_time'")
         let old = await #expect(throws: GCLifeTimeGuard.Failure.self) { _ = try await GCLifeTimeGuard(connection: c, target: nil, log: { _ in }).run { 0 } }
         #expect(old?.reason == "ParseOldTikvGCLifeTimeFailed")
-        _ = try db.sql("UPDATE mysql.tidb SET variable_value = '10m0s' WHERE variable_name = 'tikv_gc_life_time'")
+        _ = try await db.sql("UPDATE mysql.tidb SET variable_value = '10m0s' WHERE variable_name = 'tikv_gc_life_time'")
     }
 
     @Test("connecting keeps retrying until the deadline, then reports the last error")
