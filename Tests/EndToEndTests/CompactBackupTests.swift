@@ -1,5 +1,6 @@
 import BRModel
 import Foundation
+import KubeTesting
 import KubeAPI
 import KubeClient
 import KubeModel
@@ -71,12 +72,11 @@ struct CompactBackupTests {
         var done: [CompactBackup] = []
         var schedule: BackupSchedule?
         var truncatedLog: Backup?
-        while Date() < deadline {
-            done = try await op.api.list(CompactBackup.self, namespace: "default", labelSelector: selector).filter { $0.status.state == "Complete" }
-            schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "cpt")
-            truncatedLog = try await op.api.get(Backup.self, namespace: "default", name: "log-cpt")
-            if done.count >= 2, schedule?.status.lastCompactProgress != nil, truncatedLog?.status.logSuccessTruncateUntil != nil { break }
-            try await Task.sleep(for: .milliseconds(300))
+        _ = await eventually(deadline.timeIntervalSinceNow) {
+            done = ((try? await op.api.list(CompactBackup.self, namespace: "default", labelSelector: selector)) ?? []).filter { $0.status.state == "Complete" }
+            schedule = try? await op.api.get(BackupSchedule.self, namespace: "default", name: "cpt")
+            truncatedLog = try? await op.api.get(Backup.self, namespace: "default", name: "log-cpt")
+            return done.count >= 2 && schedule?.status.lastCompactProgress != nil && truncatedLog?.status.logSuccessTruncateUntil != nil
         }
         #expect(done.count >= 2, "CompactBackups complete: \(done.map(\.name)); log: \(op.tail())")
         let s = try #require(schedule)

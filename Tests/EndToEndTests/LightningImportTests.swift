@@ -3,6 +3,7 @@ import AWSSigning
 import BRModel
 import BackupStorage
 import Foundation
+import KubeTesting
 import KubeAPI
 import KubeModel
 import Testing
@@ -207,8 +208,7 @@ struct LightningImportTests {
         let claimDirectory = op.directory + "/data/volumes/default/kept-data"
         #expect(FileManager.default.fileExists(atPath: claimDirectory))
         _ = try await op.api.delete(.persistentVolumeClaims, namespace: "default", name: "kept-data")
-        for _ in 0..<50 where FileManager.default.fileExists(atPath: claimDirectory) { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(!FileManager.default.fileExists(atPath: claimDirectory))
+        #expect(await eventually(10) { !FileManager.default.fileExists(atPath: claimDirectory) })
 
         try await op.apply(lightningRestore("imp-noclaim", port: db.port, user: db.user, source: "{adhoc: {pvcName: nowhere, backupName: b}}"))
         let waiting = try await op.restore("imp-noclaim", reaches: ["RetryFailed", "Failed"])
@@ -240,9 +240,7 @@ struct LightningImportTests {
         // run over the failed checkpoint; the pod stays up for inspection.
         try FileManager.default.removeItem(atPath: failSwitch)
         _ = try await op.api.delete(Restore.self, namespace: "default", name: "imp-rec")
-        for _ in 0..<100 where (try await op.api.getIfPresent(Restore.self, namespace: "default", name: "imp-rec")) != nil {
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        #expect(await eventually(10) { (try? await op.api.getIfPresent(Restore.self, namespace: "default", name: "imp-rec")) == .some(nil) })
         try await op.apply(lightningRestore("imp-rec", port: db.port, user: db.user, source: "{local: {hostPath: \(data)}}", extra: [env])
                            + "\n    failFast: false")
         let stopped = try await op.restore("imp-rec", reaches: ["Complete", "Failed"])

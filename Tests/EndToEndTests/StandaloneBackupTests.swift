@@ -130,11 +130,10 @@ final class Operator: @unchecked Sendable {
     /// The Events in `default` once `check` holds for them, or as they are after `timeout` seconds (the
     /// operator writes Events in the background, a moment after the status they report).
     func events(timeout: Double = 10, until check: ([JSONValue]) -> Bool) async throws -> [JSONValue] {
-        let deadline = Date().addingTimeInterval(timeout)
         var items = try await api.list(.events, namespace: "default").items
-        while !check(items) && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-            items = try await api.list(.events, namespace: "default").items
+        _ = await eventually(timeout) {
+            items = (try? await api.list(.events, namespace: "default").items) ?? items
+            return check(items)
         }
         return items
     }
@@ -549,11 +548,9 @@ struct StandaloneScheduleTests {
         _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "every2s",
                                    patch: Patch(.merge, try JSONParser.parse(#"{"spec":{"pause":true}}"#)))
         var kept: [Backup] = []
-        let settle = Date().addingTimeInterval(60)
-        while Date() < settle {
-            kept = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
-            if kept.count == 3 && kept.allSatisfy({ $0.status.phase == .complete && $0.metadata.deletionTimestamp == nil }) { break }
-            try await Task.sleep(for: .milliseconds(250))
+        _ = await eventually(60) {
+            kept = (try? await op.api.list(Backup.self, namespace: "default", labelSelector: selector)) ?? []
+            return kept.count == 3 && kept.allSatisfy { $0.status.phase == .complete && $0.metadata.deletionTimestamp == nil }
         }
         #expect(kept.count == 3 && kept.allSatisfy { $0.status.phase == .complete }, "\(kept.map { ($0.name, $0.status.phase) }); log: \(op.tail())")
         let keptNames = Set(kept.map(\.name))
@@ -635,11 +632,9 @@ struct StandaloneScheduleTests {
         #expect(oldGone, "processes of the killed server's jobs are still running: groups \(groups)")
         // Every Backup settles: none stays Scheduled, Prepare or Running.
         var backups: [Backup] = []
-        let settle = Date().addingTimeInterval(120)
-        while Date() < settle {
-            backups = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
-            if !backups.isEmpty && backups.allSatisfy({ $0.status.phase == .complete || $0.status.phase == .failed }) { break }
-            try await Task.sleep(for: .milliseconds(300))
+        _ = await eventually(120) {
+            backups = (try? await op.api.list(Backup.self, namespace: "default", labelSelector: selector)) ?? []
+            return !backups.isEmpty && backups.allSatisfy { $0.status.phase == .complete || $0.status.phase == .failed }
         }
         #expect(!backups.isEmpty && backups.allSatisfy { $0.status.phase == .complete || $0.status.phase == .failed },
                 "\(backups.map { ($0.name, $0.status.phase?.rawValue ?? "-") }); log: \(op.tail())")
@@ -719,10 +714,9 @@ struct StandaloneScheduleTests {
         #expect(most.backups <= 4, "\(most)")
         #expect(most.jobs <= 8 && most.pods <= 8, "\(most)")
         var kept: [Backup] = []
-        for _ in 0..<60 {
-            kept = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
-            if kept.count <= 2 && kept.allSatisfy({ $0.status.phase == .failed }) { break }
-            try await Task.sleep(for: .milliseconds(500))
+        _ = await eventually(30) {
+            kept = (try? await op.api.list(Backup.self, namespace: "default", labelSelector: selector)) ?? []
+            return kept.count <= 2 && kept.allSatisfy { $0.status.phase == .failed }
         }
         #expect(kept.count <= 2 && kept.allSatisfy { $0.status.phase == .failed }, "\(kept.map { ($0.name, $0.status.phase?.rawValue ?? "-") })")
         let schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "storm")

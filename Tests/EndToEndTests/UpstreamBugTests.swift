@@ -1,5 +1,6 @@
 import BRModel
 import Foundation
+import KubeTesting
 import KubeAPI
 import KubeModel
 import Testing
@@ -37,17 +38,16 @@ struct UpstreamBugTests {
               s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: doomed/bk, endpoint: "\(moto.endpoint)", secretName: s3-secret}
             """)
         var done: Backup?
-        for _ in 0..<600 where !(done?.status.phase == .complete || done?.status.phase == .failed) {
-            try await Task.sleep(for: .milliseconds(100))
-            done = try await op.api.getIfPresent(Backup.self, namespace: ns, name: "bk")
+        _ = await eventually(60) {
+            done = try? await op.api.getIfPresent(Backup.self, namespace: ns, name: "bk")
+            return done?.status.phase == .complete || done?.status.phase == .failed
         }
         #expect(done?.status.phase == .complete, "\(String(describing: done?.status))")
         _ = try await op.api.delete(.secrets, namespace: ns, name: "s3-secret")
         _ = try await op.api.delete(.namespaces, namespace: nil, name: ns)
-        var gone = false
-        for _ in 0..<600 where !gone {
-            try await Task.sleep(for: .milliseconds(100))
-            do { _ = try await op.api.get(.namespaces, namespace: nil, name: ns) } catch let e as KubeAPIError where e.isNotFound { gone = true }
+        let gone = await eventually(60) {
+            do { _ = try await op.api.get(.namespaces, namespace: nil, name: ns) } catch let e as KubeAPIError where e.isNotFound { return true } catch {}
+            return false
         }
         #expect(gone, "namespace \(ns) is still there; log: \(op.tail())")
         let events = try await op.events { items in items.contains { $0["reason"]?.stringValue == "BackupDataLeftBehind" } }
@@ -72,9 +72,9 @@ struct UpstreamBugTests {
         _ = try await op.api.updateStatus(schedule)
         _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "long", patch: Patch(.merge, try JSONParser.parse(#"{"spec":{"pause":false}}"#)))
         var backups: [Backup] = []
-        for _ in 0..<100 where backups.isEmpty {
-            try await Task.sleep(for: .milliseconds(100))
-            backups = try await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("long"))
+        _ = await eventually(10) {
+            backups = (try? await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("long"))) ?? []
+            return !backups.isEmpty
         }
         try await Task.sleep(for: .seconds(2))
         backups = try await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("long"))
