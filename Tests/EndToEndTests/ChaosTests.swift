@@ -23,11 +23,9 @@ struct ChaosTests {
     /// Waits until every Backup matching `selector` is Complete or Failed; returns them.
     static func settle(_ op: Operator, selector: String?, timeout: Double = 120) async throws -> [Backup] {
         var backups: [Backup] = []
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            backups = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
-            if !backups.isEmpty && backups.allSatisfy({ $0.status.phase == .complete || $0.status.phase == .failed }) { break }
-            try await Task.sleep(for: .milliseconds(300))
+        _ = await eventually(timeout) {
+            backups = (try? await op.api.list(Backup.self, namespace: "default", labelSelector: selector)) ?? backups
+            return !backups.isEmpty && backups.allSatisfy { $0.status.phase == .complete || $0.status.phase == .failed }
         }
         return backups
     }

@@ -1,5 +1,6 @@
 import BRModel
 import Foundation
+import KubeTesting
 import KubeAPI
 import KubeClient
 import KubeModel
@@ -30,13 +31,11 @@ struct NotificationTests {
         try await op.apply(yaml)
 
         func wait(_ what: String, timeout: Double = 60, _ check: ([JSONValue]) -> Bool) async throws -> [JSONValue] {
-            let deadline = Date().addingTimeInterval(timeout)
             var got: [JSONValue] = []
-            while Date() < deadline {
-                got = try await received(receiver)
-                if check(got) { return got }
-                try await Task.sleep(for: .milliseconds(300))
-            }
+            if await eventually(timeout, {
+                got = (try? await received(receiver)) ?? got
+                return check(got)
+            }) { return got }
             throw Operator.Failure("\(what) not received; got \(got); log: \(op.tail())")
         }
         func of(_ type: String, _ path: String) -> ([JSONValue]) -> Bool {

@@ -285,13 +285,11 @@ extension VolumeSnapshotBackupTests {
     }
 
     func restoreWhenReached(_ op: Operator, _ name: String, _ phases: Set<String>, timeout: Double = 90) async throws -> Restore {
-        let deadline = Date().addingTimeInterval(timeout)
         var last: Restore?
-        while Date() < deadline {
+        if await eventually(timeout, {
             last = try? await op.api.get(Restore.self, namespace: "restored", name: name)
-            if let phase = last?.status.phase?.rawValue, phases.contains(phase) { return last! }
-            try await Task.sleep(for: .milliseconds(250))
-        }
+            return last?.status.phase.map { phases.contains($0.rawValue) } ?? false
+        }), let last { return last }
         throw Operator.Failure("restore \(name) did not reach \(phases.sorted()); status: \(String(describing: last?.status)); log: \(op.tail())")
     }
 
@@ -317,10 +315,9 @@ extension VolumeSnapshotBackupTests {
 
         // restore-volume: BR made a volume per snapshot, in the asked zone; the operator made PVs and PVCs and let TiKV start.
         var cluster = try await op.api.get(.tidbClusters, namespace: "restored", name: "target")
-        let deadline = Date().addingTimeInterval(90)
-        while cluster.value(at: ["metadata", "annotations", "tidb.pingcap.com/tikv-volumes-ready"]) == nil && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(250))
-            cluster = try await op.api.get(.tidbClusters, namespace: "restored", name: "target")
+        _ = await eventually(90) {
+            cluster = (try? await op.api.get(.tidbClusters, namespace: "restored", name: "target")) ?? cluster
+            return cluster.value(at: ["metadata", "annotations", "tidb.pingcap.com/tikv-volumes-ready"]) != nil
         }
         #expect(cluster.value(at: ["metadata", "annotations", "tidb.pingcap.com/tikv-volumes-ready"]) == "restored/rt", "\(op.tail())")
         let restoredVolumes = try await source.ec2.describeVolumes(filters: [("snapshot-id", snapshots.map(\.id))])
@@ -378,11 +375,10 @@ extension VolumeSnapshotBackupTests {
             Self.restoreYAML("rt-fail", bucket: bucket, prefix: "bk", moto: moto, env: ["BR_STANDIN_EBS_RESTORE_FAIL_AFTER": "2"]))[0].value)
         let failed = try await restoreWhenReached(op, "rt-fail", ["Failed"])
         #expect(failed.status.conditions?.first { $0.type == .failed }?.reason == "RestoreVolumeFailed", "\(failed.status)")
-        let deadline2 = Date().addingTimeInterval(60)
         var cleaned = try await op.api.get(Restore.self, namespace: "restored", name: "rt-fail")
-        while !cleaned.hasCondition(.cleanVolumeComplete) && Date() < deadline2 {
-            try await Task.sleep(for: .milliseconds(250))
-            cleaned = try await op.api.get(Restore.self, namespace: "restored", name: "rt-fail")
+        _ = await eventually(60) {
+            cleaned = (try? await op.api.get(Restore.self, namespace: "restored", name: "rt-fail")) ?? cleaned
+            return cleaned.hasCondition(.cleanVolumeComplete)
         }
         #expect(cleaned.hasCondition(.cleanVolumeComplete), "\(cleaned.status); \(op.tail())")
         #expect(cleaned.status.phase == .failed)
