@@ -7,7 +7,8 @@ import KubeModel
 /// `BRLabels.verifies` and owned by the Backup it verifies.
 public struct VerificationSpec: Codable, Hashable, Sendable {
     /// A cron expression (in the schedule's time zone): at each slot the newest Complete backup not yet
-    /// verified is verified. Without it every Complete backup is verified once, oldest first.
+    /// verified is verified. Without it every Complete backup is verified once, the newest first (so the
+    /// proven point keeps up when backups come faster than they restore).
     public var schedule: String?
     /// The scratch cluster the backups are restored into. Never the cluster the schedule backs up.
     public var target: VerificationTarget

@@ -14,8 +14,8 @@ import KubeModel
 /// Steps, each pass: the schedule's status says the newest verified backup and the point it restores
 /// to, and `VerificationFailed` while the latest verification failed → finished verification Restores
 /// beyond `keep` are deleted (their Backups keep the outcome) → while a verification runs nothing new
-/// starts → the next backup (the oldest not yet verified; with `verification.schedule`, at each slot
-/// the newest) is started.
+/// starts → the next backup (the newest not yet verified, at once or, with `verification.schedule`, at
+/// each slot) is started.
 struct ScheduleVerificationStep {
     let api: any KubeAPI
     let events: EventRecorder
@@ -73,10 +73,10 @@ struct ScheduleVerificationStep {
             let since = status.lastVerificationStart?.date ?? schedule.metadata.creationTimestamp?.date ?? now
             guard let due = cron.next(after: since, in: zone) else { return nil }
             if due > now { return .seconds(max(1, Int64(due.timeIntervalSince(now).rounded(.up)))) }
-            next = candidates.max(by: ScheduleReconciler.olderFirst)!
-        } else {
-            next = candidates.min(by: ScheduleReconciler.olderFirst)!
         }
+        // The newest first: when backups come faster than they restore, the proven point stays the
+        // latest backup, and older ones wait for a quiet moment instead of a queue that only grows.
+        next = candidates.max(by: ScheduleReconciler.olderFirst)!
         try await BackupVerification(api: api, events: events, metrics: metrics, notifier: notifier, now: now).start(next, spec, schedule: schedule)
         status.lastVerificationStart = Time(now)
         return nil

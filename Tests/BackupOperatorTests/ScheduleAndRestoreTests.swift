@@ -103,6 +103,35 @@ extension World {
         #expect(schedule.status.lastVerifiedBackup == newest && schedule.status.lastVerificationStart?.description == "2024-01-01T00:10:00Z")
     }
 
+    @Test("without verification.schedule the newest unverified backup goes first, one at a time; older ones follow when it is done")
+    func verificationNewestFirst() async throws {
+        let w = World(start: Date(timeIntervalSince1970: 1_704_067_200))
+        _ = try await w.apply(.backupSchedules, w.scheduleYAML("n", cron: "@every 1m"))
+        func restores() async throws -> [Restore] { try await w.api.list(Restore.self, namespace: "ns", labelSelector: "\(BRLabels.verificationSchedule)=n") }
+        // Three Complete backups, then verification is turned on: none of them is verified yet.
+        for _ in 0..<3 {
+            w.clock.advance(by: 61)
+            _ = try await w.schedules("n")
+            try await w.markAll(.complete)
+        }
+        _ = try await w.api.patch(.backupSchedules, namespace: "ns", name: "n",
+                                  patch: .merge(["spec": ["verification": ["target": ["cluster": "scratch"]]]]), subresource: nil)
+        let names = w.backupNames()
+        #expect(names.count >= 3)
+        _ = try await w.schedules("n")
+        var started = try await restores()
+        #expect(started.map { $0.metadata.labels?[BRLabels.verifies] } == [names.last], "\(started.map(\.name)) of \(names)")
+        _ = try await w.schedules("n")
+        #expect(try await restores().count == 1, "one at a time")
+        var run = try #require(started.first)
+        run.status.apply(RestoreCondition(type: .complete), now: Time(w.clock.now()))
+        _ = try await w.api.updateStatus(run)
+        _ = try await w.settleBackup(names.last!)
+        _ = try await w.schedules("n")
+        started = try await restores()
+        #expect(Set(started.compactMap { $0.metadata.labels?[BRLabels.verifies] }) == [names.last!, names[names.count - 2]], "\(started.map(\.name))")
+    }
+
     @Test func slotsFollowTheScheduleTimeZoneAcrossDaylightSaving() async throws {
         // New York springs forward on 2024-03-10: 02:30 local does not exist that day.
         let w = World(start: Date(timeIntervalSince1970: 1_709_856_000))  // 2024-03-08T00:00:00Z
