@@ -111,7 +111,11 @@ public enum BRKinds {
                 || (target["clusterNamespace"]?.stringValue ?? "") != (source["clusterNamespace"]?.stringValue ?? "")
         }
         // pointInTime needs the schedule's log backup.
-        rules[BackupScheduleSpec.pointInTimeRule] = { spec in spec.value(at: ["verification", "pointInTime"]) != .bool(true) || spec["logBackupTemplate"] != nil }
+        rules[BackupScheduleSpec.pointInTimeRule] = { spec in
+            // A spec the schema let through decodes; the model says what the rule means.
+            guard let decoded = try? KubeCodec.decodeValue(BackupScheduleSpec.self, from: spec) else { return true }
+            return !Verification.lacksLogBackup(decoded)
+        }
         return rules
     }()
 

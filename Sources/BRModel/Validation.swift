@@ -275,7 +275,7 @@ public enum BRValidation {
             if let keep = v.keep, keep < 1 {
                 out.append(ValidationProblem(field: "spec.verification.keep", message: "must be greater than or equal to 1"))
             }
-            if v.pointInTime == true, spec.logBackupTemplate == nil {
+            if Verification.lacksLogBackup(spec) {
                 out.append(ValidationProblem(field: "spec.verification.pointInTime", message: Verification.pointInTimeMessage))
             }
         }

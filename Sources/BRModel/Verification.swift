@@ -232,6 +232,11 @@ public enum Verification {
             && !name.hasPrefix("__TiDB_BR_Temporary_")
     }
 
+    /// Whether a schedule asks for a point in time without the log backup it is restored through.
+    public static func lacksLogBackup(_ spec: BackupScheduleSpec) -> Bool {
+        spec.verification?.pointInTime == true && spec.logBackupTemplate == nil
+    }
+
     public static let pointInTimeMessage = "requires spec.logBackupTemplate: a point in time is restored through the schedule's log backup"
 
     public static let productionMessage = "must not be the cluster this schedule backs up: a verification restores into a scratch cluster, never into production"

@@ -80,7 +80,7 @@ public final class BackupReconciler: Reconciler {
 
     /// The pass's status changes, in one write.
     func write(_ pass: inout Pass) async throws {
-        try await pass.status.flush(api, original: pass.original, now: now, events: events) { ConditionEvent($0, $1) }
+        try await pass.status.flush(api, now: now, events: events) { ConditionEvent($0, $1) }
     }
 
     func deleting(_ pass: inout Pass) async throws -> ReconcileOutcome? {

@@ -37,16 +37,14 @@ struct ReconcileSteps<State> {
     }
 }
 
-/// One pass over a Backup or Restore: the object as read, the status it will write, and the cluster
-/// it found.
+/// One pass over a Backup or Restore: the status it will write (and the object as it sees it), and the
+/// cluster it found.
 struct ReconcilePass<Object: APIObject & Equatable & Sendable, Condition: Sendable> {
-    let original: Object
     var status: PendingStatus<Object, Condition>
     var lookup: ClusterLookup.Result = .notNeeded
     var cluster: TidbCluster? { lookup.cluster }
 
     init(_ object: Object, apply: @escaping @Sendable (inout Object, Condition, Time) -> Bool) {
-        original = object
         status = PendingStatus(object, apply: apply)
     }
 }
@@ -55,13 +53,17 @@ struct ReconcilePass<Object: APIObject & Equatable & Sendable, Condition: Sendab
 /// status write, with an Event for each condition that changed something. Steps see their own
 /// changes at once (`object`); a step that hands over to a flow writing on its own flushes first.
 struct PendingStatus<Object: APIObject & Equatable & Sendable, Condition: Sendable> {
-    var object: Object
+    /// The object with the pending changes applied.
+    private(set) var object: Object
+    /// The object as last read or written: what the write starts from.
+    private(set) var stored: Object
     private(set) var edits: [@Sendable (inout Object) -> Void] = []
     private(set) var conditions: [Condition] = []
     let apply: @Sendable (inout Object, Condition, Time) -> Bool
 
     init(_ object: Object, apply: @escaping @Sendable (inout Object, Condition, Time) -> Bool) {
         self.object = object
+        stored = object
         self.apply = apply
     }
 
@@ -81,26 +83,24 @@ struct PendingStatus<Object: APIObject & Equatable & Sendable, Condition: Sendab
 
     /// Writes what is pending in one status write, records an Event per condition that changed
     /// something (`event`), and starts over from what was written.
-    mutating func flush(_ api: any KubeAPI, original: Object, now: Time, events: EventRecorder,
+    mutating func flush(_ api: any KubeAPI, now: Time, events: EventRecorder,
                         event: (Object, Condition) -> ConditionEvent) async throws {
         guard !isEmpty else { return }
         let edits = self.edits, conditions = self.conditions, apply = self.apply
-        let changedBox = ChangedConditions()
-        let written = try await StatusWriter.update(api, Object.self, namespace: original.metadata.namespace ?? "",
-                                                    name: original.metadata.name ?? "", from: original) { o in
+        var changed: [Int] = []
+        let written = try await StatusWriter.update(api, Object.self, namespace: stored.metadata.namespace ?? "",
+                                                    name: stored.metadata.name ?? "", from: stored) { o in
             for e in edits { e(&o) }
-            changedBox.indices = conditions.indices.filter { apply(&o, conditions[$0], now) }
+            changed = conditions.indices.filter { apply(&o, conditions[$0], now) }
         }
-        for i in changedBox.indices { await events.record(written ?? object, event(original, conditions[i])) }
+        for i in changed { await events.record(written ?? object, event(stored, conditions[i])) }
         self.edits = []
         self.conditions = []
-        if let written { object = written }
+        if let written {
+            object = written
+            stored = written
+        }
     }
-}
-
-/// Which of the pending conditions changed something in the write (set inside the writer's closure).
-final class ChangedConditions: @unchecked Sendable {
-    var indices: [Int] = []
 }
 
 /// The one way a Backup's or Restore's Job is created: idempotent by name. A Job already there is this

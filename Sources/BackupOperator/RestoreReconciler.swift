@@ -47,7 +47,7 @@ public final class RestoreReconciler: Reconciler {
 
     /// The pass's status changes, in one write.
     func write(_ pass: inout Pass) async throws {
-        try await pass.status.flush(api, original: pass.original, now: Time(clock.now()), events: events) { ConditionEvent($0, $1) }
+        try await pass.status.flush(api, now: Time(clock.now()), events: events) { ConditionEvent($0, $1) }
     }
 
     func mode(_ pass: inout Pass) async throws -> ReconcileOutcome? {

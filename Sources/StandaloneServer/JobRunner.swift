@@ -473,9 +473,6 @@ public actor JobRunner {
 }
 
 extension JobRunner {
-    /// See `ContainerSetup.mountsVariable`.
-    public static var mountsVariable: String { ContainerSetup.mountsVariable }
-
     public static func claimDirectory(volumesRoot: String, namespace: String, claim: String) -> String {
         ContainerSetup.claimDirectory(volumesRoot: volumesRoot, namespace: namespace, claim: claim)
     }

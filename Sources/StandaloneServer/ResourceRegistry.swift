@@ -38,9 +38,6 @@ public struct ResourceRegistry: Sendable {
         types = Self.builtins + (try crds.map(ResourceType.init(crd:)))
     }
 
-    /// The built-in kinds alone.
-    public static let builtinsOnly = ResourceRegistry(types: builtins)
-
     static func builtin(_ group: String, _ version: String, _ kind: String, _ plural: String, namespaced: Bool = true,
                         short: [String] = [], status: Bool = false, columns: [PrinterColumn] = []) -> ResourceType {
         ResourceType(group: group, version: version, kind: kind, plural: plural, singular: kind.lowercased(), shortNames: short,

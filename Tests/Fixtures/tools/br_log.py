@@ -213,7 +213,8 @@ def restore_point(log, flags, storage, full_storage):
         return fail(log, f"[BR:Stream:ErrStreamLogTruncated]the log backup was truncated until {truncated}, after the full backup at {base}")
     if restored < base:
         return fail(log, f"[BR:Common:ErrInvalidArgument]restored ts {restored} is before the full backup at {base}")
-    # BR's getLogInfo/checkLogRange: the log holds up to the largest global checkpoint TiKV flushed to
+    # As BR's getLogInfo, getGlobalCheckpointFromStorage and checkLogRange (pingcap/tidb
+    # br/pkg/task/stream.go): the log holds up to the largest global checkpoint TiKV flushed to
     # v1/global_checkpoint/<store>.ts (8 bytes, little-endian), never less than where it starts.
     log_max = max(log_start, truncated)
     for name in storage.list("v1/global_checkpoint/"):
