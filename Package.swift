@@ -118,6 +118,9 @@ let package = Package(
         .target(name: "Spawn"),
         .executableTarget(name: "StorageBench", dependencies: ["AWSCore", "BackupStorage"]),
         .target(name: "BackupManager", dependencies: ["Spawn", "AWSCore", "BRModel", "BRObjects", "KubeEvents", "BackupStorage", "KubeAPI", "KubeModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        // The user's tools around the job binary: `plan` and `doctor`, reading manifests as `validate` does.
+        .target(name: "BackupTools", dependencies: ["BackupManager", "BackupStorage", "BRModel", "BRObjects", "Cron", "KubeAPI", "KubeModel", "ManifestTools",
+                                                    .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(
             name: "StandaloneServer",
             dependencies: [
@@ -147,7 +150,7 @@ let package = Package(
         .executableTarget(
             name: "TidbBackupManager",
             dependencies: [
-                "KubeModel", "BRModel", "BackupManager", "KubeAPI", "KubeClient",
+                "KubeModel", "BRModel", "BackupManager", "BackupTools", "ManifestTools", "KubeAPI", "KubeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -103,6 +103,9 @@ public struct BackupScheduleStatus: Codable, Hashable, Sendable, EmptyInitializa
     public var provenRestorable: Time?
     /// Our addition: when the last verification started (the verification cron counts from it).
     public var lastVerificationStart: Time?
+    /// Our addition: the schedule's health in one word (`ScheduleHealth`: Healthy, Late, Failing, Paused,
+    /// Pending, Invalid), for the Status column of `kubectl get bks`.
+    public var health: String?
     /// Our addition: `Invalid` (bad cron or time zone), `CompactionDisabled`, `BackupsFailing`, `LogBackupConflict`,
     /// `VerificationFailed`.
     public var conditions: [ScheduleCondition]?

@@ -135,7 +135,7 @@ public enum ToolArguments {
     /// `br backup …` for a snapshot backup.
     public static func brBackup(_ backup: Backup, pd: String, clusterTLS: Bool) throws -> [String] {
         guard let br = backup.spec.br else { throw ArgumentError("no br config in \(backup.namespace)/\(backup.name)") }
-        var args = ["backup", (backup.spec.backupType?.rawValue).flatMap { $0.isEmpty ? nil : $0 } ?? "full"]
+        var args = ["backup", backup.spec.effectiveBackupType.rawValue]
         if let ts = backup.spec.commitTs, !ts.isEmpty { args.append("--backupts=\(ts)") }
         args += pdArgs(pd: pd, clusterTLS: clusterTLS)
         args += globalArgs(br)
@@ -153,8 +153,8 @@ public enum ToolArguments {
     /// `br restore …` for snapshot and PiTR restores.
     public static func brRestore(_ restore: Restore, pd: String, clusterTLS: Bool, pitrRestoredTs: String = "0") throws -> [String] {
         guard let br = restore.spec.br else { throw ArgumentError("no br config in \(restore.namespace)/\(restore.name)") }
-        let mode = restore.spec.restoreMode ?? .snapshot
-        let type = mode == .pitr ? "point" : ((restore.spec.backupType?.rawValue).flatMap { $0.isEmpty ? nil : $0 } ?? "full")
+        let mode = restore.spec.effectiveRestoreMode
+        let type = mode == .pitr ? "point" : restore.spec.effectiveBackupType.rawValue
         var args = ["restore", type]
         args += pdArgs(pd: pd, clusterTLS: clusterTLS)
         args += globalArgs(br)

@@ -29,7 +29,7 @@ public struct ToolLocator: Sendable {
             case .tikvCtl: ["/var/lib/kvctl-bin/tikv-ctl"]
             }
         }
-        var configVariable: String {
+        public var configVariable: String {
             switch self {
             case .br: "TIDB_BACKUP_MANAGER_BR"
             case .dumpling: "TIDB_BACKUP_MANAGER_DUMPLING"
@@ -227,7 +227,7 @@ public struct Manager: Sendable {
     public func backup(_ options: ManagerOptions) async throws {
         let backup = try await object(Backup.self, options)
         guard let br = backup.spec.br else { throw ManagerError("no br config in \(options.namespace)/\(options.name)") }
-        let mode = backup.spec.backupMode ?? .snapshot
+        let mode = backup.spec.effectiveBackupMode
         if mode == .log && options.mode == "log" {
             return try await LogBackupJob(manager: self, options: options).run()
         }

@@ -319,15 +319,22 @@ public final class ScheduleReconciler: Reconciler {
 
     /// The `Late` condition: no successful backup (since the schedule was made) for three intervals,
     /// while not paused. Appearing and clearing, it notifies (`schedule.late`, `schedule.recovered`).
+    /// The schedule's health (`status.health`) is decided here too, from the conditions set before.
     func reportLateness(_ schedule: BackupSchedule, _ backups: [Backup], _ status: inout BackupScheduleStatus, now: Date) {
         let zone = schedule.spec.timeZone.flatMap { TimeZone(identifier: $0) } ?? defaultZone
-        guard let interval = (try? CronSchedule(parsing: schedule.spec.schedule))?.interval(after: now, in: zone) else { return }
+        let interval = (try? CronSchedule(parsing: schedule.spec.schedule))?.interval(after: now, in: zone)
         let complete = backups.filter { $0.spec.effectiveBackupMode != .log && $0.status.phase == .complete }
         let lastSuccess = complete.compactMap { ($0.status.timeCompleted ?? $0.metadata.creationTimestamp)?.date }.max()
-        let since = lastSuccess ?? schedule.metadata.creationTimestamp?.date ?? now
-        let age = now.timeIntervalSince(since)
+        let created = schedule.metadata.creationTimestamp?.date ?? now
+        defer {
+            func holds(_ type: String) -> Bool { status.conditions?.contains { $0.type == type && $0.status == .true } ?? false }
+            status.health = ScheduleHealth.of(invalid: holds("Invalid"), paused: schedule.spec.pause == true, failing: holds("BackupsFailing"),
+                                              interval: interval, lastSuccess: lastSuccess, created: created, now: now).rawValue
+        }
+        guard let interval else { return }
+        let age = now.timeIntervalSince(lastSuccess ?? created)
         let wasLate = status.conditions?.contains { $0.type == "Late" && $0.status == .true } ?? false
-        let late = schedule.spec.pause != true && age > 3 * interval
+        let late = schedule.spec.pause != true && ScheduleHealth.isLate(lastSuccess: lastSuccess, created: created, interval: interval, now: now)
         let ns = schedule.metadata.namespace ?? "", name = schedule.metadata.name ?? ""
         if late {
             let message = lastSuccess == nil ? "no successful backup in \(Int(age))s (every \(Int(interval))s)"

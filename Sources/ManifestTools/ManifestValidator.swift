@@ -23,63 +23,48 @@ public struct ManifestValidator {
 
     /// Validates files, directories (recursively: `.yaml`, `.yml`, `.json`) and `-` for standard input.
     public func validate(paths: [String], standardInput: () -> Data = { FileHandle.standardInput.readDataToEndOfFile() }) -> Report {
+        validate(ManifestSet.load(paths, standardInput: standardInput))
+    }
+
+    /// Validates every object of a set read before.
+    public func validate(_ set: ManifestSet) -> Report {
         var report = Report()
-        for path in paths {
-            if path == "-" {
-                validate(text: String(decoding: standardInput(), as: UTF8.self), source: "<stdin>", into: &report)
-                continue
-            }
-            for file in expand(path, into: &report) {
-                guard let data = FileManager.default.contents(atPath: file) else {
-                    report.unreadable.append("\(file): cannot read file")
-                    continue
-                }
-                guard let text = String(data: data, encoding: .utf8) else {
-                    report.unreadable.append("\(file): not UTF-8 text")
-                    continue
-                }
-                validate(text: text, source: file, into: &report)
-            }
+        report.unreadable = set.unreadable
+        for object in set.objects {
+            report.problems += problems(in: object.value, source: object.source, checked: &report.checked)
         }
         return report
     }
 
-    private func expand(_ path: String, into report: inout Report) -> [String] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            report.unreadable.append("\(path): no such file or directory")
-            return []
-        }
-        guard isDirectory.boolValue else { return [path] }
-        let entries = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String]) ?? []
-        return entries.filter { [".yaml", ".yml", ".json"].contains(where: $0.hasSuffix) }.sorted()
-            .map { (path as NSString).appendingPathComponent($0) }
-    }
-
     public func validate(text: String, source: String, into report: inout Report) {
-        let documents: [YAMLDocument]
-        do {
-            documents = try KubeYAML.documents(text)
-        } catch {
-            report.unreadable.append("\(source):\(error.line.map { "\($0):" } ?? "") \(error.message)")
-            return
-        }
-        for doc in documents {
-            for object in items(of: doc.value) {
-                report.problems += problems(in: object, source: "\(source):\(doc.line)", checked: &report.checked)
-            }
+        var set = ManifestSet()
+        set.add(text: text, source: source)
+        report.unreadable += set.unreadable
+        for object in set.objects {
+            report.problems += problems(in: object.value, source: object.source, checked: &report.checked)
         }
     }
 
-    /// A `List` (what `kubectl get -o yaml` prints) contributes its items.
-    private func items(of value: JSONValue) -> [JSONValue] {
-        if value["kind"]?.stringValue?.hasSuffix("List") == true, let items = value["items"]?.arrayValue { return items }
-        return [value]
+    /// One problem of one object: the object (`Kind/namespace/name`), the field at fault when one is, and
+    /// the message, as `validate` prints it and `doctor` and `plan` report it.
+    public struct Finding: Sendable, Equatable, CustomStringConvertible {
+        public var object: String
+        public var field: String?
+        public var message: String
+
+        public var description: String { field.map { "\(object): \($0): \(message)" } ?? "\(object): \(message)" }
     }
 
     /// The problems of one object, each as `kind/namespace/name: field: message`.
     public func problems(in object: JSONValue, source: String, checked: inout Int) -> [String] {
-        guard object.objectValue != nil else { return ["\(source): a manifest must be a mapping, found \(object.typeName)"] }
+        let result = findings(in: object, source: source)
+        if result.checked { checked += 1 }
+        return result.findings.map(\.description)
+    }
+
+    /// The problems of one object, and whether it is one of ours (checked at all).
+    public func findings(in object: JSONValue, source: String) -> (checked: Bool, findings: [Finding]) {
+        guard object.objectValue != nil else { return (false, [Finding(object: source, message: "a manifest must be a mapping, found \(object.typeName)")]) }
         let kind = object["kind"]?.stringValue ?? ""
         let apiVersion = object["apiVersion"]?.stringValue ?? ""
         let namespace = object.value(at: ["metadata", "namespace"])?.stringValue ?? "default"
@@ -88,26 +73,24 @@ public struct ManifestValidator {
         let group = apiVersion.split(separator: "/").first.map(String.init) ?? ""
         guard group == "pingcap.com" else {
             // Secrets, service accounts and the like sit beside our objects in users' files.
-            return kind.isEmpty || apiVersion.isEmpty ? ["\(label): apiVersion and kind are required (\(source))"] : []
+            return (false, kind.isEmpty || apiVersion.isEmpty ? [Finding(object: label, message: "apiVersion and kind are required (\(source))")] : [])
         }
-        if kind == TidbCluster.kind { return [] }
+        if kind == TidbCluster.kind { return (false, []) }
         guard let info = BRKinds.info(forKind: kind) else {
-            return ["\(label): kind: \(kind) is not a kind of pingcap.com served by this operator"]
+            return (false, [Finding(object: label, field: "kind", message: "\(kind) is not a kind of pingcap.com served by this operator")])
         }
         guard apiVersion == "pingcap.com/v1alpha1" else {
-            return ["\(label): apiVersion: \(apiVersion) is not served; use pingcap.com/v1alpha1"]
+            return (false, [Finding(object: label, field: "apiVersion", message: "\(apiVersion) is not served; use pingcap.com/v1alpha1")])
         }
-        checked += 1
-        var out: [String] = []
+        var out: [Finding] = []
         if name.isEmpty && object.value(at: ["metadata", "generateName"]) == nil {
-            out.append("\(label): metadata.name: Required value")
+            out.append(Finding(object: label, field: "metadata.name", message: "Required value"))
         }
         let schemaErrors = info.schema.validate(object)
-        out += schemaErrors.map { "\(label): \($0.field): \($0.message)" }
-        if !schemaErrors.isEmpty { return out }
+        out += schemaErrors.map { Finding(object: label, field: $0.field, message: $0.message) }
+        if !schemaErrors.isEmpty { return (true, out) }
 
-        var defaulted = info.schema.applyDefaults(to: object)
-        defaulted["metadata"]?["namespace"] = .string(namespace)
+        let defaulted = Self.defaulted(object, info: info, namespace: namespace)
         let semantic: [ValidationProblem]
         do {
             switch kind {
@@ -118,8 +101,26 @@ public struct ManifestValidator {
             default: semantic = []
             }
         } catch {
-            return out + ["\(label): \(error.description)"]
+            return (true, out + [Finding(object: label, message: error.description)])
         }
-        return out + semantic.map { "\(label): \($0.field): \($0.message)" }
+        return (true, out + semantic.map { Finding(object: label, field: $0.field, message: $0.message) })
+    }
+
+    /// The object as the API server stores it: the schema's defaults applied, in `namespace`.
+    static func defaulted(_ object: JSONValue, info: KindInfo, namespace: String) -> JSONValue {
+        var defaulted = info.schema.applyDefaults(to: object)
+        defaulted["metadata"]?["namespace"] = .string(namespace)
+        return defaulted
+    }
+
+    /// The object as the API server would store it (schema defaults applied, the namespace set), for
+    /// tools that read an object the way the operator will; objects not of our kinds come back as given.
+    public static func stored(_ object: JSONValue, defaultNamespace: String) -> JSONValue {
+        var object = object
+        let namespace = object.value(at: ["metadata", "namespace"])?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? defaultNamespace
+        if object["metadata"]?.objectValue != nil { object["metadata"]?["namespace"] = .string(namespace) }
+        guard object["apiVersion"]?.stringValue == "pingcap.com/v1alpha1", let kind = object["kind"]?.stringValue,
+              kind != TidbCluster.kind, let info = BRKinds.info(forKind: kind) else { return object }
+        return defaulted(object, info: info, namespace: namespace)
     }
 }

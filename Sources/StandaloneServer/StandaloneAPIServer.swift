@@ -86,7 +86,17 @@ public struct StandaloneAPIServer: Sendable {
         defer { core.hub.finishAll() }
         let core = self.core
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await Self.serve(app, hub: core.hub, logger: logger) }
+            let address = "\(host):\(configuration.port)"
+            group.addTask {
+                do {
+                    try await Self.serve(app, hub: core.hub, logger: logger)
+                } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                    throw AddressInUse(address: address)
+                } catch where "\(error)".contains("Address already in use") {
+                    // The bind error as the service group hands it on, wrapped.
+                    throw AddressInUse(address: address)
+                }
+            }
             group.addTask { try await runner.run() }
             try await group.next()
             group.cancelAll()
@@ -111,5 +121,13 @@ public struct StandaloneAPIServer: Sendable {
                 serving.cancel()
             }
         }
+    }
+}
+
+/// The address the server was to listen on is taken, most likely by another server.
+public struct AddressInUse: Error, CustomStringConvertible, Sendable {
+    public var address: String
+    public var description: String {
+        "cannot listen on \(address): the address is in use (another tidb-backup-operator standalone may be running there); stop it, or give another --listen"
     }
 }

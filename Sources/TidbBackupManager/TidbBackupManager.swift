@@ -5,6 +5,8 @@ import Foundation
 import KubeAPI
 import KubeClient
 import KubeModel
+import BackupTools
+import ManifestTools
 
 /// Flags every sub-command takes. TiDB Operator's Jobs pass camelCase flags (`--backupName`), and its
 /// CLI treats `_` and `-` alike; both spellings are accepted here.
@@ -210,56 +212,77 @@ struct LightningCommand: AsyncParsableCommand {
     }
 }
 
-/// `plan -f FILE`: the argv of every Backup and Restore in a manifest file, offline.
+/// The manifests `plan` and `doctor` read, as `validate` and kubectl take them.
+struct ManifestInput: ParsableArguments {
+    @Option(name: [.customShort("f"), .customLong("filename"), .customLong("file")], parsing: .singleValue,
+            help: "A manifest file (YAML or JSON, several documents allowed), a directory (searched for .yaml, .yml, .json) or - for standard input. Repeatable; every object of every file is read first, so a TidbCluster or Secret in one file serves a Backup in another.")
+    var files: [String] = []
+    @Option(name: [.customShort("n"), .long], help: "namespace for objects that name none")
+    var namespace = "default"
+
+    func load() throws -> ManifestSet {
+        guard !files.isEmpty else { throw ValidationError("give at least one file or directory with -f (or - for standard input)") }
+        return ManifestSet.load(files)
+    }
+}
+
+/// `plan -f FILE ...`: what every Job of every object would run, offline.
 struct PlanCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Print the br argv for each Backup and Restore in a file (offline).")
-    @Option(name: .shortAndLong, help: "manifest file (YAML or JSON, several documents allowed)")
-    var file: String
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Print, offline, every Job each Backup, Restore, CompactBackup and BackupSchedule would get and the tool argv (br, dumpling, tidb-lightning, tikv-ctl) and environment of each.",
+        discussion: """
+            Objects are read as the API server stores them (schema defaults applied) and checked with the
+            rules of `tidb-backup-operator validate` first: an object it refuses is named on standard error
+            with the same message and not planned. A BackupSchedule is planned through the Backup of its
+            next slot. Exit status: 0 everything planned, 1 an object refused or not planned, 2 a file
+            could not be read.
+            """)
+    @OptionGroup var input: ManifestInput
     @Option(name: .long, help: "TiKV version, as the operator passes it") var tikvVersion = "4.0"
     @Flag(name: .customLong("cluster-tls")) var clusterTLS = false
 
     func run() throws {
-        let text = try String(contentsOfFile: file, encoding: .utf8)
-        let docs: [YAMLDocument]
-        do { docs = try KubeYAML.documents(text) } catch { throw ValidationError("\(file): \(error)") }
+        let manifests = try input.load()
         // A Job's arguments are read by the same parsers the job binary runs with.
         let plan = OfflinePlan(tikvVersion: tikvVersion, clusterTLS: clusterTLS,
                                backupOptions: { try BackupCommand.parse($0).options() },
                                restoreOptions: { try RestoreCommand.parse($0).options() })
-        print(plan.lines(docs.map { ($0.value, $0.line) }).joined(separator: "\n"))
+        let output = plan.plan(manifests, defaultNamespace: input.namespace)
+        if !output.lines.isEmpty { print(output.lines.joined(separator: "\n")) }
+        for line in output.errors { FileHandle.standardError.write(Data("error: \(line)\n".utf8)) }
+        if !manifests.unreadable.isEmpty { throw ExitCode(2) }
+        if !output.errors.isEmpty { throw ExitCode(1) }
     }
 }
 
 struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check, before a first run, what each Backup and Restore in a file needs: the API, its namespace, TidbCluster and PD, Secret keys, storage access, the tool.",
+        abstract: "Check, before a first run, what each Backup, Restore and BackupSchedule in the manifests needs: valid fields, the API, its namespace, TidbCluster and PD, Secret keys, storage access, the tool.",
         discussion: """
-            Reads only: nothing is created and no storage object is written. One line per check, with what
-            to do when it fails. The tool is looked for as a job process on this machine finds it
-            (TiDB Operator's in-pod paths, TIDB_BACKUP_MANAGER_BR / _DUMPLING / _LIGHTNING, PATH).
+            First the rules of `tidb-backup-operator validate`, then every check that can run, so one pass
+            names every problem. A schedule is checked through the Backups it will create. Reads only:
+            nothing is created and no storage object is written. One line per check, with what to do when
+            it fails. The tool is looked for as a job process on this machine finds it (TiDB Operator's
+            in-pod paths, TIDB_BACKUP_MANAGER_BR / _DUMPLING / _LIGHTNING, PATH).
             Exit status: 0 every check passed, 1 a check failed.
             """)
-    @Option(name: .shortAndLong, help: "manifest file (YAML or JSON, several documents allowed)")
-    var file: String
+    @OptionGroup var input: ManifestInput
     @Option(name: [.customShort("k"), .long], help: "kubeconfig (default: KUBECONFIG, then in-cluster, then ~/.kube/config)")
     var kubeconfig: String?
-    @Option(name: .shortAndLong, help: "namespace for objects that name none")
-    var namespace = "default"
 
     func run() async throws {
-        let text: String
-        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch { throw ValidationError("cannot read \(file): \(error.localizedDescription)") }
-        let docs: [YAMLDocument]
-        do { docs = try KubeYAML.documents(text) } catch { throw ValidationError("\(file): \(error)") }
-        let api: any KubeAPI
+        let manifests = try input.load()
+        var checks: [Preflight.Check]
         do {
-            api = try KubeClient(config: KubeConfig.resolve(kubeconfig: kubeconfig, context: nil))
+            let api = try KubeClient(config: KubeConfig.resolve(kubeconfig: kubeconfig, context: nil))
+            checks = await Preflight(api: api).run(manifests, defaultNamespace: input.namespace)
         } catch {
-            print("FAIL  api  server: no usable kubeconfig (\(error))\n      fix: start `tidb-backup-operator standalone` and export KUBECONFIG=$PWD/.tidb-backup/kubeconfig, or pass --kubeconfig")
-            throw ExitCode(1)
+            checks = Preflight.offline(manifests, defaultNamespace: input.namespace)
+            checks.append(Preflight.Check(object: "api", name: "server", result: .failed, detail: "no usable kubeconfig (\(error))",
+                                          fix: "start `tidb-backup-operator standalone` and export KUBECONFIG=$PWD/.tidb-backup/kubeconfig, or pass --kubeconfig"))
         }
-        let checks = await Preflight(api: api).run(docs.map(\.value), defaultNamespace: namespace)
         for check in checks { print(check.render()) }
         let failed = checks.filter { $0.result == .failed }.count
         print(failed == 0 ? "all \(checks.count) checks passed" : "\(failed) of \(checks.count) checks failed")

@@ -157,8 +157,17 @@ struct Run: AsyncParsableCommand {
             services.append(WebViewServer(store: store, ui: ui, address: try HostPort(flag: "--ui-addr", uiAddr), logger: logger))
         }
         logger.info("starting", metadata: ["server": "\(config.server)", "namespace": "\(namespace ?? "<all>")", "leaderElect": "\(leaderElect)"])
-        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [], logger: logger)
+        // A stop is bounded: what has not ended after this is cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        // SIGTERM (the kubelet's stop) and SIGINT, however dispositions were inherited (StopSignals).
+        StopSignals.install()
+        Task.detached {
+            guard let signal = await StopSignals.next() else { return }
+            logger.info("stopping", metadata: ["signal": "\(signal)"])
+            await group.triggerGracefulShutdown()
+        }
         try await group.run()
         // A graceful stop: the Events the last reconciles recorded are written before the process exits.
         if await !setup.events.flush(within: .seconds(5)) {

@@ -9,7 +9,7 @@ import OperatorHTTP
 import ManifestTools
 import WebView
 import StandaloneServer
-import UnixSignals
+import Synchronization
 
 @main
 struct TidbBackupOperatorCommand: AsyncParsableCommand {
@@ -128,31 +128,70 @@ struct Standalone: AsyncParsableCommand {
         OperatorSetup(api: StoreKubeAPI(core: server.core), options: options, metrics: metrics).install(into: manager)
         let runControllers = !noControllers
         let finalServer = server
+        StopSignals.install()
+        let pending = PendingParts()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await finalServer.run { bound in
-                    let banner = """
-                        tidb-backup-operator standalone: serving https://\(host):\(bound)
-                        kubeconfig: \(dir.kubeconfig)
-                        try: kubectl --kubeconfig \(dir.kubeconfig) get backups
-                        \(webStore == nil ? "" : "web view: https://\(host):\(bound)/ui/ (log in with the token in \(dir.path)/token)\n")
-                        """
-                    FileHandle.standardOutput.write(Data(banner.utf8))
+                try await pending.run("the API server and its job processes") {
+                    try await finalServer.run { bound in
+                        let banner = """
+                            tidb-backup-operator standalone: serving https://\(host):\(bound)
+                            kubeconfig: \(dir.kubeconfig)
+                            try: kubectl --kubeconfig \(dir.kubeconfig) get backups
+                            \(webStore == nil ? "" : "web view: https://\(host):\(bound)/ui/ (log in with the token in \(dir.path)/token)\n")
+                            """
+                        FileHandle.standardOutput.write(Data(banner.utf8))
+                    }
                 }
             }
-            if runControllers { group.addTask { try await manager.run() } }
-            if let webStore { group.addTask { await webStore.run() } }
+            if runControllers { group.addTask { try await pending.run("the controllers") { try await manager.run() } } }
+            if let webStore { group.addTask { try await pending.run("the web view's informers") { await webStore.run() } } }
             // SIGTERM (a container's stop, systemd) and SIGINT (Ctrl-C) stop it gracefully: job
             // processes get SIGTERM, watches end. As a container's process 1, a signal with no handler
-            // would not stop it at all.
+            // would not stop it at all. A stop is bounded; a second signal ends the process at once.
             group.addTask {
-                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-                    FileHandle.standardError.write(Data("tidb-backup-operator standalone: \(signal), stopping\n".utf8))
-                    return
-                }
+                guard let signal = await StopSignals.next() else { return }
+                FileHandle.standardError.write(Data("tidb-backup-operator standalone: \(signal), stopping\n".utf8))
+                pending.exitAfter(.seconds(Self.stopDeadlineSeconds))
             }
-            try await group.next()
+            do {
+                try await group.next()
+            } catch let error as AddressInUse {
+                throw ValidationError(error.description)
+            }
             group.cancelAll()
+        }
+    }
+
+    /// How long a graceful stop may take before the process exits anyway.
+    static let stopDeadlineSeconds = 10
+}
+
+/// The parts of a running server that have not ended yet, so that a stop that takes too long says
+/// what it waits for, and ends the process when its time is up.
+final class PendingParts: Sendable {
+    private let names = Mutex<[String]>([])
+
+    func run(_ name: String, _ body: @Sendable () async throws -> Void) async throws {
+        names.withLock { $0.append(name) }
+        defer { names.withLock { $0.removeAll { $0 == name } } }
+        try await body()
+    }
+
+    /// Logs, once a second while the stop lasts, what is still running, and exits after `deadline`.
+    func exitAfter(_ deadline: Duration) {
+        let seconds = Int(deadline.components.seconds)
+        Thread.detachNewThread { [self] in
+            for elapsed in 1...max(seconds, 1) {
+                Thread.sleep(forTimeInterval: 1)
+                let left = names.withLock { $0 }
+                if left.isEmpty { return }
+                FileHandle.standardError.write(Data("tidb-backup-operator standalone: stopping for \(elapsed) s, waiting for \(left.joined(separator: ", "))\n".utf8))
+            }
+            let left = names.withLock { $0 }
+            guard !left.isEmpty else { return }
+            FileHandle.standardError.write(Data("tidb-backup-operator standalone: stopped after \(seconds) s without \(left.joined(separator: ", ")) ending\n".utf8))
+            exit(1)
         }
     }
 }

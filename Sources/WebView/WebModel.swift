@@ -193,34 +193,27 @@ public enum WebModel {
         let conditions = object.value(at: ["status", "conditions"])?.arrayValue ?? []
         func holds(_ type: String) -> JSONValue? { conditions.first { $0["type"]?.stringValue == type && $0["status"]?.stringValue == "True" } }
         let created = str(object, ["metadata", "creationTimestamp"]).flatMap(Time.init(rfc3339:))?.date ?? now
-        var health: Health
-        var reason: String
-        if let invalid = holds("Invalid") {
-            health = .invalid
-            reason = invalid["message"]?.stringValue ?? "the schedule is invalid"
-        } else if object.value(at: ["spec", "pause"]) == .bool(true) {
-            health = .paused
+        let since = lastSuccess.flatMap(Time.init(rfc3339:))?.date
+        // The health is the model's (the same the operator writes for `kubectl get bks`); the words are the page's.
+        let decided = ScheduleHealth.of(invalid: holds("Invalid") != nil, paused: object.value(at: ["spec", "pause"]) == .bool(true),
+                                        failing: holds("BackupsFailing") != nil, interval: interval, lastSuccess: since, created: created, now: now)
+        let health = Health(rawValue: decided.rawValue.lowercased()) ?? .invalid
+        let age = now.timeIntervalSince(since ?? created)
+        let every = interval.map { " (every \(Self.words($0)))" } ?? ""
+        let reason: String
+        switch decided {
+        case .invalid:
+            reason = holds("Invalid")?["message"]?.stringValue ?? "the cron expression \(cronText) does not parse"
+        case .paused:
             reason = "paused: no backups are created"
-        } else if let failing = holds("BackupsFailing") {
-            health = .failing
-            reason = failing["message"]?.stringValue ?? "the newest backups failed"
-        } else if let interval {
-            let since = lastSuccess.flatMap(Time.init(rfc3339:))?.date ?? created
-            let age = now.timeIntervalSince(since)
-            if age > 3 * interval {
-                health = .late
-                reason = lastSuccess == nil ? "no successful backup in \(Self.words(age)) (every \(Self.words(interval)))"
-                    : "the last successful backup is \(Self.words(age)) old (every \(Self.words(interval)))"
-            } else if lastSuccess == nil {
-                health = .pending
-                reason = "no backup has completed yet"
-            } else {
-                health = .healthy
-                reason = "the last successful backup is \(Self.words(age)) old (every \(Self.words(interval)))"
-            }
-        } else {
-            health = .invalid
-            reason = "the cron expression \(cronText) does not parse"
+        case .failing:
+            reason = holds("BackupsFailing")?["message"]?.stringValue ?? "the newest backups failed"
+        case .late:
+            reason = lastSuccess == nil ? "no successful backup in \(Self.words(age))\(every)" : "the last successful backup is \(Self.words(age)) old\(every)"
+        case .pending:
+            reason = "no backup has completed yet"
+        case .healthy:
+            reason = "the last successful backup is \(Self.words(age)) old\(every)"
         }
         var retention = "none"
         if let t = str(object, ["spec", "maxReservedTime"]) { retention = "keep \(t)" } else if let n = object.value(at: ["spec", "maxBackups"])?.intValue, n > 0 {
@@ -307,6 +300,22 @@ public enum WebModel {
                  last: e["lastTimestamp"]?.stringValue ?? e["eventTime"]?.stringValue ?? e["firstTimestamp"]?.stringValue)
     }
 
+    /// Events oldest first. Their times have whole seconds, and one step often records several in
+    /// one second: within a second the order they were written (their resourceVersion, which the
+    /// API server increases with each write) decides.
+    static func eventOrder(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        func time(_ e: JSONValue) -> Date {
+            (e["lastTimestamp"]?.stringValue ?? e["eventTime"]?.stringValue ?? e["firstTimestamp"]?.stringValue).flatMap(Time.init(rfc3339:))?.date
+                ?? .distantPast
+        }
+        func version(_ e: JSONValue) -> UInt64 { e.value(at: ["metadata", "resourceVersion"])?.stringValue.flatMap { UInt64($0) } ?? 0 }
+        let (ta, tb) = (time(a), time(b))
+        if ta != tb { return ta < tb }
+        let (va, vb) = (version(a), version(b))
+        if va != vb { return va < vb }
+        return (str(a, ["metadata", "name"]) ?? "") < (str(b, ["metadata", "name"]) ?? "")
+    }
+
     public static func detail(_ object: JSONValue, events: [JSONValue]) -> Detail {
         var progress: [String: String] = [:]
         for p in object.value(at: ["status", "progresses"])?.arrayValue ?? [] {
@@ -316,7 +325,7 @@ public enum WebModel {
             }
         }
         return Detail(log: nil, row: row(object), conditions: conditions(object), progress: progress, backupPath: str(object, ["status", "backupPath"]),
-                      events: events.map(event).sorted { ($0.last ?? "") < ($1.last ?? "") },
+                      events: events.sorted(by: eventOrder).map(event),
                       logCheckpointTs: str(object, ["status", "logCheckpointTs"]))
     }
 }

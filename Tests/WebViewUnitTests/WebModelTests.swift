@@ -112,4 +112,16 @@ struct WebModelTests {
         #expect(o.running.map(\.name) == ["b"] && o.recentFailures.map(\.name) == ["c"])
         #expect(o.clusters.first?.backups == 3)
     }
+
+    @Test("a backup's Events are listed in the order they were written, also within one second")
+    func eventsInWrittenOrder() {
+        func event(_ reason: String, _ time: String, rv: String) -> JSONValue {
+            ["metadata": ["name": .string("bk.\(reason)"), "resourceVersion": .string(rv)], "reason": .string(reason), "message": "m", "type": "Normal",
+             "count": 1, "lastTimestamp": .string(time)]
+        }
+        let events = [event("Complete", "2025-11-30T00:00:05Z", rv: "120"), event("Scheduled", "2025-11-30T00:00:01Z", rv: "9"),
+                      event("Running", "2025-11-30T00:00:05Z", rv: "100"), event("Prepare", "2025-11-30T00:00:01Z", rv: "11")]
+        let detail = WebModel.detail(["kind": "Backup", "metadata": ["name": "bk", "namespace": "ns"]], events: events)
+        #expect(detail.events.map(\.reason) == ["Scheduled", "Prepare", "Running", "Complete"])
+    }
 }

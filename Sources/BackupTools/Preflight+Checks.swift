@@ -1,185 +1,33 @@
 import AsyncHTTPClient
 import BRModel
-import BRObjects
+import BackupManager
 import BackupStorage
 import Foundation
 import KubeAPI
-import KubeEvents
 import KubeModel
+import ManifestTools
 
-/// The checks a user runs before a first backup (`tidb-backup-operator doctor -f backup.yaml`): for
-/// every Backup and Restore in a manifest, everything its Job will need, each reported on one line
-/// with what to do when it fails. It only reads: the API (objects, Secrets), PD's version endpoint,
-/// the storage (a list of one page and a look for `backupmeta`), and the tool's `--version`.
-public struct Preflight: Sendable {
-    public struct Check: Sendable, Equatable {
-        public enum Result: String, Sendable { case ok = "ok", failed = "FAIL", skipped = "skip" }
-        public var object: String
-        public var name: String
-        public var result: Result
-        public var detail: String
-        public var fix: String?
-
-        public func render() -> String {
-            var line = "\(result.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0))  \(object)  \(name): \(detail)"
-            if let fix, result == .failed { line += "\n      fix: \(fix)" }
-            return line
-        }
-    }
-
-    let api: any KubeAPI
-    /// The environment a job process would start from (in standalone: the server's, with the Job's env on top).
-    let environment: [String: String]
-    let http: HTTPClient
-    let timeout: Duration
-
-    public init(api: any KubeAPI, environment: [String: String] = ProcessInfo.processInfo.environment, http: HTTPClient = .shared,
-                timeout: Duration = .seconds(5)) {
-        self.api = api
-        self.environment = environment
-        self.http = http
-        self.timeout = timeout
-    }
-
-    /// Runs every check for the Backups and Restores among `objects`; other kinds are skipped.
-    public func run(_ objects: [JSONValue], defaultNamespace: String) async -> [Check] {
-        var checks: [Check] = []
-        do {
-            _ = try await api.list(.namespaces, namespace: nil, options: ListOptions(limit: 1))
-            checks.append(Check(object: "api", name: "server", result: .ok, detail: "the Kubernetes API answers"))
-        } catch {
-            checks.append(Check(object: "api", name: "server", result: .failed, detail: "\(error)",
-                                fix: "start `tidb-backup-operator standalone` and export KUBECONFIG=.tidb-backup/kubeconfig, or point --kubeconfig at your cluster"))
-            return checks
-        }
-        for var object in objects {
-            let kind = object["kind"]?.stringValue ?? ""
-            guard kind == "Backup" || kind == "Restore" || kind == "BackupSchedule" else { continue }
-            if object.value(at: ["metadata", "namespace"])?.stringValue?.isEmpty ?? true {
-                object["metadata"]?["namespace"] = .string(defaultNamespace)
-            }
-            if kind == "BackupSchedule" {
-                // What is checked of a schedule here is its verification target; its backups are
-                // checked as Backups when they exist.
-                if let schedule = try? KubeCodec.decode(BackupSchedule.self, from: object), schedule.spec.verification != nil {
-                    checks += await verificationTarget(schedule)
-                }
-            } else if kind == "Backup", let backup = try? KubeCodec.decode(Backup.self, from: object) {
-                checks += await check(backup)
-            } else if kind == "Restore", let restore = try? KubeCodec.decode(Restore.self, from: object) {
-                checks += await check(restore)
-            } else {
-                let name = object.value(at: ["metadata", "name"])?.stringValue ?? "?"
-                checks.append(Check(object: "\(kind.lowercased())/\(name)", name: "manifest", result: .failed,
-                                    detail: "cannot be read as a \(kind)", fix: "run `tidb-backup-operator validate -f FILE` for the field at fault"))
-            }
-        }
-        return checks
-    }
-
-    // MARK: one object
-
-    /// What the checks need to know of a Backup or a Restore.
-    struct Subject {
-        var label: String
-        var namespace: String
-        var clusterNamespace: String
-        var br: BRConfig?
-        var storage: StorageProvider
-        /// A Restore reads an existing backup (`backupmeta` must be there); a Backup must not find one.
-        var readsBackup: Bool
-        /// Whether the storage is checked (a Lightning import reads its archive by path instead).
-        var checksStorage: Bool
-        var tool: ToolLocator.Tool
-        var env: [EnvVar]?
-        var validate: (TidbCluster?) -> [ValidationProblem]
-        var job: (JobBuilder, TidbCluster?) async throws -> JSONValue?
-    }
-
-    func check(_ backup: Backup) async -> [Check] {
-        await check(Subject(label: "backup/\(backup.namespace)/\(backup.name)", namespace: backup.namespace, clusterNamespace: backup.clusterNamespace,
-                            br: backup.spec.br, storage: backup.spec.storage, readsBackup: false, checksStorage: true,
-                            tool: backup.spec.br != nil ? .br : .dumpling, env: backup.spec.env,
-                            validate: { BRValidation.validate(backup, tikvImage: $0?.tikvImage, cluster: $0) },
-                            job: { builder, cluster in
-                                // The first Job of the model's flow: the one a run starts with.
-                                guard let first = backup.flowJobs.first else { return nil }
-                                if first.kind == .export { return try await builder.exportJob(backup) }
-                                guard let cluster else { return nil }
-                                switch first.step {
-                                case "initialize": return try await builder.volumeInitJob(backup, cluster: cluster)
-                                case let step where step.hasPrefix("log-"):
-                                    return try await builder.logBackupJob(backup, cluster: cluster, command: LogSubCommand(rawValue: step))
-                                default: return try await builder.brBackupJob(backup, cluster: cluster)
-                                }
-                            }))
-    }
-
-    func check(_ restore: Restore) async -> [Check] {
-        await check(Subject(label: "restore/\(restore.namespace)/\(restore.name)", namespace: restore.namespace, clusterNamespace: restore.clusterNamespace,
-                            br: restore.spec.br, storage: restore.spec.storage, readsBackup: true, checksStorage: restore.spec.br != nil,
-                            tool: restore.spec.br != nil ? .br : .lightning, env: restore.spec.env,
-                            validate: { BRValidation.validate(restore, tikvImage: $0?.tikvImage, cluster: $0) },
-                            job: { builder, cluster in
-                                guard let first = restore.flowJobs.first else { return nil }
-                                switch first.kind {
-                                case .lightning: return try await builder.lightningJob(restore, cluster: cluster)
-                                case .import: return try await builder.importJob(restore)
-                                default:
-                                    guard let cluster else { return nil }
-                                    if first.step == Restore.VolumeStep.prepare.rawValue {
-                                        return try await builder.volumeRestoreJob(restore, cluster: cluster, step: .prepare)
-                                    }
-                                    return try await builder.brRestoreJob(restore, cluster: cluster)
-                                }
-                            }))
-    }
-
-    func check(_ subject: Subject) async -> [Check] {
-        let label = subject.label
-        var checks: [Check] = []
-        guard let namespaceOK = await namespace(subject.namespace, label, &checks), namespaceOK else { return checks }
-        let cluster = await tidbCluster(subject.br, clusterNamespace: subject.clusterNamespace, label, &checks)
-        let problems = subject.validate(cluster)
-        checks.append(problems.isEmpty ? Check(object: label, name: "spec", result: .ok, detail: "valid")
-            : Check(object: label, name: "spec", result: .failed, detail: problems.map(\.message).joined(separator: "; "),
-                    fix: "correct the fields named; `tidb-backup-operator validate -f FILE` checks offline"))
-        let job: JSONValue?
-        do {
-            job = try await subject.job(JobBuilder(api: ReadOnlyAPI(base: api), settings: JobSettings()), cluster)
-        } catch {
-            checks.append(Check(object: label, name: "secrets", result: .failed, detail: "\(error)",
-                                fix: "create the Secret the spec names with the keys listed (kubectl create secret generic NAME --from-literal=KEY=VALUE)"))
-            job = nil
-        }
-        guard let job else { return checks }
-        let env = await secrets(job, namespace: subject.namespace, label, &checks)
-        if let env, subject.checksStorage {
-            checks.append(await storage(subject.storage, environment: env, expectBackup: subject.readsBackup, label))
-        }
-        if let br = subject.br { checks += await pd(cluster, br: br, namespace: subject.clusterNamespace, label) }
-        checks.append(await tool(subject.tool, userEnv: subject.env, label))
-        return checks
-    }
-
+extension Preflight {
     // MARK: the checks
 
-    func namespace(_ name: String, _ label: String, _ checks: inout [Check]) async -> Bool? {
+    /// The namespace exists (or the manifests create it).
+    func namespace(_ name: String, _ label: String, _ context: Context, _ checks: inout [Check]) async {
         do {
             _ = try await api.get(.namespaces, namespace: nil, name: name)
-            return true
         } catch let e as KubeAPIError where e.isNotFound {
+            if let made = context.api.fromManifests(.namespaces, namespace: nil, name: name) {
+                checks.append(Check(object: label, name: "namespace", result: .ok, detail: "\(name) is created by \(made.source) (not applied yet)"))
+                return
+            }
             checks.append(Check(object: label, name: "namespace", result: .failed, detail: "namespace \(name) does not exist",
                                 fix: "kubectl create namespace \(name)"))
-            return false
         } catch {
             checks.append(Check(object: label, name: "namespace", result: .failed, detail: "\(error)", fix: nil))
-            return false
         }
     }
 
     /// A schedule's verification target: not the cluster it backs up, there, and its PD answering.
-    func verificationTarget(_ schedule: BackupSchedule) async -> [Check] {
+    func verificationTarget(_ schedule: BackupSchedule, _ context: Context) async -> [Check] {
         guard let v = schedule.spec.verification else { return [] }
         let ns = schedule.metadata.namespace ?? ""
         let label = "backupschedule/\(ns)/\(schedule.metadata.name ?? "")"
@@ -191,29 +39,29 @@ public struct Preflight: Sendable {
         }
         var checks: [Check] = []
         let br = BRConfig(cluster: v.target.cluster, clusterNamespace: targetNS)
-        let cluster = await tidbCluster(br, clusterNamespace: targetNS, label, &checks)
+        let cluster = await tidbCluster(br, clusterNamespace: targetNS, label, context, &checks)
         if let cluster { checks += await pd(cluster, br: br, namespace: targetNS, label) }
-        if let empty = await scratchEmpty(v, namespace: ns, label) { checks.append(empty) }
+        if let empty = await scratchEmpty(v, namespace: ns, label, context) { checks.append(empty) }
         return checks
     }
 
     /// With `cleanup: none` nothing clears the scratch cluster between runs, and BR's restore refuses
     /// tables that exist (a point-in-time restore wants no user table at all): it must hold none.
     /// Read through `target.tidb` with the password of its Secret, as the verification's Job would.
-    func scratchEmpty(_ v: VerificationSpec, namespace: String, _ label: String) async -> Check? {
+    func scratchEmpty(_ v: VerificationSpec, namespace: String, _ label: String, _ context: Context) async -> Check? {
         guard v.effectiveCleanup == "none" else { return nil }
         guard let tidb = v.target.tidb else {
             return Check(object: label, name: "scratch-empty", result: .skipped,
                          detail: "cleanup: none and no target.tidb: whether the scratch cluster holds tables cannot be looked at")
         }
-        let secret = try? await api.get(.secrets, namespace: namespace, name: tidb.secretName)
-        guard let b64 = secret?.value(at: ["data", "password"])?.stringValue, let password = Data(base64Encoded: b64) else {
+        let secret = try? await context.api.get(.secrets, namespace: namespace, name: tidb.secretName)
+        guard let password = secret.flatMap({ Self.secretValue($0, key: "password") }) else {
             return Check(object: label, name: "scratch-empty", result: .failed,
                          detail: "Secret \(namespace)/\(tidb.secretName) with key password not found (target.tidb.secretName)",
                          fix: "kubectl -n \(namespace) create secret generic \(tidb.secretName) --from-literal=password=...")
         }
         var env = environment
-        env["BACKUP_MANAGER_PASSWORD"] = String(decoding: password, as: UTF8.self)
+        env["BACKUP_MANAGER_PASSWORD"] = password
         let endpoint = TiDBEndpoint(tidb, environment: env, clientTLS: false, skipClientCA: false)
         let connectEnv = env
         do {
@@ -237,11 +85,17 @@ public struct Preflight: Sendable {
         }
     }
 
-    func tidbCluster(_ br: BRConfig?, clusterNamespace: String, _ label: String, _ checks: inout [Check]) async -> TidbCluster? {
+    func tidbCluster(_ br: BRConfig?, clusterNamespace: String, _ label: String, _ context: Context, _ checks: inout [Check]) async -> TidbCluster? {
         guard let br else { return nil }
         do {
             if let cluster = try await api.getIfPresent(TidbCluster.self, namespace: clusterNamespace, name: br.cluster) {
                 checks.append(Check(object: label, name: "tidbcluster", result: .ok, detail: "\(clusterNamespace)/\(br.cluster) exists"))
+                return cluster
+            }
+            if let found = context.api.fromManifests(.tidbClusters, namespace: clusterNamespace, name: br.cluster),
+               let cluster = try? KubeCodec.decode(TidbCluster.self, from: ManifestValidator.stored(found.value, defaultNamespace: context.defaultNamespace)) {
+                checks.append(Check(object: label, name: "tidbcluster", result: .ok,
+                                    detail: "\(clusterNamespace)/\(br.cluster) is in \(found.source) (not applied yet: apply it before the \(label.split(separator: "/").first ?? "object"))"))
                 return cluster
             }
             checks.append(Check(object: label, name: "tidbcluster", result: .failed, detail: "TidbCluster \(clusterNamespace)/\(br.cluster) not found",
@@ -252,11 +106,28 @@ public struct Preflight: Sendable {
         return nil
     }
 
+    /// A key of a Secret as the kubelet would hand it to the container (`data` is base64, `stringData`
+    /// from a manifest not applied yet is plain).
+    static func secretValue(_ secret: JSONValue, key: String) -> String? {
+        if let b64 = secret.value(at: ["data", key])?.stringValue, let data = Data(base64Encoded: b64) { return String(decoding: data, as: UTF8.self) }
+        return secret.value(at: ["stringData", key])?.stringValue
+    }
+
+    /// The command that makes a Secret hold `keys`: a new Secret, or the keys added to one that exists.
+    static func secretFix(namespace: String, name: String, keys: [String], exists: Bool) -> String {
+        if exists {
+            let pairs = keys.map { "\"\($0)\":\"...\"" }.joined(separator: ",")
+            return "kubectl -n \(namespace) patch secret \(name) --type=merge -p '{\"stringData\":{\(pairs)}}'"
+        }
+        return "kubectl -n \(namespace) create secret generic \(name) " + keys.map { "--from-literal=\($0)=..." }.joined(separator: " ")
+    }
+
     /// Every Secret key the Job reads must exist; returns the environment a job process would get.
-    func secrets(_ job: JSONValue, namespace: String, _ label: String, _ checks: inout [Check]) async -> [String: String]? {
+    func secrets(_ job: JSONValue, namespace: String, _ label: String, _ context: Context, _ checks: inout [Check]) async -> [String: String]? {
         var env = environment
-        var missing: [String] = []
         var used: [String] = []
+        // Secret name -> (whether it exists, keys it lacks), in the order the Job reads them.
+        var lacking: [(secret: String, exists: Bool, keys: [String])] = []
         let container = job.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first ?? .emptyObject
         for item in container["env"]?.arrayValue ?? [] {
             guard let name = item["name"]?.stringValue else { continue }
@@ -264,26 +135,47 @@ public struct Preflight: Sendable {
             guard let ref = item.value(at: ["valueFrom", "secretKeyRef"]) else { continue }
             let secret = ref["name"]?.stringValue ?? ""
             let key = ref["key"]?.stringValue ?? ""
-            let optional = ref["optional"] == .bool(true)
-            let object = try? await api.get(.secrets, namespace: namespace, name: secret)
-            if let b64 = object?.value(at: ["data", key])?.stringValue, let data = Data(base64Encoded: b64) {
-                env[name] = String(decoding: data, as: UTF8.self)
+            let object = try? await context.api.get(.secrets, namespace: namespace, name: secret)
+            if let value = object.flatMap({ Self.secretValue($0, key: key) }) {
+                env[name] = value
                 used.append("\(secret).\(key)")
-            } else if let text = object?.value(at: ["stringData", key])?.stringValue {
-                env[name] = text
-                used.append("\(secret).\(key)")
-            } else if !optional {
-                missing.append(object == nil ? "Secret \(namespace)/\(secret) does not exist (wanted key \(key))" : "Secret \(namespace)/\(secret) has no key \(key)")
+            } else if ref["optional"] != .bool(true) {
+                if let i = lacking.firstIndex(where: { $0.secret == secret }) { lacking[i].keys.append(key) } else { lacking.append((secret, object != nil, [key])) }
             }
         }
-        if !missing.isEmpty {
-            checks.append(Check(object: label, name: "secrets", result: .failed, detail: missing.joined(separator: "; "),
-                                fix: "kubectl -n \(namespace) create secret generic NAME --from-literal=KEY=VALUE (or add the key to the existing Secret)"))
+        if !lacking.isEmpty {
+            for l in lacking {
+                checks.append(Check(object: label, name: "secrets", result: .failed,
+                                    detail: l.exists ? "Secret \(namespace)/\(l.secret) has no key \(l.keys.joined(separator: ", "))"
+                                        : "Secret \(namespace)/\(l.secret) does not exist (the Job reads keys \(l.keys.joined(separator: ", ")))",
+                                    fix: Self.secretFix(namespace: namespace, name: l.secret, keys: l.keys, exists: l.exists)))
+            }
             return nil
         }
         checks.append(Check(object: label, name: "secrets", result: .ok,
                             detail: used.isEmpty ? "none needed" : "present: \(used.sorted().joined(separator: ", "))"))
         return env
+    }
+
+    /// The Secrets a spec names, each checked for the keys the Job builder reads, when the builder
+    /// stopped before a Job could be made.
+    func secretNeeds(_ needs: [SecretNeed], namespace: String, _ label: String, _ context: Context) async -> [Check] {
+        var checks: [Check] = []
+        for need in needs {
+            let object = try? await context.api.get(.secrets, namespace: namespace, name: need.name)
+            let present = Set((object?["data"]?.objectValue?.keys).map(Array.init) ?? []).union((object?["stringData"]?.objectValue?.keys).map(Array.init) ?? [])
+            let missing = object == nil ? need.keys : need.missing(from: present)
+            if missing.isEmpty {
+                checks.append(Check(object: label, name: "secrets", result: .ok, detail: "\(need.name) (\(need.field)) holds \(need.keys.joined(separator: ", "))"))
+                continue
+            }
+            let alternative = need.instead.map { " (or \($0.joined(separator: ", ")))" } ?? ""
+            checks.append(Check(object: label, name: "secrets", result: .failed,
+                                detail: object == nil ? "Secret \(namespace)/\(need.name) named by \(need.field) does not exist; it must hold \(need.keys.joined(separator: ", "))\(alternative)"
+                                    : "Secret \(namespace)/\(need.name) named by \(need.field) has no key \(missing.joined(separator: ", "))\(alternative)",
+                                fix: Self.secretFix(namespace: namespace, name: need.name, keys: missing, exists: object != nil)))
+        }
+        return checks
     }
 
     /// Lists one page under the prefix with the Job's credentials. A Backup's prefix must not hold a
@@ -421,26 +313,6 @@ public struct Preflight: Sendable {
         }
     }
 }
-
-/// The API as the preflight lets the Job builder see it: reads go through, writes (the Dumpling and
-/// Lightning PVC) are answered with the object unchanged and never sent.
-struct ReadOnlyAPI: KubeAPI {
-    let base: any KubeAPI
-    func get(_ kind: ResourceKind, namespace: String?, name: String) async throws -> JSONValue { try await base.get(kind, namespace: namespace, name: name) }
-    func list(_ kind: ResourceKind, namespace: String?, options: ListOptions) async throws -> ObjectList {
-        try await base.list(kind, namespace: namespace, options: options)
-    }
-    func watch(_ kind: ResourceKind, namespace: String?, options: WatchOptions) async throws -> WatchStream {
-        try await base.watch(kind, namespace: namespace, options: options)
-    }
-    func create(_ kind: ResourceKind, namespace: String?, object: JSONValue) async throws -> JSONValue { object }
-    func update(_ kind: ResourceKind, namespace: String?, object: JSONValue, subresource: String?) async throws -> JSONValue { object }
-    func patch(_ kind: ResourceKind, namespace: String?, name: String, patch: Patch, subresource: String?) async throws -> JSONValue {
-        try await base.get(kind, namespace: namespace, name: name)
-    }
-    func delete(_ kind: ResourceKind, namespace: String?, name: String, options: DeleteOptions) async throws -> JSONValue? { nil }
-}
-
 extension String {
     fileprivate func trimmingSuffix(_ s: String) -> String { hasSuffix(s) ? String(dropLast(s.count)) : self }
 }

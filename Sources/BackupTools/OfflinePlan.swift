@@ -1,6 +1,9 @@
 import BRModel
+import BackupManager
+import Cron
 import Foundation
 import KubeModel
+import ManifestTools
 
 /// `tidb-backup-manager plan`, offline: for each object of a manifest, every Job its flow has and the
 /// tool runs each would make (the same `RunPlan` the Jobs and their `--dry-run` use), with the
@@ -25,55 +28,78 @@ public struct OfflinePlan {
         init(_ description: String) { self.description = description }
     }
 
-    /// The plan of each Backup, CompactBackup and Restore among `docs` (other kinds are skipped;
-    /// TidbClusters give their PD addresses), one error line for an object that cannot be planned.
-    public func lines(_ docs: [(value: JSONValue, line: Int)]) -> [String] {
-        var out: [String] = []
+    /// What `plan` prints: the lines of every plannable object, and the objects it refused (with
+    /// `validate`'s words) or could not plan.
+    public struct Output: Sendable {
+        public var lines: [String] = []
+        public var errors: [String] = []
+    }
+
+    /// The plan of each Backup, CompactBackup, Restore and BackupSchedule (the Backup of its next slot)
+    /// among the manifests, read as the API server would store them (schema defaults applied). An
+    /// object `validate` refuses is not planned: its problems are the errors. TidbClusters of any of
+    /// the files give their PD addresses.
+    public func plan(_ manifests: ManifestSet, defaultNamespace: String, now: Date = Date()) -> Output {
+        var output = Output()
+        output.errors = manifests.unreadable
         var pdByCluster: [String: String] = [:]
-        for doc in docs where doc.value["kind"]?.stringValue == "TidbCluster" {
-            if let c = try? KubeCodec.decode(TidbCluster.self, from: doc.value), let pds = c.spec.pdAddresses, !pds.isEmpty {
-                pdByCluster["\(c.metadata.namespace ?? "default")/\(c.metadata.name ?? "")"] = pds.joined(separator: ",")
+        for object in manifests.objects where object.kind == TidbCluster.kind {
+            let stored = ManifestValidator.stored(object.value, defaultNamespace: defaultNamespace)
+            if let c = try? KubeCodec.decode(TidbCluster.self, from: stored), let pds = c.spec.pdAddresses, !pds.isEmpty {
+                pdByCluster["\(c.metadata.namespace ?? defaultNamespace)/\(c.metadata.name ?? "")"] = pds.joined(separator: ",")
             }
         }
-        for doc in docs {
-            let kind = doc.value["kind"]?.stringValue ?? ""
+        for object in manifests.objects {
+            var value = object.value
+            if object.namespace == nil, value["metadata"]?.objectValue != nil { value["metadata"]?["namespace"] = .string(defaultNamespace) }
+            let findings = ManifestValidator().findings(in: value, source: object.source).findings
+            if !findings.isEmpty {
+                output.errors += findings.map { "\($0) (\(object.source))" }
+                continue
+            }
+            let stored = ManifestValidator.stored(object.value, defaultNamespace: defaultNamespace)
             do {
-                switch kind {
-                case "Backup":
-                    let b = try KubeCodec.decode(Backup.self, from: doc.value)
-                    guard let br = b.spec.br else {
-                        out.append("# Backup \(b.namespace)/\(b.name)")
-                        out += try planExport(b)
-                        continue
-                    }
-                    let pd = pd(br, namespace: b.namespace, known: pdByCluster)
-                    out.append("# Backup \(b.namespace)/\(b.name)")
-                    out += planBackup(b, pd: pd).map { $0 }
-                case "CompactBackup":
-                    let c = try KubeCodec.decode(CompactBackup.self, from: doc.value)
-                    out.append("# CompactBackup \(c.metadata.namespace ?? "default")/\(c.metadata.name ?? "")")
-                    out += try planCompact(c)
-                case "Restore":
-                    let r = try KubeCodec.decode(Restore.self, from: doc.value)
-                    if let lightning = r.spec.lightning {
-                        out.append("# Restore \(r.namespace)/\(r.name)")
-                        out += try planLightning(r, lightning, known: pdByCluster)
-                        continue
-                    }
-                    guard let br = r.spec.br else {
-                        out.append("# Restore \(r.namespace)/\(r.name)")
-                        out += try planImport(r)
-                        continue
-                    }
-                    out.append("# Restore \(r.namespace)/\(r.name)")
-                    out += try planRestore(r, pd: pd(br, namespace: r.namespace, known: pdByCluster))
-                default: continue
-                }
+                output.lines += try lines(stored, kind: object.kind, known: pdByCluster, now: now)
             } catch {
-                out.append("# \(kind) at line \(doc.line): \(error)")
+                output.errors.append("\(object.kind)/\(object.namespace ?? defaultNamespace)/\(object.name): \(error) (\(object.source))")
             }
         }
-        return out
+        return output
+    }
+
+    /// The plan of one object of our kinds (other kinds plan nothing).
+    func lines(_ value: JSONValue, kind: String, known pdByCluster: [String: String], now: Date) throws -> [String] {
+        switch kind {
+        case Backup.kind:
+            return try lines(try KubeCodec.decode(Backup.self, from: value), known: pdByCluster)
+        case BackupSchedule.kind:
+            let s = try KubeCodec.decode(BackupSchedule.self, from: value)
+            let zone = s.spec.timeZone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
+            guard let slot = try CronSchedule(parsing: s.spec.schedule).next(after: now, in: zone) else {
+                throw PlanError("spec.schedule: \(s.spec.schedule) has no next time")
+            }
+            let backup = s.makeBackup(slot: Time(slot))
+            return ["# BackupSchedule \(s.metadata.namespace ?? "")/\(s.metadata.name ?? ""): its next Backup, \(backup.name), at \(Time(slot))"]
+                + (try lines(backup, known: pdByCluster))
+                + (try s.makeLogBackup(now: Time(now)).map { ["# BackupSchedule \(s.metadata.namespace ?? "")/\(s.metadata.name ?? ""): its log backup"] + (try lines($0, known: pdByCluster)) } ?? [])
+        case CompactBackup.kind:
+            let c = try KubeCodec.decode(CompactBackup.self, from: value)
+            return ["# CompactBackup \(c.metadata.namespace ?? "default")/\(c.metadata.name ?? "")"] + (try planCompact(c))
+        case Restore.kind:
+            let r = try KubeCodec.decode(Restore.self, from: value)
+            let head = "# Restore \(r.namespace)/\(r.name)"
+            if let lightning = r.spec.lightning { return [head] + (try planLightning(r, lightning, known: pdByCluster)) }
+            guard let br = r.spec.br else { return [head] + (try planImport(r)) }
+            return [head] + (try planRestore(r, pd: pd(br, namespace: r.namespace, known: pdByCluster)))
+        default:
+            return []
+        }
+    }
+
+    func lines(_ b: Backup, known pdByCluster: [String: String]) throws -> [String] {
+        let head = "# Backup \(b.namespace)/\(b.name)"
+        guard let br = b.spec.br else { return [head] + (try planExport(b)) }
+        return [head] + planBackup(b, pd: pd(br, namespace: b.namespace, known: pdByCluster))
     }
 
     func pd(_ br: BRConfig, namespace: String, known: [String: String]) -> String {
