@@ -216,23 +216,26 @@ public struct Preflight: Sendable {
             checks.append(Check(object: label, name: "spec", result: .failed, detail: problems.map { "\($0.field): \($0.message)" }.joined(separator: "; "),
                                 fix: "correct \(problems.map(\.field).joined(separator: ", ")) (`tidb-backup-operator validate -f FILE` checks offline)"))
         }
-        let job: JSONValue?
+        var job: JSONValue?
+        var buildError: (any Error)?
         do {
             job = try await subject.job(JobBuilder(api: context.api, settings: JobSettings()), cluster)
         } catch {
-            // The builder stops at the first Secret it cannot use; name every one and its keys.
-            let needs = await secretNeeds(subject.secretNeeds, namespace: subject.namespace, label, context)
-            checks += needs
-            if !needs.contains(where: { $0.result == .failed }) {
-                checks.append(Check(object: label, name: "job", result: .failed, detail: "the Job cannot be built: \(error)",
-                                    fix: "correct what the message names; the operator reports the same as a Failed condition"))
-            }
-            job = nil
+            buildError = error
         }
         if let job {
             let env = await secrets(job, namespace: subject.namespace, label, context, &checks)
             if let env, subject.checksStorage {
                 checks.append(await storage(subject.storage, environment: env, expectBackup: subject.readsBackup, label))
+            }
+        } else {
+            // No Job could be built (no cluster yet, or the builder stopped at the first Secret it
+            // could not use): every Secret the spec names is still checked, with its keys.
+            let needs = await secretNeeds(subject.secretNeeds, namespace: subject.namespace, label, context)
+            checks += needs
+            if let buildError, !needs.contains(where: { $0.result == .failed }) {
+                checks.append(Check(object: label, name: "job", result: .failed, detail: "the Job cannot be built: \(buildError)",
+                                    fix: "correct what the message names; the operator reports the same as a Failed condition"))
             }
         }
         if let br = subject.br { checks += await pd(cluster, br: br, namespace: subject.clusterNamespace, label) }

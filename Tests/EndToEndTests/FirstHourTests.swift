@@ -31,7 +31,7 @@ struct FirstHourTests {
               backupTemplate:
                 br: {cluster: basic}
                 s3: {provider: aws, region: us-west-2, bucket: b, prefix: p, secretName: s3-secret}
-            """, "spec.schedule: End of range (25) above maximum (23)"),
+            """, "End of range (25) above maximum (23)"),
         ("cron-words", """
             apiVersion: pingcap.com/v1alpha1
             kind: BackupSchedule
