@@ -54,3 +54,11 @@ extension TiDBAccessConfig {
         SecretNeed(field: "\(field).secretName", name: secretName, keys: ["password"])
     }
 }
+
+extension LightningRemoteSource {
+    /// The Secret with rclone's configuration, when the remote source names one.
+    public var secretNeed: SecretNeed? {
+        guard let name = secretName, !name.isEmpty else { return nil }
+        return SecretNeed(field: "spec.lightning.dataSource.remote.secretName", name: name, keys: [LightningLayout.rcloneConfigKey])
+    }
+}

@@ -318,12 +318,16 @@ public struct Manager: Sendable {
         var lastError: Error = ManagerError("backupmeta not read")
         for (attempt, delay) in ([Duration.zero] + metaRetryDelays).enumerated() {
             if attempt > 0 { try await Task.sleep(for: delay) }
+            let bytes: Data
             do {
-                return try BackupMetaSummary.parse(try await storage.read("backupmeta"))
+                bytes = try await storage.read("backupmeta")
             } catch {
                 lastError = error
                 if "\(error)".contains("not exist") || "\(error)".contains("NoSuchKey") { break }
+                continue
             }
+            // Bytes that do not parse never will: no second read.
+            return try BackupMetaSummary.parse(bytes)
         }
         throw lastError
     }

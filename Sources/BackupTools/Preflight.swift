@@ -171,7 +171,8 @@ public struct Preflight: Sendable {
         Subject(label: "restore/\(restore.namespace)/\(restore.name)", namespace: restore.namespace, clusterNamespace: restore.clusterNamespace,
                 br: restore.spec.br, storage: restore.spec.storage, readsBackup: true, checksStorage: restore.spec.br != nil,
                 tool: restore.spec.br != nil ? .br : .lightning, env: restore.spec.env,
-                secretNeeds: [restore.spec.storage.secretNeed()].compactMap { $0 } + [restore.spec.to?.secretNeed(field: "spec.to")].compactMap { $0 },
+                secretNeeds: [restore.spec.lightning?.dataSource.remote?.secretNeed ?? restore.spec.storage.secretNeed(),
+                              restore.spec.to?.secretNeed(field: "spec.to")].compactMap { $0 },
                 validate: { BRValidation.validate(restore, tikvImage: $0?.tikvImage, cluster: $0) },
                 job: { builder, cluster in
                     guard let first = restore.flowJobs.first else { return nil }
@@ -211,7 +212,9 @@ public struct Preflight: Sendable {
         await namespace(subject.namespace, label, context, &checks)
         let cluster = await tidbCluster(subject.br, clusterNamespace: subject.clusterNamespace, label, context, &checks)
         let problems = subject.validate(cluster)
-        if !problems.isEmpty {
+        if problems.isEmpty {
+            checks.append(Check(object: label, name: "spec", result: .ok, detail: "valid\(cluster.map { " for \($0.metadata.name ?? "") \($0.spec.version ?? "")" } ?? "")"))
+        } else {
             // Rules that need the cluster (its version); the rest were reported as `manifest`.
             checks.append(Check(object: label, name: "spec", result: .failed, detail: problems.map { "\($0.field): \($0.message)" }.joined(separator: "; "),
                                 fix: "correct \(problems.map(\.field).joined(separator: ", ")) (`tidb-backup-operator validate -f FILE` checks offline)"))

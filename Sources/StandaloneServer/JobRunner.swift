@@ -341,7 +341,11 @@ public actor JobRunner {
             }
         }
         if .object(status) != (job["status"] ?? .emptyObject) {
-            let written = try core.patch(jobType, namespace: ns, name: name, patchType: .merge, patch: ["status": .object(status)], subresource: "status")
+            // A merge patch keeps a key it does not name: one the new status drops (`active` once the
+            // Job has finished) is removed by naming it with null.
+            var patch = status
+            for (key, _) in job["status"]?.objectValue ?? JSONObject() where status[key] == nil { patch[key] = .null }
+            let written = try core.patch(jobType, namespace: ns, name: name, patchType: .merge, patch: ["status": .object(patch)], subresource: "status")
             if let rv = written.object.value(at: ["metadata", "resourceVersion"])?.stringValue.flatMap({ Int64($0) }) {
                 ownWrites["\(ns)/\(name)"] = rv
             }

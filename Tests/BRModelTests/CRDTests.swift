@@ -76,7 +76,7 @@ struct CRDTests {
             openOnPurpose.contains { d.hasSuffix("\($0): kept open") }
                 || d.contains(": nullable added") || d == "spec: added serviceAccount, startingDeadlineSeconds, timeZone, verification"
                 || d == "spec.logBackupTemplate.backupMode: default snapshot -> log"
-                || d == "status: added conditions, earliestRestorable, lastVerificationStart, lastVerifiedBackup, lastVerifiedTime, latestRestorable, nextScheduledTime, provenRestorable, restorableContinuous"
+                || d == "status: added conditions, earliestRestorable, health, lastVerificationStart, lastVerifiedBackup, lastVerifiedTime, latestRestorable, nextScheduledTime, provenRestorable, restorableContinuous"
                 || (kind == "Backup" && d == "status: added verification")
                 || (kind == "Restore" && d == "spec: added lightning")
         }

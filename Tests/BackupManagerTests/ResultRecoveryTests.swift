@@ -52,6 +52,17 @@ struct ResultRecoveryTests {
         #expect(b.status.backupPath == "local://\(root)/bk")
     }
 
+    @Test("a backupmeta that does not parse fails at once: it is not read again as after a network error")
+    func unparsableIsNotRetried() async throws {
+        var (api, manager, _) = try await setup(backupmeta: [0xff, 0xff, 0xff, 0xff, 0x0f])
+        manager.metaRetryDelays = [.seconds(30)]
+        let began = ContinuousClock.now
+        await #expect(throws: (any Error).self) { try await manager.backup(Self.options) }
+        #expect(ContinuousClock.now - began < .seconds(20), "the unreadable backupmeta was read again after the retry delay")
+        let b = try await api.get(Backup.self, namespace: "ns", name: "bk")
+        #expect(b.status.phase == .failed, "\(b.status)")
+    }
+
     @Test("no backupmeta: Failed, saying the result never arrived and where it was looked for")
     func missing() async throws {
         let (api, manager, root) = try await setup(backupmeta: nil)

@@ -235,5 +235,8 @@ struct FirstHourTests {
         let done = try await op.backup("empty-mode", reaches: ["Complete", "Failed"])
         #expect(done.status.phase == .complete, "\(done.status)")
         #expect(FileManager.default.fileExists(atPath: root + "/empty-mode/backupmeta"))
+        // The finished Job no longer counts an active pod (a merge patch of status used to keep the key).
+        let job = try await op.api.get(.jobs, namespace: "default", name: "backup-empty-mode")
+        #expect(job.value(at: ["status", "succeeded"]) == .int(1) && job.value(at: ["status", "active"]) == nil, "\(job["status"] ?? .null)")
     }
 }

@@ -102,6 +102,7 @@ struct PlanTests {
             metadata: {name: dump, namespace: tidb}
             spec:
               from: {host: basic-tidb.tidb, secretName: s}
+              storageSize: 10Gi
               s3: {provider: aws, region: us-west-2, bucket: b, prefix: p}
             ---
             apiVersion: pingcap.com/v1alpha1
@@ -109,6 +110,7 @@ struct PlanTests {
             metadata: {name: load, namespace: tidb}
             spec:
               to: {host: basic-tidb.tidb, user: loader, secretName: s}
+              storageSize: 10Gi
               s3: {provider: aws, region: us-west-2, path: "s3://b/p/backup-2024-03-05T07:08:09Z.tgz"}
             """)
         #expect(Self.argv(lines, object: "Backup tidb/bk").contains("--pd=http://10.0.0.1:2379,http://10.0.0.2:2379"))
