@@ -81,6 +81,11 @@ struct VerificationTests {
         let bad = try #require(try await backups().first { !before.contains($0.name) && $0.status.verification?.phase == .failed })
         let check = try #require(bad.status.verification?.checks?.first { !$0.passed })
         #expect(check.name == "checksum" && (check.message ?? "").contains("ErrRestoreChecksumMismatch"), "\(check)")
+        // The schedule reads its backups' verifications on its next pass: its condition follows the Backup's status.
+        _ = await eventually(30) {
+            let s = try? await op.api.get(BackupSchedule.self, namespace: ns, name: "nightly")
+            return s?.status.conditions?.contains { $0.type == "VerificationFailed" && $0.status == .true } == true
+        }
         schedule = try await op.api.get(BackupSchedule.self, namespace: ns, name: "nightly")
         let condition = schedule.status.conditions?.first { $0.type == "VerificationFailed" }
         // (A loaded machine may make more than one backup before the pause: the condition names the latest failure.)
