@@ -24,7 +24,8 @@ public enum BRLabels {
     /// a status subresource, so what it reports is read another way (see `Adoption`).
     public static let jobBuilderAnnotation = "tidb-backup-operator.pingcap.com/built-by"
     public static let jobBuilder = "tidb-backup-operator"
-    /// Set on a Backup, Restore, BackupSchedule or CompactBackup this operator reconciles. TiDB
+    /// Set by the user on a Backup, Restore, BackupSchedule or CompactBackup that this operator is to
+    /// reconcile (the operator never sets it itself; a schedule's Backups inherit its labels). TiDB
     /// Operator started with `--selector=tidb-backup-operator.pingcap.com/managed!=true` leaves such
     /// objects alone; `run --selector=tidb-backup-operator.pingcap.com/managed=true` here takes only them
     /// (docs/migrate-from-tidb-operator.md).
