@@ -24,7 +24,7 @@ struct PackageGraphTests {
 
     @Test("the job binary imports neither the operator nor the controller kit; policy imports no HTTP; the standalone server no product module")
     func walls() throws {
-        for target in ["BackupManager", "TidbBackupManager", "BRObjects", "BackupStorage", "AWSCore", "StorageHTTP"] {
+        for target in ["BackupManager", "BackupTools", "TidbBackupManager", "BRObjects", "BackupStorage", "AWSCore", "StorageHTTP"] {
             let found = try Self.imports(of: target)
             #expect(found.isDisjoint(with: ["BackupOperator", "ControllerKit", "WebView", "StandaloneServer"]), "\(target): \(found.sorted())")
         }
