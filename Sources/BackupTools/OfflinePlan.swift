@@ -50,9 +50,7 @@ public struct OfflinePlan {
             }
         }
         for object in manifests.objects {
-            var value = object.value
-            if object.namespace == nil, value["metadata"]?.objectValue != nil { value["metadata"]?["namespace"] = .string(defaultNamespace) }
-            let findings = ManifestValidator().findings(in: value, source: object.source).findings
+            let findings = ManifestValidator().findings(in: object.value(defaultNamespace: defaultNamespace), source: object.source).findings
             if !findings.isEmpty {
                 output.errors += findings.map { "\($0) (\(object.source))" }
                 continue

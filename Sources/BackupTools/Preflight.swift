@@ -101,9 +101,7 @@ public struct Preflight: Sendable {
             checks.append(Check(object: "manifests", name: "read", result: .failed, detail: line, fix: "correct the file named"))
         }
         for object in manifests.objects {
-            var value = object.value
-            if object.namespace == nil, value["metadata"]?.objectValue != nil { value["metadata"]?["namespace"] = .string(defaultNamespace) }
-            let (ours, findings) = ManifestValidator().findings(in: value, source: object.source)
+            let (ours, findings) = ManifestValidator().findings(in: object.value(defaultNamespace: defaultNamespace), source: object.source)
             for finding in findings {
                 // `Backup/ns/name` as validate writes it, `backup/ns/name` as doctor's other lines do.
                 let kindEnd = finding.object.firstIndex(of: "/") ?? finding.object.endIndex

@@ -13,6 +13,12 @@ public struct ManifestSet: Sendable {
 
         public var kind: String { value["kind"]?.stringValue ?? "" }
         public var name: String { value.value(at: ["metadata", "name"])?.stringValue ?? "" }
+        /// The object with `defaultNamespace` filled in when it names none, as `kubectl apply -n` sends it.
+        public func value(defaultNamespace: String) -> JSONValue {
+            var value = self.value
+            if namespace == nil, value["metadata"]?.objectValue != nil { value["metadata"]?["namespace"] = .string(defaultNamespace) }
+            return value
+        }
         /// The namespace the manifest names, or nil when it names none.
         public var namespace: String? {
             value.value(at: ["metadata", "namespace"])?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
