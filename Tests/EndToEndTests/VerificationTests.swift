@@ -36,11 +36,17 @@ struct VerificationTests {
         // Two backups, then the schedule pauses; both are verified (a paused schedule's backups still are).
         #expect(await eventually(60) { ((try? await backups()) ?? []).filter { $0.status.phase == .complete }.count >= 2 }, "log: \(op.tail())")
         try await pause(true)
+        // A backup started just before the pause may still complete: wait for a snapshot in which every
+        // backup has settled and every complete one is verified, and check that snapshot.
+        var settled: [Backup] = []
         let verifiedBoth = await eventually(90) {
             let all = (try? await backups()) ?? []
-            return !all.isEmpty && all.filter { $0.status.phase == .complete }.allSatisfy { $0.status.verification?.phase == .verified }
+            let done = all.allSatisfy { $0.status.phase == .complete || $0.status.phase == .failed }
+            guard !all.isEmpty, done, all.filter({ $0.status.phase == .complete }).allSatisfy({ $0.status.verification?.phase == .verified }) else { return false }
+            settled = all
+            return true
         }
-        let first = try await backups().filter { $0.status.phase == .complete }
+        let first = settled.isEmpty ? try await backups().filter { $0.status.phase == .complete } : settled.filter { $0.status.phase == .complete }
         #expect(verifiedBoth, "\(first.map { ($0.name, $0.status.verification.map { "\($0.phase) \($0.failure ?? "")" } ?? "-") }); log: \(op.tail())")
         var checkedRestores = 0
         for backup in first {
