@@ -255,7 +255,7 @@ public final class BackupReconciler: Reconciler {
             throw error
         case .created, .existed:
             pass.status.set(BackupCondition(type: .scheduled), now: now)
-            return .requeue(after: timeouts.podStart)
+            return .requeue(after: RunVerdict.firstLook(timeouts))
         }
     }
 
@@ -267,8 +267,9 @@ public final class BackupReconciler: Reconciler {
         let now = clock.now()
         let phase = backup.status.phase
         let since = backup.status.conditions?.first { $0.type == phase }?.lastTransitionTime?.date ?? now
-        let verdict = RunVerdict.of(jobName: backup.jobName, job: job, waitingForPod: phase == .scheduled || phase == .retryFailed || phase == nil,
-                                    phaseSince: since, started: backup.status.timeStarted?.date, now: now, timeouts: timeouts, what: "backup")
+        let verdict = await RunVerdict.watching(backup, api: api, events: events, jobName: backup.jobName, job: job,
+                                                waitingForPod: phase == .scheduled || phase == .retryFailed || phase == nil,
+                                                phaseSince: since, started: backup.status.timeStarted?.date, now: now, timeouts: timeouts, what: "backup")
         switch verdict {
         case .wait(let d): return .requeue(after: d)
         case .fail(let reason, let message, _) where reason == RunVerdict.succeededWithoutResult && backup.spec.br != nil

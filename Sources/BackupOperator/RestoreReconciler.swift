@@ -116,12 +116,13 @@ public final class RestoreReconciler: Reconciler {
             if restore.status.phase == nil || restore.status.phase == .invalid || restore.status.phase == .retryFailed {
                 // The Job was created but the status write after it was lost.
                 pass.status.set(RestoreCondition(type: .scheduled), now: Time(now))
-                return .requeue(after: timeouts.podStart)
+                return .requeue(after: RunVerdict.firstLook(timeouts))
             }
             let phase = restore.status.phase
             let since = restore.status.conditions?.first { $0.type == phase }?.lastTransitionTime?.date ?? now
-            switch RunVerdict.of(jobName: jobName, job: job, waitingForPod: phase == .scheduled || phase == nil || phase == .invalid,
-                                 phaseSince: since, started: restore.status.timeStarted?.date, now: now, timeouts: timeouts, what: "restore") {
+            switch await RunVerdict.watching(restore, api: api, events: events, jobName: jobName, job: job,
+                                             waitingForPod: phase == .scheduled || phase == nil || phase == .invalid,
+                                             phaseSince: since, started: restore.status.timeStarted?.date, now: now, timeouts: timeouts, what: "restore") {
             case .wait(let d): return .requeue(after: d)
             case .fail(let reason, _, _) where reason == RunVerdict.succeededWithoutResult && job.isForeign:
                 let completed = job.object.value(at: ["status", "completionTime"])?.stringValue.flatMap(Time.init(rfc3339:)) ?? Time(now)
@@ -169,7 +170,7 @@ public final class RestoreReconciler: Reconciler {
             if !restore.hasCondition(.scheduled) || restore.status.phase != .scheduled {
                 pass.status.set(RestoreCondition(type: .scheduled), now: Time(now))
             }
-            return .requeue(after: timeouts.podStart)
+            return .requeue(after: RunVerdict.firstLook(timeouts))
         }
     }
 

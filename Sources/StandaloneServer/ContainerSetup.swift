@@ -39,6 +39,21 @@ struct ContainerSetup: Sendable {
         "\(volumesRoot)/\(namespace)/\(claim)"
     }
 
+    /// Like the scheduler, a pod whose claim does not exist is not placed: the job runner keeps it
+    /// Pending, saying which claim it waits for, instead of running it on a directory nobody declared.
+    func requireClaims(_ pod: JSONValue) throws {
+        let ns = pod.value(at: ["metadata", "namespace"])?.stringValue ?? ""
+        let claimType = core.registry.find(group: "", version: "v1", plural: "persistentvolumeclaims")!
+        for volume in pod.value(at: ["spec", "volumes"])?.arrayValue ?? [] {
+            guard let claim = volume.value(at: ["persistentVolumeClaim", "claimName"])?.stringValue else { continue }
+            let found = try? core.get(claimType, namespace: ns, name: claim)
+            if found == nil || found?.value(at: ["metadata", "deletionTimestamp"]) != nil {
+                throw JobRunner.StartBlock(scheduled: false, reason: "Unschedulable",
+                                           message: "persistentvolumeclaim \"\(claim)\" not found" + (found == nil ? "" : " (it is being deleted)"))
+            }
+        }
+    }
+
     /// The main container's volume mounts as local directories: a claim's directory, a host path as it
     /// is, an emptyDir inside the pod's directory. Secret, ConfigMap and projected volumes are not
     /// materialised (the jobs read those through the API or their environment).

@@ -237,6 +237,11 @@ public actor JobRunner {
     /// found from memory — reading every Job each second would cost more the more Jobs are kept.
     func reconcileTimed() async throws {
         var keys = deadlineJobs
+        // Blocked pods are tried again every few seconds: a claim, a Secret or an executable may have appeared.
+        if !blocked.isEmpty, Date().timeIntervalSince(lastBlockedTry) >= 3 {
+            lastBlockedTry = Date()
+            keys.formUnion(blocked)
+        }
         for podKey in running.keys {
             let parts = podKey.split(separator: "/", maxSplits: 1)
             guard parts.count == 2, parts[1].count > 6 else { continue }
@@ -264,6 +269,7 @@ public actor JobRunner {
     func reconcile(namespace: String, name: String) async throws {
         guard let job = try? core.get(jobType, namespace: namespace, name: name) else {
             deadlineJobs.remove("\(namespace)/\(name)")
+            blocked.remove("\(namespace)/\(name)")
             return
         }
         try reconcile(job)
@@ -303,6 +309,7 @@ public actor JobRunner {
         let pods = try podsOf(job)
         let active = pods.filter { ["Pending", "Running"].contains($0.value(at: ["status", "phase"])?.stringValue ?? "Pending") }
         if job.value(at: ["metadata", "deletionTimestamp"]) != nil || finished {
+            blocked.remove(Self.key(job))
             for pod in active { if let p = running[Self.key(pod)], p.isRunning { terminate(Self.key(pod), p) } }
             return
         }
@@ -337,7 +344,7 @@ public actor JobRunner {
             status["active"] = 1
         } else {
             for pod in active where pod.value(at: ["status", "phase"]) == "Pending" && running[Self.key(pod)] == nil {
-                if hasFreeSlot { try launch(pod, job: job) } else { wait(job) }
+                if hasFreeSlot { try launch(pod, job: job) } else { try queue(pod, job: job) }
             }
         }
         if .object(status) != (job["status"] ?? .emptyObject) {
@@ -369,8 +376,21 @@ public actor JobRunner {
         let pod: JSONValue = ["apiVersion": "v1", "kind": "Pod", "metadata": .object(meta),
                               "spec": job.value(at: ["spec", "template", "spec"]) ?? .emptyObject]
         let created = try core.create(podType, namespace: ns, body: pod).object
-        if hasFreeSlot { try launch(created, job: job) } else { wait(job) }
+        if hasFreeSlot { try launch(created, job: job) } else { try queue(created, job: job) }
     }
+
+    /// Why a Pending pod cannot start yet, in the words Kubernetes' scheduler and kubelet use: its pod
+    /// stays Pending and is tried again (`blocked`), as a pod waits for its claim, image or Secret.
+    struct StartBlock: Error {
+        /// False: not schedulable (`PodScheduled: False`); true: scheduled, its container waiting.
+        var scheduled: Bool
+        var reason: String
+        var message: String
+    }
+
+    /// Jobs whose Pending pod is blocked, tried again by the periodic pass.
+    var blocked: Set<String> = []
+    var lastBlockedTry = Date.distantPast
 
     /// Starts the main container's process for a Pending pod.
     func launch(_ pod: JSONValue, job: JSONValue) throws {
@@ -380,7 +400,7 @@ public actor JobRunner {
         let logPath = pod.value(at: ["metadata", "annotations", PodLogs.annotation])?.stringValue ?? "\(workRoot)/\(ns)/\(podName)/log"
         let dir = (logPath as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
         guard let container = pod.value(at: ["spec", "containers"])?.arrayValue?.first else {
             try finishPod(ns, podName, exitCode: 127, reason: "NoContainer", message: "the pod template has no containers")
             return
@@ -389,22 +409,28 @@ public actor JobRunner {
         let args = (container["args"]?.arrayValue ?? []).compactMap(\.stringValue)
         let argv = command + args
         let image = container["image"]?.stringValue ?? ""
-        guard let executable = setup.resolveExecutable(image: image, argv: argv) else {
-            try appendLog(logPath, "standalone job runner: no local executable for image \(image) and command \(argv.first ?? "<none>")\n")
-            try finishPod(ns, podName, exitCode: 127, reason: "ExecutableNotFound",
-                          message: "no local executable stands for image \(image); configure one")
-            return
-        }
+        let executable: String
         var env: [String: String]
         do {
-            env = try setup.environment(container, pod: pod)
-            let mounts = try setup.volumeMounts(container, pod: pod, podDirectory: dir)
-            if !mounts.isEmpty { env[ContainerSetup.mountsVariable] = ContainerSetup.encodeMounts(mounts) }
-        } catch {
-            try appendLog(logPath, "standalone job runner: \(error)\n")
-            try finishPod(ns, podName, exitCode: 1, reason: "CreateContainerConfigError", message: "\(error)")
+            // In the order a pod meets them: scheduling (its claims), the image, the container's configuration.
+            try setup.requireClaims(pod)
+            guard let found = setup.resolveExecutable(image: image, argv: argv) else {
+                throw StartBlock(scheduled: true, reason: "ErrImagePull",
+                                 message: "no local executable stands for image \(image) (command \(argv.first ?? "<none>")); map one with --image or --tool-path")
+            }
+            executable = found
+            do {
+                env = try setup.environment(container, pod: pod)
+                let mounts = try setup.volumeMounts(container, pod: pod, podDirectory: dir)
+                if !mounts.isEmpty { env[ContainerSetup.mountsVariable] = ContainerSetup.encodeMounts(mounts) }
+            } catch {
+                throw StartBlock(scheduled: true, reason: "CreateContainerConfigError", message: "\(error)")
+            }
+        } catch let block as StartBlock {
+            try hold(pod, container: container, block, logPath: logPath, jobKey: Self.key(job))
             return
         }
+        blocked.remove(Self.key(job))
         let process: LocalProcess
         do {
             // The executable stands for the command's first word; the rest and `args` are its arguments.
@@ -414,7 +440,7 @@ public actor JobRunner {
             }
         } catch {
             try appendLog(logPath, "standalone job runner: cannot start \(executable): \(error)\n")
-            try finishPod(ns, podName, exitCode: 126, reason: "StartError", message: "cannot start \(executable)")
+            try finishPod(ns, podName, exitCode: 128, reason: "StartError", message: "cannot start \(executable)")
             return
         }
         running[key] = process
@@ -423,12 +449,62 @@ public actor JobRunner {
         // The process's finalizer and record, and Running, in one write.
         var both = APIServerCore.WriteOptions()
         both.withStatus = true
+        let now = Time(Date()).description
         _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge, patch: [
             "metadata": metadata,
-            "status": ["phase": "Running", "startTime": .string(Time(Date()).description), "hostIP": "127.0.0.1",
+            "status": ["phase": "Running", "startTime": .string(now), "hostIP": "127.0.0.1",
+                       "conditions": [["type": "PodScheduled", "status": "True", "lastTransitionTime": .string(now)],
+                                      ["type": "Ready", "status": "True", "lastTransitionTime": .string(now)]],
                        "containerStatuses": [["name": container["name"] ?? "main", "ready": true, "restartCount": 0,
-                                              "state": ["running": ["startedAt": .string(Time(Date()).description)]]]]],
+                                              "state": ["running": ["startedAt": .string(now)]]]]],
         ], options: both)
+    }
+
+    /// Keeps a pod Pending with why it cannot start, written once (and its log told once) per reason.
+    func hold(_ pod: JSONValue, container: JSONValue, _ block: StartBlock, logPath: String, jobKey: String) throws {
+        blocked.insert(jobKey)
+        let ns = pod.value(at: ["metadata", "namespace"])?.stringValue ?? ""
+        let podName = pod.value(at: ["metadata", "name"])?.stringValue ?? ""
+        let now = Time(Date()).description
+        var status: JSONObject = ["phase": "Pending"]
+        if block.scheduled {
+            status["conditions"] = [["type": "PodScheduled", "status": "True", "lastTransitionTime": .string(now)]]
+            status["containerStatuses"] = [["name": container["name"] ?? "main", "ready": false, "restartCount": 0,
+                                            "state": ["waiting": ["reason": .string(block.reason), "message": .string(block.message)]]]]
+        } else {
+            status["conditions"] = [["type": "PodScheduled", "status": "False", "reason": .string(block.reason),
+                                     "message": .string(block.message), "lastTransitionTime": .string(now)]]
+        }
+        if Self.sameHold(pod["status"], status) { return }
+        try appendLog(logPath, "standalone job runner: pod \(podName) cannot start: \(block.reason): \(block.message)\n")
+        // A merge patch keeps keys it does not name: the other shape's are removed with null.
+        if !block.scheduled { status["containerStatuses"] = .null }
+        _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge, patch: ["status": .object(status)], subresource: "status")
+    }
+
+    /// Whether a pod's status already says what `hold` would write (times aside).
+    static func sameHold(_ current: JSONValue?, _ next: JSONObject) -> Bool {
+        func shape(_ v: JSONValue?) -> [String] {
+            let conditions = (v?["conditions"]?.arrayValue ?? []).map { "\($0["type"]?.stringValue ?? "")=\($0["status"]?.stringValue ?? "")/\($0["reason"]?.stringValue ?? "")/\($0["message"]?.stringValue ?? "")" }
+            let waiting = (v?["containerStatuses"]?.arrayValue ?? []).map { "\($0.value(at: ["state", "waiting", "reason"])?.stringValue ?? "")/\($0.value(at: ["state", "waiting", "message"])?.stringValue ?? "")" }
+            return [v?["phase"]?.stringValue ?? ""] + conditions + waiting
+        }
+        return shape(current) == shape(.object(next))
+    }
+
+    /// Marks a pod that waits for one of the `--max-jobs` slots as Kubernetes marks a pod held back
+    /// on purpose, so a start deadline does not count the wait.
+    func queue(_ pod: JSONValue, job: JSONValue) throws {
+        wait(job)
+        let scheduled = (pod.value(at: ["status", "conditions"])?.arrayValue ?? []).first { $0["type"] == "PodScheduled" }
+        guard scheduled?["reason"] != "SchedulingGated" else { return }
+        let ns = pod.value(at: ["metadata", "namespace"])?.stringValue ?? ""
+        let podName = pod.value(at: ["metadata", "name"])?.stringValue ?? ""
+        _ = try core.patch(podType, namespace: ns, name: podName, patchType: .merge, patch: ["status": [
+            "phase": "Pending",
+            "conditions": [["type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
+                            "message": .string("waiting for one of the \(configuration.maxConcurrentJobs) job slots (--max-jobs)"),
+                            "lastTransitionTime": .string(Time(Date()).description)]]]], subresource: "status")
     }
 
     func exited(key: String, ns: String, pod: String, code: Int32, signaled: Bool) {

@@ -60,14 +60,7 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("kube-api-burst"), help: "Client-side request burst to the API server.")
     var burst = 100
 
-    @Option(name: .customLong("pod-start-timeout"), help: "Fail a Backup/Restore whose pod has not reported after this Go duration.")
-    var podStartTimeout = "30m"
-
-    @Option(name: .customLong("run-timeout"), help: "Fail a Backup/Restore still running after this Go duration.")
-    var runTimeout = "72h"
-
-    @Option(name: .customLong("log-sync-interval"), help: "How often a log backup's checkpoint and state are read from PD's etcd (Go duration).")
-    var logSyncInterval = "60s"
+    @OptionGroup var timing: TimingOptions
 
     @Option(name: .customLong("notify-webhook"), help: "A URL that gets a JSON POST when a backup fails or a schedule becomes late or recovers.")
     var notifyWebhook: String?
@@ -91,11 +84,6 @@ struct Run: AsyncParsableCommand {
         }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard qps > 0, burst >= 1 else { throw ValidationError("--kube-api-qps must be > 0 and --kube-api-burst >= 1") }
-        for (flag, value) in [("--pod-start-timeout", podStartTimeout), ("--run-timeout", runTimeout), ("--log-sync-interval", logSyncInterval)] {
-            guard let d = try? GoDuration(parsing: value), d.nanoseconds > 0 else {
-                throw ValidationError("\(flag) must be a positive Go duration such as 30m, got \(value)")
-            }
-        }
         for (flag, value) in [("--metrics-addr", metricsAddr), ("--health-addr", healthAddr)] where !value.isEmpty {
             _ = try HostPort(flag: flag, value)
         }
@@ -136,9 +124,7 @@ struct Run: AsyncParsableCommand {
             options.selector = selector
         }
         options.jobs.backupManagerImage = backupManagerImage
-        options.timeouts.podStart = .seconds(try GoDuration(parsing: podStartTimeout).wholeSeconds)
-        options.timeouts.run = .seconds(try GoDuration(parsing: runTimeout).wholeSeconds)
-        options.timeouts.logSync = .milliseconds(try GoDuration(parsing: logSyncInterval).nanoseconds / 1_000_000)
+        options.timeouts = try timing.timeouts()
         options.notifications = try notificationSettings(url: notifyWebhook, secretFile: notifyWebhookSecretFile)
         options.webhooks = HTTPWebhookTransport()
         options.pdStores = { PDEtcd(endpoints: $0, timeout: .seconds(2)) }

@@ -50,8 +50,7 @@ struct Standalone: AsyncParsableCommand {
     @Flag(name: .customLong("no-controllers"), help: "Serve the API and run Jobs only; do not run the Backup, Restore and BackupSchedule controllers.")
     var noControllers = false
 
-    @Option(name: .customLong("log-sync-interval"), help: "How often a log backup's checkpoint and state are read from PD's etcd (Go duration).")
-    var logSyncInterval = "60s"
+    @OptionGroup var timing: TimingOptions
 
     @Option(name: .customLong("tool-path"), parsing: .singleValue,
             help: "A directory searched for container commands (br, dumpling, tidb-lightning) before PATH. Repeatable.")
@@ -118,10 +117,7 @@ struct Standalone: AsyncParsableCommand {
             do { _ = try LabelSelector(parsing: selector) } catch { throw ValidationError("--selector: \(error.description)") }
             options.selector = selector
         }
-        guard let sync = try? GoDuration(parsing: logSyncInterval), sync.nanoseconds > 0 else {
-            throw ValidationError("--log-sync-interval must be a positive Go duration such as 60s, got \(logSyncInterval)")
-        }
-        options.timeouts.logSync = .milliseconds(sync.nanoseconds / 1_000_000)
+        options.timeouts = try timing.timeouts()
         options.notifications = try notificationSettings(url: notifyWebhook, secretFile: notifyWebhookSecretFile)
         options.webhooks = HTTPWebhookTransport()
         options.pdStores = { PDEtcd(endpoints: $0, timeout: .seconds(2)) }

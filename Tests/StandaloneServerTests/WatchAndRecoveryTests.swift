@@ -305,6 +305,60 @@ struct VolumeAndGroupCommitTests {
         #expect(try await eventually(10) { !FileManager.default.fileExists(atPath: claimDirectory) })
     }
 
+    @Test("a pod that cannot start stays Pending with Kubernetes' reason (a missing claim: Unschedulable; no executable for the image: ErrImagePull; a missing Secret: CreateContainerConfigError) and starts once what it lacks appears")
+    func podsWaitForWhatTheyLack() async throws {
+        let h = try await Harness()
+        defer { Task { await h.stop() } }
+        let registry = ResourceRegistry.product
+        let jobs = registry.find(group: "batch", version: "v1", plural: "jobs")!
+        let pods = registry.find(group: "", version: "v1", plural: "pods")!
+        let secrets = registry.find(group: "", version: "v1", plural: "secrets")!
+        let claims = registry.find(group: "", version: "v1", plural: "persistentvolumeclaims")!
+        func job(_ name: String, image: String = "busybox", volumes: [JSONValue] = [], env: [JSONValue] = []) -> JSONValue {
+            ["apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": .string(name)],
+             "spec": ["backoffLimit": 0, "template": ["spec": [
+                 "volumes": .array(volumes),
+                 "containers": [["name": "main", "image": .string(image), "command": ["sh", "-c", "echo ran"], "env": .array(env),
+                                 "volumeMounts": .array(volumes.map { ["name": $0["name"]!, "mountPath": "/mnt/x"] })]]]]]]
+        }
+        _ = try h.server.core.create(jobs, namespace: "default", body: job("claim", volumes: [["name": "data", "persistentVolumeClaim": ["claimName": "later"]]]))
+        // The image maps to nothing, and the command is not an executable this machine has either.
+        var noTool = job("tool")
+        noTool["spec"]?["template"]?["spec"]?["containers"] = [["name": "main", "image": "registry.example/none:v1", "command": ["no-such-tool-here"]]]
+        _ = try h.server.core.create(jobs, namespace: "default", body: noTool)
+        _ = try h.server.core.create(jobs, namespace: "default", body: job("secret", env: [["name": "KEY", "valueFrom": ["secretKeyRef": ["name": "later", "key": "k"]]]]))
+        func pod(_ job: String) throws -> JSONValue? {
+            try h.server.core.list(pods, namespace: "default").items.first { $0.value(at: ["metadata", "labels", "job-name"]) == .string(job) }
+        }
+        func scheduled(_ p: JSONValue?) -> JSONValue? { (p?.value(at: ["status", "conditions"])?.arrayValue ?? []).first { $0["type"] == "PodScheduled" } }
+        func waiting(_ p: JSONValue?) -> String { p?.value(at: ["status", "containerStatuses"])?.arrayValue?.first?.value(at: ["state", "waiting", "reason"])?.stringValue ?? "" }
+        #expect(try await eventually(20) { scheduled(try pod("claim"))?["reason"] == "Unschedulable" })
+        let claimPod = try pod("claim")
+        #expect(claimPod?.value(at: ["status", "phase"]) == "Pending")
+        #expect(scheduled(claimPod)?["message"] == "persistentvolumeclaim \"later\" not found", "\(String(describing: claimPod))")
+        #expect(try await eventually(20) { waiting(try pod("tool")) == "ErrImagePull" })
+        #expect(try await eventually(20) { waiting(try pod("secret")) == "CreateContainerConfigError" })
+        let secretPod = try pod("secret")
+        #expect(secretPod?.value(at: ["status", "containerStatuses"])?.arrayValue?.first?.value(at: ["state", "waiting", "message"])?.stringValue?.contains("secret \"later\"") == true)
+        // Nothing failed meanwhile: Kubernetes keeps such pods Pending, the Job neither fails nor starts another.
+        for name in ["claim", "tool", "secret"] {
+            let j = try h.server.core.get(jobs, namespace: "default", name: name)
+            #expect(j.value(at: ["status", "failed"]) == nil && j.value(at: ["status", "conditions"]) == nil, "\(name): \(j)")
+            #expect(try h.server.core.list(pods, namespace: "default").items.filter { $0.value(at: ["metadata", "labels", "job-name"]) == .string(name) }.count == 1)
+        }
+        // What they lack appears: they start and complete.
+        _ = try h.server.core.create(claims, namespace: "default", body: [
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": ["name": "later"],
+            "spec": ["accessModes": ["ReadWriteOnce"], "resources": ["requests": ["storage": "1Gi"]]]])
+        _ = try h.server.core.create(secrets, namespace: "default", body: [
+            "apiVersion": "v1", "kind": "Secret", "metadata": ["name": "later"], "data": ["k": .string(Data("v".utf8).base64EncodedString())]])
+        for name in ["claim", "secret"] {
+            #expect(try await eventually(30) { try h.server.core.get(jobs, namespace: "default", name: name).value(at: ["status", "succeeded"]) == 1 }, "\(name)")
+            #expect(scheduled(try pod(name))?["status"] == "True")
+        }
+        #expect(waiting(try pod("tool")) == "ErrImagePull", "still no executable")
+    }
+
     @Test("concurrent writes share transactions: a write that fails changes nothing and fails alone; every other is stored with its own resourceVersion")
     func groupCommit() throws {
         let dir = Harness.temporaryDirectory()
