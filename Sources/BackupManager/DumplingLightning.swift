@@ -8,18 +8,23 @@ import KubeModel
 /// through BackupStorage, so no rclone is needed; the upload is a multipart upload that only appears
 /// under its final name once complete, so there is no `.tmp` object to rename.
 extension Manager {
-    /// Where the Dumpling output and the downloaded Lightning source live: the Job's PVC at `/backup`,
-    /// `TIDB_BACKUP_MANAGER_WORKDIR` when set, else the working directory (standalone gives each job
-    /// run a directory of its own).
+    /// Where the Dumpling output and the downloaded Lightning source live: the Job's claim, mounted at
+    /// `/backup` as in TiDB Operator's pod (on standalone, the claim's directory, which the job learns
+    /// from its own mounts), so the claim's size and class hold the data; `TIDB_BACKUP_MANAGER_WORKDIR`
+    /// when set; else the working directory.
     var workDirectory: String {
         if let dir = environment["TIDB_BACKUP_MANAGER_WORKDIR"], !dir.isEmpty { return dir }
+        let claim = localPath(Self.claimMount)
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: "/backup", isDirectory: &isDirectory), isDirectory.boolValue,
-           FileManager.default.isWritableFile(atPath: "/backup") {
-            return "/backup"
+        if FileManager.default.fileExists(atPath: claim, isDirectory: &isDirectory), isDirectory.boolValue,
+           FileManager.default.isWritableFile(atPath: claim) {
+            return claim
         }
         return FileManager.default.currentDirectoryPath
     }
+
+    /// Where the Job builder mounts the export's and the import's claim.
+    public static let claimMount = "/backup"
 
     /// The export's name (`backup-<RFC 3339 UTC>`), its local directory under the work directory and
     /// its `status.backupPath` (reference 6.7).
@@ -78,6 +83,12 @@ extension Manager {
         let started = Time(now())
         let (exe, toolPrefix) = try tools.locate(.dumpling)
         try FileManager.default.createDirectory(atPath: localDirectory, withIntermediateDirectories: true)
+        // The staged data goes when the Job no longer needs it, whatever the outcome: a failed export
+        // is made again from the start, and a claim is not left full of a half-written dump.
+        defer {
+            try? FileManager.default.removeItem(atPath: localDirectory)
+            try? FileManager.default.removeItem(atPath: archive)
+        }
         let result = try await withGCGuard(from, lifeTime: backup.spec.tikvGCLifeTime, options,
                                            fail: { try await backupCondition(options, .failed, reason: $0, message: $1) }) {
             try await backupCondition(options, .prepare)

@@ -274,7 +274,7 @@ public final class BackupReconciler: Reconciler {
         case .wait(let d): return .requeue(after: d)
         case .fail(let reason, let message, _) where reason == RunVerdict.succeededWithoutResult && backup.spec.br != nil
                                                  && backup.spec.effectiveBackupMode == .snapshot:
-            return try await recoverResult(backup, message: message)
+            return try await recoverResult(backup, job: job, message: message)
         case .fail(let reason, let message, let deleteJob):
             if deleteJob { try await self.deleteJob(backup, backup.jobName) }
             try await fail(backup, reason: reason, message: message)
@@ -285,8 +285,16 @@ public final class BackupReconciler: Reconciler {
     /// The backup Job succeeded but its result never arrived: rather than fail a backup that may well
     /// have succeeded (or retry it, redoing it), a Job of the model's flow (`resultJob`) reads the result
     /// from `backupmeta` in storage and writes it; when that Job cannot, the Backup fails saying so.
-    func recoverResult(_ backup: Backup, message: String) async throws -> ReconcileOutcome {
+    func recoverResult(_ backup: Backup, job backupJob: JobState, message: String) async throws -> ReconcileOutcome {
         let name = backup.resultJob.name
+        // The run's start is known from its Job even when its pod never wrote it (TiDB Operator's pod at a
+        // takeover): recorded first, so the Complete the result Job writes has timeStarted and timeTaken.
+        if backup.status.timeStarted == nil,
+           let started = backupJob.object.value(at: ["status", "startTime"])?.stringValue.flatMap(Time.init(rfc3339:)) {
+            try await StatusWriter.update(api, Backup.self, namespace: backup.namespace, name: backup.name, from: backup) { b in
+                if b.status.timeStarted == nil { b.status.timeStarted = started }
+            }
+        }
         let job = try await api.jobState(namespace: backup.namespace, name: name)
         if job.exists {
             if job.failed {

@@ -14,7 +14,7 @@ import Testing
         let w = World()
         try await w.seedCluster()
         _ = try await w.apply(.backups, World.brBackup("demo1"))
-        #expect(try await w.settleBackup("demo1") == .requeue(after: .seconds(1800)))
+        #expect(try await w.settleBackup("demo1") == .requeue(after: .seconds(10)), "the first look at the new Job's pod comes soon")
         let b = try await w.getBackup("demo1")
         #expect(b.metadata.finalizers == ["tidb.pingcap.com/backup-protection"])
         #expect(b.status.phase == .scheduled)
@@ -316,7 +316,7 @@ import Testing
         try await w.podReports("long", .running) { $0.timeStarted = Time(World.t0) }
         try await w.podReports("silent", .running)
         _ = try await w.api.delete(.jobs, namespace: "ns", name: "backup-vanished")
-        try await w.finishJob("backup-silent", failed: false)
+        try await w.finishJob("backup-silent", failed: false, started: World.t0.addingTimeInterval(5))
         w.clock.advance(by: 601)
         for name in ["stuck", "long", "vanished", "silent"] { try await w.settleBackup(name) }
         #expect(try await w.getBackup("stuck").status.conditions?.first { $0.type == .failed }?.reason == "PodNotStarted")
@@ -324,6 +324,8 @@ import Testing
         #expect(try await w.getBackup("vanished").status.conditions?.first { $0.type == .failed }?.reason == "JobNotFound")
         // A Job that succeeded without a result: a result Job reads it from storage; when that fails too, Failed.
         #expect(try await w.getBackup("silent").status.phase == .running)
+        // The run's start is known from its Job: recorded, so the result Job's Complete has a timeTaken.
+        #expect(try await w.getBackup("silent").status.timeStarted == Time(World.t0.addingTimeInterval(5)))
         let result = try #require(w.job("backup-silent-result"))
         #expect(result.value(at: ["spec", "template", "spec", "containers"])?.arrayValue?.first?["args"]?.arrayValue?.contains("--result-only=true") == true)
         try await w.finishJob("backup-silent-result", failed: true)

@@ -88,12 +88,13 @@ struct World {
     }
 
     /// The Job controller's verdict on a Job.
-    func finishJob(_ name: String, failed: Bool, reason: String = "BackoffLimitExceeded", namespace: String = "ns") async throws {
+    func finishJob(_ name: String, failed: Bool, reason: String = "BackoffLimitExceeded", namespace: String = "ns", started: Date? = nil) async throws {
         var job = try await api.get(.jobs, namespace: namespace, name: name)
         let type = failed ? "Failed" : "Complete"
         var condition: JSONValue = ["type": .string(type), "status": "True"]
         if failed { condition["reason"] = .string(reason) }
         job["status"] = ["conditions": [condition], "completionTime": .string(Time(clock.now()).description)]
+        if let started { job["status"]?["startTime"] = .string(Time(started).description) }
         _ = try await api.updateStatus(.jobs, namespace: namespace, object: job)
     }
 

@@ -495,6 +495,16 @@ struct StandaloneDumplingLightningTests {
         let lightning = runs.first { $0["tool"] as? String == "tidb-lightning" }?["argv"] as? [String] ?? []
         #expect(!lightning.isEmpty && !lightning.joined(separator: " ").contains(db.password))
         #expect(lightning.contains { $0.hasPrefix("--config=") })
+        // The data is staged where TiDB Operator's pod has it, on the claim mounted at /backup: on
+        // standalone that claim's directory, not the job's run directory; the export's is emptied after upload.
+        let volumes = op.directory + "/data/volumes/default/"
+        let dumpling = runs.first { $0["tool"] as? String == "dumpling" }?["argv"] as? [String] ?? []
+        let output = dumpling.first { $0.hasPrefix("--output=") }.map { String($0.dropFirst("--output=".count)) } ?? ""
+        #expect(output.hasPrefix(volumes + "backup-pvc-"), "\(dumpling)")
+        let exportClaim = String(output.dropFirst(volumes.count).prefix { $0 != "/" })
+        #expect(((try? FileManager.default.subpathsOfDirectory(atPath: volumes + exportClaim)) ?? ["missing"]).allSatisfy { !$0.contains("backup-") },
+                "the staged export is removed once uploaded")
+        #expect(lightning.contains { $0.hasPrefix("--d=" + volumes + "restore-pvc-") }, "\(lightning)")
         #expect(!op.allLogs().contains(db.password))
         #expect(!op.allLogs().contains(moto.secretAccessKey))
         // Nor does any Event or status.
