@@ -239,6 +239,9 @@ struct LogBackupTests {
         try await etcdPut(etcd, "/tidb/br-stream/info/lt", nil)
         b = try await waitFor(op, "lt", "task not found") { $0.status.logSubCommandStatuses?["log-start"]?.phase == .failed }
         #expect(b.status.logSubCommandStatuses?["log-start"]?.conditions?.first { $0.type == .failed }?.reason == "LogBackupTaskNotFound")
+        // TiDB Operator PR #6630: the Backup itself fails, and is not left Running on a task that is gone.
+        b = try await waitFor(op, "lt", "Backup failed") { $0.status.phase == .failed }
+        #expect(b.status.conditions?.last { $0.type == .failed }?.reason == "LogBackupTaskNotFound", "\(b.status)")
     }
 
     @Test("a schedule with a log backup and maxBackups 2: the log runs beside the snapshots, is truncated to the oldest kept snapshot as they rotate, and a PiTR between two kept snapshots restores")
