@@ -101,7 +101,8 @@ extension Restore {
         case .prepare:
             args.append("--prepare")
             if let az = spec.volumeAZ, !az.isEmpty { args.append("--target-az=\(az)") }
-            if spec.warmup != nil && spec.warmupStrategy == .fsr { args.append("--use-fsr=true") }
+            // As TiDB Operator: the strategy alone decides (FSR on the new volumes needs no warmup Job).
+            if spec.warmupStrategy == .fsr { args.append("--use-fsr=true") }
         case .data: break
         case .cleanVolumes: args.append("--clean-volumes")
         }

@@ -55,6 +55,14 @@ public struct JobState: Sendable {
     }
 }
 
+/// A status write refused because the object changed since the pass read it: the pass is run again.
+public struct StatusConflict: Error, CustomStringConvertible, Sendable {
+    public var kind: String
+    public var namespace: String
+    public var name: String
+    public var description: String { "\(kind) \(namespace)/\(name) changed while it was reconciled; the pass is run again" }
+}
+
 /// Writes an object's status: re-read, apply the change, skip when nothing changed, retry on conflict.
 /// The one way every status is written, by the controllers and by the job binary (reference 3.10,
 /// without TiDB Operator's blind retries on any error). A controller retries conflicts only (other
@@ -69,6 +77,25 @@ public enum StatusWriter {
                                             outage: Duration? = nil, onRetry: (any Error) -> Void = { _ in },
                                             _ change: (inout T) -> Void) async throws -> T? where T: Equatable {
         try await write(api, type, namespace: namespace, name: name, from: read, status: true, outage: outage, onRetry: onRetry, change)
+    }
+
+    /// The status write of a controller's pass, whose changes were decided on `read`: written on that
+    /// version only. When the object changed meanwhile (409), the changes are not re-applied to the
+    /// newer object, whose state they were not decided on (a `Scheduled` decided before the job binary
+    /// wrote `Complete` would move a finished Backup back): `StatusConflict` is thrown and the pass is
+    /// run again from a fresh read. Returns the object as written, or nil when it no longer exists.
+    public static func updateDecided<T: APIObject>(_ api: any KubeAPI, _ type: T.Type, read: T,
+                                                   _ change: (inout T) -> Void) async throws -> T? where T: Equatable {
+        var current = read
+        change(&current)
+        if current == read { return current }
+        do {
+            return try await api.updateStatus(current)
+        } catch let e as KubeAPIError where e.isConflict {
+            throw StatusConflict(kind: T.resource.kind, namespace: read.metadata.namespace ?? "", name: read.metadata.name ?? "")
+        } catch let e as KubeAPIError where e.isNotFound {
+            return nil
+        }
     }
 
     /// The same rule for the object itself (its metadata: finalizers, annotations), never its status.

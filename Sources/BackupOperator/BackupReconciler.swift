@@ -276,8 +276,9 @@ public final class BackupReconciler: Reconciler {
                                                  && backup.spec.effectiveBackupMode == .snapshot:
             return try await recoverResult(backup, job: job, message: message)
         case .fail(let reason, let message, let deleteJob):
-            if deleteJob { try await self.deleteJob(backup, backup.jobName) }
+            // The failure first: should the Backup have changed meanwhile, its Job is still there for the next pass.
             try await fail(backup, reason: reason, message: message)
+            if deleteJob { try await self.deleteJob(backup, backup.jobName) }
             return .done
         }
     }
@@ -512,8 +513,17 @@ public final class BackupReconciler: Reconciler {
         } catch let e as KubeAPIError where e.isNotFound {}
     }
 
+    /// Fails the Backup as it was read when the failure was decided: a Backup that changed meanwhile (its
+    /// job binary wrote `Complete`) is not failed on the strength of an older read (`StatusConflict`,
+    /// the pass runs again).
     func fail(_ backup: Backup, reason: String, message: String) async throws {
-        try await setCondition(backup, BackupCondition(type: .failed, reason: reason, message: message))
+        let now = self.now
+        let condition = BackupCondition(type: .failed, reason: reason, message: message)
+        var changed = false
+        let written = try await StatusWriter.updateDecided(api, Backup.self, read: backup) { b in
+            changed = b.status.apply(condition, now: now)
+        }
+        if changed { await events.record(written ?? backup, ConditionEvent(backup, condition)) }
     }
 
     /// Applies a condition through the status writer and, when it changed anything, records it as an

@@ -16,16 +16,24 @@ struct ReconcileSteps<State> {
     init(_ steps: [Step]) { self.steps = steps }
 
     /// Runs the steps, then `write` (the pass's status, once), also when a step throws.
+    /// A status write refused because the object changed meanwhile (`StatusConflict`) ends the pass
+    /// with an immediate requeue: the next pass decides again from what the object is now.
     func run(_ state: inout State, thenWrite write: (inout State) async throws -> Void) async throws -> ReconcileOutcome {
-        let outcome: ReconcileOutcome
         do {
-            outcome = try await run(&state).outcome
-        } catch {
+            let outcome: ReconcileOutcome
+            do {
+                outcome = try await run(&state).outcome
+            } catch let conflict as StatusConflict {
+                throw conflict
+            } catch {
+                try await write(&state)
+                throw error
+            }
             try await write(&state)
-            throw error
+            return outcome
+        } catch is StatusConflict {
+            return .requeue(after: .zero)
         }
-        try await write(&state)
-        return outcome
     }
 
     /// Runs the steps in order until one ends the pass; returns its outcome and its name.
@@ -81,15 +89,15 @@ struct PendingStatus<Object: APIObject & Equatable & Sendable, Condition: Sendab
 
     var isEmpty: Bool { edits.isEmpty && conditions.isEmpty }
 
-    /// Writes what is pending in one status write, records an Event per condition that changed
-    /// something (`event`), and starts over from what was written.
+    /// Writes what is pending in one status write on the version it was decided on, records an Event
+    /// per condition that changed something (`event`), and starts over from what was written. A
+    /// conflict throws `StatusConflict` (nothing written, no Event): the pass is run again.
     mutating func flush(_ api: any KubeAPI, now: Time, events: EventRecorder,
                         event: (Object, Condition) -> ConditionEvent) async throws {
         guard !isEmpty else { return }
         let edits = self.edits, conditions = self.conditions, apply = self.apply
         var changed: [Int] = []
-        let written = try await StatusWriter.update(api, Object.self, namespace: stored.metadata.namespace ?? "",
-                                                    name: stored.metadata.name ?? "", from: stored) { o in
+        let written = try await StatusWriter.updateDecided(api, Object.self, read: stored) { o in
             for e in edits { e(&o) }
             changed = conditions.indices.filter { apply(&o, conditions[$0], now) }
         }

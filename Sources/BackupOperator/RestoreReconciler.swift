@@ -136,10 +136,12 @@ public final class RestoreReconciler: Reconciler {
                 await events.record(restore, .normal, reason: "AdoptedJobSucceeded", message: Adoption.restoreCompleted(jobName))
                 return .done
             case .fail(let reason, let message, let deleteJob):
+                // The failure written first: should the Restore have changed meanwhile, its Job stays for the next pass.
+                pass.status.set(RestoreCondition(type: .failed, reason: reason, message: message), now: Time(now))
+                try await write(&pass)
                 if deleteJob {
                     _ = try? await api.delete(.jobs, namespace: restore.namespace, name: jobName, options: DeleteOptions(propagationPolicy: .foreground))
                 }
-                pass.status.set(RestoreCondition(type: .failed, reason: reason, message: message), now: Time(now))
                 return .done
             }
         }

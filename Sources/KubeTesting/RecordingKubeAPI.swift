@@ -11,6 +11,13 @@ public final class RecordingKubeAPI: KubeAPI {
 
     public init(_ inner: any KubeAPI) { self.inner = inner }
 
+    public typealias CreateHook = @Sendable (ResourceKind, JSONValue) async throws -> Void
+    private let createHook = Mutex<CreateHook?>(nil)
+
+    /// Runs `hook` after each create the operator makes succeeds, before the call returns to it: what
+    /// another actor does in that moment (a Job's pod that runs at once and writes its result).
+    public func afterCreate(_ hook: CreateHook?) { createHook.withLock { $0 = hook } }
+
     public var calls: [InMemoryKubeAPI.Call] { log.withLock { $0 } }
 
     func note(_ verb: InMemoryKubeAPI.Verb, _ kind: ResourceKind, _ sub: String? = nil, _ ns: String?, _ name: String?) {
@@ -31,7 +38,9 @@ public final class RecordingKubeAPI: KubeAPI {
     }
     public func create(_ kind: ResourceKind, namespace: String?, object: JSONValue) async throws -> JSONValue {
         note(.create, kind, nil, namespace, object.objectKey.name)
-        return try await inner.create(kind, namespace: namespace, object: object)
+        let created = try await inner.create(kind, namespace: namespace, object: object)
+        if let hook = createHook.withLock({ $0 }) { try await hook(kind, created) }
+        return created
     }
     public func update(_ kind: ResourceKind, namespace: String?, object: JSONValue, subresource: String?) async throws -> JSONValue {
         note(.update, kind, subresource, namespace, object.objectKey.name)

@@ -12,6 +12,16 @@ public enum TestServers {
             .appendingPathComponent("Tests/Fixtures").path
     }()
 
+    /// PATH for the servers the tests start: the pinned `.test-venv/bin` (scripts/test-env) first, so
+    /// `python3` has the pinned moto even when `swift test` runs without scripts/test (a machine's own
+    /// python3 may carry another moto: 5.2.1 signs from the decoded URL and refuses correct signatures).
+    public static let childPATH: String = {
+        let bin = URL(fileURLWithPath: fixtures).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".test-venv/bin").path
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return FileManager.default.isExecutableFile(atPath: bin + "/python3") ? bin + ":" + path : path
+    }()
+
     public struct Moto: Sendable {
         public var endpoint: String
         public var port: Int
@@ -62,6 +72,7 @@ public enum TestServers {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
+        env["PATH"] = childPATH
         for (k, v) in environment { env[k] = v }
         p.environment = env
         FileManager.default.createFile(atPath: log, contents: nil)
@@ -88,6 +99,7 @@ public enum TestServers {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
+        env["PATH"] = childPATH
         for (k, v) in environment { env[k] = v }
         p.environment = env
         let out = Pipe()
@@ -239,9 +251,9 @@ public enum TestServers {
     static func startMoto() throws -> Moto {
         let port = freePort()
         let endpoint = "http://127.0.0.1:\(port)"
-        // Seven set-up actions (IAM) go through unsigned; everything after is signature-checked.
+        // The six set-up actions (IAM) go through unsigned; everything after is signature-checked.
         let process = try spawn(["python3", fixtures + "/moto_server.py", "-H", "127.0.0.1", "-p", String(port)],
-                                environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "7", "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"],
+                                environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "6", "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"],
                                 log: NSTemporaryDirectory() + "moto-\(port).log")
         try waitForHTTP("\(endpoint)/moto-api/", process: process, name: "moto (pip install 'moto[server]')")
         let (status, output) = try run(["python3", fixtures + "/moto_setup.py", endpoint])

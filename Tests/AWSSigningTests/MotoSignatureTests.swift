@@ -32,6 +32,7 @@ struct MotoSignatureTests {
         server.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
         var env = ProcessInfo.processInfo.environment
         env["INITIAL_NO_AUTH_ACTION_COUNT"] = "4"
+        env["PATH"] = TestServers.childPATH
         env["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
         server.environment = env
         server.standardOutput = FileHandle.nullDevice

@@ -144,3 +144,27 @@ struct VolumeRestoreCheckTests {
         #expect(VolumeRestoreCheck.problem(backup: plaintext, target: Self.cluster(tikv: 3)) == nil)
     }
 }
+
+@Suite("Volume-snapshot restore: the prepare Job's flags, as TiDB Operator's restore manager adds them")
+struct VolumeRestoreFlagTests {
+    static func prepareArguments(_ change: (inout RestoreSpec) -> Void) -> [String] {
+        var spec = RestoreSpec()
+        spec.restoreMode = .volumeSnapshot
+        spec.br = BRConfig(cluster: "basic")
+        change(&spec)
+        return Restore(name: "r", namespace: "ns", spec: spec).volumeJob(.prepare).modeArguments
+    }
+
+    @Test("--use-fsr=true follows warmupStrategy fsr alone (with or without a warmup Job); --target-az only when volumeAZ is set")
+    func prepareFlags() {
+        #expect(Self.prepareArguments { $0.warmupStrategy = .fsr } == ["--mode=volume-snapshot", "--prepare", "--use-fsr=true"])
+        #expect(Self.prepareArguments { $0.warmupStrategy = .fsr; $0.warmup = .sync; $0.volumeAZ = "us-west-2a" }
+                == ["--mode=volume-snapshot", "--prepare", "--target-az=us-west-2a", "--use-fsr=true"])
+        #expect(Self.prepareArguments { $0.warmupStrategy = .hybrid; $0.warmup = .sync } == ["--mode=volume-snapshot", "--prepare"])
+        #expect(Self.prepareArguments { $0.volumeAZ = "" } == ["--mode=volume-snapshot", "--prepare"])
+        var data = RestoreSpec()
+        data.restoreMode = .volumeSnapshot
+        data.warmupStrategy = .fsr
+        #expect(Restore(name: "r", namespace: "ns", spec: data).volumeJob(.data).modeArguments == ["--mode=volume-snapshot"])
+    }
+}

@@ -32,7 +32,7 @@ final class Operator: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var env = ProcessInfo.processInfo.environment
         for (k, v) in extra { env[k] = v }
-        env["PATH"] = TestServers.fixtures + "/tools:" + (env["PATH"] ?? "/usr/bin:/bin")
+        env["PATH"] = TestServers.fixtures + "/tools:" + TestServers.childPATH
         environment = env
         arguments = extraArguments
         FileManager.default.createFile(atPath: directory + "/operator.log", contents: nil)
