@@ -144,6 +144,12 @@ extension APIServerCore {
         list.removeAll { $0.stringValue == finalizer }
         var next = current
         next["metadata"]?["finalizers"] = list.isEmpty ? nil : .array(list)
-        return try update(type, namespace: ns, name: name, body: next, requireResourceVersion: false, collect: false)
+        do {
+            return try update(type, namespace: ns, name: name, body: next, requireResourceVersion: false, collect: false)
+        } catch let e as APIError where e.code == 404 {
+            // Gone meanwhile (the job runner released a pod whose process ended): nothing left to do,
+            // and the deletion that led here must not fail for it.
+            return nil
+        }
     }
 }

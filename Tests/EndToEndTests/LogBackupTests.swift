@@ -265,22 +265,28 @@ struct LogBackupTests {
         // Snapshots rotate; once some were deleted, the log is truncated to the oldest kept one.
         let selector = scheduleSelector("pitr")
         var kept: [Backup] = []
-        let deadline = Date().addingTimeInterval(90)
-        var truncated: Backup?
-        while Date() < deadline {
-            let all = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
-            kept = all.filter { $0.spec.effectiveBackupMode != .log && $0.status.phase == .complete }
-                .sorted { (UInt64($0.status.commitTs ?? "") ?? 0) < (UInt64($1.status.commitTs ?? "") ?? 0) }
-            let l = all.first { $0.name == "log-pitr" }
-            let created = try await op.api.get(BackupSchedule.self, namespace: "default", name: "pitr")
-            if kept.count == 2, let l, let until = l.status.logSuccessTruncateUntil, until == kept.first?.status.commitTs,
-               (created.status.lastBackup ?? "") != "", all.count <= 4 {
-                truncated = l
-                break
+        func settled(within seconds: Double, quiet: Bool) async throws -> Backup? {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let all = try await op.api.list(Backup.self, namespace: "default", labelSelector: selector)
+                kept = all.filter { $0.spec.effectiveBackupMode != .log && $0.status.phase == .complete }
+                    .sorted { (UInt64($0.status.commitTs ?? "") ?? 0) < (UInt64($1.status.commitTs ?? "") ?? 0) }
+                let l = all.first { $0.name == "log-pitr" }
+                let created = try await op.api.get(BackupSchedule.self, namespace: "default", name: "pitr")
+                if kept.count == 2, let l, let until = l.status.logSuccessTruncateUntil, until == kept.first?.status.commitTs,
+                   (created.status.lastBackup ?? "") != "", all.count <= 4,
+                   !quiet || all.allSatisfy({ $0.status.phase == .complete || $0.status.phase == .running }) {
+                    return l
+                }
+                try await Task.sleep(for: .milliseconds(300))
             }
-            try await Task.sleep(for: .milliseconds(300))
+            return nil
         }
-        let l = try #require(truncated, "the log was not truncated to the oldest kept snapshot; \(op.tail())")
+        _ = try #require(try await settled(within: 90, quiet: false), "the log was not truncated to the oldest kept snapshot; \(op.tail())")
+        // Paused, so the snapshots the checks and the restore below use are not rotated away under them
+        // (a loaded machine would otherwise truncate the log past the base before the restore ran).
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "pitr", patch: .merge(["spec": ["pause": true]]))
+        let l = try #require(try await settled(within: 60, quiet: true), "no settled state after the pause; \(op.tail())")
         #expect(l.status.phase == .running, "the log backup keeps running")
         let schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "pitr")
         #expect(schedule.status.logBackup == "log-pitr" && schedule.status.logBackupStartTs != nil)
@@ -309,7 +315,6 @@ struct LogBackupTests {
             """)
         let restored = try await op.restore("pitr-restore", reaches: ["Complete", "Failed"])
         #expect(restored.status.phase == .complete, "\(restored.status)")
-        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "pitr", patch: .merge(["spec": ["pause": true]]))
     }
 
     @Test("prune: afterFailed: a failed restore is followed by PruneScheduled, the prune Job running br abort restore, PruneComplete; the Failed condition stays")

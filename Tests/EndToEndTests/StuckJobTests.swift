@@ -22,7 +22,7 @@ struct StuckJobTests {
 
     @Test("a pod waiting for a claim: an Event says why at once; after --job-start-timeout the Backup fails with the pod's reason and its Job goes; the claim appearing in time lets another complete; a Backup stuck in Scheduled is deleted at once (#5968); a schedule whose backups cannot start goes on (#6090)")
     func podThatCannotStart() async throws {
-        let op = try await Operator(extraArguments: ["--job-start-timeout", "12s"])
+        let op = try await Operator(extraArguments: ["--job-start-timeout", "20s"])
         defer { op.stop() }
         let root = try op.localVolume()
         try await op.apply(cluster)
@@ -40,15 +40,16 @@ struct StuckJobTests {
         #expect(why["message"]?.stringValue?.contains("Unschedulable: persistentvolumeclaim \"never-made\" not found") == true, "\(why)")
         #expect(try await op.api.get(Backup.self, namespace: "default", name: "waits").status.phase == .scheduled)
 
+        // The claim of another appears before the deadline: that Backup's pod starts and it completes.
+        _ = try await op.api.create(.persistentVolumeClaims, namespace: "default", object: [
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": ["name": "made-later", "namespace": "default"],
+            "spec": ["accessModes": ["ReadWriteOnce"], "resources": ["requests": ["storage": "1Gi"]]]])
+
         // #5968: a Backup stuck in Scheduled is deleted when asked, its Job and pod with it.
         _ = try await op.api.delete(.backups, namespace: "default", name: "deleted")
         try await op.gone("deleted", timeout: 30)
         #expect(try await op.api.getIfPresent(JSONValue.self, .jobs, namespace: "default", name: "backup-deleted") == nil)
 
-        // The claim appears before the deadline: that Backup's pod starts and it completes.
-        _ = try await op.api.create(.persistentVolumeClaims, namespace: "default", object: [
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": ["name": "made-later", "namespace": "default"],
-            "spec": ["accessModes": ["ReadWriteOnce"], "resources": ["requests": ["storage": "1Gi"]]]])
         let appeared = try await op.backup("appears", reaches: ["Complete", "Failed"], timeout: 60)
         #expect(appeared.status.phase == .complete, "\(appeared.status)")
 
@@ -56,7 +57,7 @@ struct StuckJobTests {
         let failed = try await op.backup("waits", reaches: ["Failed"], timeout: 60)
         let condition = try #require(failed.status.conditions?.first { $0.type == .failed })
         #expect(condition.reason == "Unschedulable", "\(condition)")
-        #expect(condition.message?.contains("did not start within 12s (--job-start-timeout): Unschedulable: persistentvolumeclaim \"never-made\" not found") == true,
+        #expect(condition.message?.contains("did not start within 20s (--job-start-timeout): Unschedulable: persistentvolumeclaim \"never-made\" not found") == true,
                 "\(condition)")
         #expect(await eventually(30) { (try? await op.api.getIfPresent(JSONValue.self, .jobs, namespace: "default", name: "backup-waits")) == .some(nil) })
 
