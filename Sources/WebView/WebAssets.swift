@@ -202,7 +202,7 @@ enum WebAssets {
             table(["Name", "Phase", "Started", "Took", "Size", "Commit TS", "Error"], rows.slice().reverse().map(r => el("tr", { "data-row": `Backup/${r.namespace}/${r.name}` },
               el("td", {}, link("backup", r.namespace, r.name)), el("td", {}, badge(r.phase), verified(r)), el("td", { title: r.started || "" }, ago(r.started || r.created)),
               el("td", {}, dur(r.durationSeconds)), el("td", {}, r.size || ""), el("td", {}, r.commitTs || ""),
-              el("td", { class: "error-text" }, r.error || r.retry || r.verificationFailure || "")))),
+              el("td", { class: "error-text" }, r.error || r.retry || r.waiting || r.verificationFailure || "")))),
             el("h2", {}, "Conditions"), conditions(d.conditions));
         }
 
@@ -221,6 +221,7 @@ enum WebAssets {
             el("h1", {}, `${r.kind} ${r.namespace}/${r.name} `, badge(r.phase), verified(r)),
             r.error ? el("pre", { class: "error", id: "error" }, r.error) : null,
             r.verificationFailure ? el("pre", { class: "error", id: "verification-failure" }, `Verification failed: ${r.verificationFailure}`) : null,
+            r.waiting ? el("pre", { class: "error", id: "waiting" }, `Not started: ${r.waiting}`) : null,
             r.retry ? el("p", { class: "error", id: "retry" }, `Waiting: ${r.retry}`) : null,
             el("dl", { class: "fields" }, el("dt", {}, "Mode"), el("dd", {}, r.mode || ""), el("dt", {}, "Cluster"), el("dd", {}, r.cluster || ""),
               el("dt", {}, "Schedule"), el("dd", {}, r.schedule ? link("schedule", r.namespace, r.schedule) : "—"),
@@ -231,7 +232,8 @@ enum WebAssets {
             progress.length ? el("h2", {}, "Progress") : null, ...progress,
             el("h2", {}, "Conditions"), conditions(d.conditions),
             el("h2", {}, d.log ? `Log of ${d.log.pod} (Job ${d.log.job}), last lines` : "Log"),
-            d.log ? el("pre", { id: "log" }, d.log.text || "(empty)") : el("p", { class: "muted" }, "No Job has run yet."),
+            d.log ? el("pre", { id: "log" }, d.log.text || "(empty)")
+              : el("p", { class: "muted", id: "log-gone" }, d.logGone || "No Job has run yet."),
             el("h2", {}, "Events"),
             d.events.length ? table(["Type", "Reason", "Message", "Count", "Last"], d.events.map(e => el("tr", { class: e.type },
               el("td", {}, e.type), el("td", {}, e.reason), el("td", {}, e.message), el("td", {}, e.count), el("td", { title: e.last || "" }, ago(e.last)))))

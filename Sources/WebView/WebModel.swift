@@ -30,6 +30,9 @@ public enum WebModel {
         /// it failed, the failing check and its message.
         public var verification: String? = nil
         public var verificationFailure: String? = nil
+        /// Why its Job's pod has not started, in the pod's words (the newest `PodNotStarting` Event), while
+        /// it waits to start.
+        public var waiting: String? = nil
     }
 
     public enum Health: String, Codable, Sendable { case healthy, late, failing, paused, pending, invalid }
@@ -110,6 +113,9 @@ public enum WebModel {
 
     public struct Detail: Codable, Sendable, Equatable {
         public var log: LogTail?
+        /// When there is no log to show for a run that did happen: why (its Job was removed), and that
+        /// what the run recorded is in the conditions and the error above.
+        public var logGone: String? = nil
         public var row: Row
         public var conditions: [ConditionRow]
         public var progress: [String: String]
@@ -125,6 +131,27 @@ public enum WebModel {
     static func str(_ v: JSONValue?, _ path: [String]) -> String? {
         guard let s = v?.value(at: path)?.stringValue, !s.isEmpty else { return nil }
         return s
+    }
+
+    /// What `row` and `detail` read of a Backup or Restore: all a web store needs to keep of one (its
+    /// metadata aside). A field read here and not kept would silently vanish from the page.
+    public static let objectFields: [[String]] = [
+        ["spec", "backupMode"], ["spec", "restoreMode"], ["spec", "backupType"], ["spec", "br", "cluster"], ["spec", "lightning", "cluster"],
+        ["spec", "backoffRetryPolicy"],
+        ["status", "phase"], ["status", "conditions"], ["status", "timeStarted"], ["status", "timeCompleted"],
+        ["status", "backupSize"], ["status", "backupSizeReadable"], ["status", "commitTs"], ["status", "backupPath"],
+        ["status", "progresses"], ["status", "logCheckpointTs"], ["status", "verification"], ["status", "backoffRetryStatus"],
+    ]
+
+    /// Whether a row's run is past the point where its Job started (so a missing log means the Job went).
+    static func ran(_ r: Row) -> Bool {
+        r.started != nil || ["Prepare", "Running", "Complete", "Failed", "Stopped", "Paused"].contains(r.phase)
+    }
+
+    /// The newest `PodNotStarting` Event's message of an object that has not started.
+    static func waiting(_ r: Row, events: [JSONValue]) -> String? {
+        guard !ran(r) else { return nil }
+        return events.filter { $0["reason"]?.stringValue == "PodNotStarting" }.sorted(by: eventOrder).last?["message"]?.stringValue
     }
 
     /// A Backup or Restore as a row.
@@ -288,8 +315,15 @@ public enum WebModel {
         }.sorted { ($0.time ?? "") < ($1.time ?? "") }
     }
 
-    public static func scheduleDetail(_ object: JSONValue, backups: [JSONValue], now: Date, defaultZone: TimeZone = utc) -> ScheduleDetail {
-        let rows = backups.map(row).sorted { ($0.created ?? "", $0.name) < ($1.created ?? "", $1.name) }
+    /// `events`: Events of the schedule's Backups, for why one has not started.
+    public static func scheduleDetail(_ object: JSONValue, backups: [JSONValue], events: [JSONValue] = [], now: Date,
+                                      defaultZone: TimeZone = utc) -> ScheduleDetail {
+        let rows = backups.map { b -> Row in
+            var r = row(b)
+            r.waiting = waiting(r, events: events.filter { $0.value(at: ["involvedObject", "name"])?.stringValue == r.name
+                && $0.value(at: ["involvedObject", "kind"])?.stringValue == r.kind })
+            return r
+        }.sorted { ($0.created ?? "", $0.name) < ($1.created ?? "", $1.name) }
         return ScheduleDetail(schedule: schedule(object, backups: rows, now: now, defaultZone: defaultZone), backups: rows,
                               conditions: conditions(object))
     }
@@ -324,7 +358,9 @@ public enum WebModel {
                 progress[step] = v
             }
         }
-        return Detail(log: nil, row: row(object), conditions: conditions(object), progress: progress, backupPath: str(object, ["status", "backupPath"]),
+        var r = row(object)
+        r.waiting = waiting(r, events: events)
+        return Detail(log: nil, row: r, conditions: conditions(object), progress: progress, backupPath: str(object, ["status", "backupPath"]),
                       events: events.sorted(by: eventOrder).map(event),
                       logCheckpointTs: str(object, ["status", "logCheckpointTs"]))
     }

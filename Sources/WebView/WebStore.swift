@@ -118,7 +118,10 @@ public final class WebStore: Sendable {
     public func scheduleDetail(namespace: String, name: String, now: Date) -> WebModel.ScheduleDetail? {
         guard let schedule = schedules.get(namespace: namespace, name: name) else { return nil }
         let owned = backups.list().filter { $0.value(at: ["metadata", "namespace"])?.stringValue == namespace && WebModel.ownerSchedule($0) == name }
-        return WebModel.scheduleDetail(schedule, backups: owned, now: now)
+        let notStarting = events.list().filter {
+            $0["reason"]?.stringValue == "PodNotStarting" && $0.value(at: ["involvedObject", "namespace"])?.stringValue == namespace
+        }
+        return WebModel.scheduleDetail(schedule, backups: owned, events: notStarting, now: now)
     }
 
     public func detail(kind: String, namespace: String, name: String) async -> WebModel.Detail? {
@@ -130,6 +133,12 @@ public final class WebStore: Sendable {
         }
         var detail = WebModel.detail(object, events: related)
         detail.log = await logTail(kind: kind, namespace: namespace, name: name)
+        if detail.log == nil && WebModel.ran(detail.row) {
+            let job = (kind == "Restore" ? "restore-" : "backup-") + name
+            detail.logGone = detail.row.schedule != nil
+                ? "Job \(job) has been removed: its schedule removes the previous backup's Job when it makes the next one, as TiDB Operator does. What the run recorded is in the conditions and events on this page."
+                : "Job \(job) and its pod are gone, and their log with them. What the run recorded is in the conditions and events on this page."
+        }
         return detail
     }
 
@@ -174,10 +183,7 @@ public final class WebStore: Sendable {
                                             ["metadata", "ownerReferences"], ["metadata", "deletionTimestamp"]]
 
     @Sendable static func slimBackup(_ o: JSONValue) -> JSONValue {
-        pick(o, metadataPaths + [["spec", "backupMode"], ["spec", "restoreMode"], ["spec", "backupType"], ["spec", "br", "cluster"],
-                                 ["status", "phase"], ["status", "conditions"], ["status", "timeStarted"], ["status", "timeCompleted"],
-                                 ["status", "backupSize"], ["status", "backupSizeReadable"], ["status", "commitTs"], ["status", "backupPath"],
-                                 ["status", "progresses"], ["status", "logCheckpointTs"]])
+        pick(o, metadataPaths + WebModel.objectFields)
     }
 
     @Sendable static func slimSchedule(_ o: JSONValue) -> JSONValue {

@@ -167,6 +167,14 @@ final class Operator: @unchecked Sendable {
         if !deleted { throw Failure("backup \(name) was not deleted; log: \(tail())") }
     }
 
+    /// The web view's JSON (`/ui/api/…`) as the running server serves it, with the API token.
+    func web(_ path: String) async throws -> JSONValue {
+        let token = try String(contentsOfFile: directory + "/data/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (status, body) = try await TestServers.run(["curl", "-sk", "-H", "Authorization: Bearer \(token)", "https://127.0.0.1:\(port)/ui/api/" + path])
+        guard status == 0, let value = try? JSONParser.parse(body) else { throw Failure("GET /ui/api/\(path): curl \(status): \(body.prefix(300))") }
+        return value
+    }
+
     func tail() -> String {
         let text = (try? String(contentsOfFile: directory + "/operator.log", encoding: .utf8)) ?? ""
         return String(text.suffix(3000))

@@ -39,6 +39,14 @@ struct StuckJobTests {
         #expect(why["type"] == "Warning")
         #expect(why["message"]?.stringValue?.contains("Unschedulable: persistentvolumeclaim \"never-made\" not found") == true, "\(why)")
         #expect(try await op.api.get(Backup.self, namespace: "default", name: "waits").status.phase == .scheduled)
+        // The web view says it too, from what the server serves: on the backup's page.
+        var page: JSONValue = .null
+        _ = await eventually(10) {
+            page = (try? await op.web("backups/default/waits")) ?? page
+            return page.value(at: ["row", "waiting"]) != nil
+        }
+        #expect(page.value(at: ["row", "waiting"])?.stringValue?.contains("persistentvolumeclaim \"never-made\" not found") == true, "\(page)")
+        #expect(page["logGone"] == nil, "no run happened: \(page)")
 
         // The claim of another appears before the deadline: that Backup's pod starts and it completes.
         _ = try await op.api.create(.persistentVolumeClaims, namespace: "default", object: [
@@ -70,5 +78,13 @@ struct StuckJobTests {
         }
         #expect(goesOn, "\(made.map { "\($0.name): \($0.status.phase?.rawValue ?? "-")" }); log: \(op.tail())")
         #expect(made.filter { $0.status.phase == .failed }.allSatisfy { $0.status.conditions?.first { $0.type == .failed }?.reason == "Unschedulable" })
+        // The schedule's page names why its waiting backup has not started.
+        var waitingRow: JSONValue?
+        _ = await eventually(40) {
+            let rows = (try? await op.web("schedules/default/blocked"))?["backups"]?.arrayValue ?? []
+            waitingRow = rows.first { $0["waiting"] != nil }
+            return waitingRow != nil
+        }
+        #expect(waitingRow?["waiting"]?.stringValue?.contains("Unschedulable") == true, "\(String(describing: waitingRow))")
     }
 }

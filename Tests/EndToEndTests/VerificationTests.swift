@@ -66,6 +66,20 @@ struct VerificationTests {
             #expect(restore.spec.local?.prefix == backup.spec.local?.prefix, "the Restore reads the backup's own data")
         }
         #expect(checkedRestores >= 1)
+        // The web view shows what the server holds: each verified backup has its badge's data, on the
+        // schedule's page and on its own; an older one, whose Job the schedule removed, says so.
+        let page = try await op.web("schedules/default/nightly")
+        let rows = page["backups"]?.arrayValue ?? []
+        for backup in first {
+            let row = rows.first { $0["name"]?.stringValue == backup.name }
+            #expect(row?["verification"] == "Verified", "\(backup.name): \(String(describing: row))")
+        }
+        let oldest = try #require(first.min { ($0.metadata.creationTimestamp?.unixSeconds ?? 0) < ($1.metadata.creationTimestamp?.unixSeconds ?? 0) })
+        let detail = try await op.web("backups/default/\(oldest.name)")
+        #expect(detail.value(at: ["row", "verification"]) == "Verified", "\(detail)")
+        if detail["log"] == nil {
+            #expect(detail["logGone"]?.stringValue?.contains("its schedule removes the previous backup's Job") == true, "\(detail)")
+        }
         var schedule = try await op.api.get(BackupSchedule.self, namespace: ns, name: "nightly")
         #expect(first.map(\.name).contains(schedule.status.lastVerifiedBackup ?? ""), "\(schedule.status)")
         #expect(schedule.status.lastVerifiedTime != nil && schedule.status.provenRestorable != nil, "\(schedule.status)")
