@@ -382,17 +382,21 @@ public final class ScheduleReconciler: Reconciler {
         let keep = newestComplete(backups)
         let candidates = backups.filter { $0.spec.effectiveBackupMode != .log && isFinished($0) }.sorted(by: olderFirst)
         let expiredTS = TSO.fromUnixSeconds(Int64(now.timeIntervalSince1970.rounded(.down)) - reserved.wholeSeconds)
-        var out: [Backup] = []
-        for b in candidates {
-            let ts = (try? TSO.parse(b.status.commitTs ?? "", zone: TimeZone(identifier: "UTC")!)) ?? 0
-            if ts >= expiredTS { break }
-            if b.name == keep { continue }
-            out.append(b)
-        }
+        var out = candidates.filter { $0.name != keep && retentionTSO($0) < expiredTS }
         let doomed = Set(out.map(\.name))
         let failed = candidates.filter { $0.status.phase != .complete && !doomed.contains($0.name) }.reversed()
         out += failed.dropFirst(failedKeptUnderTimeRetention)
         return out
+    }
+
+    /// The point a backup's age is counted from: its commit TS (the data's point in time); one that has
+    /// none (Failed before BR reported it) from its creation. TiDB Operator reads a missing commit TS as 0,
+    /// so under `maxReservedTime` a backup that failed a moment ago counts as expired and is deleted (with
+    /// its files, under `cleanPolicy: Delete`) as soon as its Job ends (TiDB Operator #5604).
+    static func retentionTSO(_ b: Backup) -> UInt64 {
+        if let text = b.status.commitTs, !text.isEmpty, let ts = try? TSO.parse(text, zone: TimeZone(identifier: "UTC")!), ts > 0 { return ts }
+        guard let created = b.metadata.creationTimestamp else { return .max }
+        return TSO.fromUnixSeconds(created.unixSeconds)
     }
 
     /// Count-based retention: newest first, everything past `keep` goes — except running backups and

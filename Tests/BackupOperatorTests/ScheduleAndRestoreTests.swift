@@ -353,6 +353,18 @@ extension World {
         #expect(expired.map(\.name).sorted() == ["f1", "f2", "f3", "f4", "f5"])
     }
 
+    @Test("#5604: a backup without a commit TS (Failed before BR reported one) ages from its creation, so one that just failed is not expired behind expired ones")
+    func timeRetentionAgesABackupWithoutCommitTsFromItsCreation() throws {
+        let day: Int64 = 86400, mar5: Int64 = 1_709_596_800
+        let now = mar5 + 10 * day
+        let list = [Self.backup("a", created: mar5, commit: "2024-03-05 00:00:00", phase: .complete),
+                    Self.backup("b", created: mar5 + day, commit: "2024-03-06 00:00:00", phase: .complete),
+                    Self.backup("old-failure", created: mar5 + 2 * day, commit: "", phase: .failed),
+                    Self.backup("just-failed", created: now - 60, commit: "", phase: .failed)]
+        let expired = ScheduleReconciler.expiredByTime(list, reserved: GoDuration(seconds: 72 * 3600), now: Date(timeIntervalSince1970: TimeInterval(now)))
+        #expect(expired.map(\.name) == ["a", "old-failure"], "b is the newest Complete; just-failed is a minute old")
+    }
+
     @Test func timeRetentionFollowsCommitTimestamps() throws {
         // Reference 8.5 [derived]: now 2024-03-10T00:00Z, 72h → delete 03-05 and 03-06 only.
         let day: Int64 = 86400, mar5: Int64 = 1_709_596_800

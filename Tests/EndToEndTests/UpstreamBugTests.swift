@@ -1,4 +1,5 @@
 import BRModel
+import BRObjects
 import Foundation
 import KubeTesting
 import KubeAPI
@@ -83,6 +84,52 @@ struct UpstreamBugTests {
         #expect(schedule.status.conditions?.contains { $0.type == "Invalid" && $0.status == .true } != true, "\(schedule.status)")
         let slot = schedule.status.lastBackupTime?.date ?? .distantPast
         #expect(Date().timeIntervalSince(slot) < 61, "the slot run is the latest one, not an old one: \(slot)")
+    }
+
+    /// #5604: under `maxReservedTime`, a backup with no commit TS (one that failed) counted as expired
+    /// the moment its Job ended, and was deleted with its files.
+    @Test("#5604: maxReservedTime 72h with an expired backup of the schedule: backups that just failed (no commit TS) are kept with their data, the expired one goes")
+    func justFailedBackupsAreNotExpired() async throws {
+        // The backups fail before BR runs (their pod waits for a claim that never comes), so they have no commit TS.
+        let op = try await Operator(extraArguments: ["--job-start-timeout", "2s"])
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.apply(localSchedule("aging", root: root, spec: ["maxReservedTime: 72h", "pause: true"],
+                                         template: ["cleanPolicy: Delete"] + StuckJobTests.extraClaim("never-made"))
+                                .replacingOccurrences(of: "@every 2s", with: "@every 5s"))
+        let schedule = try await op.api.get(BackupSchedule.self, namespace: "default", name: "aging")
+        // A Complete backup of the schedule from a week ago (as an earlier run left it), and a newer one.
+        for (name, daysAgo) in [("aging-week-old", 7), ("aging-yesterday", 1)] {
+            var b = schedule.makeBackup(slot: Time(Date().addingTimeInterval(-Double(daysAgo) * 86400)))
+            b.metadata.name = name
+            b.spec.br?.cluster = "basic"
+            _ = try await op.api.create(b)
+            // Written as the backup's job binary wrote it (its status writer retries the operator's own writes' conflicts).
+            try await StatusWriter.update(op.api, Backup.self, namespace: "default", name: name) { b in
+                b.status.apply(BackupCondition(type: .complete), now: Time(Date()))
+                b.status.commitTs = String(TSO.fromUnixSeconds(Int64(Date().timeIntervalSince1970) - Int64(daysAgo) * 86400))
+            }
+        }
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "aging", patch: .merge(["spec": ["pause": false]]))
+        // Each backup ends Failed with no commit TS, and must outlive its Job.
+        var failed: [Backup] = []
+        let enough = await eventually(60) {
+            failed = ((try? await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("aging"))) ?? [])
+                .filter { $0.status.phase == .failed }
+            return failed.count >= 2
+        }
+        #expect(enough, "log: \(op.tail())")
+        _ = try await op.api.patch(.backupSchedules, namespace: "default", name: "aging", patch: .merge(["spec": ["pause": true]]))
+        try await op.gone("aging-week-old", timeout: 30)
+        try await Task.sleep(for: .seconds(3))  // further passes of the schedule's retention
+        let left = try await op.api.list(Backup.self, namespace: "default", labelSelector: scheduleSelector("aging"))
+        let names = Set(left.map(\.name))
+        #expect(names.contains("aging-yesterday"), "\(names)")
+        for b in failed {
+            #expect(names.contains(b.name), "\(b.name) failed a moment ago and was deleted; left: \(names.sorted())")
+            #expect((b.status.commitTs ?? "").isEmpty)
+        }
     }
 
     /// #4220: two backups of one schedule ran at once when a backup outlasted the interval.
