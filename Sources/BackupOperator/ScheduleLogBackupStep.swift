@@ -18,9 +18,19 @@ struct ScheduleLogBackupStep {
     let api: any KubeAPI
     let events: EventRecorder
 
-    /// Creates the log backup when the schedule has a template and none yet.
+    /// Creates the log backup when the schedule has a template and none yet. A schedule whose status an
+    /// older operator wrote names its log backup without the time it started (TiDB Operator before
+    /// v1.6.2 had no `logBackupStartTs`, and v1.6.2 crashed on such a schedule, #6304): that time is taken
+    /// from the log backup itself, so compaction, which counts from it, carries on.
     func ensure(_ schedule: BackupSchedule, _ status: inout BackupScheduleStatus, now: Date) async throws {
-        guard (status.logBackup ?? "").isEmpty, let backup = schedule.makeLogBackup(now: Time(now)) else { return }
+        if let name = status.logBackup, !name.isEmpty {
+            if status.logBackupStartTs == nil,
+               let log = try await api.getIfPresent(Backup.self, namespace: schedule.metadata.namespace ?? "", name: name) {
+                status.logBackupStartTs = Self.startTime(of: log)
+            }
+            return
+        }
+        guard let backup = schedule.makeLogBackup(now: Time(now)) else { return }
         let ns = schedule.metadata.namespace ?? ""
         do {
             _ = try await api.create(backup)
@@ -38,6 +48,12 @@ struct ScheduleLogBackupStep {
         status.clear("LogBackupConflict")
         status.logBackup = backup.name
         status.logBackupStartTs = Time(now)
+    }
+
+    /// When a log backup began: its start TS (`status.commitTs`) once BR reported it, else its creation.
+    static func startTime(of log: Backup) -> Time? {
+        if let ts = UInt64(log.status.commitTs ?? ""), ts > 0 { return Time(unixSeconds: TSO.unixMilliseconds(ts) / 1000) }
+        return log.metadata.creationTimestamp
     }
 
     /// After retention: the log backup truncated to the oldest kept Complete snapshot, when that point

@@ -113,11 +113,11 @@ struct ChaosTests {
         private var stopped = false
         private(set) var starts = 1
 
-        init(_ op: Operator, name: String, supervised: Bool = false, kubeconfig: String? = nil) throws {
+        init(_ op: Operator, name: String, supervised: Bool = false, kubeconfig: String? = nil, extra: [String] = []) throws {
             log = op.directory + "/\(name).log"
             FileManager.default.createFile(atPath: log, contents: nil)
             arguments = ["run", "--kubeconfig", kubeconfig ?? op.kubeconfig, "--leader-elect", "--leader-election-namespace", "default",
-                         "--metrics-addr", "127.0.0.1:\(TestServers.freePort())", "--health-addr", "127.0.0.1:\(TestServers.freePort())"]
+                         "--metrics-addr", "127.0.0.1:\(TestServers.freePort())", "--health-addr", "127.0.0.1:\(TestServers.freePort())"] + extra
             // Each replica is a pod of its own: its name is its leader-election identity across restarts.
             var env = op.environment
             env["POD_NAME"] = name
@@ -157,9 +157,12 @@ struct ChaosTests {
         var restarts: Int { lock.withLock { starts - 1 } }
         var isRunning: Bool { lock.withLock { current.isRunning } }
 
-        func kill9() {
+        func kill9() { stop(SIGKILL) }
+
+        /// Stops it for good with `signal` (SIGTERM: as a Deployment's rolling update stops an old pod).
+        func stop(_ signal: Int32) {
             let p = lock.withLock { stopped = true; return current }
-            kill(p.processIdentifier, SIGKILL)
+            kill(p.processIdentifier, signal)
             p.waitUntilExit()
         }
     }
