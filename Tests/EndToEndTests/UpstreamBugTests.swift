@@ -1,3 +1,4 @@
+import AWSCore
 import BRModel
 import BRObjects
 import Foundation
@@ -130,6 +131,42 @@ struct UpstreamBugTests {
             #expect(names.contains(b.name), "\(b.name) failed a moment ago and was deleted; left: \(names.sorted())")
             #expect((b.status.commitTs ?? "").isEmpty)
         }
+    }
+
+    /// #5631: BR 7.x writes its data files in a MetaFile that `file_index` names and (before it wrote
+    /// `backup_size`) no total: the size TiDB Operator reported was the top-level meta's own few bytes.
+    @Test("#5631: a backup whose backupmeta keeps its data files in a MetaFile and no backup_size reports the size of its data files, on moto's S3 and on a local volume")
+    func sizeOfAVersion2Meta() async throws {
+        let moto = try await TestServers.moto()
+        let (admin, bucket) = try await motoBucket(moto, "meta-v2")
+        let op = try await Operator()
+        defer { op.stop() }
+        let root = try op.localVolume()
+        try await op.apply(cluster)
+        try await op.applySecret("s3-secret", ["access_key": moto.accessKeyID, "secret_key": moto.secretAccessKey])
+        try await op.apply("""
+            apiVersion: pingcap.com/v1alpha1
+            kind: Backup
+            metadata: {name: v2-s3, namespace: default}
+            spec:
+              br: {cluster: basic}
+              s3: {provider: aws, region: us-east-1, bucket: \(bucket), prefix: v2, endpoint: "\(moto.endpoint)", secretName: s3-secret}
+              env: [{name: BR_STANDIN_META, value: v2-no-size}]
+            """)
+        try await op.apply(localBackup("v2-local", root: root).replacingOccurrences(of: "  cleanPolicy: Delete",
+                                                                                   with: "  cleanPolicy: Delete\n  env: [{name: BR_STANDIN_META, value: v2-no-size}]"))
+        let s3 = try await op.backup("v2-s3", reaches: ["Complete", "Failed"])
+        let local = try await op.backup("v2-local", reaches: ["Complete", "Failed"])
+        #expect(s3.status.phase == .complete && local.status.phase == .complete, "\(s3.status) \(local.status)")
+        // What the storage holds of the data files (the SSTs), as its own listing says.
+        let listed = try await admin.listObjects(bucket: bucket, prefix: "v2/").objects
+        #expect(listed.contains { $0.key == "v2/backupmeta.datafile.000000001" }, "\(listed.map(\.key))")
+        let sstOnS3 = listed.filter { $0.key.hasSuffix(".sst") }.reduce(Int64(0)) { $0 + $1.size }
+        #expect(sstOnS3 > 10_000 && s3.status.backupSize == sstOnS3, "reported \(s3.status.backupSize ?? -1), data files \(sstOnS3)")
+        let dir = root + "/v2-local"
+        let sstLocal = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".sst") }
+            .reduce(Int64(0)) { $0 + ((try FileManager.default.attributesOfItem(atPath: dir + "/" + $1)[.size] as? NSNumber)?.int64Value ?? 0) }
+        #expect(sstLocal > 10_000 && local.status.backupSize == sstLocal, "reported \(local.status.backupSize ?? -1), data files \(sstLocal)")
     }
 
     /// #4220: two backups of one schedule ran at once when a backup outlasted the interval.
