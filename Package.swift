@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Targets follow the module table of DESIGN.md. Policy targets (BRModel, Cron) depend only on
+// Targets follow docs/ARCHITECTURE.md (the package-graph test keeps the two in step). Policy targets (BRModel, Cron) depend only on
 // Foundation and KubeModel; mechanisms (YAML, argument parsing) are wired in by the executables.
 let package = Package(
     name: "tidb-backup-operator",

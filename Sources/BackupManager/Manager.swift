@@ -6,62 +6,6 @@ import KubeAPI
 import KubeEvents
 import KubeModel
 
-/// Where the tools are: TiDB Operator's in-pod paths first, then a configured command (which may be
-/// a launcher such as `tiup br:v8.5.0`), then `PATH`.
-public struct ToolLocator: Sendable {
-    public var environment: [String: String]
-    public var fileExists: @Sendable (String) -> Bool
-
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                fileExists: @escaping @Sendable (String) -> Bool = { FileManager.default.isExecutableFile(atPath: $0) }) {
-        self.environment = environment
-        self.fileExists = fileExists
-    }
-
-    public enum Tool: String, Sendable {
-        case br, dumpling, lightning = "tidb-lightning", lightningCtl = "tidb-lightning-ctl", tikvCtl = "tikv-ctl"
-        var inPodPaths: [String] {
-            switch self {
-            case .br: ["/var/lib/br-bin/br"]
-            case .dumpling: ["/var/lib/dumpling-bin/dumpling", "/dumpling"]
-            case .lightning: ["/var/lib/lightning-bin/tidb-lightning", "/tidb-lightning"]
-            case .lightningCtl: ["/var/lib/lightning-bin/tidb-lightning-ctl", "/tidb-lightning-ctl"]
-            case .tikvCtl: ["/var/lib/kvctl-bin/tikv-ctl"]
-            }
-        }
-        public var configVariable: String {
-            switch self {
-            case .br: "TIDB_BACKUP_MANAGER_BR"
-            case .dumpling: "TIDB_BACKUP_MANAGER_DUMPLING"
-            case .lightning: "TIDB_BACKUP_MANAGER_LIGHTNING"
-            case .lightningCtl: "TIDB_BACKUP_MANAGER_LIGHTNING_CTL"
-            case .tikvCtl: "TIDB_BACKUP_MANAGER_TIKV_CTL"
-            }
-        }
-    }
-
-    /// The executable and the arguments that come before the tool's own.
-    public func locate(_ tool: Tool) throws -> (executable: String, prefix: [String]) {
-        for path in tool.inPodPaths where fileExists(path) { return (path, []) }
-        if let configured = environment[tool.configVariable], !configured.isEmpty {
-            let words = configured.split(separator: " ").map(String.init)
-            return (try resolve(words[0], tool: tool), Array(words.dropFirst()))
-        }
-        return (try resolve(tool.rawValue, tool: tool), [])
-    }
-
-    func resolve(_ name: String, tool: Tool) throws -> String {
-        if name.contains("/") {
-            guard fileExists(name) else { throw ArgumentError("\(tool.configVariable) names \(name), which is not an executable file") }
-            return name
-        }
-        for dir in (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where fileExists("\(dir)/\(name)") {
-            return "\(dir)/\(name)"
-        }
-        throw ArgumentError("\(tool.rawValue) not found: looked in \(tool.inPodPaths.joined(separator: ", ")), \(tool.configVariable) and PATH")
-    }
-}
-
 /// Flags shared by the sub-commands, as TiDB Operator's Job passes them.
 public struct ManagerOptions: Sendable {
     public var namespace: String
@@ -234,9 +178,16 @@ public struct Manager: Sendable {
         if mode == .volumeSnapshot && options.mode == "volume-snapshot" {
             return try await VolumeSnapshotBackupJob(manager: self, options: options).run()
         }
-        guard mode == .snapshot, options.mode == "snapshot" else {
+        guard ["snapshot", "log", "volume-snapshot"].contains(options.mode) else {
             try await backupCondition(options, .failed, reason: "NotSupported", message: "backup mode \(options.mode) is not supported by this backup manager yet")
             throw ManagerError("backup mode \(options.mode) is not supported yet")
+        }
+        guard mode.rawValue == options.mode else {
+            // The operator decided the flow when it built the Job; the spec says otherwise now (an edit since).
+            let message = "Job \(backup.jobName) was built for backupMode \(options.mode), but spec.backupMode is now \(mode.rawValue): "
+                + "a Backup's mode cannot change once its Job exists; create a new Backup for the new mode"
+            try await backupCondition(options, .failed, reason: "SpecChangedSinceJob", message: message)
+            throw ManagerError(message)
         }
         if options.resultOnly { return try await recordResult(backup, options) }
         let argv = try RunPlan.backup(backup, options, pd: pd(options, br: br), brFiles: ToolArguments.brBinDirectory)[0].argv
@@ -268,94 +219,6 @@ public struct Manager: Sendable {
             throw ManagerError(message)
         }
         try await completeFromMeta(backup, options, path: path, started: started, missing: { "read backupmeta of \(path): \($0)" })
-    }
-
-    /// Reads `backupmeta` and writes Complete with its size and commit TS (`message`, `started` when
-    /// given); a backupmeta that cannot be read is `GetBackupMetadataFailed` with `missing`'s words.
-    func completeFromMeta(_ backup: Backup, _ options: ManagerOptions, path: String, started: Time?, message: String? = nil,
-                          missing: (any Error) -> String) async throws {
-        let meta: BackupMetaSummary
-        let size: Int64
-        do {
-            let storage = try storageFactory.make(backup.spec.storage)
-            meta = try await readBackupMeta(storage)
-            size = try await backupSize(meta, storage: storage)
-        } catch {
-            let text = missing(error)
-            try await backupCondition(options, .failed, reason: "GetBackupMetadataFailed", message: text)
-            throw ManagerError(text)
-        }
-        let completed = Time(now())
-        try await backupCondition(options, .complete, message: message, extra: { s in
-            if let started { s.timeStarted = started }
-            s.backupPath = path
-            s.complete(at: completed)
-            s.backupSize = size
-            s.backupSizeReadable = BRStatusMath.readableSize(size)
-            s.commitTs = String(meta.endVersion)
-        })
-        log("backup \(options.namespace)/\(options.name) complete: \(size) bytes, commitTs \(meta.endVersion)")
-    }
-
-    /// The result of a snapshot backup whose Job ended without writing it, read from `backupmeta`:
-    /// Complete with its size and commit TS, or Failed when there is no usable metadata.
-    func recordResult(_ backup: Backup, _ options: ManagerOptions) async throws {
-        let path: String
-        do { path = try ToolArguments.storagePath(backup.spec.storage) } catch {
-            try await backupCondition(options, .failed, reason: "GetBackupRemotePathFailed", message: "\(error)")
-            throw error
-        }
-        if options.dryRun {
-            log("result only: reads \(path)/backupmeta and writes Complete with its size and commit TS, or Failed")
-            return
-        }
-        try await completeFromMeta(backup, options, path: path, started: nil,
-                                   message: "the result was read from \(path)/backupmeta after the backup Job completed without writing it",
-                                   missing: { "the backup Job completed without writing its result, and no usable backupmeta is at \(path): \($0)" })
-    }
-
-    func readBackupMeta(_ storage: any BackupStorage) async throws -> BackupMetaSummary {
-        var lastError: Error = ManagerError("backupmeta not read")
-        for (attempt, delay) in ([Duration.zero] + metaRetryDelays).enumerated() {
-            if attempt > 0 { try await Task.sleep(for: delay) }
-            let bytes: Data
-            do {
-                bytes = try await storage.read("backupmeta")
-            } catch {
-                lastError = error
-                if "\(error)".contains("not exist") || "\(error)".contains("NoSuchKey") { break }
-                continue
-            }
-            // Bytes that do not parse never will: no second read.
-            return try BackupMetaSummary.parse(bytes)
-        }
-        throw lastError
-    }
-
-    /// `backup_size` when BR wrote it; else the inline files (old format); else, for the split format
-    /// (where TiDB Operator reports only the meta's own size), the data files of the index and its meta
-    /// files; else what the storage holds under the prefix.
-    /// Reads the split format's MetaFile objects from `names` on, each once (at most 100,000): `visit`
-    /// takes one's bytes and returns the names it refers to further.
-    func walkMetaFiles(_ names: [String], _ storage: any BackupStorage, _ visit: (ArraySlice<UInt8>) throws -> [String]) async throws {
-        var pending = names
-        var seen = Set<String>()
-        while let name = pending.popLast(), seen.insert(name).inserted, seen.count < 100_000 {
-            pending += try visit(ArraySlice(try await storage.read(name)))
-        }
-    }
-
-    func backupSize(_ meta: BackupMetaSummary, storage: any BackupStorage) async throws -> Int64 {
-        if meta.backupSize > 0 { return Int64(meta.backupSize) }
-        if meta.inlineFilesSize > 0 { return Int64(meta.encodedSize) + Int64(meta.inlineFilesSize) }
-        var total = meta.indexedFilesSize
-        try await walkMetaFiles(meta.metaFileNames, storage) { bytes in
-            let (size, more) = try BackupMetaSummary.metaFile(bytes)
-            total += size
-            return more
-        }
-        if total > 0 { return Int64(total) }
-        return try await storage.measure().bytes
     }
 
     func environmentNames() -> [String] {
@@ -622,85 +485,5 @@ public struct Manager: Sendable {
         let rest = path[scheme.upperBound...]
         guard let slash = rest.firstIndex(of: "/") else { throw ManagerError("backupPath \(path) names no object") }
         return String(rest[rest.index(after: slash)...])
-    }
-}
-
-/// Collects progress and BR operations from output lines and writes them at most every second.
-final class ProgressPublisher: @unchecked Sendable {
-    let manager: Manager
-    let options: ManagerOptions
-    let lock = NSLock()
-    var steps: [(String, Double)] = []
-    var operations: [BROperation] = []
-    var task: Task<Void, Never>?
-
-    init(manager: Manager, options: ManagerOptions) {
-        self.manager = manager
-        self.options = options
-    }
-
-    func record(step: String, percent: Double) {
-        lock.lock()
-        steps.append((step, percent))
-        scheduleLocked()
-        lock.unlock()
-    }
-
-    func record(operation: BROperation) {
-        lock.lock()
-        operations.append(operation)
-        scheduleLocked()
-        lock.unlock()
-    }
-
-    func scheduleLocked() {
-        guard task == nil else { return }
-        task = Task {
-            try? await Task.sleep(for: .seconds(1))
-            // Detached: `flush` cancels this timer to end its wait, and a cancelled task's API calls
-            // would be cancelled too, losing what it took.
-            await Task.detached { await self.write() }.value
-        }
-    }
-
-    func take() -> ([(String, Double)], [BROperation]) {
-        lock.lock()
-        defer {
-            steps = []
-            operations = []
-            task = nil
-            lock.unlock()
-        }
-        return (steps, operations)
-    }
-
-    func write() async {
-        let (steps, ops) = take()
-        if steps.isEmpty && ops.isEmpty { return }
-        let now = Time(Date())
-        if !options.isRestore {
-            try? await manager.updateBackup(options) { b in
-                for (step, percent) in steps { b.status.recordProgress(step: step, percent: percent, now: now) }
-                for op in ops { b.status.recordOperation(op) }
-            }
-            return
-        }
-        try? await manager.updateRestore(options) { r in
-            for (step, percent) in steps { r.status.recordProgress(step: step, percent: percent, now: now) }
-            for op in ops { r.status.recordOperation(op) }
-        }
-    }
-
-    func flush() async {
-        let pending = { () -> Task<Void, Never>? in
-            self.lock.lock()
-            defer { self.lock.unlock() }
-            return self.task
-        }()
-        // The cancelled timer still writes what it took; wait for that, so that nothing of it lands
-        // after the result the caller writes next.
-        pending?.cancel()
-        await pending?.value
-        await write()
     }
 }

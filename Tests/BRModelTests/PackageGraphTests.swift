@@ -36,4 +36,19 @@ struct PackageGraphTests {
         #expect(server.isDisjoint(with: ["BRModel", "BRObjects", "BackupOperator", "BackupManager"]), "\(server.sorted())")
         #expect(try Self.imports(of: "BackupManager").contains("BRObjects"), "the reader sees imports at all")
     }
+
+    @Test("docs/ARCHITECTURE.md has a row for every target under Sources/, and names none that is gone")
+    func architectureListsEveryTarget() throws {
+        let doc = try String(contentsOfFile: Paths.repo("docs/ARCHITECTURE.md"), encoding: .utf8)
+        let rows = Set(doc.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("| `"), let end = line.dropFirst(3).firstIndex(of: "`") else { return nil }
+            return String(line[line.index(line.startIndex, offsetBy: 3)..<end])
+        })
+        var isDirectory: ObjCBool = false
+        let targets = Set(try FileManager.default.contentsOfDirectory(atPath: Paths.repo("Sources")).filter {
+            FileManager.default.fileExists(atPath: Paths.repo("Sources/\($0)"), isDirectory: &isDirectory) && isDirectory.boolValue
+        })
+        #expect(targets.subtracting(rows).isEmpty, "targets without a row: \(targets.subtracting(rows).sorted())")
+        #expect(rows.subtracting(targets).isEmpty, "rows without a target: \(rows.subtracting(targets).sorted())")
+    }
 }
