@@ -50,6 +50,16 @@ struct CompactBackupTests {
         #expect(table.contains("STATUS") && table.contains("ENDTS") && table.contains("once") && table.contains("Complete"), "\(table)")
     }
 
+    /// A schedule `name` (`@every 2s`, `maxBackups: 2`) with a log backup and compaction every 2 s, all on
+    /// the local volume `root` (the log in `<name>-log`).
+    static func compactingSchedule(_ name: String, root: String) -> String {
+        let storage = ["local:", "    prefix: \(name)-log", "    volume: {name: backups, hostPath: {path: \(root)}}",
+                       "    volumeMount: {name: backups, mountPath: \(root)}"]
+        return localSchedule(name, root: root, spec: ["maxBackups: 2", "compactInterval: 2s", "logBackupTemplate:", "  br: {cluster: basic}"]
+                                 + storage.map { "  " + $0 }
+                                 + ["compactBackupTemplate:", "  br: {cluster: basic}", "  concurrency: 2"] + storage.map { "  " + $0 })
+    }
+
     @Test("a schedule with a log backup, compactBackupTemplate and compactInterval: CompactBackups follow the log, the progress advances, the log is truncated no further than it")
     func scheduleCompacts() async throws {
         let etcd = try await TestServers.offPool(TestServers.etcd)
@@ -57,11 +67,7 @@ struct CompactBackupTests {
         defer { op.stop() }
         let root = try op.localVolume()
         try await op.apply(LogBackupTests.etcdCluster(pd: etcd))
-        let storage = ["local:", "    prefix: cpt-log", "    volume: {name: backups, hostPath: {path: \(root)}}",
-                       "    volumeMount: {name: backups, mountPath: \(root)}"]
-        try await op.apply(localSchedule("cpt", root: root, spec: ["maxBackups: 2", "compactInterval: 2s", "logBackupTemplate:", "  br: {cluster: basic}"]
-                                         + storage.map { "  " + $0 }
-                                         + ["compactBackupTemplate:", "  br: {cluster: basic}", "  concurrency: 2"] + storage.map { "  " + $0 }))
+        try await op.apply(Self.compactingSchedule("cpt", root: root))
         let logTests = LogBackupTests()
         let log = try await logTests.waitFor(op, "log-cpt", "the schedule's log backup running") { $0.status.phase == .running && !($0.status.commitTs ?? "").isEmpty }
         let ahead = TSO.fromUnixSeconds(Int64(Date().timeIntervalSince1970) + 3600)

@@ -18,11 +18,7 @@ struct RollingUpdateTests {
         defer { op.stop() }
         let root = try op.localVolume()
         try await op.apply(LogBackupTests.etcdCluster(pd: etcd))
-        let storage = ["local:", "    prefix: ru-log", "    volume: {name: backups, hostPath: {path: \(root)}}",
-                       "    volumeMount: {name: backups, mountPath: \(root)}"]
-        try await op.apply(localSchedule("ru", root: root, spec: ["maxBackups: 2", "compactInterval: 2s", "logBackupTemplate:", "  br: {cluster: basic}"]
-                                         + storage.map { "  " + $0 }
-                                         + ["compactBackupTemplate:", "  br: {cluster: basic}", "  concurrency: 2"] + storage.map { "  " + $0 }))
+        try await op.apply(CompactBackupTests.compactingSchedule("ru", root: root))
         let extra = ["--log-sync-interval", "300ms"]
         let old = try ChaosTests.RunReplica(op, name: "replica-old", extra: extra)
         defer { old.kill9() }
