@@ -58,7 +58,7 @@ final class Harness: @unchecked Sendable {
     /// The wait happens on a GCD thread: the server under test shares Swift's cooperative thread pool
     /// with the tests, and blocking that pool would starve it.
     @discardableResult
-    func kubectl(_ args: [String], input: String? = nil, timeout: TimeInterval = 30) async throws -> Output {
+    func kubectl(_ args: [String], input: String? = nil, timeout: TimeInterval = 120) async throws -> Output {
         guard let path = Self.kubectlPath else { throw HarnessError(description: "kubectl is not installed (scripts/test installs it)") }
         let env = ["KUBECONFIG": kubeconfig, "HOME": directory]
         return try await Self.runAsync(path, args, environment: env, input: input, timeout: timeout)
