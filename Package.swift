@@ -169,7 +169,7 @@ let package = Package(
         .testTarget(name: "BackupManagerTests", dependencies: ["BackupManager", "BRModel", "BRObjects", "KubeEvents", "KubeModel", "KubeTesting", "KubeAPI", "BackupStorage"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BackupOperator", "BRObjects", "AWSCore", "AWSSigning", "BackupStorage", "BRModel", "KubeAPI", "KubeClient", "KubeModel", "KubeTesting", "TestServers"]),
         .testTarget(name: "WebViewUnitTests", dependencies: ["WebView", "BRModel", "KubeModel"]),
-        .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneTesting", "StandaloneServer", "BRModel", "KubeModel", "KubeTesting"]),
+        .testTarget(name: "StandaloneServerTests", dependencies: ["StandaloneTesting", "StandaloneServer", "BRModel", "KubeModel", "KubeTesting", "TestServers"]),
     ],
     swiftLanguageModes: [.v6]
 )

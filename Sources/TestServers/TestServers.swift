@@ -94,6 +94,27 @@ public enum TestServers {
         return p
     }
 
+    /// Waits for `process` to end and returns its exit code (or the signal that ended it), without
+    /// Foundation's `waitUntilExit`: on Linux a child that exits the moment it starts can be missed by
+    /// Foundation's SIGCHLD watch, which then never reaps it, and `waitUntilExit` (a run loop on the
+    /// calling thread, in a test often one of the two threads of the concurrency pool) waits for ever,
+    /// seen as a hung test run beside a defunct `tidb-backup-operator`. Whether the child has ended is
+    /// asked of the kernel without reaping it (`waitid` with `WNOWAIT`), so Foundation's own bookkeeping
+    /// is left alone. Nil when it still runs after `timeout` seconds.
+    @discardableResult
+    public static func waitForExit(_ process: Process, timeout: TimeInterval = 120) -> Int32? {
+        let pid = process.processIdentifier
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if !process.isRunning { return process.terminationStatus }
+            var info = siginfo_t()
+            let r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT | WNOHANG)
+            if r == 0 && info._sifields._sigchld.si_pid == pid { return info._sifields._sigchld.si_status }
+            usleep(20_000)
+        }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
     public static func run(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -107,8 +128,8 @@ public enum TestServers {
         p.standardError = out
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let status = waitForExit(p) ?? -1
+        return (status, String(decoding: data, as: UTF8.self))
     }
 
     /// `run` from async code: the child is waited for on a thread of its own, never on one of Swift's

@@ -20,8 +20,7 @@ struct MotoSignatureTests {
         p.standardError = FileHandle.nullDevice
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        return (TestServers.waitForExit(p) ?? -1, String(decoding: data, as: UTF8.self))
     }
 
     @Test("moto accepts our signatures for bucket creation, put, list and get, and rejects a wrong secret")
@@ -41,7 +40,7 @@ struct MotoSignatureTests {
         // SIGKILL: a child of the test process inherits its blocked signal mask and would ignore SIGTERM.
         defer {
             kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
+            TestServers.waitForExit(server, timeout: 60)
         }
         let endpoint = "http://127.0.0.1:\(port)"
         var ready = false

@@ -127,7 +127,7 @@ struct ChaosTests {
             Thread.detachNewThread { [self] in
                 while true {
                     let p = lock.withLock { current }
-                    p.waitUntilExit()
+                    while TestServers.waitForExit(p, timeout: 3600) == nil {}
                     Thread.sleep(forTimeInterval: 1)
                     let restarted: Bool = lock.withLock {
                         guard !stopped, let next = try? Self.launch(arguments, environment, log) else { return false }
@@ -163,7 +163,7 @@ struct ChaosTests {
         func stop(_ signal: Int32) {
             let p = lock.withLock { stopped = true; return current }
             kill(p.processIdentifier, signal)
-            p.waitUntilExit()
+            TestServers.waitForExit(p, timeout: 60)
         }
     }
 
@@ -323,7 +323,7 @@ struct ChaosTests {
         proxy.standardOutput = FileHandle.nullDevice
         proxy.standardError = FileHandle.nullDevice
         try proxy.run()
-        defer { kill(proxy.processIdentifier, SIGKILL); proxy.waitUntilExit() }
+        defer { kill(proxy.processIdentifier, SIGKILL); TestServers.waitForExit(proxy, timeout: 60) }
         let endpoint = "http://127.0.0.1:\(port)"
         func fault(_ query: String) async throws { _ = try await TestServers.run(["curl", "-s", "-X", "POST", "\(endpoint)/__fault__?\(query)"]) }
         _ = await eventually(30) { (try? await TestServers.run(["curl", "-sf", "\(endpoint)/__fault__"]))?.status == 0 }

@@ -36,7 +36,7 @@ final class FakePD: @unchecked Sendable {
     /// SIGKILL: a child of the test process inherits its blocked signals, so SIGTERM would not end it.
     func stop() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        TestServers.waitForExit(process, timeout: 60)
     }
 }
 

@@ -70,7 +70,7 @@ final class Operator: @unchecked Sendable {
             if (try? await c.list(.namespaces, namespace: nil)) != nil { return (process, c) }
         }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        TestServers.waitForExit(process, timeout: 60)
         return nil
     }
 
@@ -83,7 +83,7 @@ final class Operator: @unchecked Sendable {
 
     func stop() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        TestServers.waitForExit(process, timeout: 60)
     }
 
     /// Kills the server with SIGKILL and starts it again at once on the same address and data

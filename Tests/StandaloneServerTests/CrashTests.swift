@@ -2,6 +2,7 @@ import Foundation
 import KubeModel
 import KubeTesting
 import Testing
+import TestServers
 
 @testable import StandaloneServer
 import StandaloneTesting
@@ -70,7 +71,7 @@ struct CrashTests {
             (try? String(contentsOfFile: acked + ".1", encoding: .utf8))?.split(separator: "\n").count ?? 0 >= 40
         }
         kill(server.processIdentifier, SIGKILL)
-        server.waitUntilExit()
+        TestServers.waitForExit(server, timeout: 60)
         for w in writers { _ = try await w.value }
         let acknowledged = (1...3).flatMap { w in
             ((try? String(contentsOfFile: "\(acked).\(w)", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)

@@ -1,6 +1,7 @@
 import Foundation
 import KubeModel
 import Testing
+import TestServers
 
 @testable import StandaloneServer
 import StandaloneTesting
@@ -103,9 +104,9 @@ final class Harness: @unchecked Sendable {
         Thread.detachNewThread { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         if p.isRunning { p.terminate() }
-        p.waitUntilExit()
+        let code = TestServers.waitForExit(p, timeout: 60) ?? -1
         group.wait()
-        return Output(code: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        return Output(code: code, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
     }
 }
 
